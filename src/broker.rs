@@ -1,0 +1,413 @@
+//! The token broker: the partner's refresh token, and one cached access token per
+//! (tenant, API) minted from it.
+//!
+//! Concurrent callers for one key share a single token request (a per-key Tokio
+//! mutex held across it), while different keys never wait on each other: the map
+//! of keys is behind a `std` mutex held only long enough to clone an `Arc`.
+//!
+//! When the refresh token itself is dead (expired, revoked, wrong client secret)
+//! every tenant would fail alike, so the broker opens a circuit: it says so once,
+//! fails every caller at once without calling Entra, and lets one probe through per
+//! [`PROBE_INTERVAL`] — or at once, when the store hands it a different token.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::cloud::{Api, Audiences};
+use crate::config::PartnerApp;
+use crate::entra::{ErrorClass, Redeemed, TokenClient, TokenError};
+use crate::metrics::Metrics;
+use crate::secret::{ExposeSecret, SecretString};
+use crate::snapshot::unix_now;
+use crate::store::{Store, StoreError, StoredToken};
+
+/// Entra's refresh-token inactivity lifetime: 90 days.
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Tokens are refreshed this long before they expire…
+const REFRESH_AHEAD: Duration = Duration::from_secs(300);
+/// …plus up to this much random jitter, so thousands of tenants do not refresh in one burst.
+const REFRESH_JITTER_SECS: u64 = 120;
+/// A permanent failure (consent missing, tenant gone) is not retried for this long,
+/// so one cycle's collectors do not each hammer the token endpoint for a dead tenant.
+const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+/// While the refresh token is dead, one probe request per this interval.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(300);
+/// Attempts per call for `transient`/`throttled` failures.
+const ATTEMPTS: u32 = 3;
+/// Longest wait inside one call; a longer `Retry-After` defers to a later cycle.
+const MAX_IN_CALL_WAIT: Duration = Duration::from_secs(20);
+
+/// Minting failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrokerError {
+    /// No refresh token has been loaded from the store yet.
+    #[error("no refresh token loaded (the store has not been read successfully)")]
+    NoRefreshToken,
+    /// The token endpoint refused for this tenant (boxed: errors stay small to move).
+    #[error(transparent)]
+    Token(Box<TokenError>),
+    /// The partner's refresh token is dead; no request was made (circuit open).
+    #[error("partner refresh token unusable ({}); not asking Entra until the next probe", .0.class)]
+    PartnerDown(Box<TokenError>),
+}
+
+impl BrokerError {
+    /// The error class for metrics: a missing refresh token counts as `other`.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            BrokerError::NoRefreshToken => ErrorClass::Other,
+            BrokerError::Token(t) | BrokerError::PartnerDown(t) => t.class,
+        }
+    }
+}
+
+enum Entry {
+    Valid {
+        secret: SecretString,
+        refresh_at: Instant,
+        expires_at: Instant,
+    },
+    Failed {
+        error: TokenError,
+        until: Instant,
+    },
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+
+/// The refresh token in use and what is known about it.
+struct Current {
+    token: StoredToken,
+    /// Unix time of the last successful redemption of any token in this lineage.
+    last_redeemed: Option<f64>,
+}
+
+/// Circuit state for a dead refresh token.
+struct Circuit {
+    error: TokenError,
+    next_probe: Instant,
+}
+
+/// Mints and caches delegated access tokens for customer tenants.
+pub struct TokenBroker {
+    tokens: TokenClient,
+    app: PartnerApp,
+    audiences: Audiences,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    /// `std` lock: only cloned out or swapped, never held across `.await`.
+    current: RwLock<Option<Current>>,
+    /// Open while the refresh token is known dead.
+    circuit: Mutex<Option<Circuit>>,
+    /// Serialises store reloads triggered by `invalid_grant`.
+    reload: tokio::sync::Mutex<()>,
+    /// Per-key slots; `std` mutex held only to find or insert a slot.
+    slots: Mutex<HashMap<(String, Api), Slot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TokenBroker {
+    /// A broker for the partner app, reading its refresh token from `store`.
+    pub fn new(
+        tokens: TokenClient,
+        app: PartnerApp,
+        audiences: Audiences,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            tokens,
+            app,
+            audiences,
+            store,
+            metrics,
+            current: RwLock::new(None),
+            circuit: Mutex::new(None),
+            reload: tokio::sync::Mutex::new(()),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store this broker reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The partner app.
+    pub fn app(&self) -> &PartnerApp {
+        &self.app
+    }
+
+    /// Reads the store and installs what it holds. Returns true when that is a
+    /// different token than the one in use (a new consent, another replica's rotation).
+    pub async fn load_from_store(&self) -> Result<bool, StoreError> {
+        let stored = self.store.load().await;
+        self.metrics.set_store_up(stored.is_ok());
+        Ok(self.install(stored?))
+    }
+
+    /// Switches to `token` (read from, or just written to, the store).
+    /// Returns true when it differs from the token in use.
+    pub fn install(&self, token: StoredToken) -> bool {
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let changed = cur
+            .as_ref()
+            .is_none_or(|c| c.token.value.expose_secret() != token.value.expose_secret());
+        if changed {
+            if let Some(created) = token.issued_at {
+                self.metrics
+                    .refresh
+                    .update(|r| r.created = Some(created as f64));
+            }
+            let last_redeemed = cur.as_ref().and_then(|c| c.last_redeemed);
+            *cur = Some(Current {
+                token,
+                last_redeemed,
+            });
+            drop(cur);
+            // A different token deserves an immediate try, not the next probe slot.
+            if let Some(c) = lock(&self.circuit).as_mut() {
+                c.next_probe = Instant::now();
+            }
+        }
+        changed
+    }
+
+    /// True once a refresh token is loaded.
+    pub fn has_refresh_token(&self) -> bool {
+        self.current_token().is_some()
+    }
+
+    /// The token in use.
+    pub fn current_token(&self) -> Option<StoredToken> {
+        let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+        cur.as_ref().map(|c| c.token.clone())
+    }
+
+    fn slot(&self, tenant: &str, api: Api) -> Slot {
+        lock(&self.slots)
+            .entry((tenant.to_string(), api))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+            .clone()
+    }
+
+    /// Drops cached tokens of tenants no longer in scope, so the cache tracks discovery.
+    pub fn retain_tenants(&self, keep: &HashSet<String>) {
+        let partner = self.app.tenant_id.clone();
+        lock(&self.slots).retain(|(tenant, _), _| keep.contains(tenant) || tenant == &partner);
+    }
+
+    /// True when `class` at `tenant` means the refresh token itself is unusable.
+    fn partner_wide(&self, tenant: &str, class: ErrorClass) -> bool {
+        class.is_partner_wide()
+            || (tenant == self.app.tenant_id
+                && matches!(
+                    class,
+                    ErrorClass::MfaRequired | ErrorClass::ConditionalAccess
+                ))
+    }
+
+    /// Called with the circuit state before a request: `Err` when it is open and
+    /// this caller is not the probe.
+    fn check_circuit(&self) -> Result<(), BrokerError> {
+        let mut c = lock(&self.circuit);
+        match c.as_mut() {
+            Some(open) if Instant::now() < open.next_probe => {
+                Err(BrokerError::PartnerDown(Box::new(open.error.clone())))
+            }
+            Some(open) => {
+                // This caller is the probe; the rest keep failing fast meanwhile.
+                open.next_probe = Instant::now() + PROBE_INTERVAL;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn on_success(&self, used: &SecretString) {
+        let now = unix_now();
+        {
+            let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cur.as_mut() {
+                if c.token.value.expose_secret() == used.expose_secret() {
+                    c.last_redeemed = Some(now);
+                }
+            }
+        }
+        self.metrics.refresh.update(|r| {
+            r.valid = Some(true);
+            r.expiry = Some(now + REFRESH_TOKEN_LIFETIME.as_secs_f64());
+        });
+        if lock(&self.circuit).take().is_some() {
+            tracing::info!("the partner refresh token works again; resuming every tenant");
+        }
+    }
+
+    fn on_partner_failure(&self, error: &TokenError) {
+        self.metrics.refresh.update(|r| r.valid = Some(false));
+        let mut c = lock(&self.circuit);
+        if c.is_none() {
+            tracing::error!(
+                reason = %error.class,
+                error = %error,
+                "the partner refresh token is unusable, so every tenant is down: {}. Probing every {} s.",
+                error.class.advice(),
+                PROBE_INTERVAL.as_secs()
+            );
+        }
+        *c = Some(Circuit {
+            error: error.clone(),
+            next_probe: Instant::now() + PROBE_INTERVAL,
+        });
+    }
+
+    /// Redeems the refresh token in use at `tenant` for `api`, retrying transient
+    /// failures with jittered backoff and re-reading the store once on `invalid_grant`.
+    pub async fn redeem(&self, tenant: &str, api: Api) -> Result<Redeemed, BrokerError> {
+        self.check_circuit()?;
+        let scope = self.audiences.scope(api);
+        let mut reloaded = false;
+        let mut attempt = 0;
+        loop {
+            let token = self.current_token().ok_or(BrokerError::NoRefreshToken)?;
+            let result = self
+                .tokens
+                .redeem_refresh_token(&self.app, tenant, &scope, api.label(), &token.value)
+                .await;
+            let error = match result {
+                Ok(r) => {
+                    self.on_success(&token.value);
+                    return Ok(r);
+                }
+                Err(e) => e,
+            };
+            attempt += 1;
+            if error.class.is_transient() && attempt < ATTEMPTS {
+                let wait = backoff(attempt, error.retry_after);
+                if wait <= MAX_IN_CALL_WAIT {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if self.partner_wide(tenant, error.class) {
+                // Another replica or a new consent may have stored a newer token.
+                if !reloaded && self.reload_if_changed(&token).await {
+                    reloaded = true;
+                    continue;
+                }
+                self.on_partner_failure(&error);
+            }
+            return Err(BrokerError::Token(Box::new(error)));
+        }
+    }
+
+    async fn reload_if_changed(&self, used: &StoredToken) -> bool {
+        let _one_at_a_time = self.reload.lock().await;
+        if let Some(cur) = self.current_token() {
+            if cur.value.expose_secret() != used.value.expose_secret() {
+                return true; // someone else already reloaded
+            }
+        }
+        match self.load_from_store().await {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("found a newer refresh token in the store; retrying with it");
+                }
+                changed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-read the refresh token store");
+                false
+            }
+        }
+    }
+
+    /// A valid access token for `api` in `tenant`, from cache or freshly minted.
+    pub async fn token(&self, tenant: &str, api: Api) -> Result<SecretString, BrokerError> {
+        let slot = self.slot(tenant, api);
+        let mut entry = slot.lock().await;
+        let now = Instant::now();
+        match &*entry {
+            Some(Entry::Valid {
+                secret, refresh_at, ..
+            }) if *refresh_at > now => return Ok(secret.clone()),
+            Some(Entry::Failed { error, until }) if *until > now => {
+                return Err(BrokerError::Token(Box::new(error.clone())))
+            }
+            _ => {}
+        }
+        match self.redeem(tenant, api).await {
+            Ok(r) => {
+                let expires_at = r.access.expires_at;
+                let jitter =
+                    Duration::from_secs(rand::thread_rng().gen_range(0..=REFRESH_JITTER_SECS));
+                let refresh_at = expires_at
+                    .checked_sub(REFRESH_AHEAD + jitter)
+                    .filter(|t| *t > now)
+                    // A token shorter-lived than the margin is used for half its life.
+                    .unwrap_or_else(|| now + (expires_at.saturating_duration_since(now) / 2));
+                let secret = r.access.secret;
+                *entry = Some(Entry::Valid {
+                    secret: secret.clone(),
+                    refresh_at,
+                    expires_at,
+                });
+                Ok(secret)
+            }
+            Err(error) => {
+                // A still-valid token outlives a failed refresh-ahead attempt.
+                if let Some(Entry::Valid {
+                    secret, expires_at, ..
+                }) = &*entry
+                {
+                    if *expires_at > now + Duration::from_secs(30) {
+                        tracing::warn!(tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
+                        return Ok(secret.clone());
+                    }
+                }
+                if let BrokerError::Token(t) = &error {
+                    let until = match t.retry_after {
+                        Some(wait) if t.class.is_transient() => Some(now + wait),
+                        _ if !t.class.is_transient() => Some(now + NEGATIVE_TTL),
+                        _ => None,
+                    };
+                    if let Some(until) = until {
+                        *entry = Some(Entry::Failed {
+                            error: (**t).clone(),
+                            until,
+                        });
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, never shorter than `Retry-After`.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let base = Duration::from_millis(500) * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let jittered = base.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+    retry_after.map_or(jittered, |r| r.max(jittered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        assert!(backoff(1, None) <= Duration::from_millis(500));
+        assert!(backoff(3, None) >= Duration::from_millis(1000));
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+    }
+}

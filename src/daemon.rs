@@ -1,0 +1,310 @@
+//! `tenantwatch run`: wires the store, broker, collectors, rotation, scheduler and
+//! HTTP server together and runs them until the cancellation token fires.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::broker::{BrokerError, TokenBroker};
+use crate::config::{Settings, StoreSettings};
+use crate::cycle::Collection;
+use crate::entra::TokenClient;
+use crate::identity::IdentitySource;
+use crate::keyvault::KeyVaultClient;
+use crate::metrics::{Metrics, MetricsError};
+use crate::rotation::{retry_delay, Outcome, RotationError, Rotator};
+use crate::server::{self, AppState};
+use crate::store::{Source, Store};
+
+/// How long shutdown waits for tasks before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The daemon could not start or a vital task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Metrics registration failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] crate::http::ClientError),
+    /// The scheduler refused a job.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+    /// The HTTP server stopped with an error.
+    #[error("HTTP server: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// The long-lived parts every command builds the same way from [`Settings`].
+pub struct Components {
+    /// Metrics registry and snapshot.
+    pub metrics: Arc<Metrics>,
+    /// Shared HTTP client.
+    pub http: reqwest::Client,
+    /// Token endpoint client.
+    pub tokens: TokenClient,
+    /// Refresh-token broker (owns the store).
+    pub broker: Arc<TokenBroker>,
+}
+
+impl Components {
+    /// Builds the HTTP client, store and broker.
+    pub fn build(settings: &Settings) -> Result<Self, DaemonError> {
+        let metrics = Metrics::new()?;
+        let http = crate::http::build_client(settings.ca_file.as_deref())?;
+        let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone());
+        let store = Arc::new(match &settings.store {
+            StoreSettings::KeyVault {
+                url,
+                secret_name,
+                identity,
+            } => Store::KeyVault {
+                client: Box::new(KeyVaultClient::new(
+                    http.clone(),
+                    url.clone(),
+                    IdentitySource::new(identity, &tokens, metrics.clone())
+                        .map_err(crate::http::ClientError::Build)?,
+                    &settings.cloud.audiences.keyvault,
+                )),
+                name: secret_name.clone(),
+            },
+            StoreSettings::File { path } => Store::File { path: path.clone() },
+        });
+        let broker = Arc::new(TokenBroker::new(
+            tokens.clone(),
+            settings.partner.clone(),
+            settings.cloud.audiences.clone(),
+            store,
+            metrics.clone(),
+        ));
+        Ok(Self {
+            metrics,
+            http,
+            tokens,
+            broker,
+        })
+    }
+}
+
+/// A cron job that only signals `tx`; the worker loop does the work. A full
+/// channel means the previous run is still going, so the tick is skipped and counted.
+fn signal_job(
+    schedule: &str,
+    job: &'static str,
+    tx: mpsc::Sender<()>,
+    metrics: &Metrics,
+) -> Result<Job, JobSchedulerError> {
+    let skipped = metrics.skipped_runs.clone();
+    Job::new_async(schedule, move |_, _| {
+        let (tx, skipped) = (tx.clone(), skipped.clone());
+        Box::pin(async move {
+            if tx.try_send(()).is_err() {
+                skipped.with_label_values(&[job]).inc();
+                tracing::warn!(
+                    job,
+                    "previous run still going at the next scheduled time; skipping this run"
+                );
+            }
+        })
+    })
+}
+
+/// Runs the daemon on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
+    let Components {
+        metrics,
+        http,
+        broker,
+        ..
+    } = Components::build(&settings)?;
+    let collection = Arc::new(Collection {
+        http,
+        cloud: settings.cloud.clone(),
+        broker: broker.clone(),
+        metrics: metrics.clone(),
+        collectors: crate::collector::all(),
+        settings: settings.collection.clone(),
+        partner_tenant: settings.partner.tenant_id.clone(),
+    });
+
+    let failed = Arc::new(AtomicBool::new(false));
+    let tracker = TaskTracker::new();
+    let server_error = Arc::new(std::sync::Mutex::new(None));
+    {
+        let state = AppState {
+            metrics: metrics.clone(),
+            failed: failed.clone(),
+        };
+        let (shutdown, failed, server_error) =
+            (shutdown.clone(), failed.clone(), server_error.clone());
+        tracker.spawn(async move {
+            if let Err(e) = server::serve(listener, state, shutdown.clone()).await {
+                tracing::error!(error = %e, "HTTP server failed; shutting down");
+                failed.store(true, Ordering::Relaxed);
+                if let Ok(mut slot) = server_error.lock() {
+                    *slot = Some(e);
+                }
+                shutdown.cancel();
+            }
+        });
+    }
+
+    let mut scheduler = JobScheduler::new().await?;
+    let (collect_tx, collect_rx) = mpsc::channel::<()>(1);
+    scheduler
+        .add(signal_job(
+            &settings.collection.schedule,
+            "collect",
+            collect_tx,
+            &metrics,
+        )?)
+        .await?;
+    let rotation_rx = if settings.rotation.enabled {
+        let (tx, rx) = mpsc::channel::<()>(1);
+        scheduler
+            .add(signal_job(
+                &settings.rotation.schedule,
+                "rotate",
+                tx,
+                &metrics,
+            )?)
+            .await?;
+        Some(rx)
+    } else {
+        None
+    };
+    scheduler.start().await?;
+    tracing::info!(
+        store = %broker.store().describe(),
+        schedule = %settings.collection.schedule,
+        rotation = %if settings.rotation.enabled { settings.rotation.schedule.as_str() } else { "off" },
+        concurrency = settings.collection.concurrency,
+        "tenantwatch started"
+    );
+
+    let handle = tracker.spawn(worker(shutdown.clone(), collect_rx, move || {
+        let c = collection.clone();
+        async move { c.run_cycle().await }
+    }));
+    watch(&tracker, "collection loop", handle, failed.clone());
+    if let Some(rx) = rotation_rx {
+        let rotator = Arc::new(Rotator {
+            broker: broker.clone(),
+            metrics: metrics.clone(),
+            rotate_after: settings.rotation.rotate_after,
+            source: Source::Rotation,
+        });
+        let stop = shutdown.clone();
+        let handle = tracker.spawn(worker(shutdown.clone(), rx, move || {
+            let (r, stop) = (rotator.clone(), stop.clone());
+            async move { rotate_with_retries(&r, &stop).await }
+        }));
+        watch(&tracker, "rotation loop", handle, failed.clone());
+    }
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!(error = %e, "scheduler did not stop cleanly");
+    }
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks still running after {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    let server_error = server_error.lock().ok().and_then(|mut s| s.take());
+    match server_error {
+        Some(e) => Err(DaemonError::Server(e)),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Runs `work` once at start, then on every tick, until shutdown; shutdown also
+/// interrupts a run in progress.
+async fn worker<F, Fut>(shutdown: CancellationToken, mut ticks: mpsc::Receiver<()>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                tick = ticks.recv() => if tick.is_none() { break },
+            }
+        }
+        first = false;
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = work() => {}
+        }
+    }
+}
+
+/// One scheduled rotation: retried with backoff while the failure may pass,
+/// given up (until the next schedule) when it will not.
+async fn rotate_with_retries(rotator: &Rotator, shutdown: &CancellationToken) {
+    let mut failures = 0;
+    loop {
+        match rotator.rotate(false).await {
+            Ok(Outcome::Skipped { version, age }) => {
+                tracing::info!(%version, age_days = age.as_secs() / 86400, "stored refresh token is recent; rotation not needed yet");
+                return;
+            }
+            Ok(Outcome::Rotated { .. }) => return,
+            Err(e) => {
+                failures += 1;
+                let permanent = matches!(
+                    &e,
+                    RotationError::Redeem(
+                        BrokerError::PartnerDown(_) | BrokerError::NoRefreshToken
+                    )
+                ) || matches!(&e, RotationError::Redeem(BrokerError::Token(t)) if !t.class.is_transient());
+                if permanent {
+                    tracing::error!(error = %e, "refresh token rotation failed and will not be retried before the next schedule");
+                    return;
+                }
+                let wait = retry_delay(failures);
+                tracing::error!(error = %e, retry_in_secs = wait.as_secs(), "refresh token rotation failed; the previous token stays in use");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Watches a task: a panic is logged and turns `/readyz` red instead of vanishing.
+fn watch(
+    tracker: &TaskTracker,
+    name: &'static str,
+    handle: tokio::task::JoinHandle<()>,
+    failed: Arc<AtomicBool>,
+) {
+    tracker.spawn(async move {
+        if let Err(e) = handle.await {
+            if e.is_panic() {
+                tracing::error!(task = name, error = %e, "background task panicked; /readyz now fails");
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+}

@@ -1,0 +1,54 @@
+//! `tenantwatch demo`: the simulated Microsoft cloud and the daemon against it,
+//! in one process, so anyone can see tenantwatch work without an Azure account.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::DemoArgs;
+use crate::config::Settings;
+use crate::sim::{Sim, SimOptions};
+
+/// Collection schedule for the demo: every 30 s, so changes show quickly.
+const DEMO_SCHEDULE: &str = "*/30 * * * * *";
+
+/// Runs the demo until SIGINT/SIGTERM.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let shutdown = crate::shutdown::on_signals()?;
+    let dir = std::env::temp_dir().join(format!("tenantwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let sim = Sim::start(SimOptions {
+        tenants: args.tenants,
+        state_dir: dir.clone(),
+        ..SimOptions::default()
+    })
+    .await
+    .context("cannot start the simulated cloud")?;
+    let config = dir.join("tenantwatch.toml");
+    let listen = args.listen.to_string();
+    sim.write_config(&config, Some(&listen))
+        .context("cannot write the demo config")?;
+    let mut settings = Settings::load(&config)?;
+    settings.collection.schedule = DEMO_SCHEDULE.to_string();
+    settings.collection.tenant_timeout = Duration::from_secs(20);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot bind {} (try --listen 127.0.0.1:0)", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "tenantwatch demo: simulated Microsoft cloud with {} customer tenants\n\
+         \n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  readiness    http://{addr}/readyz\n\
+         \n  simulated login {}  graph {}  partner center {}  key vault {}\n  config used  {}\n\
+         \nPress Ctrl-C to stop.",
+        args.tenants,
+        sim.login_url(),
+        sim.graph_url(),
+        sim.partner_center_url(),
+        sim.keyvault_url(),
+        config.display(),
+    );
+    let outcome = crate::daemon::run(settings, listener, shutdown).await;
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(outcome?)
+}

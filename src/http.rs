@@ -1,0 +1,295 @@
+//! The one HTTP client every API client shares, and the response handling they
+//! have in common: size caps, JSON decoding with context, Microsoft's error bodies.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// Largest response body read from any Microsoft API. Real pages are far smaller;
+/// the cap keeps a broken or hostile endpoint from exhausting memory.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The extra CA file could not be read.
+    #[error("cloud.ca_file: cannot read {path}: {source}")]
+    ReadCa {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate in the CA file is not valid.
+    #[error("cloud.ca_file: {path}: {source}")]
+    BadCa {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// reqwest refused the configuration.
+    #[error("cannot build HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Builds the shared client: rustls with the web PKI roots plus `ca_file`,
+/// `HTTPS_PROXY`/`NO_PROXY` from the environment (reqwest's default).
+pub fn build_client(ca_file: Option<&Path>) -> Result<Client, ClientError> {
+    let mut b = Client::builder()
+        .user_agent(concat!("tenantwatch/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .https_only(true);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::BadCa {
+                path: path.display().to_string(),
+                source,
+            })?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(ClientError::Build)
+}
+
+/// A failed call to a Microsoft API, with the API and URL it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No response: DNS, connect, TLS, timeout.
+    #[error("{api} {url}: request failed: {source}")]
+    Transport {
+        api: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The service answered with an error status.
+    #[error("{api} {url}: HTTP {status}: {code}: {message}")]
+    Status {
+        api: &'static str,
+        url: String,
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The body was not what the API documents.
+    #[error("{api} {url}: unexpected response body: {source} (body starts {snippet:?})")]
+    Decode {
+        api: &'static str,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+        snippet: String,
+    },
+    /// The body exceeded [`MAX_BODY_BYTES`].
+    #[error("{api} {url}: response larger than {limit} bytes")]
+    TooLarge {
+        api: &'static str,
+        url: String,
+        limit: usize,
+    },
+    /// Paging did not end within the cap.
+    #[error("{api} {url}: more than {max} pages; stopping")]
+    TooManyPages {
+        api: &'static str,
+        url: String,
+        max: usize,
+    },
+}
+
+impl ApiError {
+    /// True for failures worth retrying soon: throttling, 5xx, no response.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Sends a request and returns status, headers and a size-capped body.
+pub async fn send(
+    api: &'static str,
+    url: &str,
+    req: RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
+    let transport = |source| ApiError::Transport {
+        api,
+        url: url.to_string(),
+        source,
+    };
+    let mut resp: Response = req.send().await.map_err(transport)?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
+        return Err(ApiError::TooLarge {
+            api,
+            url: url.to_string(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::TooLarge {
+                api,
+                url: url.to_string(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body))
+}
+
+/// Sends a request and decodes a JSON success body, or turns an error status into [`ApiError::Status`].
+pub async fn send_json<T: DeserializeOwned>(
+    api: &'static str,
+    url: &str,
+    req: RequestBuilder,
+) -> Result<(T, HeaderMap), ApiError> {
+    let (status, headers, body) = send(api, url, req).await?;
+    if !status.is_success() {
+        return Err(status_error(api, url, status, &headers, &body));
+    }
+    let value = decode(api, url, &body)?;
+    Ok((value, headers))
+}
+
+/// Decodes JSON, keeping the start of the body for the error message.
+pub fn decode<T: DeserializeOwned>(
+    api: &'static str,
+    url: &str,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|source| ApiError::Decode {
+        api,
+        url: url.to_string(),
+        source,
+        snippet: snippet(body),
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+}
+
+/// Builds [`ApiError::Status`] from any of Microsoft's three error body shapes:
+/// `{"error":{"code","message"}}` (ARM, Graph, Key Vault), `{"code","description"}`
+/// (Partner Center) and `{"statusCode","message"}` (Partner Center's 429).
+pub fn status_error(
+    api: &'static str,
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let (code, message) = if let Some(e) = v.get("error").filter(|e| e.is_object()) {
+        (e.get("code").and_then(s), e.get("message").and_then(s))
+    } else if v.get("code").is_some() || v.get("description").is_some() {
+        (
+            v.get("code")
+                .and_then(|c| s(c).or_else(|| Some(c.to_string()))),
+            v.get("description").and_then(s),
+        )
+    } else {
+        (
+            v.get("statusCode").map(|c| c.to_string()),
+            v.get("message").and_then(s),
+        )
+    };
+    ApiError::Status {
+        api,
+        url: url.to_string(),
+        status: status.as_u16(),
+        code: code.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
+        message: message.unwrap_or_else(|| snippet(body)),
+        retry_after: retry_after(headers),
+    }
+}
+
+/// Parses `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    parse_retry_after(v, chrono::Utc::now())
+}
+
+/// The pure part of [`retry_after`], with the clock passed in.
+pub fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(24 * 3600)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (at.timestamp() - now.timestamp()).clamp(0, 24 * 3600);
+    Some(Duration::from_secs(secs as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> (String, String) {
+        match status_error(
+            "t",
+            "u",
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            body.as_bytes(),
+        ) {
+            ApiError::Status { code, message, .. } => (code, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn three_error_shapes() {
+        assert_eq!(
+            err(r#"{"error":{"code":"SecretNotFound","message":"nope","innererror":null}}"#),
+            ("SecretNotFound".into(), "nope".into())
+        );
+        assert_eq!(
+            err(r#"{"code":"600008","description":"The customer does not exist"}"#),
+            ("600008".into(), "The customer does not exist".into())
+        );
+        assert_eq!(
+            err(
+                r#"{ "statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds." }"#
+            ),
+            (
+                "429".into(),
+                "Rate limit is exceeded. Try again in 57 seconds.".into()
+            )
+        );
+        assert_eq!(err("<html>").0, "Bad Request");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("57", now), Some(Duration::from_secs(57)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+}

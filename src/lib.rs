@@ -1,0 +1,46 @@
+//! tenantwatch keeps a CSP partner's Secure Application Model refresh token alive
+//! and exports the health of every customer tenant as Prometheus metrics.
+//!
+//! # Layout
+//!
+//! Data flows one way: schedule → collect → immutable snapshot → scrape.
+//!
+//! - [`config`] reads the TOML file and `TENANTWATCH__…` variables into validated
+//!   [`config::Settings`]; [`cloud`] knows the endpoints and token audiences of each cloud.
+//! - [`http`] builds the one HTTP client (rustls, the cloud's extra CA, size caps).
+//! - [`entra`] talks to the Entra ID token endpoint and classifies its AADSTS errors.
+//! - [`keyvault`] and [`store`] keep the refresh token; [`broker`] mints and caches
+//!   one access token per (tenant, API) from it.
+//! - [`partner_center`] and [`graph`] are the API clients; [`collector`] holds the
+//!   per-tenant collectors; [`cycle`] runs one collection over every tenant and
+//!   produces a [`snapshot::Snapshot`].
+//! - [`metrics`] turns the latest snapshot into Prometheus text at scrape time;
+//!   [`server`] serves `/metrics`, `/healthz`, `/readyz` and `/`.
+//! - [`daemon`] wires it together under a scheduler and a cancellation token;
+//!   [`demo`] runs it against [`sim`], the simulated Microsoft cloud.
+
+pub mod broker;
+pub mod cli;
+pub mod cloud;
+pub mod collector;
+pub mod config;
+pub mod consent;
+pub mod credential;
+pub mod cycle;
+pub mod daemon;
+pub mod demo;
+pub mod entra;
+pub mod graph;
+pub mod http;
+pub mod identity;
+pub mod keyvault;
+pub mod logging;
+pub mod metrics;
+pub mod partner_center;
+pub mod rotation;
+pub mod secret;
+pub mod server;
+pub mod shutdown;
+pub mod sim;
+pub mod snapshot;
+pub mod store;

@@ -1,0 +1,100 @@
+//! Validation of the bearer tokens presented to the simulated resources:
+//! signature (the sim's own key), audience and lifetime. Each resource turns
+//! a [`BearerError`] into its own error body.
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::http;
+use super::jwt::JwtError;
+use super::state::SimState;
+
+/// The claims the resources act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccessClaims {
+    pub aud: String,
+    pub iss: String,
+    pub tid: String,
+    pub oid: String,
+    pub appid: String,
+    /// Delegated permissions (`scp`), empty for app-only tokens.
+    pub scp: Vec<String>,
+    /// App roles (`roles`), empty for delegated tokens.
+    pub roles: Vec<String>,
+    pub exp: i64,
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BearerError {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// Not a JWT, or missing required claims.
+    Malformed,
+    /// Not signed by this simulator.
+    BadSignature,
+    /// Issued for another resource.
+    WrongAudience { found: String },
+    /// Past its `exp` (seconds since the epoch).
+    Expired { exp: i64 },
+    /// Before its `nbf`.
+    NotYetValid,
+}
+
+/// Allowed clock skew when checking `nbf`, as token validators commonly use.
+const SKEW_SECS: i64 = 300;
+
+/// Validates the request's bearer token for a resource that accepts `audiences`.
+pub(crate) fn validate(
+    state: &SimState,
+    headers: &HeaderMap,
+    audiences: &[&str],
+) -> Result<AccessClaims, BearerError> {
+    let token = http::bearer(headers).ok_or(BearerError::Missing)?;
+    let claims = state.signer.verify(token).map_err(|e| match e {
+        JwtError::Malformed => BearerError::Malformed,
+        JwtError::BadSignature => BearerError::BadSignature,
+    })?;
+    let c = parse(&claims).ok_or(BearerError::Malformed)?;
+    if !audiences.iter().any(|a| *a == c.aud) {
+        return Err(BearerError::WrongAudience { found: c.aud });
+    }
+    let now = state.clock.now_unix();
+    if c.exp <= now {
+        return Err(BearerError::Expired { exp: c.exp });
+    }
+    let nbf = claims.get("nbf").and_then(Value::as_i64).unwrap_or(0);
+    if nbf > now + SKEW_SECS {
+        return Err(BearerError::NotYetValid);
+    }
+    Ok(c)
+}
+
+fn parse(m: &Map<String, Value>) -> Option<AccessClaims> {
+    let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+    let words = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let roles = m
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AccessClaims {
+        aud: s("aud")?,
+        iss: s("iss")?,
+        tid: s("tid")?,
+        oid: s("oid")?,
+        appid: s("appid")?,
+        scp: words("scp"),
+        roles,
+        exp: m.get("exp").and_then(Value::as_i64)?,
+    })
+}

@@ -1,0 +1,85 @@
+//! `tenantwatch sim`: run only the simulated Microsoft cloud.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::{Sim, SimOptions, DEFAULT_SEED};
+
+/// Flags of `tenantwatch sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Login endpoint address; the other services use the next four ports
+    /// (keyvault, graph, arm, partner center), or random ports when 0.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Number of simulated customer tenants.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub tenants: usize,
+    /// Seed for tenant ids, names and domains.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Directory for ca.pem and the client secret files (default: a new
+    /// directory under the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write a tenantwatch config pointing at the simulator to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
+    /// `[server] listen` to put in the written config.
+    #[arg(long, value_name = "ADDR", requires = "write_config")]
+    pub server_listen: Option<String>,
+    /// Delay added to every response, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+/// Starts the simulator, writes the config if asked, prints the endpoints
+/// and a final `ready` line on stdout, and runs until `shutdown` is cancelled.
+pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let opts = SimOptions {
+        tenants: args.tenants,
+        seed: args.seed,
+        listen: args.listen,
+        state_dir: args.state_dir.clone().unwrap_or_default(),
+        latency: Duration::from_millis(args.latency_ms),
+    };
+    let sim = Sim::start(opts)
+        .await
+        .context("cannot start the simulated Microsoft cloud")?;
+    if let Some(path) = &args.write_config {
+        sim.write_config(path, args.server_listen.as_deref())
+            .with_context(|| format!("cannot write --write-config {}", path.display()))?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        let lines = [
+            ("login", sim.login_url()),
+            ("keyvault", sim.keyvault_url()),
+            ("graph", sim.graph_url()),
+            ("arm", sim.arm_url()),
+            ("partner_center", sim.partner_center_url()),
+            ("ca_file", sim.ca_file().display().to_string()),
+            ("state_dir", sim.state_dir().display().to_string()),
+            ("partner_tenant_id", sim.partner_tenant_id()),
+            ("partner_client_id", sim.partner_client_id()),
+            ("identity_client_id", sim.identity_client_id()),
+            ("customers", sim.customers().len().to_string()),
+        ];
+        for (k, v) in lines {
+            writeln!(out, "{k:<19} {v}")?;
+        }
+        if let Some(path) = &args.write_config {
+            writeln!(out, "{:<19} {}", "config", path.display())?;
+        }
+        writeln!(out, "ready")?;
+        out.flush()?;
+    }
+    shutdown.cancelled().await;
+    sim.shutdown().await;
+    Ok(())
+}

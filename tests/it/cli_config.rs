@@ -1,0 +1,150 @@
+//! Bad configuration: the binary must refuse to start, exit 2, and say which key is wrong.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::bin;
+
+fn run_with(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = r#"
+[cloud]
+name = "public"
+[partner]
+tenant_id = "11111111-1111-1111-1111-111111111111"
+client_id = "22222222-2222-2222-2222-222222222222"
+client_secret_file = "SECRET"
+[store]
+kind = "keyvault"
+[store.keyvault]
+url = "https://myvault.vault.azure.net"
+secret_name = "tenantwatch-refresh-token"
+[store.keyvault.identity]
+kind = "client_secret"
+tenant_id = "11111111-1111-1111-1111-111111111111"
+client_id = "33333333-3333-3333-3333-333333333333"
+client_secret_file = "SECRET"
+"#;
+
+fn write(dir: &Path, body: &str) -> std::path::PathBuf {
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "not-a-real-secret\n").unwrap();
+    let p = dir.join("tenantwatch.toml");
+    std::fs::write(&p, body.replace("SECRET", &secret.display().to_string())).unwrap();
+    p
+}
+
+fn expect_config_error(body: &str, env: &[(&str, &str)], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), body);
+    let (code, stderr) = run_with(&p, env);
+    assert_eq!(code, Some(2), "exit code; stderr:\n{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "expected {n:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("not-a-real-secret"),
+        "secret echoed: {stderr}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    let (code, stderr) = run_with(Path::new("/nonexistent/tenantwatch.toml"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("/nonexistent/tenantwatch.toml not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--config"), "{stderr}");
+}
+
+#[test]
+fn bad_toml_names_the_line() {
+    expect_config_error(
+        &format!("{GOOD}\n[server\nlisten = 1\n"),
+        &[],
+        &["TOML", "line"],
+    );
+}
+
+#[test]
+fn unknown_cloud() {
+    expect_config_error(
+        &GOOD.replace("name = \"public\"", "name = \"mars\""),
+        &[],
+        &[
+            "cloud.name: unknown cloud \"mars\"",
+            "public, usgov, china or custom",
+        ],
+    );
+}
+
+#[test]
+fn missing_secret_file_and_missing_secret() {
+    expect_config_error(
+        &GOOD.replacen(
+            "client_secret_file = \"SECRET\"",
+            "client_secret_file = \"/nonexistent/secret\"",
+            1,
+        ),
+        &[],
+        &["partner.client_secret_file: cannot read secret file /nonexistent/secret"],
+    );
+    expect_config_error(
+        &GOOD.replacen("client_secret_file = \"SECRET\"\n", "", 1),
+        &[],
+        &[
+            "partner.client_secret_file: missing",
+            "TENANTWATCH__PARTNER__CLIENT_SECRET",
+        ],
+    );
+}
+
+#[test]
+fn bad_url() {
+    expect_config_error(
+        &GOOD.replace("https://myvault.vault.azure.net", "myvault"),
+        &[],
+        &["store.keyvault.url: \"myvault\" is not a URL"],
+    );
+    expect_config_error(
+        &GOOD.replace("name = \"public\"", "name = \"custom\"\nlogin = \"http://127.0.0.1:1\"\ngraph = \"https://g\"\narm = \"https://a\"\npartner_center = \"https://p\""),
+        &[],
+        &["cloud.login: \"http://127.0.0.1:1\" must be an https:// URL"],
+    );
+}
+
+#[test]
+fn env_override_is_validated_too() {
+    expect_config_error(
+        GOOD,
+        &[("TENANTWATCH__SERVER__LISTEN", "nowhere")],
+        &["server.listen: \"nowhere\""],
+    );
+}
+
+#[test]
+fn several_problems_reported_at_once() {
+    let body = GOOD
+        .replace("name = \"public\"", "name = \"mars\"")
+        .replace(
+            "secret_name = \"tenantwatch-refresh-token\"",
+            "secret_name = \"bad name!\"",
+        );
+    expect_config_error(&body, &[], &["cloud.name", "store.keyvault.secret_name"]);
+}

@@ -1,0 +1,202 @@
+//! The daemon against the simulated cloud: metrics, readiness, per-tenant failure,
+//! secrets kept out of logs, clean shutdown.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tenant_up_with_names_then_clean_sigterm() {
+    let t = start_sim(25, Duration::ZERO).await;
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let (status, metrics) = get(d.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let customers = t.sim.customers();
+    assert_eq!(customers.len(), 25);
+    for c in &customers {
+        let up = format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id);
+        assert_eq!(
+            sample(&metrics, &up),
+            Some(1.0),
+            "{up} missing in\n{metrics}"
+        );
+        let info = format!(
+            "tenantwatch_tenant_info{{tenant_id=\"{}\",name=\"{}\",domain=\"{}\"}}",
+            c.tenant_id, c.name, c.domain
+        );
+        assert_eq!(sample(&metrics, &info), Some(1.0), "{info} missing");
+        let fresh = format!(
+            "tenantwatch_collector_last_success_timestamp_seconds{{tenant_id=\"{}\",collector=\"directory\"}}",
+            c.tenant_id
+        );
+        assert!(sample(&metrics, &fresh).unwrap_or(0.0) > 1.7e9, "{fresh}");
+    }
+    // One Graph token per tenant plus Partner Center, all ok.
+    assert_eq!(
+        sample(
+            &metrics,
+            "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"}"
+        ),
+        Some(25.0)
+    );
+    assert!(
+        metrics.contains("tenantwatch_collector_duration_seconds_bucket{collector=\"directory\"")
+    );
+    assert!(metrics.contains("tenantwatch_build_info{version=\""));
+    // A scrape never calls Microsoft: the sim sees no new requests from ten scrapes.
+    let before = t.sim.request_count(tenantwatch::sim::Service::Graph, None)
+        + t.sim.request_count(tenantwatch::sim::Service::Token, None);
+    for _ in 0..10 {
+        get(d.addr, "/metrics").await;
+    }
+    let after = t.sim.request_count(tenantwatch::sim::Service::Graph, None)
+        + t.sim.request_count(tenantwatch::sim::Service::Token, None);
+    assert_eq!(before, after, "scrapes caused API calls");
+
+    let (code, took) = d.terminate().await;
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_green_only_after_the_first_cycle() {
+    let t = start_sim(5, Duration::from_millis(400)).await;
+    let d = spawn_daemon(&t.config, &[]).await;
+    let (status, body) = get(d.addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(get(d.addr, "/healthz").await.0, 200);
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    assert!(
+        !metrics.contains("tenantwatch_tenant_up"),
+        "no tenant series before the first cycle"
+    );
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    assert_eq!(sample(&metrics, "tenantwatch_tenants"), Some(5.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_without_consent_is_down_with_its_reason_and_others_stay_up() {
+    let t = start_sim(6, Duration::ZERO).await;
+    let customers = t.sim.customers();
+    let bad = &customers[2].tenant_id;
+    t.sim.inject_token_error(bad, 65001);
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    for c in &customers {
+        let up = sample(
+            &metrics,
+            &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id),
+        );
+        assert_eq!(
+            up,
+            Some(if &c.tenant_id == bad { 0.0 } else { 1.0 }),
+            "{}",
+            c.tenant_id
+        );
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!(
+                "tenantwatch_tenant_token_error{{tenant_id=\"{bad}\",reason=\"consent_required\"}}"
+            )
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "tenantwatch_token_requests_total{result=\"consent_required\",scope=\"graph\"}"
+        ),
+        Some(1.0)
+    );
+    let log = d.log();
+    assert!(
+        log.contains(bad.as_str()) && log.contains("consent_required"),
+        "{log}"
+    );
+    let (_, page) = get(d.addr, "/").await;
+    assert!(page.contains(bad.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_or_secret_appears_in_logs_metrics_or_pages() {
+    let t = start_sim(4, Duration::ZERO).await;
+    // Debug level and JSON: the most a log can say.
+    let d = spawn_daemon(
+        &t.config,
+        &[("RUST_LOG", "debug"), ("TENANTWATCH__LOG__FORMAT", "json")],
+    )
+    .await;
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    let (_, page) = get(d.addr, "/").await;
+    let log = d.log();
+    assert!(log.lines().count() > 5, "expected debug logs:\n{log}");
+    assert!(
+        log.lines().all(|l| l.starts_with('{')),
+        "json format: {log}"
+    );
+    let secrets = t.sim.issued_secrets();
+    assert!(secrets.len() > 6, "sim issued {} secrets", secrets.len());
+    for s in &secrets {
+        assert!(s.len() >= 16, "secret too short to grep safely");
+        for (what, text) in [("log", &log), ("metrics", &metrics), ("status page", &page)] {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret issued by the sim appears in the {what}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_check() {
+    let Ok(out) = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool must be installed in CI (.ci/run does it)"
+        );
+        eprintln!("promtool not installed; skipping (CI installs it)");
+        return;
+    };
+    assert!(out.status.success());
+    let t = start_sim(3, Duration::ZERO).await;
+    t.sim
+        .inject_token_error(&t.sim.customers()[0].tenant_id, 700016);
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    assert!(metrics.contains("tenantwatch_tenant_token_error"));
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool says:\n{said}"
+    );
+}

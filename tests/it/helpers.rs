@@ -1,0 +1,170 @@
+//! Starting the simulated cloud in-process and the real daemon as a child process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tenantwatch::sim::{Sim, SimHandle, SimOptions};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tenantwatch")
+}
+
+/// A running simulator with a config written for it.
+pub struct TestSim {
+    pub sim: SimHandle,
+    pub config: PathBuf,
+    /// Holds the CA, config and secret files; removed on drop.
+    pub _dir: tempfile::TempDir,
+}
+
+/// Starts the simulator with `tenants` customers and writes `tenantwatch.toml` for it.
+pub async fn start_sim(tenants: usize, latency: Duration) -> TestSim {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sim = Sim::start(SimOptions {
+        tenants,
+        latency,
+        state_dir: dir.path().to_path_buf(),
+        ..SimOptions::default()
+    })
+    .await
+    .expect("sim starts");
+    let config = dir.path().join("tenantwatch.toml");
+    sim.write_config(&config, Some("127.0.0.1:0"))
+        .expect("config written");
+    TestSim {
+        sim,
+        config,
+        _dir: dir,
+    }
+}
+
+/// A daemon child process with its stderr captured.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+}
+
+/// Finds `http://ADDR/metrics` in a log line (text or JSON format).
+fn served_addr(line: &str) -> Option<SocketAddr> {
+    let start = line.find("serving http://")? + "serving http://".len();
+    let rest = &line[start..];
+    rest[..rest.find("/metrics")?].parse().ok()
+}
+
+/// Starts `tenantwatch run --config FILE --listen 127.0.0.1:0` and waits until it serves.
+pub async fn spawn_daemon(config: &Path, env: &[(&str, &str)]) -> Daemon {
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("daemon spawns");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("daemon: {line}");
+                }
+                if let Some(addr) = served_addr(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+    }
+    let addr = match tokio::time::timeout(Duration::from_secs(20), rx).await {
+        Ok(Ok(addr)) => addr,
+        _ => panic!(
+            "daemon did not start serving; log:\n{}",
+            log.lock().unwrap()
+        ),
+    };
+    Daemon { child, addr, log }
+}
+
+/// A client for the daemon's own plain-HTTP endpoints.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// GET a daemon URL, returning status and body.
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let resp = client()
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .expect("daemon answers");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+/// Polls `/readyz` until 200 or the deadline.
+pub async fn wait_ready(addr: SocketAddr, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if get(addr, "/readyz").await.0 == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Daemon {
+    /// The captured log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and returns the exit code and how long the exit took.
+    pub async fn terminate(mut self) -> (Option<i32>, Duration) {
+        let pid = self.child.id().expect("running") as i32;
+        let started = Instant::now();
+        // SAFETY-free: plain kill(2) through the `kill` utility keeps the test dependency-free.
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok);
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("daemon exits after SIGTERM")
+            .expect("wait");
+        (status.code(), started.elapsed())
+    }
+}
+
+/// The value of a sample line `name{labels} value`, if present.
+pub fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real `tenantwatch` binary against the simulated cloud,
+//! checked the way an operator would check it. One test binary, as zero-to-production does.
+
+mod cli_config;
+mod daemon;
+mod demo;
+mod helpers;
