@@ -168,3 +168,43 @@ pub fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
             .ok()
     })
 }
+
+/// Loads the test config with extra `TENANTWATCH__…` overrides, as the binary would.
+pub fn settings(config: &Path, env: &[(&str, &str)]) -> tenantwatch::config::Settings {
+    tenantwatch::config::Settings::load_with_env(
+        config,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .expect("test config is valid")
+}
+
+/// Reads the store's current token and asks the sim's token endpoint to redeem it,
+/// exactly as the daemon would. `Err` says why it is not usable.
+pub async fn stored_token_works(
+    c: &tenantwatch::daemon::Components,
+    settings: &tenantwatch::config::Settings,
+) -> Result<tenantwatch::store::StoredToken, String> {
+    use tenantwatch::cloud::Api;
+    let stored = c.broker.store().load().await.map_err(|e| e.to_string())?;
+    c.tokens
+        .redeem_refresh_token(
+            &settings.partner,
+            &settings.partner.tenant_id,
+            &settings.cloud.audiences.scope(Api::PartnerCenter),
+            "test",
+            &stored.value,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(stored)
+}
+
+/// Appends TOML to the test config (sections the sim does not write).
+pub fn append_config(config: &Path, toml: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(config)
+        .expect("config");
+    writeln!(f, "\n{toml}").expect("append");
+}

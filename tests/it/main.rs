@@ -1,7 +1,9 @@
 //! Integration tests: the real `tenantwatch` binary against the simulated cloud,
 //! checked the way an operator would check it. One test binary, as zero-to-production does.
 
+mod broker;
 mod cli_config;
 mod daemon;
 mod demo;
 mod helpers;
+mod rotation;
