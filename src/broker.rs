@@ -11,6 +11,7 @@
 //! [`PROBE_INTERVAL`] — or at once, when the store hands it a different token.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,8 @@ enum Entry {
     Failed {
         error: TokenError,
         until: Instant,
+        /// The refresh-token generation that failed; a new token voids the entry.
+        generation: u64,
     },
 }
 
@@ -102,6 +105,8 @@ pub struct TokenBroker {
     current: RwLock<Option<Current>>,
     /// Open while the refresh token is known dead.
     circuit: Mutex<Option<Circuit>>,
+    /// Bumped whenever a different refresh token is installed.
+    generation: AtomicU64,
     /// Serialises store reloads triggered by `invalid_grant`.
     reload: tokio::sync::Mutex<()>,
     /// Per-key slots; `std` mutex held only to find or insert a slot.
@@ -129,6 +134,7 @@ impl TokenBroker {
             metrics,
             current: RwLock::new(None),
             circuit: Mutex::new(None),
+            generation: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
             slots: Mutex::new(HashMap::new()),
         }
@@ -160,6 +166,7 @@ impl TokenBroker {
             .as_ref()
             .is_none_or(|c| c.token.value.expose_secret() != token.value.expose_secret());
         if changed {
+            self.generation.fetch_add(1, Ordering::Relaxed);
             if let Some(created) = token.issued_at {
                 self.metrics
                     .refresh
@@ -328,6 +335,16 @@ impl TokenBroker {
         }
     }
 
+    /// Forgets the cached token for (tenant, API) after a resource rejected it (401):
+    /// it may have been revoked, or clocks disagree. The next call mints a new one.
+    pub async fn invalidate(&self, tenant: &str, api: Api) {
+        let slot = self.slot(tenant, api);
+        let mut entry = slot.lock().await;
+        if matches!(&*entry, Some(Entry::Valid { .. })) {
+            *entry = None;
+        }
+    }
+
     /// A valid access token for `api` in `tenant`, from cache or freshly minted.
     pub async fn token(&self, tenant: &str, api: Api) -> Result<SecretString, BrokerError> {
         let slot = self.slot(tenant, api);
@@ -337,11 +354,17 @@ impl TokenBroker {
             Some(Entry::Valid {
                 secret, refresh_at, ..
             }) if *refresh_at > now => return Ok(secret.clone()),
-            Some(Entry::Failed { error, until }) if *until > now => {
+            Some(Entry::Failed {
+                error,
+                until,
+                generation,
+            }) if *until > now && *generation == self.generation.load(Ordering::Relaxed) => {
                 return Err(BrokerError::Token(Box::new(error.clone())))
             }
             _ => {}
         }
+        // Read before the request: a token installed meanwhile must void this failure.
+        let generation = self.generation.load(Ordering::Relaxed);
         match self.redeem(tenant, api).await {
             Ok(r) => {
                 let expires_at = r.access.expires_at;
@@ -381,6 +404,7 @@ impl TokenBroker {
                         *entry = Some(Entry::Failed {
                             error: (**t).clone(),
                             until,
+                            generation,
                         });
                     }
                 }

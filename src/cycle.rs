@@ -109,19 +109,19 @@ impl Collection {
     }
 
     async fn discover(&self, previous: &Snapshot) -> (Vec<Tenant>, DiscoveryStatus) {
-        let listed = async {
-            let token = self
-                .broker
-                .token(&self.partner_tenant, Api::PartnerCenter)
-                .await?;
-            let customers = crate::partner_center::list_customers(
-                &self.http,
-                &self.cloud.partner_center,
-                &token,
-            )
-            .await?;
-            Ok::<_, CollectError>(customers)
-        }
+        let listed = crate::collector::with_token(
+            &self.broker,
+            &self.partner_tenant,
+            Api::PartnerCenter,
+            |token| async move {
+                crate::partner_center::list_customers(
+                    &self.http,
+                    &self.cloud.partner_center,
+                    &token,
+                )
+                .await
+            },
+        )
         .await;
         match listed {
             Ok(customers) => {

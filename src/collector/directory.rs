@@ -19,8 +19,11 @@ impl Collector for Directory {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let token = ctx.broker.token(&ctx.tenant.tenant_id, Api::Graph).await?;
-            let org = crate::graph::organization(ctx.http, &ctx.cloud.graph, &token).await?;
+            let org = ctx
+                .with_token(Api::Graph, |token| async move {
+                    crate::graph::organization(ctx.http, &ctx.cloud.graph, &token).await
+                })
+                .await?;
             Ok(match org {
                 Some(o) => Findings {
                     domain: o.default_domain().map(str::to_string),

@@ -52,6 +52,44 @@ pub enum CollectError {
     Api(#[from] ApiError),
 }
 
+/// Runs `call` with a token for `api` in `tenant`; if the API answers 401 the
+/// token is dropped from the cache and the call is made once more with a fresh one.
+pub async fn with_token<T, F, Fut>(
+    broker: &TokenBroker,
+    tenant: &str,
+    api: crate::cloud::Api,
+    call: F,
+) -> Result<T, CollectError>
+where
+    F: Fn(crate::secret::SecretString) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let token = broker.token(tenant, api).await?;
+    match call(token).await {
+        Err(ApiError::Status { status: 401, .. }) => {
+            broker.invalidate(tenant, api).await;
+            let token = broker.token(tenant, api).await?;
+            Ok(call(token).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+impl TenantContext<'_> {
+    /// [`with_token`] for this context's tenant.
+    pub async fn with_token<T, F, Fut>(
+        &self,
+        api: crate::cloud::Api,
+        call: F,
+    ) -> Result<T, CollectError>
+    where
+        F: Fn(crate::secret::SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        with_token(self.broker, &self.tenant.tenant_id, api, call).await
+    }
+}
+
 /// One kind of data gathered from each tenant.
 pub trait Collector: Send + Sync {
     /// Stable name, the `collector` label.

@@ -208,3 +208,26 @@ pub fn append_config(config: &Path, toml: &str) {
         .expect("config");
     writeln!(f, "\n{toml}").expect("append");
 }
+
+/// Rewrites the test config through a TOML tree (for changes env overrides cannot make,
+/// such as removing a key).
+pub fn edit_config(config: &Path, edit: impl FnOnce(&mut toml::Table)) {
+    let text = std::fs::read_to_string(config).expect("config");
+    let mut table: toml::Table = text.parse().expect("config is TOML");
+    edit(&mut table);
+    std::fs::write(config, toml::to_string(&table).expect("serialise")).expect("write config");
+}
+
+/// The `[store.keyvault.identity]` table of a config tree.
+pub fn identity_table(t: &mut toml::Table) -> &mut toml::Table {
+    t.get_mut("store")
+        .and_then(|s| s.get_mut("keyvault"))
+        .and_then(|k| k.get_mut("identity"))
+        .and_then(|i| i.as_table_mut())
+        .expect("[store.keyvault.identity]")
+}
+
+/// Total token-endpoint requests the sim has seen.
+pub fn token_requests(sim: &tenantwatch::sim::SimHandle) -> u64 {
+    sim.request_count(tenantwatch::sim::Service::Token, None)
+}
