@@ -48,6 +48,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// First sign-in: get a refresh token interactively and store it.
     Consent(ConsentArgs),
+    /// Validate the config, try the store, the partner token and every tenant × API once.
+    Check(ConfigArgs),
     /// Rotate the stored refresh token once, now.
     Rotate(ConfigArgs),
     /// Run only the simulated Microsoft cloud (for tests, benchmarks, trying configs).
@@ -142,6 +144,20 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             result(consent(settings, args).await)
+        }
+        Command::Check(args) => {
+            let settings = match load(&args.config, log_override) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match crate::check::run(&settings).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    report(&e);
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Rotate(args) => {
             let settings = match load(&args.config, log_override) {

@@ -59,6 +59,12 @@ pub struct Settings {
     pub collection: CollectionSettings,
     /// Refresh-token rotation.
     pub rotation: RotationSettings,
+    /// Which tenants to watch.
+    pub tenants: crate::discovery::DiscoverySettings,
+    /// Per-collector switches, schedules and timeouts, by collector name.
+    pub collectors: std::collections::BTreeMap<String, CollectorSettings>,
+    /// Custom Resource Graph queries.
+    pub custom_queries: Vec<crate::collector::resource_graph::CustomQuery>,
     /// Log format and filter.
     pub log: LogSettings,
 }
@@ -143,8 +149,23 @@ pub struct CollectionSettings {
     pub schedule: String,
     /// Tenants collected at once.
     pub concurrency: usize,
-    /// Time allowed for one tenant (token + every collector) before it counts as failed.
+    /// Default time allowed for one collector on one tenant before it counts as failed.
     pub tenant_timeout: Duration,
+    /// API limits: concurrency, retries, paging.
+    pub limits: crate::api::ApiLimits,
+    /// Samples one collector may export for one tenant; more are dropped and counted.
+    pub max_series: usize,
+}
+
+/// One collector's settings.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Cron schedule (default `collection.schedule`).
+    pub schedule: String,
+    /// Time allowed per tenant (default `collection.tenant_timeout`).
+    pub timeout: Duration,
 }
 
 /// When the refresh token is rotated.
@@ -190,7 +211,44 @@ struct RawConfig {
     #[serde(default)]
     rotation: RawRotation,
     #[serde(default)]
+    tenants: RawTenants,
+    #[serde(default)]
+    collectors: std::collections::BTreeMap<String, RawCollector>,
+    #[serde(default)]
     log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenants {
+    sources: Option<Vec<String>>,
+    #[serde(rename = "static")]
+    static_tenants: Option<Vec<String>>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    shard: Option<String>,
+    shard_count: Option<u32>,
+    schedule: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollector {
+    enabled: Option<bool>,
+    schedule: Option<String>,
+    timeout: Option<String>,
+    queries: Option<Vec<RawQuery>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    name: Option<String>,
+    query: Option<String>,
+    value_column: Option<String>,
+    #[serde(default)]
+    label_columns: Vec<String>,
+    help: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -271,6 +329,10 @@ struct RawCollection {
     schedule: Option<String>,
     concurrency: Option<usize>,
     tenant_timeout: Option<String>,
+    max_requests: Option<usize>,
+    max_requests_per_tenant: Option<usize>,
+    max_pages: Option<usize>,
+    max_series: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -411,6 +473,11 @@ impl RawConfig {
         };
         let collection = validate_collection(&mut p, &self.collection);
         let rotation = validate_rotation(&mut p, &self.rotation);
+        let tenants = validate_tenants(&mut p, &self.tenants);
+        let (collectors, custom_queries) = match &collection {
+            Some(c) => validate_collectors(&mut p, &self.collectors, c),
+            None => Default::default(),
+        };
         let log = validate_log(&mut p, &self.log);
         match (cloud, partner, store, listen, collection, rotation, log) {
             (
@@ -429,6 +496,9 @@ impl RawConfig {
                 server: ServerSettings { listen },
                 collection,
                 rotation,
+                tenants: tenants.ok_or_else(Vec::new)?,
+                collectors,
+                custom_queries,
                 log,
             }),
             _ => Err(p.0),
@@ -806,6 +876,184 @@ fn valid_cron(p: &mut Problems, key: &str, schedule: &str) {
     }
 }
 
+/// Default discovery schedule: every 15 minutes (also re-reads the refresh token).
+pub const DEFAULT_DISCOVERY_SCHEDULE: &str = "0 */15 * * * *";
+
+fn validate_tenants(
+    p: &mut Problems,
+    raw: &RawTenants,
+) -> Option<crate::discovery::DiscoverySettings> {
+    use crate::discovery::{Shard, Source};
+    let mut sources = Vec::new();
+    for s in raw
+        .sources
+        .clone()
+        .unwrap_or_else(|| vec!["partner_center".into()])
+    {
+        match Source::parse(&s) {
+            Some(src) if !sources.contains(&src) => sources.push(src),
+            Some(_) => {}
+            None => p.push(
+                "tenants.sources",
+                format!("unknown source {s:?}; expected partner_center, gdap or static"),
+            ),
+        }
+    }
+    if sources.is_empty() {
+        p.push("tenants.sources", "names no source");
+    }
+    let static_tenants = raw.static_tenants.clone().unwrap_or_default();
+    for t in &static_tenants {
+        if !is_guid(t) {
+            p.push("tenants.static", format!("{t:?} is not a tenant id GUID"));
+        }
+    }
+    if sources.contains(&Source::Static) && static_tenants.is_empty() {
+        p.push(
+            "tenants.static",
+            "the static source is on but the list is empty",
+        );
+    }
+    let shard = match raw.shard.as_deref() {
+        None => None,
+        Some("auto") => {
+            let host = crate::store::hostname();
+            match raw.shard_count {
+                Some(n) => match Shard::from_hostname(&host, n) {
+                    Some(s) => Some(s),
+                    None => {
+                        p.push(
+                            "tenants.shard",
+                            format!("\"auto\" needs a hostname ending in -N below shard_count {n}; this host is {host:?}"),
+                        );
+                        None
+                    }
+                },
+                None => {
+                    p.push(
+                        "tenants.shard_count",
+                        "missing; \"auto\" sharding needs the replica count",
+                    );
+                    None
+                }
+            }
+        }
+        Some(s) => match Shard::parse(s) {
+            Some(s) => Some(s),
+            None => {
+                p.push(
+                    "tenants.shard",
+                    format!("{s:?} is not \"i/n\" with 0 <= i < n, or \"auto\""),
+                );
+                None
+            }
+        },
+    };
+    let schedule = raw
+        .schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DISCOVERY_SCHEDULE.to_string());
+    valid_cron(p, "tenants.schedule", &schedule);
+    Some(crate::discovery::DiscoverySettings {
+        sources,
+        static_tenants,
+        include: raw.include.clone().unwrap_or_default(),
+        exclude: raw.exclude.clone().unwrap_or_default(),
+        shard,
+        schedule,
+    })
+}
+
+type Collectors = (
+    std::collections::BTreeMap<String, CollectorSettings>,
+    Vec<crate::collector::resource_graph::CustomQuery>,
+);
+
+fn validate_collectors(
+    p: &mut Problems,
+    raw: &std::collections::BTreeMap<String, RawCollector>,
+    defaults: &CollectionSettings,
+) -> Collectors {
+    let mut out = std::collections::BTreeMap::new();
+    for name in raw.keys() {
+        if !crate::collector::NAMES.contains(&name.as_str()) {
+            p.push(
+                &format!("collectors.{name}"),
+                format!(
+                    "unknown collector; expected one of {}",
+                    crate::collector::NAMES.join(", ")
+                ),
+            );
+        }
+    }
+    let mut queries = Vec::new();
+    for name in crate::collector::NAMES {
+        let r = raw.get(*name);
+        let key = |k: &str| format!("collectors.{name}.{k}");
+        let schedule = r
+            .and_then(|r| r.schedule.clone())
+            .unwrap_or_else(|| defaults.schedule.clone());
+        valid_cron(p, &key("schedule"), &schedule);
+        let timeout = match r.and_then(|r| r.timeout.as_deref()) {
+            Some(t) => parse_duration(p, &key("timeout"), Some(t), "60s")
+                .unwrap_or(defaults.tenant_timeout),
+            None => defaults.tenant_timeout,
+        };
+        if let Some(qs) = r.and_then(|r| r.queries.as_ref()) {
+            if *name != "resource_graph" {
+                p.push(&key("queries"), "only resource_graph takes queries");
+            }
+            for (i, q) in qs.iter().enumerate() {
+                let qk = |k: &str| format!("collectors.{name}.queries[{i}].{k}");
+                let qname = p.required(&qk("name"), &q.name).map(str::to_string);
+                if let Some(n) = &qname {
+                    if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        p.push(&qk("name"), format!("{n:?} must be letters, digits and _ (it becomes tenantwatch_azure_query_{n})"));
+                    }
+                }
+                let query = p.required(&qk("query"), &q.query).map(str::to_string);
+                let value_column = p
+                    .required(&qk("value_column"), &q.value_column)
+                    .map(str::to_string);
+                for l in &q.label_columns {
+                    if l.is_empty()
+                        || l == "tenant_id"
+                        || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        || l.starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        p.push(
+                            &qk("label_columns"),
+                            format!("{l:?} is not a usable label name"),
+                        );
+                    }
+                }
+                if let (Some(name), Some(query), Some(value_column)) = (qname, query, value_column)
+                {
+                    queries.push(crate::collector::resource_graph::CustomQuery {
+                        help: q
+                            .help
+                            .clone()
+                            .unwrap_or_else(|| format!("Custom Resource Graph query {name}.")),
+                        name,
+                        query,
+                        value_column,
+                        label_columns: q.label_columns.clone(),
+                    });
+                }
+            }
+        }
+        out.insert(
+            name.to_string(),
+            CollectorSettings {
+                enabled: r.and_then(|r| r.enabled).unwrap_or(true),
+                schedule,
+                timeout,
+            },
+        );
+    }
+    (out, queries)
+}
+
 fn validate_rotation(p: &mut Problems, raw: &RawRotation) -> Option<RotationSettings> {
     let schedule = raw
         .schedule
@@ -850,10 +1098,47 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
         raw.tenant_timeout.as_deref(),
         "60s",
     );
+    let mut limits = crate::api::ApiLimits::default();
+    let mut bounded = |key: &str, v: Option<usize>, slot: &mut usize, max: usize| {
+        if let Some(v) = v {
+            if v == 0 || v > max {
+                p.push(key, format!("{v} must be between 1 and {max}"));
+            } else {
+                *slot = v;
+            }
+        }
+    };
+    bounded(
+        "collection.max_requests",
+        raw.max_requests,
+        &mut limits.global,
+        10_000,
+    );
+    bounded(
+        "collection.max_requests_per_tenant",
+        raw.max_requests_per_tenant,
+        &mut limits.per_tenant,
+        1_000,
+    );
+    bounded(
+        "collection.max_pages",
+        raw.max_pages,
+        &mut limits.max_pages,
+        100_000,
+    );
+    let mut max_series = 10_000;
+    bounded(
+        "collection.max_series",
+        raw.max_series,
+        &mut max_series,
+        10_000_000,
+    );
     Some(CollectionSettings {
         schedule,
         concurrency,
         tenant_timeout: timeout?,
+        limits,
+        max_series,
     })
 }
 

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::{BrokerError, TokenBroker};
 use crate::config::{Settings, StoreSettings};
-use crate::cycle::Collection;
+use crate::engine::Engine;
 use crate::entra::TokenClient;
 use crate::identity::IdentitySource;
 use crate::keyvault::KeyVaultClient;
@@ -128,15 +128,24 @@ pub async fn run(
         broker,
         ..
     } = Components::build(&settings)?;
-    let collection = Arc::new(Collection {
-        http,
-        cloud: settings.cloud.clone(),
-        broker: broker.clone(),
-        metrics: metrics.clone(),
-        collectors: crate::collector::all(),
-        settings: settings.collection.clone(),
-        partner_tenant: settings.partner.tenant_id.clone(),
-    });
+    let collectors: Vec<_> = crate::collector::builtin(settings.custom_queries.clone())
+        .into_iter()
+        .filter_map(|c| {
+            let cs = settings.collectors.get(c.name())?.clone();
+            cs.enabled.then_some((c, cs))
+        })
+        .collect();
+    let engine = Arc::new(Engine::new(
+        crate::api::ApiClient::new(http, metrics.clone(), settings.collection.limits.clone()),
+        settings.cloud.clone(),
+        broker.clone(),
+        metrics.clone(),
+        settings.tenants.clone(),
+        settings.collection.clone(),
+        collectors,
+        settings.partner.tenant_id.clone(),
+        settings.partner.client_id.clone(),
+    ));
 
     let failed = Arc::new(AtomicBool::new(false));
     let tracker = TaskTracker::new();
@@ -161,15 +170,23 @@ pub async fn run(
     }
 
     let mut scheduler = JobScheduler::new().await?;
-    let (collect_tx, collect_rx) = mpsc::channel::<()>(1);
+    let (discover_tx, discover_rx) = mpsc::channel::<()>(1);
     scheduler
         .add(signal_job(
-            &settings.collection.schedule,
-            "collect",
-            collect_tx,
+            &settings.tenants.schedule,
+            "discover",
+            discover_tx,
             &metrics,
         )?)
         .await?;
+    let mut collector_rx = Vec::new();
+    for (c, cs) in &engine.collectors {
+        let (tx, rx) = mpsc::channel::<()>(1);
+        scheduler
+            .add(signal_job(&cs.schedule, c.name(), tx, &metrics)?)
+            .await?;
+        collector_rx.push(rx);
+    }
     let rotation_rx = if settings.rotation.enabled {
         let (tx, rx) = mpsc::channel::<()>(1);
         scheduler
@@ -187,17 +204,42 @@ pub async fn run(
     scheduler.start().await?;
     tracing::info!(
         store = %broker.store().describe(),
-        schedule = %settings.collection.schedule,
+        discovery = %settings.tenants.schedule,
+        collectors = engine.collectors.len(),
         rotation = %if settings.rotation.enabled { settings.rotation.schedule.as_str() } else { "off" },
         concurrency = settings.collection.concurrency,
         "tenantwatch started"
     );
 
-    let handle = tracker.spawn(worker(shutdown.clone(), collect_rx, move || {
-        let c = collection.clone();
-        async move { c.run_cycle().await }
-    }));
-    watch(&tracker, "collection loop", handle, failed.clone());
+    // Collectors start once the first discovery has listed the tenants.
+    let (discovered_tx, discovered_rx) = tokio::sync::watch::channel(false);
+    {
+        let e = engine.clone();
+        let handle = tracker.spawn(worker(shutdown.clone(), discover_rx, move || {
+            let (e, tx) = (e.clone(), discovered_tx.clone());
+            async move {
+                e.discover().await;
+                let _ = tx.send(true);
+            }
+        }));
+        watch(&tracker, "discovery loop", handle, failed.clone());
+    }
+    for (idx, rx) in collector_rx.into_iter().enumerate() {
+        let (e, mut discovered) = (engine.clone(), discovered_rx.clone());
+        let stop = shutdown.clone();
+        let handle = tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = discovered.wait_for(|d| *d) => if r.is_err() { return },
+            }
+            worker(stop, rx, move || {
+                let e = e.clone();
+                async move { e.run_collector(idx).await }
+            })
+            .await
+        });
+        watch(&tracker, "collector loop", handle, failed.clone());
+    }
     if let Some(rx) = rotation_rx {
         let rotator = Arc::new(Rotator {
             broker: broker.clone(),

@@ -29,8 +29,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     sim.write_config(&config, Some(&listen))
         .context("cannot write the demo config")?;
     let mut settings = Settings::load(&config)?;
-    settings.collection.schedule = DEMO_SCHEDULE.to_string();
-    settings.collection.tenant_timeout = Duration::from_secs(20);
+    settings.tenants.schedule = DEMO_SCHEDULE.to_string();
+    for c in settings.collectors.values_mut() {
+        c.schedule = DEMO_SCHEDULE.to_string();
+        c.timeout = Duration::from_secs(20);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot bind {} (try --listen 127.0.0.1:0)", args.listen))?;

@@ -1,13 +1,8 @@
-//! Microsoft Graph client: what the collectors read from each customer tenant.
+//! Microsoft Graph shapes the collectors share.
 //!
 //! <https://learn.microsoft.com/graph/api/organization-get>
 
-use reqwest::Client;
 use serde::Deserialize;
-use url::Url;
-
-use crate::http::{self, ApiError};
-use crate::secret::{ExposeSecret, SecretString};
 
 /// The tenant's organization object (the fields tenantwatch uses).
 #[derive(Debug, Clone, Deserialize)]
@@ -43,27 +38,6 @@ impl Organization {
             .find(|d| d.is_default)
             .map(|d| d.name.as_str())
     }
-}
-
-#[derive(Deserialize)]
-struct Collection<T> {
-    value: Vec<T>,
-}
-
-/// `GET /v1.0/organization`: the collection holds the signed-in tenant's one organization.
-pub async fn organization(
-    http: &Client,
-    base: &Url,
-    bearer: &SecretString,
-) -> Result<Option<Organization>, ApiError> {
-    let url = crate::cloud::join(base, "v1.0/organization");
-    let req = http
-        .get(&url)
-        .bearer_auth(bearer.expose_secret())
-        .header("Accept", "application/json")
-        .header("client-request-id", uuid::Uuid::new_v4().to_string());
-    let (c, _) = http::send_json::<Collection<Organization>>("graph", &url, req).await?;
-    Ok(c.value.into_iter().next())
 }
 
 #[cfg(test)]

@@ -11,24 +11,30 @@
 //! - [`entra`] talks to the Entra ID token endpoint and classifies its AADSTS errors.
 //! - [`keyvault`] and [`store`] keep the refresh token; [`broker`] mints and caches
 //!   one access token per (tenant, API) from it.
-//! - [`partner_center`] and [`graph`] are the API clients; [`collector`] holds the
-//!   per-tenant collectors; [`cycle`] runs one collection over every tenant and
-//!   produces a [`snapshot::Snapshot`].
+//! - [`api`] is the request path (limits, retries, paging, rate-limit headers);
+//!   [`partner_center`] and [`graph`] hold API shapes; [`discovery`] lists the
+//!   tenants; [`collector`] holds one module per collector; [`engine`] runs
+//!   discovery and collectors on their schedules and produces [`snapshot::Snapshot`]s.
+//! - [`rotation`] and [`consent`] write new refresh tokens; [`identity`] and
+//!   [`credential`] authenticate the service identity and the partner app.
 //! - [`metrics`] turns the latest snapshot into Prometheus text at scrape time;
 //!   [`server`] serves `/metrics`, `/healthz`, `/readyz` and `/`.
 //! - [`daemon`] wires it together under a scheduler and a cancellation token;
 //!   [`demo`] runs it against [`sim`], the simulated Microsoft cloud.
 
+pub mod api;
 pub mod broker;
+pub mod check;
 pub mod cli;
 pub mod cloud;
 pub mod collector;
 pub mod config;
 pub mod consent;
 pub mod credential;
-pub mod cycle;
 pub mod daemon;
 pub mod demo;
+pub mod discovery;
+pub mod engine;
 pub mod entra;
 pub mod graph;
 pub mod http;
@@ -43,4 +49,5 @@ pub mod server;
 pub mod shutdown;
 pub mod sim;
 pub mod snapshot;
+pub mod status_page;
 pub mod store;

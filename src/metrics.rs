@@ -26,6 +26,14 @@ pub struct Metrics {
     pub rotations: IntCounterVec,
     /// Refresh-token gauges, each absent until known (never 0 for "unknown").
     pub refresh: RefreshGauges,
+    /// `tenantwatch_api_requests_total{api,status_class}`.
+    pub api_requests: IntCounterVec,
+    /// `tenantwatch_api_request_duration_seconds{api}`.
+    pub api_duration: HistogramVec,
+    /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
+    pub series_dropped: IntCounterVec,
+    /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
+    pub ratelimits: RateLimits,
     /// The latest snapshot. A `std` lock, not a Tokio one: it is held only to clone an `Arc`.
     snapshot: RwLock<Arc<Snapshot>>,
 }
@@ -43,6 +51,40 @@ pub struct RefreshState {
     pub created: Option<f64>,
     /// Whether the store could be read at the last attempt.
     pub store_up: Option<bool>,
+}
+
+/// Last seen `x-ms-ratelimit-remaining-*` / `x-ms-user-quota-remaining` values.
+/// Kept until the tenant leaves scope, not reset by a scrape.
+#[derive(Default)]
+pub struct RateLimits(
+    std::sync::Mutex<std::collections::BTreeMap<(&'static str, String, String), f64>>,
+);
+
+impl RateLimits {
+    /// Records one header value.
+    pub fn set(&self, api: &'static str, tenant: &str, kind: &str, v: f64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert((api, tenant.to_string(), kind.to_string()), v);
+    }
+
+    /// Drops tenants no longer in scope.
+    pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|(_, t, _), _| keep.contains(t));
+    }
+
+    fn family(&self) -> Option<MetricFamily> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = GaugeFamily::new(
+            "tenantwatch_api_ratelimit_remaining",
+            "Last seen remaining request quota from the API's rate-limit headers.",
+            &["api", "tenant_id", "kind"],
+        );
+        for ((api, tenant, kind), v) in m.iter() {
+            f.add(&[api, tenant, kind], *v);
+        }
+        f.done()
+    }
 }
 
 /// A `std` mutex around [`RefreshState`]: updates and scrapes hold it for a copy.
@@ -109,6 +151,28 @@ impl Metrics {
         for r in ["success", "failure"] {
             rotations.with_label_values(&[r]);
         }
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_api_requests_total",
+                "Requests to Microsoft APIs (token endpoint excluded), by API and status class.",
+            ),
+            &["api", "status_class"],
+        )?;
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tenantwatch_api_request_duration_seconds",
+                "Latency of requests to Microsoft APIs, by API.",
+            )
+            .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["api"],
+        )?;
+        let series_dropped = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_series_dropped_total",
+                "Samples dropped because a collector exceeded its series limit for a tenant.",
+            ),
+            &["collector"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("tenantwatch_build_info", "Build information; always 1."),
             &["version"],
@@ -122,6 +186,9 @@ impl Metrics {
         registry.register(Box::new(collector_runs.clone()))?;
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(rotations.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(series_dropped.clone()))?;
         Ok(Arc::new(Self {
             registry,
             token_requests,
@@ -130,6 +197,10 @@ impl Metrics {
             collector_runs,
             rotations,
             refresh: RefreshGauges::default(),
+            api_requests,
+            api_duration,
+            series_dropped,
+            ratelimits: RateLimits::default(),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         }))
     }
@@ -161,6 +232,7 @@ impl Metrics {
         let mut families = self.registry.gather();
         families.extend(snapshot_families(&self.snapshot()));
         families.extend(refresh_families(&self.refresh.get()));
+        families.extend(self.ratelimits.family());
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut buf = Vec::with_capacity(64 * 1024);
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
@@ -173,16 +245,24 @@ impl Metrics {
 /// Builds one gauge family; `rows` are (label values, value).
 struct GaugeFamily {
     family: MetricFamily,
-    labels: &'static [&'static str],
+    labels: Vec<String>,
 }
 
 impl GaugeFamily {
-    fn new(name: &str, help: &str, labels: &'static [&'static str]) -> Self {
+    fn new(name: &str, help: &str, labels: &[&str]) -> Self {
         let mut family = MetricFamily::default();
         family.set_name(name.to_string());
         family.set_help(help.to_string());
         family.set_field_type(MetricType::GAUGE);
-        Self { family, labels }
+        Self {
+            family,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    fn owned(f: &crate::collector::Family) -> Self {
+        let labels: Vec<&str> = f.labels.iter().map(String::as_str).collect();
+        Self::new(&f.name, &f.help, &labels)
     }
 
     fn add(&mut self, values: &[&str], value: f64) {
@@ -192,7 +272,7 @@ impl GaugeFamily {
             .zip(values)
             .map(|(n, v)| {
                 let mut l = LabelPair::default();
-                l.set_name(n.to_string());
+                l.set_name(n.clone());
                 l.set_value(v.to_string());
                 l
             })
@@ -244,45 +324,108 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
             }
         }
     }
-    let mut tenants = GaugeFamily::new(
+    let mut sources = GaugeFamily::new(
+        "tenantwatch_tenant_sources",
+        "Which discovery sources list the tenant; always 1.",
+        &["tenant_id", "source"],
+    );
+    for (tenant, srcs) in &s.sources {
+        for src in srcs {
+            sources.add(&[tenant, src.as_str()], 1.0);
+        }
+    }
+    let mut gdap_end = GaugeFamily::new(
+        "tenantwatch_gdap_relationship_end_timestamp_seconds",
+        "When a GDAP relationship ends unless extended.",
+        &["tenant_id", "relationship_id", "status"],
+    );
+    let mut gdap_auto = GaugeFamily::new(
+        "tenantwatch_gdap_relationship_auto_extend",
+        "1 when the GDAP relationship auto-extends (autoExtendDuration is not zero).",
+        &["tenant_id", "relationship_id", "status"],
+    );
+    for g in &s.gdap {
+        if let Some(end) = g.end {
+            gdap_end.add(&[&g.tenant_id, &g.id, &g.status], end);
+        }
+        gdap_auto.add(
+            &[&g.tenant_id, &g.id, &g.status],
+            if g.auto_extend { 1.0 } else { 0.0 },
+        );
+    }
+    let mut scalars = Vec::new();
+    let mut scalar = |name: &str, help: &str, v: Option<f64>| {
+        let mut f = GaugeFamily::new(name, help, &[]);
+        if let Some(v) = v {
+            f.add(&[], v);
+        }
+        scalars.push(f);
+    };
+    let done = s.discovery.done;
+    scalar(
         "tenantwatch_tenants",
         "Tenants in scope after discovery.",
-        &[],
+        done.then_some(s.discovered as f64),
     );
-    let mut cycle = GaugeFamily::new(
-        "tenantwatch_cycle_last_success_timestamp_seconds",
-        "Unix time the last full collection cycle finished.",
-        &[],
-    );
-    let mut cycle_secs = GaugeFamily::new(
-        "tenantwatch_cycle_duration_seconds",
-        "Wall time of the last full collection cycle.",
-        &[],
-    );
-    let mut discovery = GaugeFamily::new(
+    scalar(
         "tenantwatch_discovery_up",
-        "1 when the last tenant discovery succeeded.",
-        &[],
+        "1 when every discovery source worked at the last run.",
+        done.then_some(if s.discovery.ok { 1.0 } else { 0.0 }),
     );
-    if let Some(finished) = s.cycle_finished {
-        tenants.add(&[], s.tenants.len() as f64);
-        cycle.add(&[], finished);
-        discovery.add(&[], if s.discovery.ok { 1.0 } else { 0.0 });
+    scalar(
+        "tenantwatch_discovery_last_success_timestamp_seconds",
+        "Unix time of the last fully successful discovery.",
+        s.discovery.last_success,
+    );
+    scalar(
+        "tenantwatch_partner_center_customers_without_gdap",
+        "Partner Center customers with no active GDAP relationship (no delegated access).",
+        s.customers_without_gdap.map(|v| v as f64),
+    );
+    scalar(
+        "tenantwatch_gdap_relationships_without_customer",
+        "Tenants with an active GDAP relationship that Partner Center does not list as customers.",
+        s.gdap_without_customer.map(|v| v as f64),
+    );
+    let mut run_ts = GaugeFamily::new(
+        "tenantwatch_collector_last_run_timestamp_seconds",
+        "Unix time the collector last finished a run over all its tenants.",
+        &["collector"],
+    );
+    let mut run_secs = GaugeFamily::new(
+        "tenantwatch_collector_last_run_duration_seconds",
+        "Wall time of the collector's last run over all its tenants.",
+        &["collector"],
+    );
+    for (name, r) in &s.runs {
+        run_ts.add(&[name], r.finished);
+        run_secs.add(&[name], r.seconds);
     }
-    if let Some(d) = s.cycle_seconds {
-        cycle_secs.add(&[], d);
+    // Collector samples, grouped by family in first-seen order.
+    let mut by_family: Vec<GaugeFamily> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for sample in &s.samples {
+        let i = *index.entry(sample.family.name.as_str()).or_insert_with(|| {
+            by_family.push(GaugeFamily::owned(&sample.family));
+            by_family.len() - 1
+        });
+        let labels: Vec<&str> = sample.labels.iter().map(String::as_str).collect();
+        by_family[i].add(&labels, sample.value);
     }
     [
         up,
         info,
         token_error,
         last_success,
-        tenants,
-        cycle,
-        cycle_secs,
-        discovery,
+        sources,
+        gdap_end,
+        gdap_auto,
+        run_ts,
+        run_secs,
     ]
     .into_iter()
+    .chain(scalars)
+    .chain(by_family)
     .filter_map(GaugeFamily::done)
     .collect()
 }
@@ -336,7 +479,7 @@ mod tests {
         let m = Metrics::new().unwrap();
         let mut collectors = std::collections::BTreeMap::new();
         collectors.insert(
-            "directory",
+            "directory".to_string(),
             CollectorStatus {
                 ok: true,
                 last_success: Some(1700000000.0),
@@ -352,7 +495,7 @@ mod tests {
         };
         m.publish(Snapshot {
             tenants: vec![t("a", true), t("b", false)],
-            cycle_finished: Some(1.0),
+            ready: true,
             ..Default::default()
         });
         let text = m.render();
@@ -371,7 +514,7 @@ mod tests {
         assert!(text.contains("tenantwatch_build_info{version="));
         m.publish(Snapshot {
             tenants: vec![t("a", true)],
-            cycle_finished: Some(2.0),
+            ready: true,
             ..Default::default()
         });
         let text = m.render();

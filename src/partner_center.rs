@@ -2,12 +2,12 @@
 //!
 //! <https://learn.microsoft.com/partner-center/developer/get-a-list-of-customers>
 
-use reqwest::Client;
 use serde::Deserialize;
 use url::Url;
 
-use crate::http::{self, ApiError};
-use crate::secret::{ExposeSecret, SecretString};
+use crate::api::{ApiClient, Request};
+use crate::http::ApiError;
+use crate::secret::SecretString;
 
 /// Page size asked for; Partner Center's documented examples use up to 500.
 pub const PAGE_SIZE: usize = 500;
@@ -82,7 +82,8 @@ fn resolve(base: &Url, uri: &str) -> String {
 
 /// Lists every customer, following `links.next` with its continuation header.
 pub async fn list_customers(
-    http: &Client,
+    api: &ApiClient,
+    partner_tenant: &str,
     base: &Url,
     bearer: &SecretString,
 ) -> Result<Vec<Customer>, ApiError> {
@@ -92,16 +93,16 @@ pub async fn list_customers(
     let mut headers: Vec<Header> = Vec::new();
     let mut out = Vec::new();
     for _ in 0..MAX_PAGES {
-        let mut req = http
-            .get(&url)
-            .bearer_auth(bearer.expose_secret())
-            .header("Accept", "application/json")
+        let mut req = Request::get("partner_center", partner_tenant, url.clone(), bearer)
             .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
-            .header("MS-CorrelationId", &correlation);
+            .header("MS-CorrelationId", correlation.clone());
         for h in &headers {
-            req = req.header(h.key.as_str(), h.value.as_str());
+            // Only the documented continuation header is forwarded; header names are static.
+            if h.key.eq_ignore_ascii_case("MS-ContinuationToken") {
+                req = req.header("MS-ContinuationToken", h.value.clone());
+            }
         }
-        let (page, _) = http::send_json::<Page>("partner_center", &url, req).await?;
+        let (page, _) = api.send_json::<Page>(&req).await?;
         out.extend(page.items.into_iter().map(|i| {
             let p = i.company_profile;
             let field = |f: fn(&CompanyProfile) -> Option<&String>| {

@@ -67,57 +67,20 @@ async fn readyz(State(s): State<AppState>) -> Response {
         )
             .into_response();
     }
-    match s.metrics.snapshot().cycle_finished {
-        Some(_) => (StatusCode::OK, "ready\n").into_response(),
-        None => (
+    if s.metrics.snapshot().ready {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            "first collection cycle not finished\n",
+            "first discovery and collector runs not finished\n",
         )
-            .into_response(),
+            .into_response()
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn index(State(s): State<AppState>) -> Html<String> {
-    let snap = s.metrics.snapshot();
-    let up = snap.tenants.iter().filter(|t| t.up).count();
-    let mut tenants: Vec<_> = snap.tenants.iter().collect();
-    // Trouble first, then by name.
-    tenants.sort_by(|a, b| a.up.cmp(&b.up).then_with(|| a.name.cmp(&b.name)));
-    let rows: String = tenants
-        .iter()
-        .map(|t| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
-                escape(&t.name),
-                escape(&t.domain),
-                escape(&t.tenant_id),
-                if t.up { "up" } else { "<b>down</b>" },
-                t.token_error.map(|r| r.as_str()).unwrap_or(""),
-            )
-        })
-        .collect();
-    let state = match snap.cycle_finished {
-        Some(_) => format!("{up} of {} tenants up", snap.tenants.len()),
-        None => "first collection cycle running…".to_string(),
-    };
-    Html(format!(
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>tenantwatch</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}</style></head>
-<body><h1>tenantwatch {version}</h1>
-<p>{state}</p>
-<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>
-<table><thead><tr><th>name</th><th>domain</th><th>tenant id</th><th>state</th><th>token error</th></tr></thead>
-<tbody>
-{rows}</tbody></table></body></html>
-"#,
-        version = env!("CARGO_PKG_VERSION"),
+    Html(crate::status_page::render(
+        &s.metrics.snapshot(),
+        &s.metrics.refresh.get(),
     ))
 }

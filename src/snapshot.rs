@@ -1,47 +1,73 @@
-//! The immutable result of a collection cycle. Collectors write a new one; scrapes
-//! and the status page only read the latest, so a scrape never waits on Microsoft.
+//! The immutable result of collection. Jobs publish a new one after every run;
+//! scrapes and the status page only read the latest, so a scrape never waits on
+//! Microsoft.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::collector::Sample;
+use crate::discovery::{GdapRelationship, Source};
 use crate::entra::ErrorClass;
 
-/// Everything the last cycle learnt.
+/// Everything known after the latest run of any job.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// One entry per tenant in scope, ordered by tenant id.
+    /// Tenants with at least one collector result, ordered by tenant id.
     pub tenants: Vec<TenantStatus>,
-    /// When the last full cycle finished (unix seconds); `None` before the first.
-    pub cycle_finished: Option<f64>,
-    /// How long the last full cycle took.
-    pub cycle_seconds: Option<f64>,
-    /// Tenant discovery outcome of the last cycle.
+    /// Every collector sample (tenant and partner scope).
+    pub samples: Vec<Sample>,
+    /// Discovery outcome.
     pub discovery: DiscoveryStatus,
+    /// Tenants in scope after discovery.
+    pub discovered: usize,
+    /// Which sources listed each tenant.
+    pub sources: BTreeMap<String, BTreeSet<Source>>,
+    /// GDAP relationships of tenants in scope.
+    pub gdap: Vec<GdapRelationship>,
+    /// Partner Center customers without an active GDAP relationship.
+    pub customers_without_gdap: Option<usize>,
+    /// Active GDAP relationships without a Partner Center customer.
+    pub gdap_without_customer: Option<usize>,
+    /// Last run of each collector.
+    pub runs: BTreeMap<String, CollectorRun>,
+    /// True once discovery and every enabled collector have run once.
+    pub ready: bool,
 }
 
 /// Outcome of listing tenants.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveryStatus {
-    /// True when the last listing succeeded.
+    /// True when every source worked at the last run.
     pub ok: bool,
-    /// Unix seconds of the last successful listing.
+    /// True once discovery has run.
+    pub done: bool,
+    /// Unix seconds of the last fully successful run.
     pub last_success: Option<f64>,
 }
 
-/// One customer tenant as seen by the last cycle.
+/// When a collector last ran over all its tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CollectorRun {
+    /// Unix seconds it finished.
+    pub finished: f64,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+/// One customer tenant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantStatus {
     /// Directory (tenant) id.
     pub tenant_id: String,
-    /// Display name (from Graph, else from Partner Center).
+    /// Display name (from Graph, else from discovery).
     pub name: String,
     /// Default domain.
     pub domain: String,
-    /// True when a token was minted and every collector succeeded.
+    /// True when every collector's last run for it succeeded.
     pub up: bool,
     /// Why no token could be minted, if so.
     pub token_error: Option<ErrorClass>,
-    /// Per collector: unix seconds of its last success (kept across failed cycles).
-    pub collectors: BTreeMap<&'static str, CollectorStatus>,
+    /// Per collector: outcome of its last run.
+    pub collectors: BTreeMap<String, CollectorStatus>,
 }
 
 /// A collector's state for one tenant.
@@ -54,7 +80,7 @@ pub struct CollectorStatus {
 }
 
 impl Snapshot {
-    /// Finds a tenant's previous state, to carry last-success times forward.
+    /// Finds a tenant.
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantStatus> {
         self.tenants
             .binary_search_by(|t| t.tenant_id.as_str().cmp(tenant_id))

@@ -1,13 +1,41 @@
-//! `directory`: the tenant's organization object from Microsoft Graph, which proves
-//! a delegated Graph token works there and names the tenant for `tenantwatch_tenant_info`.
+//! `directory`: the tenant's organization object and user count from Microsoft Graph.
+//! It proves a delegated Graph token works there and names the tenant for
+//! `tenantwatch_tenant_info`.
+//!
+//! <https://learn.microsoft.com/graph/api/organization-get>,
+//! <https://learn.microsoft.com/graph/aad-advanced-queries> (`$count` needs `ConsistencyLevel: eventual`).
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::{CollectError, Collector, Findings, TenantContext};
-use crate::cloud::Api;
+use super::{parse_time, CollectError, Collector, Family, Findings, TenantContext};
+use crate::api::Request;
+use crate::cloud::{join, Api};
+use crate::graph::Organization;
 
-/// Reads `GET /v1.0/organization`.
-pub struct Directory;
+/// Reads `/v1.0/organization` and `/v1.0/users/$count`.
+pub struct Directory {
+    sync: Arc<Family>,
+    users: Arc<Family>,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self {
+            sync: Family::new(
+                "tenantwatch_entra_directory_sync_last_timestamp_seconds",
+                "Last Entra Connect directory sync; absent when the tenant does not sync.",
+                &["tenant_id"],
+            ),
+            users: Family::new(
+                "tenantwatch_entra_users",
+                "Users in the tenant's directory.",
+                &["tenant_id"],
+            ),
+        }
+    }
+}
 
 impl Collector for Directory {
     fn name(&self) -> &'static str {
@@ -19,19 +47,34 @@ impl Collector for Directory {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let org = ctx
+            let tenant = ctx.tenant.tenant_id.as_str();
+            let orgs: Vec<Organization> = ctx
                 .with_token(Api::Graph, |token| async move {
-                    crate::graph::organization(ctx.http, &ctx.cloud.graph, &token).await
+                    let url = join(&ctx.cloud.graph, "v1.0/organization");
+                    ctx.api
+                        .get_all(Request::get("graph", tenant, url, &token))
+                        .await
                 })
                 .await?;
-            Ok(match org {
-                Some(o) => Findings {
-                    domain: o.default_domain().map(str::to_string),
-                    name: o.display_name,
-                },
-                // An empty collection is "no data", not a failure.
-                None => Findings::default(),
-            })
+            let users: u64 = ctx
+                .with_token(Api::Graph, |token| async move {
+                    let url = join(&ctx.cloud.graph, "v1.0/users/$count");
+                    let req = Request::get("graph", tenant, url, &token)
+                        .header("ConsistencyLevel", "eventual");
+                    Ok(ctx.api.send_json::<u64>(&req).await?.0)
+                })
+                .await?;
+            let mut f = Findings::default();
+            // An empty collection is "no data", not a failure.
+            if let Some(o) = orgs.into_iter().next() {
+                f.domain = o.default_domain().map(str::to_string);
+                if let Some(ts) = o.on_premises_last_sync.as_deref().and_then(parse_time) {
+                    f.push(&self.sync, vec![tenant.to_string()], ts);
+                }
+                f.name = o.display_name;
+            }
+            f.push(&self.users, vec![tenant.to_string()], users as f64);
+            Ok(f)
         })
     }
 }

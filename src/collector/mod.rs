@@ -1,10 +1,18 @@
 //! Per-tenant collectors: one file each behind one small trait, registered in [`all`].
 
+pub mod app_credentials;
+pub mod arm_subscriptions;
 pub mod directory;
+pub mod licenses;
+pub mod resource_graph;
+pub mod secure_score;
+pub mod service_health;
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use reqwest::Client;
 
+use crate::api::ApiClient;
 use crate::broker::{BrokerError, TokenBroker};
 use crate::cloud::Cloud;
 use crate::http::ApiError;
@@ -26,19 +34,77 @@ pub struct TenantContext<'a> {
     pub tenant: &'a Tenant,
     /// Mints access tokens for it.
     pub broker: &'a TokenBroker,
-    /// The shared HTTP client.
-    pub http: &'a Client,
+    /// Sends requests with limits, retries and metrics.
+    pub api: &'a ApiClient,
     /// Endpoints.
     pub cloud: &'a Cloud,
+    /// The partner app's client id (for collectors about the SAM setup itself).
+    pub partner_client_id: &'a str,
 }
 
-/// What collectors learnt about a tenant that outlives the run.
+/// A gauge family a collector exports. Built-in ones are statics; custom Resource
+/// Graph queries make theirs from config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// Metric name.
+    pub name: String,
+    /// HELP text.
+    pub help: String,
+    /// Label names, in order; `tenant_id` first when the family is per tenant.
+    pub labels: Vec<String>,
+}
+
+impl Family {
+    /// A family from static strings.
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Arc<Family> {
+        Arc::new(Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        })
+    }
+}
+
+/// One gauge value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Its family.
+    pub family: Arc<Family>,
+    /// Label values in the family's order.
+    pub labels: Vec<String>,
+    /// The value.
+    pub value: f64,
+}
+
+/// What a collector learnt about a tenant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Findings {
     /// Display name, if the collector reads it.
     pub name: Option<String>,
     /// Default domain, if the collector reads it.
     pub domain: Option<String>,
+    /// Gauge samples. "No data" is an empty list, not an error.
+    pub samples: Vec<Sample>,
+}
+
+impl Findings {
+    /// Adds a sample.
+    pub fn push(&mut self, family: &Arc<Family>, labels: Vec<String>, value: f64) {
+        self.samples.push(Sample {
+            family: family.clone(),
+            labels,
+            value,
+        });
+    }
+}
+
+/// Whom a collector runs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every customer tenant.
+    Customers,
+    /// Only the partner's own tenant (the SAM setup itself).
+    Partner,
 }
 
 /// A collector failed for one tenant.
@@ -92,8 +158,12 @@ impl TenantContext<'_> {
 
 /// One kind of data gathered from each tenant.
 pub trait Collector: Send + Sync {
-    /// Stable name, the `collector` label.
+    /// Stable name, the `collector` label and the `[collectors.NAME]` config section.
     fn name(&self) -> &'static str;
+    /// Whom it runs for.
+    fn scope(&self) -> Scope {
+        Scope::Customers
+    }
     /// Collects for one tenant.
     fn collect<'a>(
         &'a self,
@@ -101,7 +171,33 @@ pub trait Collector: Send + Sync {
     ) -> BoxFuture<'a, Result<Findings, CollectError>>;
 }
 
-/// Every collector, in the order they run for a tenant.
-pub fn all() -> Vec<Box<dyn Collector>> {
-    vec![Box::new(directory::Directory)]
+/// Names of the built-in collectors, the `[collectors.NAME]` sections.
+pub const NAMES: &[&str] = &[
+    "directory",
+    "arm_subscriptions",
+    "resource_graph",
+    "licenses",
+    "service_health",
+    "secure_score",
+    "app_credentials",
+];
+
+/// Every built-in collector. Custom Resource Graph queries come from config.
+pub fn builtin(custom_queries: Vec<resource_graph::CustomQuery>) -> Vec<Arc<dyn Collector>> {
+    vec![
+        Arc::new(directory::Directory::default()),
+        Arc::new(arm_subscriptions::ArmSubscriptions::default()),
+        Arc::new(resource_graph::ResourceGraph::new(custom_queries)),
+        Arc::new(licenses::Licenses::default()),
+        Arc::new(service_health::ServiceHealth::default()),
+        Arc::new(secure_score::SecureScore::default()),
+        Arc::new(app_credentials::AppCredentials::default()),
+    ]
+}
+
+/// `2024-01-02T03:04:05Z` → unix seconds.
+pub fn parse_time(s: &str) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
 }

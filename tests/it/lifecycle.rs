@@ -10,7 +10,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::helpers::*;
 
 fn every_second(config: &std::path::Path) {
-    append_config(config, "[collection]\nschedule = \"*/1 * * * * *\"\n");
+    append_config(
+        config,
+        "[collection]\nschedule = \"*/1 * * * * *\"\n[tenants]\nschedule = \"*/1 * * * * *\"\n",
+    );
 }
 
 async fn wait_for(addr: std::net::SocketAddr, within: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {

@@ -1,0 +1,281 @@
+//! The request path every collector shares: concurrency limits (global and per
+//! tenant), throttling (`Retry-After`, backoff with jitter), rate-limit headers,
+//! request metrics, and the paging styles of Microsoft's APIs.
+//!
+//! Throttling guidance: ARM <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
+//! Graph <https://learn.microsoft.com/graph/throttling>, Resource Graph
+//! <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Method};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::http::{self, ApiError};
+use crate::metrics::Metrics;
+use crate::secret::{ExposeSecret, SecretString};
+
+/// Limits and retry policy for API calls.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Requests in flight across every tenant.
+    pub global: usize,
+    /// Requests in flight for one tenant.
+    pub per_tenant: usize,
+    /// Attempts per request for 429/5xx/transport failures.
+    pub attempts: u32,
+    /// Longest single wait for `Retry-After`; a longer one fails the request instead.
+    pub max_retry_wait: Duration,
+    /// Pages followed before giving up with [`ApiError::TooManyPages`].
+    pub max_pages: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            global: 64,
+            per_tenant: 4,
+            attempts: 4,
+            max_retry_wait: Duration::from_secs(60),
+            max_pages: 200,
+        }
+    }
+}
+
+/// One request: which API and tenant it is for (labels and limits), and what to send.
+pub struct Request<'a> {
+    /// API label, e.g. `arm`, `graph`, `resource_graph`.
+    pub api: &'static str,
+    /// The tenant the token is for.
+    pub tenant: &'a str,
+    /// Method.
+    pub method: Method,
+    /// Full URL.
+    pub url: String,
+    /// Bearer token.
+    pub bearer: &'a SecretString,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+}
+
+impl<'a> Request<'a> {
+    /// A GET.
+    pub fn get(api: &'static str, tenant: &'a str, url: String, bearer: &'a SecretString) -> Self {
+        Self {
+            api,
+            tenant,
+            method: Method::GET,
+            url,
+            bearer,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The shared client for resource APIs.
+pub struct ApiClient {
+    http: Client,
+    metrics: Arc<Metrics>,
+    limits: ApiLimits,
+    global: Arc<Semaphore>,
+    /// Per-tenant semaphores; `std` mutex held only to find one.
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl ApiClient {
+    /// A client with `limits`.
+    pub fn new(http: Client, metrics: Arc<Metrics>, limits: ApiLimits) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(limits.global.max(1))),
+            http,
+            metrics,
+            limits,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &ApiLimits {
+        &self.limits
+    }
+
+    fn tenant_permits(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_tenant.max(1))))
+            .clone()
+    }
+
+    /// Forgets per-tenant state of tenants no longer in scope.
+    pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
+        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|t, _| keep.contains(t));
+    }
+
+    /// Sends a request with retries and decodes the JSON body.
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<(T, HeaderMap), ApiError> {
+        let tenant_permits = self.tenant_permits(req.tenant);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = {
+                // Both permits are held only while the request is on the wire, not while backing off.
+                let _g = self.global.acquire().await;
+                let _t = tenant_permits.acquire().await;
+                let mut b = self
+                    .http
+                    .request(req.method.clone(), &req.url)
+                    .bearer_auth(req.bearer.expose_secret())
+                    .header("Accept", "application/json");
+                for (k, v) in &req.headers {
+                    b = b.header(*k, v);
+                }
+                if let Some(body) = &req.body {
+                    b = b.json(body);
+                }
+                let started = Instant::now();
+                let r = http::send(req.api, &req.url, b).await;
+                self.metrics
+                    .api_duration
+                    .with_label_values(&[req.api])
+                    .observe(started.elapsed().as_secs_f64());
+                r
+            };
+            let status_class = match &result {
+                Ok((s, _, _)) => status_class(s.as_u16()),
+                Err(_) => "error",
+            };
+            self.metrics
+                .api_requests
+                .with_label_values(&[req.api, status_class])
+                .inc();
+            let err = match result {
+                Ok((status, headers, body)) => {
+                    self.record_ratelimits(req.api, req.tenant, &headers);
+                    if status.is_success() {
+                        let v = http::decode(req.api, &req.url, &body)?;
+                        return Ok((v, headers));
+                    }
+                    http::status_error(req.api, &req.url, status, &headers, &body)
+                }
+                Err(e) => e,
+            };
+            if !err.is_transient() || attempt >= self.limits.attempts {
+                return Err(err);
+            }
+            let wait = match &err {
+                ApiError::Status {
+                    retry_after: Some(r),
+                    ..
+                } => *r,
+                _ => backoff(attempt),
+            };
+            if wait > self.limits.max_retry_wait {
+                return Err(err);
+            }
+            tracing::debug!(api = req.api, tenant = req.tenant, url = %req.url, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn record_ratelimits(&self, api: &'static str, tenant: &str, headers: &HeaderMap) {
+        for (name, value) in headers {
+            let name = name.as_str();
+            let kind = if let Some(k) = name.strip_prefix("x-ms-ratelimit-remaining-") {
+                k
+            } else if name == "x-ms-user-quota-remaining" {
+                "user-quota"
+            } else {
+                continue;
+            };
+            if let Some(v) = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+            {
+                self.metrics.ratelimits.set(api, tenant, kind, v);
+            }
+        }
+    }
+
+    /// Follows `nextLink` (ARM, Key Vault) or `@odata.nextLink` (Graph) to the end.
+    pub async fn get_all<T: DeserializeOwned>(
+        &self,
+        first: Request<'_>,
+    ) -> Result<Vec<T>, ApiError> {
+        #[derive(Deserialize)]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            #[serde(rename = "nextLink", alias = "@odata.nextLink", default)]
+            next_link: Option<String>,
+        }
+        let mut out = Vec::new();
+        let mut req = first;
+        let first_url = req.url.clone();
+        for _ in 0..self.limits.max_pages {
+            let (page, _) = self.send_json::<Page<T>>(&req).await?;
+            out.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                // Links are followed verbatim: they may carry a different api-version.
+                Some(next) => req.url = next,
+                None => return Ok(out),
+            }
+        }
+        Err(ApiError::TooManyPages {
+            api: req.api,
+            url: first_url,
+            max: self.limits.max_pages,
+        })
+    }
+}
+
+/// `2xx`, `4xx`, … for the `status_class` label.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        429 => "429",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Exponential backoff with jitter: ~1 s, 2 s, 4 s …
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(1000) * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
+    base.mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(429), "429");
+        assert_eq!(status_class(404), "4xx");
+        assert_eq!(status_class(503), "5xx");
+        assert!(backoff(1) <= Duration::from_secs(1));
+        assert!(backoff(3) >= Duration::from_secs(2));
+    }
+}

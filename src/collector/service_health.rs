@@ -1,0 +1,72 @@
+//! `service_health`: Microsoft 365 service health as the tenant sees it.
+//!
+//! <https://learn.microsoft.com/graph/api/serviceannouncement-list-healthoverviews>
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{CollectError, Collector, Family, Findings, TenantContext};
+use crate::api::Request;
+use crate::cloud::{join, Api};
+
+/// Reads `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.
+pub struct ServiceHealth {
+    status: Arc<Family>,
+}
+
+impl Default for ServiceHealth {
+    fn default() -> Self {
+        Self {
+            status: Family::new(
+                "tenantwatch_m365_service_status",
+                "Microsoft 365 service health status (serviceOperational, serviceDegradation, …); always 1.",
+                &["tenant_id", "service", "status"],
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Overview {
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl Collector for ServiceHealth {
+    fn name(&self) -> &'static str {
+        "service_health"
+    }
+
+    fn collect<'a>(
+        &'a self,
+        ctx: &'a TenantContext<'a>,
+    ) -> BoxFuture<'a, Result<Findings, CollectError>> {
+        Box::pin(async move {
+            let tenant = ctx.tenant.tenant_id.as_str();
+            let items: Vec<Overview> = ctx
+                .with_token(Api::Graph, |token| async move {
+                    let url = join(
+                        &ctx.cloud.graph,
+                        "v1.0/admin/serviceAnnouncement/healthOverviews",
+                    );
+                    ctx.api
+                        .get_all(Request::get("graph", tenant, url, &token))
+                        .await
+                })
+                .await?;
+            let mut f = Findings::default();
+            for o in items {
+                f.push(
+                    &self.status,
+                    vec![tenant.to_string(), o.service, o.status],
+                    1.0,
+                );
+            }
+            Ok(f)
+        })
+    }
+}

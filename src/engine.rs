@@ -1,0 +1,448 @@
+//! The collection engine: discovery and every collector run on their own
+//! schedules, write their results into one shared state, and each run publishes a
+//! new immutable [`Snapshot`] for scrapes to read.
+//!
+//! Each tenant runs under its collector's timeout in its own task, at most
+//! `collection.concurrency` at once, so a slow or failing tenant delays nobody
+//! else beyond that bound and shows up as its own `tenant_up 0`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::api::ApiClient;
+use crate::broker::{BrokerError, TokenBroker};
+use crate::cloud::Cloud;
+use crate::collector::{CollectError, Collector, Findings, Scope, Tenant, TenantContext};
+use crate::config::{CollectionSettings, CollectorSettings};
+use crate::discovery::{Discovered, DiscoverySettings};
+use crate::entra::ErrorClass;
+use crate::metrics::Metrics;
+use crate::snapshot::{
+    unix_now, CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus,
+};
+
+/// One collector's latest outcome for one tenant.
+#[derive(Debug, Clone)]
+struct TenantResult {
+    ok: bool,
+    last_success: Option<f64>,
+    token_error: Option<ErrorClass>,
+    /// From the last successful run: a failed run keeps showing the last known values.
+    findings: Arc<Findings>,
+}
+
+#[derive(Default)]
+struct State {
+    discovered: Option<Discovered>,
+    discovery: DiscoveryStatus,
+    results: BTreeMap<&'static str, BTreeMap<String, TenantResult>>,
+    runs: BTreeMap<&'static str, CollectorRun>,
+}
+
+/// Everything the jobs need; built once by the daemon.
+pub struct Engine {
+    /// Request path with limits and metrics.
+    pub api: ApiClient,
+    /// Endpoints.
+    pub cloud: Cloud,
+    /// Token cache.
+    pub broker: Arc<TokenBroker>,
+    /// Metrics and the published snapshot.
+    pub metrics: Arc<Metrics>,
+    /// Discovery settings.
+    pub discovery: DiscoverySettings,
+    /// Concurrency, timeouts, series limit.
+    pub collection: CollectionSettings,
+    /// Enabled collectors with their settings.
+    pub collectors: Vec<(Arc<dyn Collector>, CollectorSettings)>,
+    /// The partner's own tenant.
+    pub partner_tenant: String,
+    /// The SAM app's client id.
+    pub partner_client_id: String,
+    /// Shared results. A `std` mutex: held only to copy or merge, never across `.await`.
+    state: Mutex<State>,
+}
+
+impl Engine {
+    /// An engine with no results yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        api: ApiClient,
+        cloud: Cloud,
+        broker: Arc<TokenBroker>,
+        metrics: Arc<Metrics>,
+        discovery: DiscoverySettings,
+        collection: CollectionSettings,
+        collectors: Vec<(Arc<dyn Collector>, CollectorSettings)>,
+        partner_tenant: String,
+        partner_client_id: String,
+    ) -> Self {
+        Self {
+            api,
+            cloud,
+            broker,
+            metrics,
+            discovery,
+            collection,
+            collectors,
+            partner_tenant,
+            partner_client_id,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-reads the refresh token (a new consent, another replica's rotation) and
+    /// lists the tenants; a failing source keeps the previous tenants it listed.
+    pub async fn discover(self: &Arc<Self>) {
+        self.load_refresh_token().await;
+        let started = Instant::now();
+        let found = crate::discovery::discover(
+            &self.discovery,
+            &self.api,
+            &self.broker,
+            &self.cloud,
+            &self.partner_tenant,
+        )
+        .await;
+        for (source, why) in &found.failures {
+            tracing::error!(source = source.as_str(), error = %why, "tenant discovery source failed");
+        }
+        {
+            let mut st = self.state();
+            let ok = found.failures.is_empty();
+            let found = match (&st.discovered, ok) {
+                // Every source failed: keep watching the tenants we knew rather than dropping every series.
+                (Some(prev), false) if found.tenants.is_empty() => {
+                    let mut keep = prev.clone();
+                    keep.failures = found.failures.clone();
+                    keep
+                }
+                _ => found,
+            };
+            let keep: HashSet<String> = found.tenants.iter().map(|t| t.tenant_id.clone()).collect();
+            for per_tenant in st.results.values_mut() {
+                per_tenant.retain(|t, _| keep.contains(t) || *t == self.partner_tenant);
+            }
+            self.broker.retain_tenants(&keep);
+            self.api.retain_tenants(&{
+                let mut k = keep.clone();
+                k.insert(self.partner_tenant.clone());
+                k
+            });
+            self.metrics.ratelimits.retain_tenants(&{
+                let mut k = keep;
+                k.insert(self.partner_tenant.clone());
+                k
+            });
+            st.discovery = DiscoveryStatus {
+                ok,
+                done: true,
+                last_success: if ok {
+                    Some(unix_now())
+                } else {
+                    st.discovery.last_success
+                },
+            };
+            tracing::info!(
+                tenants = found.tenants.len(),
+                seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                "tenant discovery finished"
+            );
+            st.discovered = Some(found);
+        }
+        self.publish();
+    }
+
+    async fn load_refresh_token(&self) {
+        match self.broker.load_from_store().await {
+            Ok(true) => tracing::info!(
+                version = self
+                    .broker
+                    .current_token()
+                    .map(|t| t.version)
+                    .unwrap_or_default(),
+                "using the refresh token from {}",
+                self.broker.store().describe()
+            ),
+            Ok(false) => {}
+            Err(e) if self.broker.has_refresh_token() => {
+                tracing::warn!(error = %e, "cannot re-read the refresh token; keeping the one in memory")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the refresh token; no tenant can be collected")
+            }
+        }
+    }
+
+    /// Runs collector `idx` over its tenants and publishes the result.
+    pub async fn run_collector(self: &Arc<Self>, idx: usize) {
+        let Some((collector, settings)) = self.collectors.get(idx).cloned() else {
+            return;
+        };
+        let name = collector.name();
+        let started = Instant::now();
+        let tenants: Vec<Tenant> = match collector.scope() {
+            Scope::Partner => vec![Tenant {
+                tenant_id: self.partner_tenant.clone(),
+                name: String::new(),
+                domain: String::new(),
+            }],
+            Scope::Customers => self
+                .state()
+                .discovered
+                .as_ref()
+                .map(|d| d.tenants.clone())
+                .unwrap_or_default(),
+        };
+        let previous: BTreeMap<String, TenantResult> =
+            self.state().results.get(name).cloned().unwrap_or_default();
+        let previous = Arc::new(previous);
+        let permits = Arc::new(Semaphore::new(self.collection.concurrency));
+        let mut tasks = JoinSet::new();
+        let mut results: BTreeMap<String, TenantResult> = BTreeMap::new();
+        for tenant in tenants {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (this, collector, previous, timeout) = (
+                self.clone(),
+                collector.clone(),
+                previous.clone(),
+                settings.timeout,
+            );
+            tasks.spawn(async move {
+                let _permit = permit;
+                let r = this
+                    .collect_one(
+                        &*collector,
+                        &tenant,
+                        previous.get(&tenant.tenant_id),
+                        timeout,
+                    )
+                    .await;
+                (tenant.tenant_id, r)
+            });
+            while let Some(done) = tasks.try_join_next() {
+                collect_result(&mut results, done);
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            collect_result(&mut results, done);
+        }
+        let ok = results.values().filter(|r| r.ok).count();
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            collector = name,
+            tenants = results.len(),
+            ok,
+            seconds = format!("{seconds:.2}"),
+            "collector run finished"
+        );
+        {
+            let mut st = self.state();
+            st.results.insert(name, results);
+            st.runs.insert(
+                name,
+                CollectorRun {
+                    finished: unix_now(),
+                    seconds,
+                },
+            );
+        }
+        self.publish();
+    }
+
+    async fn collect_one(
+        &self,
+        collector: &dyn Collector,
+        tenant: &Tenant,
+        before: Option<&TenantResult>,
+        timeout: std::time::Duration,
+    ) -> TenantResult {
+        let name = collector.name();
+        let ctx = TenantContext {
+            tenant,
+            broker: &self.broker,
+            api: &self.api,
+            cloud: &self.cloud,
+            partner_client_id: &self.partner_client_id,
+        };
+        let timer = Instant::now();
+        let result = tokio::time::timeout(timeout, collector.collect(&ctx)).await;
+        self.metrics
+            .collector_duration
+            .with_label_values(&[name])
+            .observe(timer.elapsed().as_secs_f64());
+        let kept = || before.map(|b| b.findings.clone()).unwrap_or_default();
+        let last = before.and_then(|b| b.last_success);
+        let out = match result {
+            Ok(Ok(mut findings)) => {
+                if findings.samples.len() > self.collection.max_series {
+                    let dropped = findings.samples.len() - self.collection.max_series;
+                    findings.samples.truncate(self.collection.max_series);
+                    self.metrics
+                        .series_dropped
+                        .with_label_values(&[name])
+                        .inc_by(dropped as u64);
+                    tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = self.collection.max_series, "series limit reached; samples dropped");
+                }
+                TenantResult {
+                    ok: true,
+                    last_success: Some(unix_now()),
+                    token_error: None,
+                    findings: Arc::new(findings),
+                }
+            }
+            Ok(Err(e)) => {
+                let token_error = match &e {
+                    CollectError::Token(b) => Some(b.class()),
+                    CollectError::Api(_) => None,
+                };
+                match &e {
+                    // The broker already said this once for every tenant.
+                    CollectError::Token(BrokerError::PartnerDown(_)) => {
+                        tracing::debug!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector skipped")
+                    }
+                    CollectError::Token(b) => {
+                        tracing::warn!(tenant = %tenant.tenant_id, collector = name, reason = %b.class(), advice = b.class().advice(), error = %e, "collector failed")
+                    }
+                    CollectError::Api(_) => {
+                        tracing::warn!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector failed")
+                    }
+                }
+                TenantResult {
+                    ok: false,
+                    last_success: last,
+                    token_error,
+                    findings: kept(),
+                }
+            }
+            Err(_) => {
+                tracing::warn!(tenant = %tenant.tenant_id, collector = name, timeout_secs = timeout.as_secs_f64(), "collector timed out");
+                TenantResult {
+                    ok: false,
+                    last_success: last,
+                    token_error: None,
+                    findings: kept(),
+                }
+            }
+        };
+        self.metrics
+            .collector_runs
+            .with_label_values(&[name, if out.ok { "success" } else { "failure" }])
+            .inc();
+        out
+    }
+
+    /// Builds and publishes a snapshot from the current state.
+    fn publish(&self) {
+        let st = self.state();
+        let Some(found) = &st.discovered else {
+            return;
+        };
+        let customer_collectors: Vec<&'static str> = self
+            .collectors
+            .iter()
+            .filter(|(c, _)| c.scope() == Scope::Customers)
+            .map(|(c, _)| c.name())
+            .collect();
+        let mut samples = Vec::new();
+        let mut tenants = Vec::with_capacity(found.tenants.len());
+        for t in &found.tenants {
+            let mut status = TenantStatus {
+                tenant_id: t.tenant_id.clone(),
+                name: if t.name.is_empty() {
+                    t.tenant_id.clone()
+                } else {
+                    t.name.clone()
+                },
+                domain: t.domain.clone(),
+                up: true,
+                token_error: None,
+                collectors: BTreeMap::new(),
+            };
+            let mut any = false;
+            for name in &customer_collectors {
+                let Some(r) = st.results.get(name).and_then(|m| m.get(&t.tenant_id)) else {
+                    continue;
+                };
+                any = true;
+                status.up &= r.ok;
+                if status.token_error.is_none() {
+                    status.token_error = r.token_error;
+                }
+                if let Some(n) = r.findings.name.as_ref().filter(|n| !n.is_empty()) {
+                    status.name = n.clone();
+                }
+                if let Some(d) = r.findings.domain.as_ref().filter(|d| !d.is_empty()) {
+                    status.domain = d.clone();
+                }
+                samples.extend(r.findings.samples.iter().cloned());
+                status.collectors.insert(
+                    name.to_string(),
+                    CollectorStatus {
+                        ok: r.ok,
+                        last_success: r.last_success,
+                    },
+                );
+            }
+            if any {
+                tenants.push(status);
+            }
+        }
+        for (c, _) in self
+            .collectors
+            .iter()
+            .filter(|(c, _)| c.scope() == Scope::Partner)
+        {
+            if let Some(r) = st
+                .results
+                .get(c.name())
+                .and_then(|m| m.get(&self.partner_tenant))
+            {
+                samples.extend(r.findings.samples.iter().cloned());
+            }
+        }
+        let ready = st.discovery.done
+            && self
+                .collectors
+                .iter()
+                .all(|(c, _)| st.runs.contains_key(c.name()));
+        let snapshot = Snapshot {
+            tenants,
+            samples,
+            discovery: st.discovery.clone(),
+            discovered: found.tenants.len(),
+            sources: found.sources.clone(),
+            gdap: found.gdap.clone(),
+            customers_without_gdap: found.customers_without_gdap,
+            gdap_without_customer: found.gdap_without_customer,
+            runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ready,
+        };
+        drop(st);
+        self.metrics.publish(snapshot);
+    }
+}
+
+fn collect_result(
+    results: &mut BTreeMap<String, TenantResult>,
+    done: Result<(String, TenantResult), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((tenant, r)) => {
+            results.insert(tenant, r);
+        }
+        // A panic in one tenant's task must not take the run down; it is a bug to report.
+        Err(e) if e.is_panic() => tracing::error!(error = %e, "a tenant collection task panicked"),
+        Err(_) => {}
+    }
+}
