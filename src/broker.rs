@@ -81,11 +81,9 @@ enum Entry {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
 
-/// The refresh token in use and what is known about it.
+/// The refresh token in use.
 struct Current {
     token: StoredToken,
-    /// Unix time of the last successful redemption of any token in this lineage.
-    last_redeemed: Option<f64>,
 }
 
 /// Circuit state for a dead refresh token.
@@ -165,18 +163,19 @@ impl TokenBroker {
         let changed = cur
             .as_ref()
             .is_none_or(|c| c.token.value.expose_secret() != token.value.expose_secret());
+        // Issue time + 90 days in the store's clock, moved into the local frame, so
+        // a skewed host clock (or the simulator's moved clock) cannot hide it.
+        let expiry = token
+            .remaining(REFRESH_TOKEN_LIFETIME)
+            .map(|left| unix_now() + left);
+        let created = token.age().map(|age| unix_now() - age);
+        self.metrics.refresh.update(|r| {
+            r.expiry = expiry;
+            r.created = created;
+        });
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);
-            if let Some(created) = token.issued_at {
-                self.metrics
-                    .refresh
-                    .update(|r| r.created = Some(created as f64));
-            }
-            let last_redeemed = cur.as_ref().and_then(|c| c.last_redeemed);
-            *cur = Some(Current {
-                token,
-                last_redeemed,
-            });
+            *cur = Some(Current { token });
             drop(cur);
             // A different token deserves an immediate try, not the next probe slot.
             if let Some(c) = lock(&self.circuit).as_mut() {
@@ -237,20 +236,8 @@ impl TokenBroker {
         }
     }
 
-    fn on_success(&self, used: &SecretString) {
-        let now = unix_now();
-        {
-            let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cur.as_mut() {
-                if c.token.value.expose_secret() == used.expose_secret() {
-                    c.last_redeemed = Some(now);
-                }
-            }
-        }
-        self.metrics.refresh.update(|r| {
-            r.valid = Some(true);
-            r.expiry = Some(now + REFRESH_TOKEN_LIFETIME.as_secs_f64());
-        });
+    fn on_success(&self) {
+        self.metrics.refresh.update(|r| r.valid = Some(true));
         if lock(&self.circuit).take().is_some() {
             tracing::info!("the partner refresh token works again; resuming every tenant");
         }
@@ -289,7 +276,7 @@ impl TokenBroker {
                 .await;
             let error = match result {
                 Ok(r) => {
-                    self.on_success(&token.value);
+                    self.on_success();
                     return Ok(r);
                 }
                 Err(e) => e,

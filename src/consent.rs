@@ -109,6 +109,7 @@ pub async fn run(
     } else {
         browser_flow(&c, settings, &scope, opts, &shutdown, &say).await?
     };
+    let issued_by_entra = redeemed.server_time;
     let refresh = redeemed.refresh_token.ok_or(ConsentError::NoRefreshToken)?;
     // Prove the token works before it replaces anything.
     let check = c
@@ -122,7 +123,7 @@ pub async fn run(
         )
         .await?;
     drop(check);
-    let issued_at = unix_now() as i64;
+    let issued_at = issued_by_entra.unwrap_or(unix_now() as i64);
     let stored = c
         .broker
         .store()

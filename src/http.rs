@@ -220,6 +220,16 @@ pub fn status_error(
     }
 }
 
+/// The server's clock from the `Date` header, unix seconds. Lifetimes Entra and
+/// Key Vault state (issue times, `exp`) are in the server's frame; comparing them
+/// with the server's own "now" keeps a skewed local clock out of the answer.
+pub fn server_time(headers: &HeaderMap) -> Option<i64> {
+    let v = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(v.trim())
+        .ok()
+        .map(|t| t.timestamp())
+}
+
 /// Parses `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers

@@ -69,6 +69,9 @@ pub struct SecretBundle {
     /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The vault's clock when it answered (`Date` header), unix seconds.
+    #[serde(skip)]
+    pub server_time: Option<i64>,
 }
 
 impl SecretBundle {
@@ -176,7 +179,11 @@ impl KeyVaultClient {
             match http::send_json::<SecretBundle>("keyvault", &url, req).await {
                 // A cached token can be revoked or the vault moved tenants: retry once with a fresh one.
                 Err(ApiError::Status { status: 401, .. }) if !force => force = true,
-                other => return Ok(other?.0),
+                other => {
+                    let (mut bundle, headers) = other?;
+                    bundle.server_time = http::server_time(&headers);
+                    return Ok(bundle);
+                }
             }
         }
     }

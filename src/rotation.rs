@@ -103,7 +103,8 @@ impl Rotator {
         let new = redeemed
             .refresh_token
             .ok_or(RotationError::NoRefreshToken)?;
-        let issued_at = now as i64;
+        // Entra's clock stamps the issue time: the sliding 90 days run on it.
+        let issued_at = redeemed.server_time.unwrap_or(now as i64);
         let expires = issued_at + REFRESH_TOKEN_LIFETIME.as_secs() as i64;
         let saved = self
             .broker
@@ -118,10 +119,7 @@ impl Rotator {
             .map_err(RotationError::Write)?;
         let new_version = saved.version.clone();
         self.broker.install(saved);
-        self.metrics.refresh.update(|r| {
-            r.last_rotation = Some(now);
-            r.created = Some(issued_at as f64);
-        });
+        self.metrics.refresh.update(|r| r.last_rotation = Some(now));
         tracing::info!(
             old_version = %current.version,
             new_version = %new_version,

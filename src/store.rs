@@ -48,6 +48,31 @@ pub struct StoredToken {
     pub expires: Option<i64>,
     /// Who wrote it, if recorded.
     pub source: Option<String>,
+    /// The store's clock when it was read (Key Vault's `Date`; local time for a
+    /// file), the frame `issued_at` is measured in.
+    pub server_time: Option<i64>,
+}
+
+impl StoredToken {
+    /// Seconds left before the token dies unused: issue time + 90 days, measured
+    /// in the clock frame of whoever stamped the issue time.
+    pub fn remaining(&self, lifetime: std::time::Duration) -> Option<f64> {
+        let issued = self.issued_at? as f64;
+        let now = self
+            .server_time
+            .map(|t| t as f64)
+            .unwrap_or_else(crate::snapshot::unix_now);
+        Some(issued + lifetime.as_secs_f64() - now)
+    }
+
+    /// The token's age in the same frame.
+    pub fn age(&self) -> Option<f64> {
+        let now = self
+            .server_time
+            .map(|t| t as f64)
+            .unwrap_or_else(crate::snapshot::unix_now);
+        Some(now - self.issued_at? as f64)
+    }
 }
 
 /// A token to write.
@@ -160,6 +185,7 @@ impl Store {
                     issued_at: tag_time(&bundle.tags, "issued-at").or(bundle.attributes.created),
                     expires: bundle.attributes.exp,
                     source: bundle.tags.get("source").cloned(),
+                    server_time: bundle.server_time,
                     value: bundle.value,
                 })
             }
@@ -234,6 +260,7 @@ impl Store {
             issued_at: Some(new.issued_at),
             expires: Some(new.expires),
             source: Some(new.source.as_str().to_string()),
+            server_time: Some(new.issued_at),
         })
     }
 
@@ -300,6 +327,7 @@ async fn load_file(path: &Path) -> Result<StoredToken, StoreError> {
             issued_at: doc.issued_at,
             expires: doc.expires,
             source: doc.source,
+            server_time: None,
         });
     }
     // A bare token pasted in by hand: versioned by modification time.
@@ -309,6 +337,7 @@ async fn load_file(path: &Path) -> Result<StoredToken, StoreError> {
         issued_at: Some(meta.mtime()),
         expires: None,
         source: None,
+        server_time: None,
     })
 }
 

@@ -58,6 +58,8 @@ pub struct Redeemed {
     pub access: AccessToken,
     /// The new refresh token Entra returns on every redemption, if any.
     pub refresh_token: Option<SecretString>,
+    /// When Entra issued it, by Entra's clock (`Date` header), unix seconds.
+    pub server_time: Option<i64>,
 }
 
 /// The device authorization response.
@@ -396,6 +398,7 @@ impl TokenClient {
                 expires_at: started + Duration::from_secs(parsed.expires_in),
             },
             refresh_token: parsed.refresh_token,
+            server_time: http::server_time(&headers),
         })
     }
 }

@@ -78,7 +78,7 @@ struct ListResult {
     next_link: Option<String>,
 }
 
-fn arm_headers() -> Vec<(&'static str, String)> {
+pub(crate) fn arm_headers() -> Vec<(&'static str, String)> {
     let id = http::new_id();
     vec![
         ("cache-control", "no-cache".into()),

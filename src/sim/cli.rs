@@ -13,8 +13,9 @@ use super::{Sim, SimOptions, DEFAULT_SEED};
 /// Flags of `tenantwatch sim`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
-    /// Login endpoint address; the other services use the next four ports
-    /// (keyvault, graph, arm, partner center), or random ports when 0.
+    /// Login endpoint address; the other services use the next ports
+    /// (keyvault, graph, arm, partner center, then on loopback the managed
+    /// identity endpoint and the admin API), or random ports when 0.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Number of simulated customer tenants.
@@ -63,11 +64,26 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
             ("graph", sim.graph_url()),
             ("arm", sim.arm_url()),
             ("partner_center", sim.partner_center_url()),
+            ("imds", sim.imds_url()),
+            ("identity_endpoint", sim.app_service_identity().0),
+            ("admin", sim.admin_url()),
             ("ca_file", sim.ca_file().display().to_string()),
             ("state_dir", sim.state_dir().display().to_string()),
             ("partner_tenant_id", sim.partner_tenant_id()),
             ("partner_client_id", sim.partner_client_id()),
             ("identity_client_id", sim.identity_client_id()),
+            (
+                "identity_cert",
+                sim.identity_certificate().display().to_string(),
+            ),
+            (
+                "partner_cert",
+                sim.partner_certificate().display().to_string(),
+            ),
+            (
+                "federated_token",
+                sim.federated_token_file().display().to_string(),
+            ),
             ("customers", sim.customers().len().to_string()),
         ];
         for (k, v) in lines {

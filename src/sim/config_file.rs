@@ -24,6 +24,15 @@ pub(crate) struct ConfigInputs<'a> {
     pub identity_secret_file: &'a Path,
     pub secret_name: &'a str,
     pub listen: Option<&'a str>,
+    /// Admin API origin, named in a comment (not a tenantwatch key).
+    pub admin: &'a str,
+    /// Managed identity origin, named in a comment.
+    pub managed_identity: &'a str,
+    /// Certificate files, named in comments for `kind = "certificate"`.
+    pub identity_certificate: &'a Path,
+    pub partner_certificate: &'a Path,
+    /// Federated token file, named in a comment for `kind = "workload_identity"`.
+    pub federated_token_file: &'a Path,
 }
 
 #[derive(Serialize)]
@@ -109,8 +118,21 @@ pub(crate) fn render(i: &ConfigInputs<'_>) -> Result<String, SimError> {
         },
         server: i.listen.map(|l| Server { listen: l.into() }),
     };
-    let header = "# Written by `tenantwatch sim`: a custom cloud pointing at the simulator.\n\
-                  # Secrets live in the *_file paths (mode 0600), not here.\n\n";
+    let header = format!(
+        "# Written by `tenantwatch sim`: a custom cloud pointing at the simulator.\n\
+         # Secrets live in the *_file paths (mode 0600), not here.\n\
+         #\n\
+         # Simulator admin API (plain HTTP, loopback; see docs/simulator.md): {admin}\n\
+         # Managed identity: IMDS {mi}/metadata/identity/oauth2/token (AZURE_POD_IDENTITY_AUTHORITY_HOST={mi}),\n\
+         #   App Service IDENTITY_ENDPOINT={mi}/msi/token (IDENTITY_HEADER in identity-header)\n\
+         # Certificate credentials: identity {icert}, partner {pcert}\n\
+         # Workload identity token file: {fed}\n\n",
+        admin = i.admin,
+        mi = i.managed_identity,
+        icert = i.identity_certificate.display(),
+        pcert = i.partner_certificate.display(),
+        fed = i.federated_token_file.display(),
+    );
     Ok(format!("{header}{}", toml::to_string(&cfg)?))
 }
 
@@ -173,6 +195,11 @@ mod tests {
             identity_secret_file: Path::new("/s/keyvault-client-secret"),
             secret_name: "tenantwatch-refresh-token",
             listen,
+            admin: "http://127.0.0.1:7",
+            managed_identity: "http://127.0.0.1:6",
+            identity_certificate: Path::new("/s/identity-certificate.pem"),
+            partner_certificate: Path::new("/s/partner-certificate.pem"),
+            federated_token_file: Path::new("/s/federated-token"),
         }
     }
 
@@ -197,6 +224,7 @@ mod tests {
             Some("client_secret")
         );
         assert_eq!(v["server"]["listen"].as_str(), Some("127.0.0.1:9000"));
+        assert!(text.contains("# Simulator admin API (plain HTTP, loopback; see docs/simulator.md): http://127.0.0.1:7"));
         let text = render(&inputs(None)).unwrap();
         let v: toml::Value = toml::from_str(&text).unwrap();
         assert!(v.get("server").is_none());

@@ -1,5 +1,8 @@
-//! Entra ID (login origin): the v2 and v1 token endpoints, OpenID discovery
-//! and a JWKS, for the refresh-token and client-credentials grants.
+//! Entra ID (login origin): the v2 and v1 token endpoints and their grant
+//! dispatch, OpenID discovery and a JWKS. The grants themselves live in
+//! `app_tokens` (client credentials), `user_tokens` (refresh token),
+//! `authorize` (authorization code + PKCE) and `device` (device code);
+//! client authentication in `client_auth`.
 
 use std::sync::Arc;
 
@@ -11,26 +14,29 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use rand::Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::clock::{dotnet_round_trip, entra_timestamp, to_datetime};
-use super::data::{random_token, App, Tenant};
+use super::clock::entra_timestamp;
+use super::data::Tenant;
 use super::errors::{aad, AadError, ErrorCtx};
+use super::federation::ISSUER_PATH;
 use super::http::{self, first};
-use super::resources::{ResourceRef, ScopeError, Scopes};
-use super::state::{RefreshGrant, SimState};
+use super::state::SimState;
+use super::{app_tokens, authorize, client_auth, device, faults, user_tokens};
 
-/// Refresh tokens lapse after this long without being redeemed.
-const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;
+/// `grant_type` of the device authorization grant (RFC 8628 3.4).
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Builds the login origin's routes.
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_v2).get(token_get))
         .route("/{tenant}/oauth2/token", post(token_v1).get(token_get))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
+        .route("/devicelogin", get(device::page).post(device::submit))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_v2),
@@ -38,6 +44,14 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/{tenant}/.well-known/openid-configuration", get(openid_v1))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/{tenant}/discovery/keys", get(jwks))
+        .route(
+            &format!("{ISSUER_PATH}.well-known/openid-configuration"),
+            get(federation_discovery),
+        )
+        .route(
+            &format!("{ISSUER_PATH}openid/v1/jwks"),
+            get(federation_jwks),
+        )
         .with_state(state)
 }
 
@@ -45,33 +59,39 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
 /// one-time consent would have.
 pub(crate) fn issue_consent_refresh_token(state: &SimState) -> String {
     let w = &state.world;
-    new_refresh_token(state, &w.sam_app.client_id, &w.admin.oid, &w.partner.id)
-}
-
-fn new_refresh_token(state: &SimState, client_id: &str, user_oid: &str, home: &str) -> String {
-    let token = format!("1.AXoA{}", random_token(250));
-    state.insert_refresh_token(
-        token.clone(),
-        RefreshGrant {
-            client_id: client_id.to_string(),
-            user_oid: user_oid.to_string(),
-            home_tenant: home.to_string(),
-            issued_at: state.clock.now_unix(),
-        },
-    );
-    token
+    user_tokens::new_refresh_token(state, &w.sam_app.client_id, &w.partner.id, false)
 }
 
 // ------------------------------------------------------------- authority
 
 /// The tenant part of the path.
-enum Authority<'a> {
+pub(crate) enum Authority<'a> {
+    /// A tenant id or verified domain.
     Tenant(&'a Tenant),
     /// `organizations` or `common`: the user's home tenant decides.
     Multi(String),
 }
 
-fn resolve<'a>(state: &'a SimState, seg: &str) -> Result<Authority<'a>, AadError> {
+impl Authority<'_> {
+    /// How error messages name it.
+    pub fn label(&self) -> String {
+        match self {
+            Authority::Tenant(t) => t.name.clone(),
+            Authority::Multi(m) => m.clone(),
+        }
+    }
+
+    /// A stable key: the tenant id, or the alias.
+    pub fn key(&self) -> String {
+        match self {
+            Authority::Tenant(t) => t.id.clone(),
+            Authority::Multi(m) => m.clone(),
+        }
+    }
+}
+
+/// Resolves a path segment the way Entra does: aliases, ids and domains.
+pub(crate) fn resolve<'a>(state: &'a SimState, seg: &str) -> Result<Authority<'a>, AadError> {
     let lower = seg.to_ascii_lowercase();
     if lower == "organizations" || lower == "common" {
         return Ok(Authority::Multi(lower));
@@ -92,25 +112,28 @@ fn resolve<'a>(state: &'a SimState, seg: &str) -> Result<Authority<'a>, AadError
 
 // ------------------------------------------------------------- token endpoint
 
+/// Which token endpoint a request came to.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
+    /// `/oauth2/v2.0/token`: scopes, integer lifetimes.
     V2,
+    /// `/oauth2/token`: `resource=`, lifetimes as strings.
     V1,
 }
 
 /// What a successful grant produced, before formatting for v1 or v2.
-struct Issued {
-    access_token: String,
-    expires_in: i64,
-    now: i64,
-    refresh_token: Option<String>,
-    id_token: Option<String>,
-    client_info: Option<String>,
+pub(crate) struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub now: i64,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub client_info: Option<String>,
     /// v2 `scope` (absent for client credentials, as Entra does).
-    scope: Option<String>,
+    pub scope: Option<String>,
     /// v1 `scope`: short permission names.
-    scope_v1: Option<String>,
-    resource: String,
+    pub scope_v1: Option<String>,
+    pub resource: String,
 }
 
 #[derive(Serialize)]
@@ -175,13 +198,27 @@ async fn token_get(State(state): State<Arc<SimState>>) -> Response {
     )
 }
 
-fn error_ctx(state: &SimState, trace_id: String, correlation_id: Option<String>) -> ErrorCtx {
+/// Trace/correlation ids and time for an error body.
+pub(crate) fn error_ctx(
+    state: &SimState,
+    trace_id: String,
+    correlation_id: Option<String>,
+) -> ErrorCtx {
     ErrorCtx {
         login: state.origins.login.clone(),
         trace_id,
         correlation_id: correlation_id.unwrap_or_else(http::new_id),
         timestamp: entra_timestamp(state.clock.now()),
     }
+}
+
+/// An Entra error response with fresh ids.
+pub(crate) fn error_response(state: &SimState, e: &AadError) -> Response {
+    http::json(
+        e.status,
+        &e.body(&error_ctx(state, http::new_id(), None)),
+        &[],
+    )
 }
 
 fn token(
@@ -191,6 +228,19 @@ fn token(
     body: &[u8],
     flavor: Flavor,
 ) -> Response {
+    // Injected per-tenant throttling answers before anything is parsed, as
+    // the front door does (plain-text 429, catalog).
+    if let Some(secs) = state
+        .world
+        .tenant(tenant)
+        .and_then(|t| state.token_throttle(&t.id))
+    {
+        let mut resp = faults::token(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
+        if let Ok(v) = secs.to_string().parse() {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        return resp;
+    }
     let trace_id = http::new_id();
     // Entra reuses the caller's client-request-id as the correlation id.
     let correlation_id = http::header(headers, "client-request-id")
@@ -281,13 +331,9 @@ fn grant(
         .map(str::to_string)
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| aad::missing_parameter("client_id"))?;
-    let tenant_label = match &authority {
-        Authority::Tenant(t) => t.name.clone(),
-        Authority::Multi(m) => m.clone(),
-    };
     if let Authority::Tenant(t) = &authority {
         if let Some(code) = state.token_error(&t.id) {
-            return Err(aad::from_code(code, &client_id, &t.name));
+            return Err(super::aadsts::injected(code, &client_id, &t.name));
         }
     }
     let grant_type =
@@ -295,7 +341,7 @@ fn grant(
     let app = state
         .world
         .app(&client_id)
-        .ok_or_else(|| aad::app_not_found(&client_id, &tenant_label))?;
+        .ok_or_else(|| aad::app_not_found(&client_id, &authority.label()))?;
     match &authority {
         Authority::Tenant(t) if !app.multi_tenant && t.id != app.home_tenant => {
             return Err(aad::app_not_found(&client_id, &t.name))
@@ -305,292 +351,35 @@ fn grant(
         }
         _ => {}
     }
-    let secret = first(&form, "client_secret")
-        .map(str::to_string)
-        .or_else(|| basic.map(|(_, s)| s));
+    let client = client_auth::authenticate(
+        state,
+        app,
+        &form,
+        basic.map(|(_, s)| s),
+        tenant_seg,
+        &authority,
+    )?;
     match grant_type {
         "client_credentials" => {
-            let secret = secret.ok_or_else(aad::missing_client_credential_for_cc)?;
-            check_secret(app, &secret)?;
+            let auth = client.ok_or_else(aad::missing_client_credential_for_cc)?;
             let Authority::Tenant(t) = authority else {
                 return Err(aad::no_tenant_info());
             };
-            client_credentials(state, app, t, &form, flavor)
+            app_tokens::client_credentials(state, app, t, &form, flavor, auth)
         }
-        "refresh_token" => {
-            let secret = secret.ok_or_else(aad::missing_client_secret)?;
-            check_secret(app, &secret)?;
-            refresh_token(state, app, authority, &form, flavor)
-        }
+        "refresh_token" => user_tokens::refresh_token(state, app, authority, &form, flavor, client),
+        "authorization_code" => authorize::redeem(state, app, authority, &form, flavor, client),
+        DEVICE_CODE_GRANT => device::redeem(state, app, authority, &form, flavor, client),
         other => Err(aad::unsupported_grant_type(other)),
     }
 }
 
-fn check_secret(app: &App, presented: &str) -> Result<(), AadError> {
-    // Length leaks nothing useful here; the comparison still avoids early exit.
-    let ok = app.secret.len() == presented.len()
-        && app
-            .secret
-            .bytes()
-            .zip(presented.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if ok {
-        Ok(())
-    } else {
-        Err(aad::invalid_client_secret(&app.client_id))
-    }
+async fn federation_discovery(State(state): State<Arc<SimState>>) -> Response {
+    http::json(StatusCode::OK, &state.creds.issuer.discovery(), &[])
 }
 
-fn lifetime() -> i64 {
-    // Entra trims a little off the hour, differently per token.
-    rand::thread_rng().gen_range(3300..=3599)
-}
-
-fn client_credentials(
-    state: &SimState,
-    app: &App,
-    tenant: &Tenant,
-    form: &[(String, String)],
-    flavor: Flavor,
-) -> Result<Issued, AadError> {
-    let resource = match flavor {
-        Flavor::V2 => {
-            let raw = first(form, "scope").ok_or_else(|| aad::missing_parameter("scope"))?;
-            if raw.split_whitespace().any(|s| !s.ends_with("/.default")) {
-                return Err(aad::cc_scope_needs_default(raw));
-            }
-            let scopes = Scopes::parse(raw).map_err(|e| match e {
-                ScopeError::MultipleResources | ScopeError::Invalid => aad::invalid_scope(raw),
-                ScopeError::UnknownResource(r) => aad::resource_not_found(&r, &tenant.name),
-            })?;
-            scopes.resource.ok_or_else(|| aad::invalid_scope(raw))?
-        }
-        Flavor::V1 => {
-            let raw = first(form, "resource").ok_or_else(|| aad::missing_parameter("resource"))?;
-            ResourceRef::named(raw).ok_or_else(|| aad::resource_not_found(raw, &tenant.name))?
-        }
-    };
-    // The SAM app is granted app-only access in the partner tenant only;
-    // elsewhere it has no app role assignments to act on.
-    if tenant.id != app.home_tenant {
-        return Err(aad::app_not_found(&app.client_id, &tenant.name));
-    }
-    let roles: Vec<&str> = if app.client_id == state.world.sam_app.client_id {
-        resource.api.sam_app_roles.to_vec()
-    } else {
-        Vec::new()
-    };
-    let now = state.clock.now_unix();
-    let expires_in = lifetime();
-    let oid = state
-        .world
-        .service_principal_oid(&app.client_id, &tenant.id);
-    let iss = format!("https://sts.windows.net/{}/", tenant.id);
-    let mut claims = json!({
-        "aud": resource.aud,
-        "iss": iss,
-        "iat": now,
-        "nbf": now,
-        "exp": now + expires_in,
-        "aio": random_token(40),
-        "appid": app.client_id,
-        "appidacr": "1",
-        "idp": iss,
-        "idtyp": "app",
-        "oid": oid,
-        "rh": format!("0.{}.", random_token(20)),
-        "sub": oid,
-        "tid": tenant.id,
-        "uti": random_token(22),
-        "ver": "1.0",
-    });
-    if !roles.is_empty() {
-        claims["roles"] = json!(roles);
-    }
-    let access_token = state.signer.sign(&claims);
-    state.remember_secret(&access_token);
-    Ok(Issued {
-        access_token,
-        expires_in,
-        now,
-        refresh_token: None,
-        id_token: None,
-        client_info: None,
-        scope: None,
-        scope_v1: None,
-        resource: resource.prefix,
-    })
-}
-
-fn refresh_token(
-    state: &SimState,
-    app: &App,
-    authority: Authority<'_>,
-    form: &[(String, String)],
-    flavor: Flavor,
-) -> Result<Issued, AadError> {
-    let w = &state.world;
-    let presented =
-        first(form, "refresh_token").ok_or_else(|| aad::missing_parameter("refresh_token"))?;
-    let grant = state
-        .refresh_grant(presented)
-        .ok_or_else(aad::malformed_grant)?;
-    if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
-        return Err(aad::grant_for_other_client());
-    }
-    let now = state.clock.now_unix();
-    if now - grant.issued_at > REFRESH_TOKEN_INACTIVITY_SECS {
-        return Err(aad::refresh_token_expired(&dotnet_round_trip(to_datetime(
-            grant.issued_at,
-        ))));
-    }
-    let home = w
-        .tenant(&grant.home_tenant)
-        .ok_or_else(aad::malformed_grant)?;
-    // The partner admin is the only user who ever consented.
-    if grant.user_oid != w.admin.oid {
-        return Err(aad::malformed_grant());
-    }
-    let target = match authority {
-        Authority::Tenant(t) => t,
-        Authority::Multi(_) => home,
-    };
-    // Delegated admin (GDAP) lets the partner's admin act in every customer.
-    if target.id != home.id && !w.is_customer(&target.id) {
-        return Err(aad::user_not_in_tenant(&w.admin.upn, &target.name));
-    }
-    let (scopes, resource) = match flavor {
-        Flavor::V2 => {
-            let raw = first(form, "scope").ok_or_else(|| aad::missing_parameter("scope"))?;
-            let scopes = Scopes::parse(raw).map_err(|e| match e {
-                ScopeError::MultipleResources => aad::multiple_resources(raw),
-                ScopeError::Invalid => aad::invalid_scope(raw),
-                ScopeError::UnknownResource(r) => aad::resource_not_found(&r, &target.name),
-            })?;
-            let resource = scopes.resource_or_graph();
-            (scopes, resource)
-        }
-        Flavor::V1 => {
-            let raw = first(form, "resource").ok_or_else(|| aad::missing_parameter("resource"))?;
-            let resource = ResourceRef::named(raw)
-                .ok_or_else(|| aad::resource_not_found(raw, &target.name))?;
-            let mut scopes = Scopes::parse(first(form, "scope").unwrap_or(""))
-                .unwrap_or_else(|_| empty_scopes());
-            scopes.resource = Some(resource.clone());
-            scopes.permissions = vec![".default".into()];
-            (scopes, resource)
-        }
-    };
-    if !scopes.unconsented().is_empty() {
-        return Err(aad::consent_required(&app.client_id, &app.name));
-    }
-    let scp = scopes.granted_short(&resource).join(" ");
-    let expires_in = lifetime();
-    let user = &w.admin;
-    let mut claims = json!({
-        "aud": resource.aud,
-        "iss": format!("https://sts.windows.net/{}/", target.id),
-        "iat": now,
-        "nbf": now,
-        "exp": now + expires_in,
-        "acr": "1",
-        "aio": random_token(40),
-        "amr": ["pwd", "mfa"],
-        "appid": app.client_id,
-        "appidacr": "1",
-        "family_name": "Agent",
-        "given_name": "Partner Admin",
-        "ipaddr": "127.0.0.1",
-        "name": user.name,
-        "oid": user.oid,
-        "rh": format!("0.{}.", random_token(20)),
-        "scp": scp,
-        "sub": pairwise_sub(&user.oid, &resource.prefix),
-        "tid": target.id,
-        "unique_name": user.upn,
-        "upn": user.upn,
-        "uti": random_token(22),
-        "ver": "1.0",
-    });
-    if target.id != home.id {
-        claims["idp"] = json!(format!("https://sts.windows.net/{}/", home.id));
-    }
-    let access_token = state.signer.sign(&claims);
-    state.remember_secret(&access_token);
-    // Every redemption returns a new refresh token; the old one stays valid.
-    let refresh = new_refresh_token(state, &app.client_id, &user.oid, &home.id);
-    let id_token = scopes
-        .openid
-        .then(|| id_token(state, app, target, now, expires_in, flavor));
-    let client_info = (first(form, "client_info") == Some("1"))
-        .then(|| URL_SAFE_NO_PAD.encode(json!({"uid": user.oid, "utid": home.id}).to_string()));
-    Ok(Issued {
-        access_token,
-        expires_in,
-        now,
-        refresh_token: Some(refresh),
-        id_token,
-        client_info,
-        scope: Some(scopes.granted_scope_string(&resource)),
-        scope_v1: Some(scp),
-        resource: resource.prefix,
-    })
-}
-
-fn empty_scopes() -> Scopes {
-    Scopes {
-        openid: false,
-        profile: false,
-        offline_access: false,
-        email: false,
-        resource: None,
-        permissions: Vec::new(),
-    }
-}
-
-fn id_token(
-    state: &SimState,
-    app: &App,
-    tenant: &Tenant,
-    now: i64,
-    expires_in: i64,
-    flavor: Flavor,
-) -> String {
-    let user = &state.world.admin;
-    let (iss, ver) = match flavor {
-        Flavor::V2 => (format!("{}/{}/v2.0", state.origins.login, tenant.id), "2.0"),
-        Flavor::V1 => (format!("https://sts.windows.net/{}/", tenant.id), "1.0"),
-    };
-    let claims = json!({
-        "aud": app.client_id,
-        "iss": iss,
-        "iat": now,
-        "nbf": now,
-        "exp": now + expires_in,
-        "name": user.name,
-        "oid": user.oid,
-        "preferred_username": user.upn,
-        "rh": format!("0.{}.", random_token(20)),
-        "sub": pairwise_sub(&user.oid, &app.client_id),
-        "tid": tenant.id,
-        "upn": user.upn,
-        "uti": random_token(22),
-        "ver": ver,
-    });
-    let t = state.signer.sign(&claims);
-    state.remember_secret(&t);
-    t
-}
-
-/// `sub` is pairwise: stable per user and app, different across apps.
-fn pairwise_sub(oid: &str, audience: &str) -> String {
-    let d = Sha256::new()
-        .chain_update(oid.as_bytes())
-        .chain_update(b"/")
-        .chain_update(audience.as_bytes())
-        .finalize();
-    URL_SAFE_NO_PAD.encode(d)
+async fn federation_jwks(State(state): State<Arc<SimState>>) -> Response {
+    http::json(StatusCode::OK, &state.creds.issuer.jwks(), &[])
 }
 
 // ------------------------------------------------------------- discovery

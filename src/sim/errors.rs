@@ -40,6 +40,9 @@ pub enum SimError {
     /// An option was out of range.
     #[error("invalid simulator option: {0}")]
     InvalidOption(String),
+    /// An RSA key could not be generated or parsed.
+    #[error("cannot prepare the simulator's RSA keys: {0}")]
+    Crypto(String),
 }
 
 // ---------------------------------------------------------------- Entra ID
@@ -58,7 +61,8 @@ pub(crate) struct AadError {
 }
 
 impl AadError {
-    fn new(code: u32, error: &'static str, status: StatusCode, message: String) -> Self {
+    /// An error with an explicit status.
+    pub(crate) fn new(code: u32, error: &'static str, status: StatusCode, message: String) -> Self {
         Self {
             code,
             error,
@@ -69,11 +73,18 @@ impl AadError {
         }
     }
 
-    fn bad(code: u32, error: &'static str, message: String) -> Self {
+    /// A 400 error.
+    pub(crate) fn bad(code: u32, error: &'static str, message: String) -> Self {
         Self::new(code, error, StatusCode::BAD_REQUEST, message)
     }
 
-    fn with_suberror(mut self, s: &'static str) -> Self {
+    /// A 401 `invalid_client` error: Entra's status for failed client authentication.
+    pub(crate) fn client(code: u32, message: String) -> Self {
+        Self::new(code, "invalid_client", StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// Adds the `suberror` field.
+    pub(crate) fn with_suberror(mut self, s: &'static str) -> Self {
         self.suberror = Some(s);
         self
     }
@@ -339,52 +350,6 @@ pub(crate) mod aad {
             ),
         )
     }
-
-    /// The error Entra returns for `code`, as listed in
-    /// entra/aadsts-error-catalog.md; unknown codes get a generic 400.
-    pub fn from_code(code: u32, client_id: &str, tenant: &str) -> AadError {
-        match code {
-            700082 => refresh_token_expired("2024-01-01T00:00:00.0000000Z"),
-            50173 => refresh_token_revoked(
-                "2024-01-01T00:00:00.0000000Z",
-                "2024-02-01T00:00:00.0000000Z",
-            ),
-            65001 => consent_required(client_id, "tenantwatch"),
-            50076 => AadError::bad(
-                50076,
-                "invalid_grant",
-                "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '797f4846-ba00-4fd7-ba43-dac1f8f63013'.".into(),
-            )
-            .with_suberror("basic_action"),
-            50079 => {
-                let mut e = AadError::bad(
-                    50079,
-                    "interaction_required",
-                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '797f4846-ba00-4fd7-ba43-dac1f8f63013'.".into(),
-                )
-                .with_suberror("basic_action");
-                e.claims = Some(
-                    r#"{"access_token":{"capolids":{"essential":true,"values":["00000000-0000-0000-0000-000000000001"]}}}"#
-                        .into(),
-                );
-                e
-            }
-            700016 => app_not_found(client_id, tenant),
-            90002 => tenant_not_found(tenant),
-            7000215 => invalid_client_secret(client_id),
-            7000222 => client_secret_expired(client_id),
-            70011 => invalid_scope("(simulated)"),
-            28000 => multiple_resources("(simulated)"),
-            9002313 => malformed_grant(),
-            50020 => user_not_in_tenant("admin", tenant),
-            500011 => resource_not_found("(simulated)", tenant),
-            other => AadError::bad(
-                other,
-                "invalid_request",
-                "Simulated error injected by the tenantwatch simulator.".into(),
-            ),
-        }
-    }
 }
 
 // ---------------------------------------------------------------- Key Vault
@@ -529,21 +494,6 @@ mod tests {
         assert!(d.starts_with("AADSTS90002: "));
         assert!(d.ends_with("Trace ID: t Correlation ID: c Timestamp: 2024-01-02 03:04:05Z"));
         assert!(body.get("suberror").is_none());
-    }
-
-    #[test]
-    fn invalid_client_is_401() {
-        let e = aad::from_code(7000215, "app", "t");
-        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(e.error, "invalid_client");
-        assert_eq!(
-            aad::from_code(700016, "a", "t").status,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            aad::from_code(65001, "a", "t").suberror,
-            Some("consent_required")
-        );
     }
 
     #[test]

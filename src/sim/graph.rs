@@ -37,13 +37,13 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
 }
 
 /// Per-request ids Graph echoes in headers and error bodies.
-struct Ids {
-    request_id: String,
-    client_request_id: String,
+pub(crate) struct Ids {
+    pub request_id: String,
+    pub client_request_id: String,
 }
 
 impl Ids {
-    fn from(headers: &HeaderMap) -> Self {
+    pub fn from(headers: &HeaderMap) -> Self {
         let request_id = http::new_id();
         let client_request_id = http::header(headers, "client-request-id")
             .map_or_else(|| request_id.clone(), str::to_string);
@@ -53,7 +53,7 @@ impl Ids {
         }
     }
 
-    fn headers(&self) -> Vec<(&'static str, String)> {
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("request-id", self.request_id.clone()),
             ("client-request-id", self.client_request_id.clone()),

@@ -11,11 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 
+use super::faults::{self, Fault};
 use super::jwt;
 use super::state::SimState;
 use super::Service;
 
-/// Wraps a service's router with latency injection and request counting.
+/// Wraps a service's router with request counting, latency and fault
+/// injection (in that order: faulted requests are counted too).
 pub(crate) fn instrument(router: Router, state: Arc<SimState>, service: Service) -> Router {
     router.layer(axum::middleware::from_fn_with_state(
         (state, service),
@@ -37,7 +39,8 @@ async fn track(
             .trim_start_matches('/')
             .split('/')
             .next()
-            .filter(|s| !s.is_empty())
+            // The device-login page and the federation issuer name no tenant.
+            .filter(|s| !s.is_empty() && *s != "devicelogin" && *s != "k8s-oidc")
             .map(|seg| {
                 state
                     .world
@@ -53,6 +56,14 @@ async fn track(
     let latency = state.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    match state.faults.current(service) {
+        None => {}
+        // Held until the fault ends; dropped if the client gives up first.
+        Some(Fault::Hang) => state.faults.hang(service).await,
+        Some(fault) => {
+            return faults::respond(&state, service, fault, req.uri().path(), req.headers())
+        }
     }
     next.run(req).await
 }

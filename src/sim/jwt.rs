@@ -84,6 +84,34 @@ impl Signer {
     }
 }
 
+/// The parts of a compact JWT, decoded but not verified.
+pub(crate) struct Parsed<'a> {
+    /// The JOSE header.
+    pub header: Map<String, Value>,
+    /// The claims.
+    pub claims: Map<String, Value>,
+    /// `header.payload` as sent: the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The raw signature.
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWT; `None` unless it has three parts whose
+/// first two are base64url JSON objects.
+pub(crate) fn parse(token: &str) -> Option<Parsed<'_>> {
+    let (signing_input, s) = token.rsplit_once('.')?;
+    let (h, p) = signing_input.split_once('.')?;
+    if p.contains('.') {
+        return None;
+    }
+    Some(Parsed {
+        header: decode_part(h)?,
+        claims: decode_part(p)?,
+        signing_input,
+        signature: URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?,
+    })
+}
+
 /// The payload of a JWT without checking its signature (for request counting).
 pub(crate) fn claims_unverified(token: &str) -> Option<Map<String, Value>> {
     decode_part(token.split('.').nth(1)?)
@@ -152,5 +180,12 @@ mod tests {
         assert_eq!(s.verify("abc"), Err(JwtError::Malformed));
         assert_eq!(s.verify("a.b.c"), Err(JwtError::Malformed));
         assert_eq!(claims_unverified(&t).unwrap()["tid"], "x");
+        let p = parse(&t).unwrap();
+        assert_eq!(p.header["alg"], "RS256");
+        assert_eq!(p.claims["tid"], "x");
+        assert_eq!(p.signature.len(), 32);
+        assert!(t.starts_with(p.signing_input));
+        assert!(parse("a.b").is_none());
+        assert!(parse("a.b.c.d").is_none());
     }
 }

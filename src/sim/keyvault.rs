@@ -150,6 +150,18 @@ impl Vault {
             .map(|v| v.value.clone())
     }
 
+    /// The newest version of a secret: (name as created, version id, value, updated).
+    pub fn latest_version(&self, name: &str) -> Option<(String, String, String, i64)> {
+        let e = self.entry(name)?;
+        let v = e.versions.last()?;
+        Some((
+            e.name.clone(),
+            v.version.clone(),
+            v.value.clone(),
+            v.updated,
+        ))
+    }
+
     fn entry(&self, name: &str) -> Option<&SecretEntry> {
         self.secrets.get(&name.to_ascii_lowercase())
     }
@@ -272,7 +284,7 @@ impl Op {
 }
 
 /// Headers Key Vault puts on every response (keyvault/recordings).
-fn kv_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
+pub(crate) fn kv_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
     let mut h = vec![
         ("cache-control", "no-cache".to_string()),
         ("pragma", "no-cache".to_string()),

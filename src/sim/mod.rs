@@ -4,29 +4,50 @@
 //! azure-keyvault-secrets) work against it. Each service has its own HTTPS
 //! origin, served with a CA the simulator generates and writes to disk.
 //!
+//! Besides the HTTPS services it runs two plain-HTTP loopback listeners: the
+//! managed identity endpoint (IMDS and App Service paths) and an admin API
+//! for scripts. docs/simulator.md describes every endpoint.
+//!
 //! Start it with [`Sim::start`]; stop it with [`SimHandle::shutdown`] (or by
 //! dropping every clone of the handle, which cancels the servers without
 //! waiting for them).
 
+mod aadsts;
+mod admin;
+mod app_tokens;
 mod arm;
+mod assertion;
+mod authorize;
 mod bearer;
+mod certs;
 mod cli;
+mod client_auth;
 mod clock;
 mod config_file;
 mod data;
+mod device;
 mod entra;
 mod errors;
+mod faults;
+mod federation;
+mod files;
 mod graph;
 mod http;
 mod jwt;
+mod keys;
 mod keyvault;
+mod managed_identity;
 mod partner_center;
+mod plain;
 mod resources;
 mod state;
 mod tls;
+mod user_tokens;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flows;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,8 +62,10 @@ use tokio_util::sync::CancellationToken;
 pub use cli::{run_cli, SimArgs};
 pub use data::SimTenant;
 pub use errors::SimError;
+pub use faults::Fault;
 
-use state::{lock, Origins, SimState};
+use files::StateFiles;
+use state::{lock, Credentials, Origins, SimState};
 
 /// Seed used when none is given, so default runs are reproducible.
 pub const DEFAULT_SEED: u64 = 20_250_101;
@@ -50,8 +73,6 @@ pub const DEFAULT_SEED: u64 = 20_250_101;
 /// Name of the Key Vault secret holding the partner's refresh token.
 pub const SECRET_NAME: &str = "tenantwatch-refresh-token";
 
-const PARTNER_SECRET_FILE: &str = "partner-client-secret";
-const IDENTITY_SECRET_FILE: &str = "keyvault-client-secret";
 const CA_FILE: &str = "ca.pem";
 
 /// How to start the simulator.
@@ -62,8 +83,9 @@ pub struct SimOptions {
     /// Seed for tenant ids, names and domains.
     pub seed: u64,
     /// Address of the login origin. Port 0 gives every service a random
-    /// port; port P gives login P, keyvault P+1, graph P+2, arm P+3 and
-    /// partner center P+4.
+    /// port; port P gives login P, keyvault P+1, graph P+2, arm P+3,
+    /// partner center P+4, and on loopback the managed identity endpoint
+    /// P+5 and the admin API P+6.
     pub listen: SocketAddr,
     /// Where `ca.pem` and the secret files go; empty means a new directory
     /// under the system temp dir (left in place after shutdown).
@@ -84,10 +106,10 @@ impl Default for SimOptions {
     }
 }
 
-/// One of the simulated services, for request counting.
+/// One of the simulated services, for request counting and faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
-    /// The Entra ID token endpoint (and discovery documents).
+    /// The Entra ID login origin: token, authorize, device code, discovery.
     Token,
     /// Key Vault secrets.
     KeyVault,
@@ -97,6 +119,45 @@ pub enum Service {
     Arm,
     /// Partner Center.
     PartnerCenter,
+    /// The managed identity endpoint (IMDS and App Service paths).
+    ManagedIdentity,
+}
+
+impl Service {
+    /// Every service, in a stable order.
+    pub const ALL: [Service; 6] = [
+        Service::Token,
+        Service::KeyVault,
+        Service::Graph,
+        Service::Arm,
+        Service::PartnerCenter,
+        Service::ManagedIdentity,
+    ];
+
+    /// The name the admin API and its JSON use (`token`, `keyvault`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Token => "token",
+            Service::KeyVault => "keyvault",
+            Service::Graph => "graph",
+            Service::Arm => "arm",
+            Service::PartnerCenter => "partner_center",
+            Service::ManagedIdentity => "managed_identity",
+        }
+    }
+
+    /// The service a name (or a common alias such as `login`) stands for.
+    pub fn from_name(name: &str) -> Option<Service> {
+        match name.to_ascii_lowercase().replace('-', "_").as_str() {
+            "token" | "login" | "entra" => Some(Service::Token),
+            "keyvault" | "key_vault" | "vault" => Some(Service::KeyVault),
+            "graph" => Some(Service::Graph),
+            "arm" => Some(Service::Arm),
+            "partner_center" | "partnercenter" => Some(Service::PartnerCenter),
+            "managed_identity" | "imds" | "msi" => Some(Service::ManagedIdentity),
+            _ => None,
+        }
+    }
 }
 
 /// Entry point: `Sim::start(options)`.
@@ -122,11 +183,27 @@ impl Sim {
             graph: origin(addrs[2]),
             arm: origin(addrs[3]),
             partner_center: origin(addrs[4]),
+            managed_identity: plain_origin(addrs[5]),
+            admin: plain_origin(addrs[6]),
         };
 
         let pki = tls::generate()?;
         let ca_file = state_dir.join(CA_FILE);
         config_file::write_atomic(&ca_file, pki.ca_pem.as_bytes(), 0o644)?;
+
+        // Key generation is CPU-bound; keep it off the async workers.
+        let keys = tokio::task::spawn_blocking(keys::key_set)
+            .await
+            .map_err(|e| SimError::Crypto(e.to_string()))??;
+        let creds = Credentials {
+            identity_cert: certs::AppCertificate::issue(
+                &keys.identity,
+                "tenantwatch vault reader",
+            )?,
+            partner_cert: certs::AppCertificate::issue(&keys.partner, "tenantwatch SAM")?,
+            issuer: federation::Issuer::new(&origins.login, keys.federation),
+            identity_header: uuid::Uuid::new_v4().to_string(),
+        };
 
         let world = data::World::generate(opts.seed, opts.tenants);
         let state = Arc::new(SimState::new(
@@ -134,23 +211,14 @@ impl Sim {
             origins,
             keyvault::Vault::default(),
             opts.latency,
+            creds,
         ));
         let rt = entra::issue_consent_refresh_token(&state);
         let now = state.clock.now_unix();
         lock(&state.vault).set(SECRET_NAME, &rt, None, now);
 
-        let partner_secret_file = state_dir.join(PARTNER_SECRET_FILE);
-        let identity_secret_file = state_dir.join(IDENTITY_SECRET_FILE);
-        config_file::write_atomic(
-            &partner_secret_file,
-            state.world.sam_app.secret.as_bytes(),
-            0o600,
-        )?;
-        config_file::write_atomic(
-            &identity_secret_file,
-            state.world.identity_app.secret.as_bytes(),
-            0o600,
-        )?;
+        let files = StateFiles::new(&state_dir);
+        files.write(&state)?;
 
         let cancel = CancellationToken::new();
         let routers: [(Router, Service); 5] = [
@@ -163,20 +231,42 @@ impl Sim {
                 Service::PartnerCenter,
             ),
         ];
-        let tasks = listeners
-            .into_iter()
+        let mut listeners = listeners.into_iter().map(|(l, _)| l);
+        let mut tasks: Vec<JoinHandle<()>> = listeners
+            .by_ref()
+            .take(5)
             .zip(routers)
-            .map(|((listener, _), (router, service))| {
+            .map(|(listener, (router, service))| {
                 let router = http::instrument(router, state.clone(), service);
                 tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
             })
             .collect();
+        if let (Some(mi), Some(adm)) = (listeners.next(), listeners.next()) {
+            let mi_router = http::instrument(
+                managed_identity::router(state.clone()),
+                state.clone(),
+                Service::ManagedIdentity,
+            );
+            tasks.push(plain::serve(mi, mi_router, cancel.clone()));
+            tasks.push(plain::serve(
+                adm,
+                admin::router(state.clone()),
+                cancel.clone(),
+            ));
+        }
+        tasks.push(files::refresh_federated_token(
+            state.clone(),
+            files.federated_token.clone(),
+            cancel.clone(),
+        ));
         tracing::info!(
             login = %state.origins.login,
             keyvault = %state.origins.keyvault,
             graph = %state.origins.graph,
             arm = %state.origins.arm,
             partner_center = %state.origins.partner_center,
+            managed_identity = %state.origins.managed_identity,
+            admin = %state.origins.admin,
             tenants = opts.tenants,
             "simulated Microsoft cloud started"
         );
@@ -186,8 +276,7 @@ impl Sim {
                 ca_file,
                 ca_pem: pki.ca_pem,
                 state_dir,
-                partner_secret_file,
-                identity_secret_file,
+                files,
                 cancel,
                 tasks: Mutex::new(tasks),
             }),
@@ -207,8 +296,7 @@ struct Inner {
     ca_file: PathBuf,
     ca_pem: String,
     state_dir: PathBuf,
-    partner_secret_file: PathBuf,
-    identity_secret_file: PathBuf,
+    files: StateFiles,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -229,6 +317,8 @@ impl std::fmt::Debug for SimHandle {
             .field("graph", &o.graph)
             .field("arm", &o.arm)
             .field("partner_center", &o.partner_center)
+            .field("managed_identity", &o.managed_identity)
+            .field("admin", &o.admin)
             .field("state_dir", &self.inner.state_dir)
             .finish_non_exhaustive()
     }
@@ -347,13 +437,25 @@ impl SimHandle {
 
     /// Makes token requests at `/{tenant}/…` fail with AADSTS `aadsts` (the
     /// status and `error` value Entra uses for that code).
+    /// `tenant_id` may also be a verified domain.
     pub fn inject_token_error(&self, tenant_id: &str, aadsts: u32) {
-        self.state().set_token_error(tenant_id, aadsts);
+        let id = self.tenant_key(tenant_id);
+        self.state().set_token_error(&id, aadsts);
     }
 
-    /// Undoes [`SimHandle::inject_token_error`] for a tenant.
+    /// Undoes [`SimHandle::inject_token_error`] and
+    /// [`SimHandle::inject_token_throttle`] for a tenant.
     pub fn clear_token_error(&self, tenant_id: &str) {
-        self.state().clear_token_error(tenant_id);
+        let id = self.tenant_key(tenant_id);
+        self.state().clear_token_error(&id);
+    }
+
+    /// A tenant's id when `key` names a simulated tenant (id or domain).
+    fn tenant_key(&self, key: &str) -> String {
+        self.state()
+            .world
+            .tenant(key)
+            .map_or_else(|| key.to_string(), |t| t.id.clone())
     }
 
     /// Moves the simulated clock forward (token lifetimes, 90-day refresh
@@ -377,14 +479,147 @@ impl SimHandle {
             ca_file: &self.inner.ca_file,
             partner_tenant_id: &partner,
             partner_client_id: &s.world.sam_app.client_id,
-            partner_secret_file: &self.inner.partner_secret_file,
+            partner_secret_file: &self.inner.files.partner_secret,
             identity_tenant_id: &s.world.identity_app.home_tenant,
             identity_client_id: &s.world.identity_app.client_id,
-            identity_secret_file: &self.inner.identity_secret_file,
+            identity_secret_file: &self.inner.files.identity_secret,
             secret_name: SECRET_NAME,
             listen,
+            admin: &o.admin,
+            managed_identity: &o.managed_identity,
+            identity_certificate: &self.inner.files.identity_cert,
+            partner_certificate: &self.inner.files.partner_cert,
+            federated_token_file: &self.inner.files.federated_token,
         })?;
         config_file::write_atomic(path, text.as_bytes(), 0o644)
+    }
+
+    /// Current simulated time, unix seconds.
+    pub fn now(&self) -> i64 {
+        self.state().clock.now_unix()
+    }
+
+    /// Revokes every partner-admin refresh token issued so far (AADSTS50173
+    /// from now on), as an admin's "Revoke sessions" or a password reset
+    /// does. Tokens from a later consent (authorization code, device code)
+    /// work.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state().revoke_refresh_tokens();
+    }
+
+    /// Whether the token endpoint would accept this refresh token now
+    /// (known, not revoked, not past 90 days of inactivity).
+    pub fn refresh_token_valid(&self, rt: &str) -> bool {
+        user_tokens::check_refresh_token(self.state(), rt).is_ok()
+    }
+
+    /// Expires an app's client secret: using it answers AADSTS7000222
+    /// (401 `invalid_client`). Unknown client ids are ignored.
+    pub fn expire_client_secret(&self, client_id: &str) {
+        if let Some(app) = self.state().world.app(client_id) {
+            self.state().expire_secret(&app.client_id);
+        }
+    }
+
+    /// Makes a service answer every request with `fault`, for `window` of
+    /// real time or (`None`) until [`SimHandle::clear_faults`]. Faulted
+    /// requests are still counted.
+    pub fn inject_fault(&self, service: Service, fault: Fault, window: Option<Duration>) {
+        self.state().faults.set(service, fault, window);
+    }
+
+    /// Removes a service's fault.
+    pub fn clear_faults(&self, service: Service) {
+        self.state().faults.clear(service);
+    }
+
+    /// Makes token requests at `/{tenant}/…` answer 429 with this
+    /// `Retry-After` (plain-text body, as Entra's throttling does). Cleared
+    /// by [`SimHandle::clear_token_error`].
+    pub fn inject_token_throttle(&self, tenant_id: &str, retry_after_secs: u64) {
+        let id = self.tenant_key(tenant_id);
+        self.state().set_token_throttle(&id, retry_after_secs);
+    }
+
+    /// Approves a pending device code as if the partner admin had entered
+    /// `user_code` at the verification page; `false` if no such pending code.
+    pub fn approve_device_code(&self, user_code: &str) -> bool {
+        let now = self.now();
+        self.state().device_codes.decide(user_code, true, now)
+    }
+
+    /// Declines a pending device code (`authorization_declined` on the next poll).
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        let now = self.now();
+        self.state().device_codes.decide(user_code, false, now)
+    }
+
+    /// PEM file (certificate, then PKCS#8 RSA-2048 private key; mode 0600)
+    /// registered as a credential of the service identity app.
+    pub fn identity_certificate(&self) -> PathBuf {
+        self.inner.files.identity_cert.clone()
+    }
+
+    /// The same for the multi-tenant SAM (partner) app.
+    pub fn partner_certificate(&self) -> PathBuf {
+        self.inner.files.partner_cert.clone()
+    }
+
+    /// Upper-case hex SHA-1 thumbprint of [`SimHandle::identity_certificate`],
+    /// as the portal shows it (msal's `thumbprint`).
+    pub fn identity_certificate_thumbprint(&self) -> String {
+        self.state().creds.identity_cert.thumbprint_hex()
+    }
+
+    /// Upper-case hex SHA-1 thumbprint of [`SimHandle::partner_certificate`].
+    pub fn partner_certificate_thumbprint(&self) -> String {
+        self.state().creds.partner_cert.thumbprint_hex()
+    }
+
+    /// `http://127.0.0.1:P/metadata/identity/oauth2/token`: IMDS. Its origin
+    /// is what azure-identity's `AZURE_POD_IDENTITY_AUTHORITY_HOST` takes.
+    pub fn imds_url(&self) -> String {
+        format!(
+            "{}/metadata/identity/oauth2/token",
+            self.state().origins.managed_identity
+        )
+    }
+
+    /// `(IDENTITY_ENDPOINT, IDENTITY_HEADER)` of the App Service managed
+    /// identity endpoint (same listener as IMDS).
+    pub fn app_service_identity(&self) -> (String, String) {
+        let s = self.state();
+        (
+            format!("{}/msi/token", s.origins.managed_identity),
+            s.creds.identity_header.clone(),
+        )
+    }
+
+    /// A fresh Kubernetes service-account token (RS256, `iss` the simulated
+    /// OIDC issuer, `sub` `system:serviceaccount:tenantwatch:tenantwatch`,
+    /// `aud` `api://AzureADTokenExchange`, valid an hour of wall-clock time)
+    /// that the service identity's federated credential trusts.
+    pub fn federated_token(&self) -> String {
+        files::new_federated_token(self.state()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "sim: cannot sign a federated token");
+            String::new()
+        })
+    }
+
+    /// File holding a current federated token (refreshed every 10 minutes),
+    /// for `AZURE_FEDERATED_TOKEN_FILE`.
+    pub fn federated_token_file(&self) -> PathBuf {
+        self.inner.files.federated_token.clone()
+    }
+
+    /// `iss` of federated tokens (the issuer URL of the federated credential).
+    pub fn federation_issuer(&self) -> String {
+        self.state().creds.issuer.url().to_string()
+    }
+
+    /// Plain-HTTP admin API origin on loopback (`http://127.0.0.1:P`).
+    pub fn admin_url(&self) -> String {
+        self.state().origins.admin.clone()
     }
 
     /// Stops every service and waits for the accept loops to end. Other
@@ -423,24 +658,40 @@ fn prepare_state_dir(requested: &Path) -> Result<PathBuf, SimError> {
     dir.canonicalize().map_err(io)
 }
 
-/// Binds the five services: all on random ports for port 0, otherwise on
-/// consecutive ports starting at the requested one.
+/// Binds the five HTTPS services, then the managed identity endpoint and
+/// the admin API: all on random ports for port 0, otherwise on consecutive
+/// ports starting at the requested one. The two plain-HTTP listeners are
+/// always on loopback: they hand out tokens and control the simulator.
 async fn bind_all(listen: SocketAddr) -> Result<Vec<(TcpListener, SocketAddr)>, SimError> {
+    const COUNT: u16 = 7;
     let base = listen.port();
-    if base != 0 && base > u16::MAX - 4 {
+    if base != 0 && base > u16::MAX - (COUNT - 1) {
         return Err(SimError::InvalidOption(format!(
-            "listen port {base} leaves no room for the four service ports after it"
+            "listen port {base} leaves no room for the six service ports after it"
         )));
     }
-    let mut out = Vec::with_capacity(5);
-    for i in 0..5u16 {
-        let addr = SocketAddr::new(listen.ip(), if base == 0 { 0 } else { base + i });
+    let loopback = if listen.ip().is_loopback() {
+        listen.ip()
+    } else if listen.is_ipv6() {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    let mut out = Vec::with_capacity(usize::from(COUNT));
+    for i in 0..COUNT {
+        let ip = if i < 5 { listen.ip() } else { loopback };
+        let addr = SocketAddr::new(ip, if base == 0 { 0 } else { base + i });
         let l = TcpListener::bind(addr)
             .await
             .map_err(|source| SimError::Bind { addr, source })?;
         out.push((l, addr));
     }
     Ok(out)
+}
+
+/// `http://host:port` for a plain-HTTP loopback listener.
+fn plain_origin(addr: SocketAddr) -> String {
+    origin(addr).replacen("https://", "http://", 1)
 }
 
 /// `https://host:port` for a bound address; wildcard binds are reached via

@@ -86,7 +86,7 @@ struct CustomerCollection {
 }
 
 /// Echoes the caller's ids and adds the server's, as the recorded session shows.
-fn pc_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
+pub(crate) fn pc_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
     let echo = |name: &str| http::header(headers, name).map_or_else(http::new_id, str::to_string);
     vec![
         ("ms-correlationid", echo("ms-correlationid")),

@@ -148,6 +148,22 @@ impl ResourceRef {
     }
 }
 
+/// The first resource a space-separated scope list names that this cloud
+/// does not have. `/authorize` and `/devicecode` may name several resources
+/// (consent for all of them at once), so this checks each on its own.
+pub(crate) fn unknown_resource(raw: &str) -> Option<String> {
+    raw.split_whitespace()
+        .filter(|s| {
+            !matches!(
+                s.to_ascii_lowercase().as_str(),
+                "openid" | "profile" | "offline_access" | "email"
+            )
+        })
+        .filter_map(|s| s.rsplit_once('/').map(|(res, _)| res))
+        .find(|res| find(res).is_none())
+        .map(str::to_string)
+}
+
 /// A parsed v2 `scope` parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Scopes {
@@ -333,6 +349,18 @@ mod tests {
         );
         let s = Scopes::parse("User.Read Mail.Send").unwrap();
         assert_eq!(s.unconsented(), vec!["Mail.Send".to_string()]);
+    }
+
+    #[test]
+    fn unknown_resources_in_multi_resource_lists() {
+        assert_eq!(
+            unknown_resource("openid https://graph.microsoft.com/.default https://vault.azure.net/user_impersonation"),
+            None
+        );
+        assert_eq!(
+            unknown_resource("User.Read https://foo.example/x offline_access"),
+            Some("https://foo.example".into())
+        );
     }
 
     #[test]

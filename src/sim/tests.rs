@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::*;
 
-struct Fixture {
-    sim: SimHandle,
-    http: reqwest::Client,
+pub(super) struct Fixture {
+    pub(super) sim: SimHandle,
+    pub(super) http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
-async fn start(tenants: usize) -> Fixture {
+pub(super) async fn start(tenants: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(SimOptions {
         tenants,
@@ -29,7 +29,7 @@ async fn start(tenants: usize) -> Fixture {
     }
 }
 
-fn client(sim: &SimHandle) -> reqwest::Client {
+pub(super) fn client(sim: &SimHandle) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap())
         .build()
@@ -37,7 +37,7 @@ fn client(sim: &SimHandle) -> reqwest::Client {
 }
 
 impl Fixture {
-    async fn token(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    pub(super) async fn token(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let r = self
             .http
             .post(format!(
@@ -51,7 +51,7 @@ impl Fixture {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    async fn identity_vault_token(&self) -> String {
+    pub(super) async fn identity_vault_token(&self) -> String {
         let (id, secret) = (
             self.sim.identity_client_id(),
             self.sim.identity_client_secret(),
@@ -71,7 +71,7 @@ impl Fixture {
         body["access_token"].as_str().unwrap().to_string()
     }
 
-    async fn refresh(&self, tenant: &str, rt: &str, scope: &str) -> (u16, Value) {
+    pub(super) async fn refresh(&self, tenant: &str, rt: &str, scope: &str) -> (u16, Value) {
         let (id, secret) = (
             self.sim.partner_client_id(),
             self.sim.partner_client_secret(),
@@ -90,11 +90,11 @@ impl Fixture {
         .await
     }
 
-    fn seeded_rt(&self) -> String {
+    pub(super) fn seeded_rt(&self) -> String {
         self.sim.stored_secret(&self.sim.secret_name()).unwrap()
     }
 
-    async fn get(&self, url: String, token: Option<&str>) -> reqwest::Response {
+    pub(super) async fn get(&self, url: String, token: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -103,7 +103,7 @@ impl Fixture {
     }
 }
 
-fn claims(token: &str) -> Value {
+pub(super) fn claims(token: &str) -> Value {
     Value::Object(jwt::claims_unverified(token).unwrap())
 }
 
@@ -755,6 +755,14 @@ async fn fixed_port_gives_consecutive_ports_and_config() {
             sim.partner_center_url(),
             format!("https://127.0.0.1:{}", base + 4)
         );
+        assert_eq!(
+            sim.imds_url(),
+            format!(
+                "http://127.0.0.1:{}/metadata/identity/oauth2/token",
+                base + 5
+            )
+        );
+        assert_eq!(sim.admin_url(), format!("http://127.0.0.1:{}", base + 6));
         let cfg = dir.path().join("tw.toml");
         sim.write_config(&cfg, Some("127.0.0.1:9100")).unwrap();
         let v: toml::Value = toml::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();

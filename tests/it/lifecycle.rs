@@ -16,24 +16,45 @@ fn every_second(config: &std::path::Path) {
     );
 }
 
-async fn wait_for(addr: std::net::SocketAddr, within: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
+async fn wait_for(
+    addr: std::net::SocketAddr,
+    within: Duration,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + within;
     loop {
         let (_, m) = get(addr, "/metrics").await;
         if ok(&m) {
             return m;
         }
-        assert!(Instant::now() < deadline, "{what} not seen within {within:?}:\n{m}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} not seen within {within:?}:\n{m}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-fn all_tenants(m: &str, sim: &tenantwatch::sim::SimHandle, line: impl Fn(&str) -> String, v: f64) -> bool {
-    sim.customers().iter().all(|c| sample(m, &line(&c.tenant_id)) == Some(v))
+fn all_tenants(
+    m: &str,
+    sim: &tenantwatch::sim::SimHandle,
+    line: impl Fn(&str) -> String,
+    v: f64,
+) -> bool {
+    sim.customers()
+        .iter()
+        .all(|c| sample(m, &line(&c.tenant_id)) == Some(v))
 }
 
 /// Starts `tenantwatch consent` and returns the child and a line reader on its stdout.
-fn consent(config: &std::path::Path, args: &[&str]) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+fn consent(
+    config: &std::path::Path,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
     let mut child = tokio::process::Command::new(bin())
         .args(["consent", "--config"])
         .arg(config)
@@ -70,26 +91,45 @@ async fn revoked_refresh_token_is_reported_once_bounded_and_consent_recovers() {
     let d = spawn_daemon(&t.config, &[]).await;
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let up = |id: &str| format!("tenantwatch_tenant_up{{tenant_id=\"{id}\"}}");
-    wait_for(d.addr, Duration::from_secs(10), "all up", |m| all_tenants(m, &t.sim, up, 1.0)).await;
+    wait_for(d.addr, Duration::from_secs(10), "all up", |m| {
+        all_tenants(m, &t.sim, up, 1.0)
+    })
+    .await;
 
     // The admin's password was reset: every refresh token is revoked, and the
     // access tokens the daemon holds run out (two simulated hours later).
     t.sim.revoke_refresh_tokens();
     t.sim.advance_clock(Duration::from_secs(2 * 3600));
     let before = token_requests(&t.sim);
-    let reason = |id: &str| format!("tenantwatch_tenant_token_error{{tenant_id=\"{id}\",reason=\"refresh_token_revoked\"}}");
-    let m = wait_for(d.addr, Duration::from_secs(15), "every tenant down as refresh_token_revoked", |m| {
-        all_tenants(m, &t.sim, reason, 1.0) && all_tenants(m, &t.sim, up, 0.0)
-    })
+    let reason = |id: &str| {
+        format!(
+            "tenantwatch_tenant_token_error{{tenant_id=\"{id}\",reason=\"refresh_token_revoked\"}}"
+        )
+    };
+    let m = wait_for(
+        d.addr,
+        Duration::from_secs(15),
+        "every tenant down as refresh_token_revoked",
+        |m| all_tenants(m, &t.sim, reason, 1.0) && all_tenants(m, &t.sim, up, 0.0),
+    )
     .await;
     assert_eq!(sample(&m, "tenantwatch_refresh_token_valid"), Some(0.0));
     // Ten more one-second cycles with the token dead.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let spent = token_requests(&t.sim) - before;
-    eprintln!("dead refresh token, 25 tenants, ~12 one-second cycles: {spent} token-endpoint requests");
-    assert!(spent <= 6, "{spent} token requests while the refresh token was dead");
+    eprintln!(
+        "dead refresh token, 25 tenants, ~12 one-second cycles: {spent} token-endpoint requests"
+    );
+    assert!(
+        spent <= 6,
+        "{spent} token requests while the refresh token was dead"
+    );
     let log = d.log();
-    assert_eq!(log.matches("run `tenantwatch consent`").count(), 1, "said once:\n{log}");
+    assert_eq!(
+        log.matches("run `tenantwatch consent`").count(),
+        1,
+        "said once:\n{log}"
+    );
 
     // An operator runs consent in a browser; the daemon picks the new token up.
     let (mut child, mut lines) = consent(&t.config, &["--port", "0"]);
@@ -98,16 +138,31 @@ async fn revoked_refresh_token_is_reported_once_bounded_and_consent_recovers() {
         .add_root_certificate(reqwest::Certificate::from_pem(t.sim.ca_pem().as_bytes()).unwrap())
         .build()
         .unwrap();
-    let page = browser.get(url.trim()).send().await.expect("sign-in redirect reaches the callback");
+    let page = browser
+        .get(url.trim())
+        .send()
+        .await
+        .expect("sign-in redirect reaches the callback");
     assert!(page.status().is_success());
     assert!(page.text().await.unwrap().contains("Signed in"));
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     let s = settings(&t.config, &[]);
     let c = Components::build(&s).unwrap();
-    let stored = stored_token_works(&c, &s).await.expect("consented token works");
+    let stored = stored_token_works(&c, &s)
+        .await
+        .expect("consented token works");
     assert_eq!(stored.source.as_deref(), Some("consent"));
-    let m = wait_for(d.addr, Duration::from_secs(20), "all tenants up again", |m| all_tenants(m, &t.sim, up, 1.0)).await;
+    let m = wait_for(
+        d.addr,
+        Duration::from_secs(20),
+        "all tenants up again",
+        |m| all_tenants(m, &t.sim, up, 1.0),
+    )
+    .await;
     assert_eq!(sample(&m, "tenantwatch_refresh_token_valid"), Some(1.0));
 }
 
@@ -122,22 +177,34 @@ async fn device_code_consent_stores_a_working_token() {
         .and_then(|r| r.split_whitespace().next())
         .expect("user code in the message");
     assert!(t.sim.approve_device_code(code), "sim knows the code {code}");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     let s = settings(&t.config, &[]);
     let c = Components::build(&s).unwrap();
-    let stored = stored_token_works(&c, &s).await.expect("device-code token works");
+    let stored = stored_token_works(&c, &s)
+        .await
+        .expect("device-code token works");
     assert_eq!(stored.source.as_deref(), Some("consent"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_reports_a_denied_sign_in() {
     let t = start_sim(1, Duration::ZERO).await;
-    let (mut child, mut lines) = consent(&t.config, &["--device-code", "--timeout", "20s"]);
+    let (child, mut lines) = consent(&t.config, &["--device-code", "--timeout", "20s"]);
     let line = line_matching(&mut lines, |l| l.contains("enter the code")).await;
-    let code = line.split("enter the code ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
+    let code = line
+        .split("enter the code ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap();
     assert!(t.sim.deny_device_code(code));
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("authorization_declined"), "{stderr}");
@@ -147,7 +214,9 @@ async fn consent_reports_a_denied_sign_in() {
 async fn identity_works(config: &std::path::Path, env: &[(&str, &str)]) {
     let s = settings(config, env);
     let c = Components::build(&s).unwrap();
-    stored_token_works(&c, &s).await.expect("identity reads the vault");
+    stored_token_works(&c, &s)
+        .await
+        .expect("identity reads the vault");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,10 +228,16 @@ async fn certificate_identity_and_certificate_partner_app() {
         let id = identity_table(c);
         id.remove("client_secret_file");
         id.insert("kind".into(), "certificate".into());
-        id.insert("certificate_file".into(), id_cert.display().to_string().into());
+        id.insert(
+            "certificate_file".into(),
+            id_cert.display().to_string().into(),
+        );
         let p = c.get_mut("partner").and_then(|p| p.as_table_mut()).unwrap();
         p.remove("client_secret_file");
-        p.insert("certificate_file".into(), partner_cert.display().to_string().into());
+        p.insert(
+            "certificate_file".into(),
+            partner_cert.display().to_string().into(),
+        );
     });
     identity_works(&t.config, &[]).await;
     // And the whole daemon on certificates only.
@@ -170,7 +245,13 @@ async fn certificate_identity_and_certificate_partner_app() {
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let (_, m) = get(d.addr, "/metrics").await;
     for c in t.sim.customers() {
-        assert_eq!(sample(&m, &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id)), Some(1.0));
+        assert_eq!(
+            sample(
+                &m,
+                &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id)
+            ),
+            Some(1.0)
+        );
     }
 }
 
@@ -192,7 +273,14 @@ async fn managed_identity_imds_and_app_service() {
         identity_table(c).remove("endpoint");
     });
     let (endpoint, header) = t.sim.app_service_identity();
-    identity_works(&t.config, &[("IDENTITY_ENDPOINT", &endpoint), ("IDENTITY_HEADER", &header)]).await;
+    identity_works(
+        &t.config,
+        &[
+            ("IDENTITY_ENDPOINT", &endpoint),
+            ("IDENTITY_HEADER", &header),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,39 +297,85 @@ async fn workload_identity_from_azure_environment_variables() {
     let file = token_file.display().to_string();
     identity_works(
         &t.config,
-        &[("AZURE_TENANT_ID", &tenant), ("AZURE_CLIENT_ID", &client), ("AZURE_FEDERATED_TOKEN_FILE", &file)],
+        &[
+            ("AZURE_TENANT_ID", &tenant),
+            ("AZURE_CLIENT_ID", &client),
+            ("AZURE_FEDERATED_TOKEN_FILE", &file),
+        ],
     )
     .await;
     // Explicit config wins over the environment.
     edit_config(&t.config, |c| {
-        identity_table(c).insert("client_id".into(), "00000000-0000-0000-0000-000000000001".into());
+        identity_table(c).insert(
+            "client_id".into(),
+            "00000000-0000-0000-0000-000000000001".into(),
+        );
     });
-    let s = settings(&t.config, &[("AZURE_TENANT_ID", &tenant), ("AZURE_CLIENT_ID", &client), ("AZURE_FEDERATED_TOKEN_FILE", &file)]);
+    let s = settings(
+        &t.config,
+        &[
+            ("AZURE_TENANT_ID", &tenant),
+            ("AZURE_CLIENT_ID", &client),
+            ("AZURE_FEDERATED_TOKEN_FILE", &file),
+        ],
+    );
     let c = Components::build(&s).unwrap();
-    assert!(stored_token_works(&c, &s).await.is_err(), "config client_id must win over AZURE_CLIENT_ID");
+    assert!(
+        stored_token_works(&c, &s).await.is_err(),
+        "config client_id must win over AZURE_CLIENT_ID"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyvault_outage_during_rotation_keeps_the_old_token_and_recovers() {
     use tenantwatch::sim::{Fault, Service};
     let t = start_sim(3, Duration::ZERO).await;
-    append_config(&t.config, "[rotation]\nschedule = \"*/2 * * * * *\"\nrotate_after = \"1s\"\n");
+    append_config(
+        &t.config,
+        "[rotation]\nschedule = \"*/2 * * * * *\"\nrotate_after = \"1s\"\n",
+    );
     let d = spawn_daemon(&t.config, &[]).await;
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let before = t.sim.stored_secret(&t.sim.secret_name()).unwrap();
-    t.sim.inject_fault(Service::KeyVault, Fault::Status(503), Some(Duration::from_secs(6)));
+    t.sim.inject_fault(
+        Service::KeyVault,
+        Fault::Status(503),
+        Some(Duration::from_secs(6)),
+    );
     let m = wait_for(d.addr, Duration::from_secs(15), "a failed rotation", |m| {
-        sample(m, "tenantwatch_refresh_token_rotations_total{result=\"failure\"}").unwrap_or(0.0) >= 1.0
+        sample(
+            m,
+            "tenantwatch_refresh_token_rotations_total{result=\"failure\"}",
+        )
+        .unwrap_or(0.0)
+            >= 1.0
     })
     .await;
     for c in t.sim.customers() {
-        assert_eq!(sample(&m, &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id)), Some(1.0), "tenants stay up during the outage");
+        assert_eq!(
+            sample(
+                &m,
+                &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id)
+            ),
+            Some(1.0),
+            "tenants stay up during the outage"
+        );
     }
     assert!(d.log().contains("the previous token stays in use"));
     // After the outage the retry succeeds and writes a new version.
-    wait_for(d.addr, Duration::from_secs(90), "a successful rotation after the outage", |m| {
-        sample(m, "tenantwatch_refresh_token_rotations_total{result=\"success\"}").unwrap_or(0.0) >= 1.0
-    })
+    wait_for(
+        d.addr,
+        Duration::from_secs(90),
+        "a successful rotation after the outage",
+        |m| {
+            sample(
+                m,
+                "tenantwatch_refresh_token_rotations_total{result=\"success\"}",
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+        },
+    )
     .await;
     assert_ne!(t.sim.stored_secret(&t.sim.secret_name()).unwrap(), before);
 }

@@ -2,8 +2,10 @@
 //! checked the way an operator would check it. One test binary, as zero-to-production does.
 
 mod broker;
+mod check;
 mod cli_config;
 mod daemon;
 mod demo;
 mod helpers;
+mod lifecycle;
 mod rotation;

@@ -1,0 +1,344 @@
+//! The simulator's admin API: plain HTTP on loopback, for shell scripts and
+//! for end-to-end tests that run `tenantwatch sim` as a process. It drives
+//! the same controls as [`super::SimHandle`] and never returns a secret or
+//! token value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::faults::Fault;
+use super::http::{self, first};
+use super::state::{lock, SimState};
+use super::user_tokens;
+use super::Service;
+
+/// Builds the admin API's routes.
+pub(crate) fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/_sim", get(index))
+        .route("/_sim/clock", get(clock))
+        .route("/_sim/clock/advance", post(advance))
+        .route("/_sim/revoke", post(revoke))
+        .route(
+            "/_sim/tenants/{tenant}/token-error",
+            post(token_error).delete(clear_token_error),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/token-throttle",
+            post(token_throttle).delete(clear_token_error),
+        )
+        .route("/_sim/faults/{service}", post(fault).delete(clear_fault))
+        .route("/_sim/device/approve", post(approve))
+        .route("/_sim/device/deny", post(deny))
+        .route(
+            "/_sim/clients/{client_id}/expire-secret",
+            post(expire_secret),
+        )
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/secrets/{name}", get(secret))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn ok(body: Value) -> Response {
+    http::json(StatusCode::OK, &body, &[])
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Response {
+    http::json(status, &json!({"error": message.into()}), &[])
+}
+
+async fn not_found() -> Response {
+    fail(
+        StatusCode::NOT_FOUND,
+        "no such admin endpoint; see docs/simulator.md",
+    )
+}
+
+/// A required unsigned integer query parameter.
+fn number(q: &[(String, String)], key: &str) -> Result<u64, Box<Response>> {
+    let raw = first(q, key).ok_or_else(|| {
+        Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            format!("query parameter '{key}' is required"),
+        ))
+    })?;
+    raw.parse().map_err(|_| {
+        Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            format!("query parameter '{key}' must be a non-negative integer, got '{raw}'"),
+        ))
+    })
+}
+
+async fn index(State(state): State<Arc<SimState>>) -> Response {
+    let o = &state.origins;
+    ok(json!({
+        "login": o.login,
+        "keyvault": o.keyvault,
+        "graph": o.graph,
+        "arm": o.arm,
+        "partner_center": o.partner_center,
+        "imds": format!("{}/metadata/identity/oauth2/token", o.managed_identity),
+        "identity_endpoint": format!("{}/msi/token", o.managed_identity),
+        "admin": o.admin,
+        "device_login": format!("{}/devicelogin", o.login),
+        "federation_issuer": state.creds.issuer.url(),
+    }))
+}
+
+fn clock_body(state: &SimState) -> Value {
+    let now = state.clock.now_unix();
+    json!({"now": now, "offset_seconds": now - chrono::Utc::now().timestamp()})
+}
+
+async fn clock(State(state): State<Arc<SimState>>) -> Response {
+    ok(clock_body(&state))
+}
+
+async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
+    match number(&http::query(&uri), "seconds") {
+        Ok(secs) => {
+            state.clock.advance(Duration::from_secs(secs));
+            ok(clock_body(&state))
+        }
+        Err(resp) => *resp,
+    }
+}
+
+async fn revoke(State(state): State<Arc<SimState>>) -> Response {
+    state.revoke_refresh_tokens();
+    ok(json!({"revoked": true, "tokens_valid_from": state.tokens_valid_from()}))
+}
+
+/// The tenant id a path names (id or domain), or 404.
+fn tenant_id(state: &SimState, key: &str) -> Result<String, Box<Response>> {
+    state
+        .world
+        .tenant(key)
+        .map(|t| t.id.clone())
+        .ok_or_else(|| {
+            Box::new(fail(
+                StatusCode::NOT_FOUND,
+                format!("no simulated tenant '{key}'"),
+            ))
+        })
+}
+
+async fn token_error(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+) -> Response {
+    let id = match tenant_id(&state, &tenant) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match number(&http::query(&uri), "code").map(u32::try_from) {
+        Ok(Ok(code)) => {
+            state.set_token_error(&id, code);
+            ok(json!({"tenant_id": id, "code": code}))
+        }
+        Ok(Err(_)) => fail(StatusCode::BAD_REQUEST, "'code' is out of range"),
+        Err(r) => *r,
+    }
+}
+
+async fn token_throttle(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+) -> Response {
+    let id = match tenant_id(&state, &tenant) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match number(&http::query(&uri), "retry_after") {
+        Ok(secs) => {
+            state.set_token_throttle(&id, secs);
+            ok(json!({"tenant_id": id, "retry_after": secs}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn clear_token_error(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    match tenant_id(&state, &tenant) {
+        Ok(id) => {
+            state.clear_token_error(&id);
+            ok(json!({"tenant_id": id, "cleared": true}))
+        }
+        Err(r) => *r,
+    }
+}
+
+fn service(name: &str) -> Result<Service, Box<Response>> {
+    Service::from_name(name).ok_or_else(|| {
+        Box::new(fail(
+            StatusCode::NOT_FOUND,
+            format!("no service '{name}'; use token, keyvault, graph, arm, partner_center or managed_identity"),
+        ))
+    })
+}
+
+async fn fault(State(state): State<Arc<SimState>>, Path(name): Path<String>, uri: Uri) -> Response {
+    let svc = match service(&name) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let q = http::query(&uri);
+    let chosen = [
+        first(&q, "status").is_some(),
+        first(&q, "throttle").is_some(),
+        first(&q, "hang").is_some(),
+    ];
+    if chosen.iter().filter(|c| **c).count() != 1 {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "give exactly one of status=CODE, throttle=SECS or hang=1",
+        );
+    }
+    let parsed = if chosen[0] {
+        number(&q, "status").and_then(|s| match u16::try_from(s) {
+            Ok(s) if (100..=599).contains(&s) => Ok(Fault::Status(s)),
+            _ => Err(Box::new(fail(
+                StatusCode::BAD_REQUEST,
+                "'status' must be an HTTP status code",
+            ))),
+        })
+    } else if chosen[1] {
+        number(&q, "throttle").map(|s| Fault::Throttle {
+            retry_after_secs: s,
+        })
+    } else {
+        Ok(Fault::Hang)
+    };
+    let f = match parsed {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let window = match first(&q, "seconds") {
+        None => None,
+        Some(_) => match number(&q, "seconds") {
+            Ok(s) => Some(Duration::from_secs(s)),
+            Err(r) => return *r,
+        },
+    };
+    state.faults.set(svc, f, window);
+    let fault = match f {
+        Fault::Status(s) => json!({"status": s}),
+        Fault::Throttle { retry_after_secs } => json!({"throttle": retry_after_secs}),
+        Fault::Hang => json!({"hang": true}),
+    };
+    ok(json!({
+        "service": svc.as_str(),
+        "fault": fault,
+        "seconds": window.map(|w| w.as_secs()),
+    }))
+}
+
+async fn clear_fault(State(state): State<Arc<SimState>>, Path(name): Path<String>) -> Response {
+    match service(&name) {
+        Ok(svc) => {
+            state.faults.clear(svc);
+            ok(json!({"service": svc.as_str(), "cleared": true}))
+        }
+        Err(r) => *r,
+    }
+}
+
+fn decide(state: &SimState, uri: &Uri, approve: bool) -> Response {
+    let q = http::query(uri);
+    let Some(code) = first(&q, "user_code") else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "query parameter 'user_code' is required",
+        );
+    };
+    if state
+        .device_codes
+        .decide(code, approve, state.clock.now_unix())
+    {
+        ok(json!({"user_code": code, "approved": approve}))
+    } else {
+        fail(
+            StatusCode::NOT_FOUND,
+            format!("no pending, unexpired device code with user code '{code}'"),
+        )
+    }
+}
+
+async fn approve(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
+    decide(&state, &uri, true)
+}
+
+async fn deny(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
+    decide(&state, &uri, false)
+}
+
+async fn expire_secret(
+    State(state): State<Arc<SimState>>,
+    Path(client_id): Path<String>,
+) -> Response {
+    match state.world.app(&client_id) {
+        Some(app) => {
+            state.expire_secret(&app.client_id);
+            ok(json!({"client_id": app.client_id, "secret_expired": true}))
+        }
+        None => fail(
+            StatusCode::NOT_FOUND,
+            format!("no simulated app '{client_id}'"),
+        ),
+    }
+}
+
+async fn requests(State(state): State<Arc<SimState>>) -> Response {
+    let mut out: BTreeMap<&'static str, (u64, BTreeMap<String, u64>)> = Service::ALL
+        .iter()
+        .map(|s| (s.as_str(), (0, BTreeMap::new())))
+        .collect();
+    for (svc, tenant, n) in state.request_counts() {
+        let entry = out.entry(svc.as_str()).or_default();
+        entry.0 += n;
+        *entry
+            .1
+            .entry(tenant.unwrap_or_else(|| "(none)".into()))
+            .or_default() += n;
+    }
+    let body: serde_json::Map<String, Value> = out
+        .into_iter()
+        .map(|(k, (total, tenants))| (k.to_string(), json!({"total": total, "tenants": tenants})))
+        .collect();
+    ok(Value::Object(body))
+}
+
+async fn secret(State(state): State<Arc<SimState>>, Path(name): Path<String>) -> Response {
+    let latest = lock(&state.vault).latest_version(&name);
+    match latest {
+        Some((name, version, value, updated)) => {
+            let valid = user_tokens::check_refresh_token(&state, &value).is_ok();
+            ok(json!({
+                "name": name,
+                "version": version,
+                "id": format!("{}/secrets/{name}/{version}", state.origins.keyvault),
+                "updated": updated,
+                "refresh_token_valid": valid,
+            }))
+        }
+        None => fail(
+            StatusCode::NOT_FOUND,
+            format!("no secret '{name}' in the vault"),
+        ),
+    }
+}

@@ -1,0 +1,101 @@
+//! The credential files the simulator keeps in its state directory for
+//! clients (secrets, certificates, the App Service identity header, the
+//! federated token), and the rotation of the federated token file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config_file;
+use super::errors::SimError;
+use super::state::SimState;
+
+const PARTNER_SECRET_FILE: &str = "partner-client-secret";
+const IDENTITY_SECRET_FILE: &str = "keyvault-client-secret";
+const IDENTITY_CERT_FILE: &str = "identity-certificate.pem";
+const PARTNER_CERT_FILE: &str = "partner-certificate.pem";
+const FEDERATED_TOKEN_FILE: &str = "federated-token";
+const IDENTITY_HEADER_FILE: &str = "identity-header";
+
+/// Kubelet refreshes projected tokens well before they expire; so does the sim.
+const FEDERATED_TOKEN_REFRESH: Duration = Duration::from_secs(600);
+
+/// The files the simulator keeps in its state directory for clients.
+pub(crate) struct StateFiles {
+    pub partner_secret: PathBuf,
+    pub identity_secret: PathBuf,
+    pub identity_cert: PathBuf,
+    pub partner_cert: PathBuf,
+    pub federated_token: PathBuf,
+    pub identity_header: PathBuf,
+}
+
+impl StateFiles {
+    /// The paths under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            partner_secret: dir.join(PARTNER_SECRET_FILE),
+            identity_secret: dir.join(IDENTITY_SECRET_FILE),
+            identity_cert: dir.join(IDENTITY_CERT_FILE),
+            partner_cert: dir.join(PARTNER_CERT_FILE),
+            federated_token: dir.join(FEDERATED_TOKEN_FILE),
+            identity_header: dir.join(IDENTITY_HEADER_FILE),
+        }
+    }
+
+    /// Writes every credential file, each readable by the owner only.
+    pub fn write(&self, state: &SimState) -> Result<(), SimError> {
+        let c = &state.creds;
+        let w = &state.world;
+        for (path, contents) in [
+            (&self.partner_secret, w.sam_app.secret.as_str()),
+            (&self.identity_secret, w.identity_app.secret.as_str()),
+            (&self.identity_cert, c.identity_cert.pem.as_str()),
+            (&self.partner_cert, c.partner_cert.pem.as_str()),
+            (&self.identity_header, c.identity_header.as_str()),
+        ] {
+            config_file::write_atomic(path, contents.as_bytes(), 0o600)?;
+        }
+        write_federated_token(state, &self.federated_token)
+    }
+}
+
+/// A fresh service-account token from the simulated Kubernetes issuer,
+/// stamped with wall-clock time like a kubelet-projected token.
+pub(crate) fn new_federated_token(state: &SimState) -> Result<String, SimError> {
+    let token = state
+        .creds
+        .issuer
+        .service_account_token(chrono::Utc::now().timestamp())?;
+    state.remember_secret(&token);
+    Ok(token)
+}
+
+fn write_federated_token(state: &SimState, path: &Path) -> Result<(), SimError> {
+    let token = new_federated_token(state)?;
+    config_file::write_atomic(path, token.as_bytes(), 0o600)
+}
+
+/// Rewrites the federated token file before the token in it expires, as
+/// the kubelet rotates projected service-account tokens.
+pub(crate) fn refresh_federated_token(
+    state: Arc<SimState>,
+    path: PathBuf,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(FEDERATED_TOKEN_REFRESH) => {
+                    if let Err(e) = write_federated_token(&state, &path) {
+                        tracing::warn!(error = %e, "sim: cannot refresh the federated token file");
+                    }
+                }
+            }
+        }
+    })
+}
