@@ -9,8 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{parse_time, CollectError, Collector, Family, Findings, Scope, TenantContext};
-use crate::api::Request;
-use crate::cloud::{join, Api};
+use crate::cloud::Api;
 
 /// Reads the partner application's credentials.
 pub struct AppCredentials {
@@ -61,17 +60,10 @@ impl Collector for AppCredentials {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
             let client_id = ctx.partner_client_id;
-            let apps: Vec<Application> = ctx
-                .with_token(Api::Graph, |token| async move {
-                    let path = format!(
+            let apps: Vec<Application> = ctx.list(Api::Graph, &format!(
                         "v1.0/applications?$filter=appId%20eq%20'{client_id}'&$select=appId,passwordCredentials,keyCredentials"
-                    );
-                    let url = join(&ctx.cloud.graph, &path);
-                    ctx.api.get_all(Request::get("graph", tenant, url, &token)).await
-                })
-                .await?;
+                    )).await?;
             let mut f = Findings::default();
             for app in apps {
                 for (kind, creds) in [("secret", &app.passwords), ("certificate", &app.keys)] {

@@ -8,8 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{CollectError, Collector, Family, Findings, TenantContext};
-use crate::api::Request;
-use crate::cloud::{join, Api};
+use crate::cloud::Api;
 
 /// ARM api-version for the subscriptions list.
 pub const API_VERSION: &str = "2022-12-01";
@@ -53,15 +52,10 @@ impl Collector for ArmSubscriptions {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.as_str();
             let subs: Vec<Subscription> = ctx
-                .with_token(Api::Arm, |token| async move {
-                    let url = join(
-                        &ctx.cloud.arm,
-                        &format!("subscriptions?api-version={API_VERSION}"),
-                    );
-                    ctx.api
-                        .get_all(Request::get("arm", tenant, url, &token))
-                        .await
-                })
+                .list(
+                    Api::Arm,
+                    &format!("subscriptions?api-version={API_VERSION}"),
+                )
                 .await?;
             let mut f = Findings::default();
             for s in subs {

@@ -48,14 +48,7 @@ impl Collector for Directory {
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.as_str();
-            let orgs: Vec<Organization> = ctx
-                .with_token(Api::Graph, |token| async move {
-                    let url = join(&ctx.cloud.graph, "v1.0/organization");
-                    ctx.api
-                        .get_all(Request::get("graph", tenant, url, &token))
-                        .await
-                })
-                .await?;
+            let orgs: Vec<Organization> = ctx.list(Api::Graph, "v1.0/organization").await?;
             let users: u64 = ctx
                 .with_token(Api::Graph, |token| async move {
                     let url = join(&ctx.cloud.graph, "v1.0/users/$count");

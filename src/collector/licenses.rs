@@ -8,8 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{CollectError, Collector, Family, Findings, TenantContext};
-use crate::api::Request;
-use crate::cloud::{join, Api};
+use crate::cloud::Api;
 
 /// Reads `GET /v1.0/subscribedSkus`.
 pub struct Licenses {
@@ -76,14 +75,7 @@ impl Collector for Licenses {
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.as_str();
-            let skus: Vec<Sku> = ctx
-                .with_token(Api::Graph, |token| async move {
-                    let url = join(&ctx.cloud.graph, "v1.0/subscribedSkus");
-                    ctx.api
-                        .get_all(Request::get("graph", tenant, url, &token))
-                        .await
-                })
-                .await?;
+            let skus: Vec<Sku> = ctx.list(Api::Graph, "v1.0/subscribedSkus").await?;
             let mut f = Findings::default();
             for s in skus {
                 let sku = if s.sku_part_number.is_empty() {

@@ -142,6 +142,30 @@ where
 }
 
 impl TenantContext<'_> {
+    /// Every item of a paged list (`value` + `nextLink`/`@odata.nextLink`) from
+    /// `api` (Graph or ARM) at `path` under its base URL, for this tenant.
+    pub async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        api: crate::cloud::Api,
+        path: &str,
+    ) -> Result<Vec<T>, CollectError> {
+        let (base, label) = match api {
+            crate::cloud::Api::Arm => (&self.cloud.arm, "arm"),
+            _ => (&self.cloud.graph, "graph"),
+        };
+        let url = crate::cloud::join(base, path);
+        let tenant = self.tenant.tenant_id.as_str();
+        self.with_token(api, |token| {
+            let url = url.clone();
+            async move {
+                self.api
+                    .get_all(crate::api::Request::get(label, tenant, url, &token))
+                    .await
+            }
+        })
+        .await
+    }
+
     /// [`with_token`] for this context's tenant.
     pub async fn with_token<T, F, Fut>(
         &self,

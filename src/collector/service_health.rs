@@ -8,8 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{CollectError, Collector, Family, Findings, TenantContext};
-use crate::api::Request;
-use crate::cloud::{join, Api};
+use crate::cloud::Api;
 
 /// Reads `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.
 pub struct ServiceHealth {
@@ -48,15 +47,7 @@ impl Collector for ServiceHealth {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.as_str();
             let items: Vec<Overview> = ctx
-                .with_token(Api::Graph, |token| async move {
-                    let url = join(
-                        &ctx.cloud.graph,
-                        "v1.0/admin/serviceAnnouncement/healthOverviews",
-                    );
-                    ctx.api
-                        .get_all(Request::get("graph", tenant, url, &token))
-                        .await
-                })
+                .list(Api::Graph, "v1.0/admin/serviceAnnouncement/healthOverviews")
                 .await?;
             let mut f = Findings::default();
             for o in items {

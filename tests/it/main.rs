@@ -9,3 +9,4 @@ mod demo;
 mod helpers;
 mod lifecycle;
 mod rotation;
+mod status_page;
