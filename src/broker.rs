@@ -36,6 +36,8 @@ const REFRESH_JITTER_SECS: u64 = 120;
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
 /// While the refresh token is dead, one probe request per this interval.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(300);
+/// Redemptions run in parallel only within this long of a success.
+const CANARY_AFTER: Duration = Duration::from_secs(60);
 /// Attempts per call for `transient`/`throttled` failures.
 const ATTEMPTS: u32 = 3;
 /// Longest wait inside one call; a longer `Retry-After` defers to a later cycle.
@@ -56,6 +58,16 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// True when the broker has already reported this once for every tenant
+    /// (the refresh token or the partner app itself is unusable).
+    pub fn partner_wide(&self) -> bool {
+        match self {
+            BrokerError::PartnerDown(_) => true,
+            BrokerError::Token(t) => t.class.is_partner_wide(),
+            BrokerError::NoRefreshToken => false,
+        }
+    }
+
     /// The error class for metrics: a missing refresh token counts as `other`.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -105,6 +117,12 @@ pub struct TokenBroker {
     circuit: Mutex<Option<Circuit>>,
     /// Bumped whenever a different refresh token is installed.
     generation: AtomicU64,
+    /// When a redemption last succeeded. Without a recent success, one caller
+    /// (the canary) redeems alone first, so a token that died meanwhile costs one
+    /// refused request instead of one per tenant in flight.
+    last_success: Mutex<Option<Instant>>,
+    /// Held by the canary.
+    canary: tokio::sync::Mutex<()>,
     /// Serialises store reloads triggered by `invalid_grant`.
     reload: tokio::sync::Mutex<()>,
     /// Per-key slots; `std` mutex held only to find or insert a slot.
@@ -133,6 +151,8 @@ impl TokenBroker {
             current: RwLock::new(None),
             circuit: Mutex::new(None),
             generation: AtomicU64::new(0),
+            last_success: Mutex::new(None),
+            canary: tokio::sync::Mutex::new(()),
             reload: tokio::sync::Mutex::new(()),
             slots: Mutex::new(HashMap::new()),
         }
@@ -236,7 +256,12 @@ impl TokenBroker {
         }
     }
 
+    fn needs_canary(&self) -> bool {
+        lock(&self.last_success).is_none_or(|t| t.elapsed() > CANARY_AFTER)
+    }
+
     fn on_success(&self) {
+        *lock(&self.last_success) = Some(Instant::now());
         self.metrics.refresh.update(|r| r.valid = Some(true));
         if lock(&self.circuit).take().is_some() {
             tracing::info!("the partner refresh token works again; resuming every tenant");
@@ -264,6 +289,14 @@ impl TokenBroker {
     /// Redeems the refresh token in use at `tenant` for `api`, retrying transient
     /// failures with jittered backoff and re-reading the store once on `invalid_grant`.
     pub async fn redeem(&self, tenant: &str, api: Api) -> Result<Redeemed, BrokerError> {
+        let _canary = if self.needs_canary() {
+            let guard = self.canary.lock().await;
+            // Whoever held it before may have succeeded: then go on in parallel.
+            self.needs_canary().then_some(guard)
+        } else {
+            None
+        };
+        // After the canary: whoever held it may have opened the circuit meanwhile.
         self.check_circuit()?;
         let scope = self.audiences.scope(api);
         let mut reloaded = false;
@@ -325,6 +358,9 @@ impl TokenBroker {
     /// Forgets the cached token for (tenant, API) after a resource rejected it (401):
     /// it may have been revoked, or clocks disagree. The next call mints a new one.
     pub async fn invalidate(&self, tenant: &str, api: Api) {
+        // A rejected token may mean the grant itself is gone: the next redemption
+        // goes first and alone, so a dead refresh token costs one request, not N.
+        *lock(&self.last_success) = None;
         let slot = self.slot(tenant, api);
         let mut entry = slot.lock().await;
         if matches!(&*entry, Some(Entry::Valid { .. })) {

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::api::ApiClient;
-use crate::broker::{BrokerError, TokenBroker};
+use crate::broker::TokenBroker;
 use crate::cloud::Cloud;
 use crate::collector::{CollectError, Collector, Findings, Scope, Tenant, TenantContext};
 use crate::config::{CollectionSettings, CollectorSettings};
@@ -308,7 +308,7 @@ impl Engine {
                 };
                 match &e {
                     // The broker already said this once for every tenant.
-                    CollectError::Token(BrokerError::PartnerDown(_)) => {
+                    CollectError::Token(b) if b.partner_wide() => {
                         tracing::debug!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector skipped")
                     }
                     CollectError::Token(b) => {

@@ -94,9 +94,9 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
         version = env!("CARGO_PKG_VERSION"),
     );
     let card = |out: &mut String, title: &str, value: String, class: &str, note: String| {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div class=\"card\">{title}<b class=\"{class}\">{value}</b>{note}</div>\n"
+            "<div class=\"card\">{title}<b class=\"{class}\">{value}</b>{note}</div>"
         );
     };
     match r.expiry {

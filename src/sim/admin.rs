@@ -10,13 +10,14 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::faults::Fault;
 use super::http::{self, first};
 use super::state::{lock, SimState};
+use super::truth;
 use super::user_tokens;
 use super::Service;
 
@@ -36,6 +37,14 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             post(token_throttle).delete(clear_token_error),
         )
         .route("/_sim/faults/{service}", post(fault).delete(clear_fault))
+        .route("/_sim/faults/{service}/next", post(fault_next))
+        .route(
+            "/_sim/tenants/{tenant}/faults/{service}",
+            post(tenant_fault),
+        )
+        .route("/_sim/tenants/{tenant}/faults", delete(clear_tenant_faults))
+        .route("/_sim/customers/{tenant}", delete(remove_customer))
+        .route("/_sim/ground-truth", get(ground_truth))
         .route("/_sim/device/approve", post(approve))
         .route("/_sim/device/deny", post(deny))
         .route(
@@ -192,25 +201,22 @@ fn service(name: &str) -> Result<Service, Box<Response>> {
     })
 }
 
-async fn fault(State(state): State<Arc<SimState>>, Path(name): Path<String>, uri: Uri) -> Response {
-    let svc = match service(&name) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let q = http::query(&uri);
+/// The fault a query names: exactly one of `status=CODE`,
+/// `throttle=SECS` or `hang=1`.
+fn parse_fault(q: &[(String, String)]) -> Result<Fault, Box<Response>> {
     let chosen = [
-        first(&q, "status").is_some(),
-        first(&q, "throttle").is_some(),
-        first(&q, "hang").is_some(),
+        first(q, "status").is_some(),
+        first(q, "throttle").is_some(),
+        first(q, "hang").is_some(),
     ];
     if chosen.iter().filter(|c| **c).count() != 1 {
-        return fail(
+        return Err(Box::new(fail(
             StatusCode::BAD_REQUEST,
             "give exactly one of status=CODE, throttle=SECS or hang=1",
-        );
+        )));
     }
-    let parsed = if chosen[0] {
-        number(&q, "status").and_then(|s| match u16::try_from(s) {
+    if chosen[0] {
+        number(q, "status").and_then(|s| match u16::try_from(s) {
             Ok(s) if (100..=599).contains(&s) => Ok(Fault::Status(s)),
             _ => Err(Box::new(fail(
                 StatusCode::BAD_REQUEST,
@@ -218,13 +224,29 @@ async fn fault(State(state): State<Arc<SimState>>, Path(name): Path<String>, uri
             ))),
         })
     } else if chosen[1] {
-        number(&q, "throttle").map(|s| Fault::Throttle {
+        number(q, "throttle").map(|s| Fault::Throttle {
             retry_after_secs: s,
         })
     } else {
         Ok(Fault::Hang)
+    }
+}
+
+fn fault_json(f: Fault) -> Value {
+    match f {
+        Fault::Status(s) => json!({"status": s}),
+        Fault::Throttle { retry_after_secs } => json!({"throttle": retry_after_secs}),
+        Fault::Hang => json!({"hang": true}),
+    }
+}
+
+async fn fault(State(state): State<Arc<SimState>>, Path(name): Path<String>, uri: Uri) -> Response {
+    let svc = match service(&name) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
-    let f = match parsed {
+    let q = http::query(&uri);
+    let f = match parse_fault(&q) {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -236,16 +258,89 @@ async fn fault(State(state): State<Arc<SimState>>, Path(name): Path<String>, uri
         },
     };
     state.faults.set(svc, f, window);
-    let fault = match f {
-        Fault::Status(s) => json!({"status": s}),
-        Fault::Throttle { retry_after_secs } => json!({"throttle": retry_after_secs}),
-        Fault::Hang => json!({"hang": true}),
-    };
     ok(json!({
         "service": svc.as_str(),
-        "fault": fault,
+        "fault": fault_json(f),
         "seconds": window.map(|w| w.as_secs()),
     }))
+}
+
+async fn fault_next(
+    State(state): State<Arc<SimState>>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Response {
+    let svc = match service(&name) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let q = http::query(&uri);
+    let parsed = parse_fault(&q).and_then(|f| {
+        let count = number(&q, "count")?;
+        usize::try_from(count)
+            .map(|c| (f, c))
+            .map_err(|_| Box::new(fail(StatusCode::BAD_REQUEST, "'count' is out of range")))
+    });
+    match parsed {
+        Ok((f, count)) => {
+            state.faults.set_next(svc, f, count);
+            ok(json!({"service": svc.as_str(), "fault": fault_json(f), "count": count}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn tenant_fault(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, name)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let parsed = tenant_id(&state, &tenant).and_then(|id| {
+        let svc = service(&name)?;
+        let f = parse_fault(&http::query(&uri))?;
+        Ok((id, svc, f))
+    });
+    match parsed {
+        Ok((id, svc, f)) => {
+            state.faults.set_tenant(&id, svc, f);
+            ok(json!({"tenant_id": id, "service": svc.as_str(), "fault": fault_json(f)}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn clear_tenant_faults(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    match tenant_id(&state, &tenant) {
+        Ok(id) => {
+            state.faults.clear_tenant(&id);
+            ok(json!({"tenant_id": id, "cleared": true}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn remove_customer(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    match tenant_id(&state, &tenant) {
+        Ok(id) if state.world.is_customer(&id) => {
+            state.remove_customer(&id);
+            ok(json!({"tenant_id": id, "removed": true}))
+        }
+        Ok(id) => fail(
+            StatusCode::NOT_FOUND,
+            format!("'{id}' is not a customer tenant"),
+        ),
+        Err(r) => *r,
+    }
+}
+
+async fn ground_truth(State(state): State<Arc<SimState>>) -> Response {
+    ok(json!(truth::build(&state)))
 }
 
 async fn clear_fault(State(state): State<Arc<SimState>>, Path(name): Path<String>) -> Response {
@@ -316,10 +411,11 @@ async fn requests(State(state): State<Arc<SimState>>) -> Response {
             .entry(tenant.unwrap_or_else(|| "(none)".into()))
             .or_default() += n;
     }
-    let body: serde_json::Map<String, Value> = out
+    let mut body: serde_json::Map<String, Value> = out
         .into_iter()
         .map(|(k, (total, tenants))| (k.to_string(), json!({"total": total, "tenants": tenants})))
         .collect();
+    body.insert("records".into(), json!(state.requests.records()));
     ok(Value::Object(body))
 }
 

@@ -1,12 +1,14 @@
 //! Azure Resource Manager: the subscriptions list of the token's tenant,
-//! shaped after arm/subscriptions-2022-12-01.json and its example.
+//! shaped after arm/subscriptions-2022-12-01.json and its example. Resource
+//! Graph shares this origin ([`super::resource_graph`]).
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
@@ -15,6 +17,7 @@ use super::clock::to_datetime;
 use super::data::{Subscription, Tenant};
 use super::errors::ArmErrorBody;
 use super::http::{self, first};
+use super::resource_graph;
 use super::resources::ARM;
 use super::state::SimState;
 
@@ -41,7 +44,29 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/subscriptions", get(list))
         .route("/subscriptions/{id}", get(one))
+        .route(resource_graph::PATH, post(resource_graph::handle))
+        .fallback(fallback)
         .with_state(state)
+}
+
+/// ARM paths are case-insensitive: Resource Graph under any spelling;
+/// anything else is an unknown resource.
+async fn fallback(
+    state: State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == Method::POST && resource_graph::is_path(uri.path()) {
+        return resource_graph::handle(state, uri, headers, body).await;
+    }
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("The resource path '{}' was not found.", uri.path()),
+        None,
+    )
 }
 
 #[derive(Serialize)]
@@ -102,7 +127,12 @@ pub(crate) fn arm_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn error(status: StatusCode, code: &str, message: String, www_auth: Option<&str>) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    www_auth: Option<&str>,
+) -> Response {
     let mut extra = arm_headers();
     if let Some(desc) = www_auth {
         extra.push((
@@ -116,7 +146,7 @@ fn error(status: StatusCode, code: &str, message: String, www_auth: Option<&str>
 }
 
 /// ARM's 401 for a refused bearer token.
-fn unauthorized(state: &SimState, e: BearerError) -> Response {
+pub(crate) fn unauthorized(state: &SimState, e: BearerError) -> Response {
     match e {
         BearerError::Missing => error(
             StatusCode::UNAUTHORIZED,

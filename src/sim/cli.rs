@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{Sim, SimOptions, DEFAULT_SEED};
+use super::{Sim, SimOptions, DEFAULT_RESOURCE_GRAPH_PAGE_SIZE, DEFAULT_SEED};
 
 /// Flags of `tenantwatch sim`.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,6 +37,10 @@ pub struct SimArgs {
     /// Delay added to every response, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Rows per Azure Resource Graph page (small, so clients must page).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RESOURCE_GRAPH_PAGE_SIZE as u16,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub resource_graph_page_size: u16,
 }
 
 /// Starts the simulator, writes the config if asked, prints the endpoints
@@ -48,6 +52,7 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         listen: args.listen,
         state_dir: args.state_dir.clone().unwrap_or_default(),
         latency: Duration::from_millis(args.latency_ms),
+        resource_graph_page_size: usize::from(args.resource_graph_page_size),
     };
     let sim = Sim::start(opts)
         .await

@@ -58,7 +58,12 @@ pub(crate) struct User {
 pub(crate) struct World {
     pub seed: u64,
     pub partner: Tenant,
+    /// Partner Center customers, in Partner Center order.
     pub customers: Vec<Tenant>,
+    /// Tenants the partner reaches through an active GDAP relationship
+    /// although Partner Center does not list them (e.g. a customer of an
+    /// indirect reseller): discovery must reconcile the two sources.
+    pub gdap_only: Vec<Tenant>,
     pub sam_app: App,
     pub identity_app: App,
     pub admin: User,
@@ -108,6 +113,7 @@ impl World {
             }],
         };
         let customers = (1..=tenants).map(|i| customer(seed, i)).collect();
+        let gdap_only = vec![gdap_only_tenant(seed)];
         let admin = User {
             oid: guid(seed, "user/admin"),
             upn: format!("admin@{}", partner.domain),
@@ -131,6 +137,7 @@ impl World {
             seed,
             partner,
             customers,
+            gdap_only,
             sam_app,
             identity_app,
             admin,
@@ -139,9 +146,15 @@ impl World {
 
     /// The tenant whose id or verified domain is `key` (case-insensitive).
     pub fn tenant(&self, key: &str) -> Option<&Tenant> {
+        self.all_tenants()
+            .find(|t| t.id.eq_ignore_ascii_case(key) || t.domain.eq_ignore_ascii_case(key))
+    }
+
+    /// The partner, then the customers, then the GDAP-only tenants.
+    pub fn all_tenants(&self) -> impl Iterator<Item = &Tenant> {
         std::iter::once(&self.partner)
             .chain(&self.customers)
-            .find(|t| t.id.eq_ignore_ascii_case(key) || t.domain.eq_ignore_ascii_case(key))
+            .chain(&self.gdap_only)
     }
 
     /// The app with this client id.
@@ -151,9 +164,13 @@ impl World {
             .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
     }
 
-    /// Whether `tenant_id` is a customer of the partner (delegated admin).
+    /// Whether the partner has delegated admin in `tenant_id`: a Partner
+    /// Center customer or a GDAP-only tenant.
     pub fn is_customer(&self, tenant_id: &str) -> bool {
-        self.customers.iter().any(|c| c.id == tenant_id)
+        self.customers
+            .iter()
+            .chain(&self.gdap_only)
+            .any(|c| c.id.eq_ignore_ascii_case(tenant_id))
     }
 
     /// Object id of an app's service principal in a tenant.
@@ -162,6 +179,7 @@ impl World {
     }
 
     /// The customer list as Partner Center orders it.
+    #[cfg(test)]
     pub fn sim_tenants(&self) -> Vec<SimTenant> {
         self.customers
             .iter()
@@ -185,19 +203,7 @@ fn customer(seed: u64, i: usize) -> Tenant {
         .to_ascii_lowercase();
     let id = guid(seed, &format!("tenant/customer/{i}"));
     let sub_count = ((n >> 24) % 4) as usize;
-    let subscriptions = (0..sub_count)
-        .map(|k| Subscription {
-            id: guid(seed, &format!("subscription/{i}/{k}")),
-            display_name: SUBSCRIPTION_NAMES[k % SUBSCRIPTION_NAMES.len()].into(),
-            // Mostly healthy, with the odd disabled or warned one to alert on.
-            state: match (n >> (32 + k * 4)) % 10 {
-                0 => "Disabled",
-                1 => "Warned",
-                2 => "PastDue",
-                _ => "Enabled",
-            },
-        })
-        .collect();
+    let subscriptions = subscriptions(seed, &i.to_string(), n, sub_count);
     let day = 1 + (n >> 40) % 28;
     let month = 1 + (n >> 48) % 12;
     Tenant {
@@ -209,8 +215,40 @@ fn customer(seed: u64, i: usize) -> Tenant {
     }
 }
 
+/// The tenant only GDAP lists. Its name is not one Partner Center
+/// customers are given, so it never collides with one.
+fn gdap_only_tenant(seed: u64) -> Tenant {
+    let n = stream(seed, "gdap-only/1");
+    Tenant {
+        id: guid(seed, "tenant/gdap-only/1"),
+        name: "Graphic Design Institute".into(),
+        domain: "graphicdesigninstitute.onmicrosoft.com".into(),
+        created: "2022-05-17T08:12:40Z".into(),
+        // Two subscriptions so its ARM and Resource Graph data is not empty.
+        subscriptions: subscriptions(seed, "gdap-only", n, 2),
+    }
+}
+
+/// `count` subscriptions of the tenant `key` (labels as before, so ids are
+/// stable across versions), in states drawn from `n`.
+fn subscriptions(seed: u64, key: &str, n: u64, count: usize) -> Vec<Subscription> {
+    (0..count)
+        .map(|k| Subscription {
+            id: guid(seed, &format!("subscription/{key}/{k}")),
+            display_name: SUBSCRIPTION_NAMES[k % SUBSCRIPTION_NAMES.len()].into(),
+            // Mostly healthy, with the odd disabled or warned one to alert on.
+            state: match (n >> (32 + k * 4)) % 10 {
+                0 => "Disabled",
+                1 => "Warned",
+                2 => "PastDue",
+                _ => "Enabled",
+            },
+        })
+        .collect()
+}
+
 /// 64 pseudo-random bits for a label under a seed.
-fn stream(seed: u64, label: &str) -> u64 {
+pub(crate) fn stream(seed: u64, label: &str) -> u64 {
     let d = Sha256::new()
         .chain_update(seed.to_le_bytes())
         .chain_update(label.as_bytes())

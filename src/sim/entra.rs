@@ -24,7 +24,7 @@ use super::errors::{aad, AadError, ErrorCtx};
 use super::federation::ISSUER_PATH;
 use super::http::{self, first};
 use super::state::SimState;
-use super::{app_tokens, authorize, client_auth, device, faults, user_tokens};
+use super::{app_tokens, authorize, client_auth, device, fault_bodies, user_tokens};
 
 /// `grant_type` of the device authorization grant (RFC 8628 3.4).
 pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -235,7 +235,7 @@ fn token(
         .tenant(tenant)
         .and_then(|t| state.token_throttle(&t.id))
     {
-        let mut resp = faults::token(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
+        let mut resp = fault_bodies::token(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut().insert("retry-after", v);
         }

@@ -1,39 +1,32 @@
-//! Injected service faults: a status code, throttling, or a hang, per
-//! service and optionally for a window of real time. Each service answers a
-//! fault with its own error body, as the real ones differ (NOTES.md).
+//! Injected service faults — a status code, throttling, or a hang — in three
+//! scopes: every request to a service for a window of real time, the next N
+//! requests to a service, or every request for one tenant. What a service
+//! answers under a fault is in [`super::fault_bodies`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde_json::json;
-
-use super::aadsts;
-use super::clock::{entra_timestamp, graph_date};
-use super::errors::{ArmErrorBody, ErrorCtx, KvErrorBody, PcErrorBody};
-use super::http;
-use super::state::{lock, SimState};
-use super::{arm, graph, keyvault, partner_center, Service};
+use super::state::lock;
+use super::Service;
 
 /// A fault a service can be made to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer every request with this status and the service's error body
-    /// for it (5xx: unavailable; other codes get a generic body).
+    /// Answer with this status and the service's error body for it (5xx:
+    /// unavailable; other codes get a generic body).
     Status(u16),
     /// Answer 429 with `Retry-After` and the service's throttling body.
     Throttle {
         /// Seconds put in `Retry-After` (and in messages that quote it).
         retry_after_secs: u64,
     },
-    /// Accept the request and never answer it, until the fault ends.
+    /// Accept the request and answer nothing until the fault is lifted
+    /// (then serve it normally) or the client gives up.
     Hang,
 }
 
-/// How often a hung request checks whether its fault has ended.
+/// How often a hung request checks whether its fault has been lifted.
 const HANG_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy)]
@@ -43,25 +36,72 @@ struct Active {
     until: Option<Instant>,
 }
 
-/// The faults currently injected, one per service at most.
+/// What lifts the fault that holds a hung request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lift {
+    /// The service's windowed fault ends or is cleared.
+    Window(Service),
+    /// The tenant's fault for the service is cleared.
+    Tenant(String, Service),
+    /// [`Faults::clear`] is called for the service (a consumed "next"
+    /// fault has nothing else to wait for).
+    Clear(Service, u64),
+}
+
+/// The faults currently injected.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
+    /// Per service, for a window or until cleared.
     active: Mutex<HashMap<Service, Active>>,
+    /// Per service: the fault and how many more requests get it.
+    next: Mutex<HashMap<Service, (Fault, usize)>>,
+    /// Per lower-case tenant id and service.
+    tenants: Mutex<HashMap<(String, Service), Fault>>,
+    /// Bumped by every clear, so requests hung by a "next" fault end.
+    clears: Mutex<HashMap<Service, u64>>,
 }
 
 impl Faults {
-    /// Replaces the service's fault; `window` of `None` means until cleared.
+    /// Replaces the service's windowed fault; `window` of `None` means
+    /// until cleared.
     pub fn set(&self, service: Service, fault: Fault, window: Option<Duration>) {
         let until = window.map(|w| Instant::now() + w);
         lock(&self.active).insert(service, Active { fault, until });
     }
 
-    /// Removes the service's fault.
+    /// Removes the service's windowed and pending "next" faults and ends
+    /// requests a "next" hang holds.
     pub fn clear(&self, service: Service) {
         lock(&self.active).remove(&service);
+        lock(&self.next).remove(&service);
+        *lock(&self.clears).entry(service).or_default() += 1;
     }
 
-    /// The service's fault if one is in force now; expired windows are dropped.
+    /// The next `count` requests to the service get `fault` (replacing any
+    /// pending ones); `0` cancels.
+    pub fn set_next(&self, service: Service, fault: Fault, count: usize) {
+        let mut next = lock(&self.next);
+        if count == 0 {
+            next.remove(&service);
+        } else {
+            next.insert(service, (fault, count));
+        }
+    }
+
+    /// Every request to the service for `tenant_id` gets `fault` until
+    /// [`Faults::clear_tenant`].
+    pub fn set_tenant(&self, tenant_id: &str, service: Service, fault: Fault) {
+        lock(&self.tenants).insert((tenant_id.to_ascii_lowercase(), service), fault);
+    }
+
+    /// Removes every fault of a tenant (and ends its hung requests).
+    pub fn clear_tenant(&self, tenant_id: &str) {
+        let key = tenant_id.to_ascii_lowercase();
+        lock(&self.tenants).retain(|(t, _), _| *t != key);
+    }
+
+    /// The service's windowed fault if one is in force now; expired
+    /// windows are dropped.
     pub fn current(&self, service: Service) -> Option<Fault> {
         let mut map = lock(&self.active);
         match map.get(&service) {
@@ -74,198 +114,46 @@ impl Faults {
         }
     }
 
-    /// Waits while a `Hang` is in force for the service. The caller's
-    /// future is dropped if the client gives up or the server stops.
-    pub async fn hang(&self, service: Service) {
-        while self.current(service) == Some(Fault::Hang) {
+    /// The fault for one request, if any, and what would lift it. The most
+    /// specific scope wins: the tenant's, then a pending "next" (which this
+    /// consumes), then the service's window.
+    pub fn decide(&self, service: Service, tenant: Option<&str>) -> Option<(Fault, Lift)> {
+        if let Some(t) = tenant {
+            let key = (t.to_ascii_lowercase(), service);
+            if let Some(f) = lock(&self.tenants).get(&key) {
+                return Some((*f, Lift::Tenant(key.0, service)));
+            }
+        }
+        {
+            let mut next = lock(&self.next);
+            if let Some((fault, left)) = next.get_mut(&service) {
+                let fault = *fault;
+                *left -= 1;
+                if *left == 0 {
+                    next.remove(&service);
+                }
+                let epoch = lock(&self.clears).get(&service).copied().unwrap_or(0);
+                return Some((fault, Lift::Clear(service, epoch)));
+            }
+        }
+        self.current(service).map(|f| (f, Lift::Window(service)))
+    }
+
+    /// Whether the fault behind `lift` still holds a hung request.
+    fn holds(&self, lift: &Lift) -> bool {
+        match lift {
+            Lift::Window(s) => self.current(*s) == Some(Fault::Hang),
+            Lift::Tenant(t, s) => lock(&self.tenants).get(&(t.clone(), *s)) == Some(&Fault::Hang),
+            Lift::Clear(s, epoch) => lock(&self.clears).get(s).copied().unwrap_or(0) == *epoch,
+        }
+    }
+
+    /// Waits until the fault behind `lift` is lifted. The caller's future
+    /// is dropped if the client gives up or the server stops.
+    pub async fn hang(&self, lift: &Lift) {
+        while self.holds(lift) {
             tokio::time::sleep(HANG_POLL).await;
         }
-    }
-}
-
-/// The response a service gives under `fault` (`Hang` is handled by the
-/// caller: it never produces a response).
-pub(crate) fn respond(
-    state: &SimState,
-    service: Service,
-    fault: Fault,
-    path: &str,
-    headers: &HeaderMap,
-) -> Response {
-    let (status, retry_after) = match fault {
-        Fault::Status(s) => (
-            StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            None,
-        ),
-        Fault::Throttle { retry_after_secs } => {
-            (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs))
-        }
-        Fault::Hang => (StatusCode::SERVICE_UNAVAILABLE, None),
-    };
-    let mut resp = match service {
-        Service::Token => token(state, status, retry_after),
-        Service::KeyVault => key_vault(headers, status, retry_after),
-        Service::Graph => graph_fault(state, headers, status, retry_after),
-        Service::Arm => arm_fault(status, retry_after),
-        Service::PartnerCenter => partner_center_fault(headers, status, retry_after),
-        Service::ManagedIdentity => managed_identity(path, status, retry_after),
-    };
-    if let Some(secs) = retry_after {
-        if let Ok(v) = secs.to_string().parse() {
-            resp.headers_mut().insert("retry-after", v);
-        }
-    }
-    resp
-}
-
-/// Entra: 429 is plain text `Too Many Requests` (catalog, MSAL.NET#2855);
-/// 5xx is a JSON error with `temporarily_unavailable`.
-pub(crate) fn token(state: &SimState, status: StatusCode, retry_after: Option<u64>) -> Response {
-    if retry_after.is_some() || status == StatusCode::TOO_MANY_REQUESTS {
-        return http::with_headers(
-            StatusCode::TOO_MANY_REQUESTS,
-            "text/plain; charset=utf-8",
-            Body::from("Too Many Requests"),
-            &[],
-        );
-    }
-    let ctx = ErrorCtx {
-        login: state.origins.login.clone(),
-        trace_id: http::new_id(),
-        correlation_id: http::new_id(),
-        timestamp: entra_timestamp(state.clock.now()),
-    };
-    let e = aadsts::transient(status);
-    http::json(status, &e.body(&ctx), &[])
-}
-
-fn key_vault(headers: &HeaderMap, status: StatusCode, retry_after: Option<u64>) -> Response {
-    let body = match retry_after {
-        // learn.microsoft.com/azure/key-vault/general/overview-throttling
-        Some(_) => KvErrorBody::new(
-            "Throttled",
-            "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
-        ),
-        None => KvErrorBody::new(
-            server_code(status),
-            "The service is temporarily unavailable. Please retry the request.",
-        ),
-    };
-    http::json(status, &body.to_json(), &keyvault::kv_headers(headers))
-}
-
-fn graph_fault(
-    state: &SimState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    retry_after: Option<u64>,
-) -> Response {
-    let ids = graph::Ids::from(headers);
-    let (code, message) = match retry_after {
-        Some(_) => (
-            "TooManyRequests",
-            "Too many requests. Application is over its request limit (throttle category: Default).",
-        ),
-        None if status == StatusCode::INTERNAL_SERVER_ERROR => {
-            ("generalException", "General exception while processing.")
-        }
-        None => (
-            "serviceNotAvailable",
-            "The service is temporarily unavailable for maintenance or is overloaded. Retry the request.",
-        ),
-    };
-    let body = json!({"error": {"code": code, "message": message, "innerError": {
-        "date": graph_date(state.clock.now()),
-        "request-id": ids.request_id,
-        "client-request-id": ids.client_request_id,
-    }}});
-    http::json(status, &body, &ids.headers())
-}
-
-fn arm_fault(status: StatusCode, retry_after: Option<u64>) -> Response {
-    let body = match retry_after {
-        // NOTES.md: velero-io/velero#9171.
-        Some(secs) => ArmErrorBody::new(
-            "SubscriptionRequestsThrottled",
-            format!("Number of 'read' requests for subscription actor has exceeded. Please try again after '{secs}' seconds after the additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information."),
-        ),
-        None => ArmErrorBody::new(
-            server_code(status),
-            "The server is currently unable to receive requests. Please retry your request.",
-        ),
-    };
-    let mut extra = arm::arm_headers();
-    if retry_after.is_some() {
-        extra.retain(|(k, _)| !k.starts_with("x-ms-ratelimit"));
-        extra.push(("x-ms-ratelimit-remaining-subscription-reads", "0".into()));
-    }
-    http::json(status, &body, &extra)
-}
-
-fn partner_center_fault(
-    headers: &HeaderMap,
-    status: StatusCode,
-    retry_after: Option<u64>,
-) -> Response {
-    let extra = partner_center::pc_headers(headers);
-    match retry_after {
-        // partnercenter/docs-api-throttling-guidance.md.
-        Some(secs) => http::json(
-            status,
-            &json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")}),
-            &extra,
-        ),
-        None => http::json(
-            status,
-            &PcErrorBody::new(
-                u32::from(status.as_u16()),
-                "The service is temporarily unavailable. Please try again later.",
-            ),
-            &extra,
-        ),
-    }
-}
-
-/// IMDS errors are `{error, error_description}`; App Service's are
-/// `{statusCode, message, correlationId}`.
-fn managed_identity(path: &str, status: StatusCode, retry_after: Option<u64>) -> Response {
-    if path.starts_with("/msi/") {
-        let message = match retry_after {
-            Some(_) => "Too many requests.",
-            None => "An unexpected error occured while fetching the AAD Token.",
-        };
-        return http::json(
-            status,
-            &json!({"statusCode": status.as_u16(), "message": message, "correlationId": http::new_id()}),
-            &[("server", "Kestrel".into())],
-        );
-    }
-    let (error, desc) = match retry_after {
-        Some(_) => (
-            "throttled",
-            "IMDS Throttle limit reached. Retry with exponential backoff.",
-        ),
-        None => (
-            "unknown",
-            "Failed to retrieve token from the Active directory. Retry the request.",
-        ),
-    };
-    http::json(
-        status,
-        &json!({"error": error, "error_description": desc}),
-        &[],
-    )
-}
-
-/// The `code` Azure services use for common 5xx statuses.
-fn server_code(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        500 => "InternalServerError",
-        502 => "BadGateway",
-        503 => "ServiceUnavailable",
-        504 => "GatewayTimeout",
-        s if s >= 500 => "ServiceUnavailable",
-        _ => "BadRequest",
     }
 }
 
@@ -285,6 +173,41 @@ mod tests {
         assert_eq!(f.current(Service::Arm), None);
     }
 
+    #[test]
+    fn next_faults_are_used_up() {
+        let f = Faults::default();
+        f.set_next(Service::Arm, Fault::Status(500), 2);
+        assert_eq!(
+            f.decide(Service::Arm, None).map(|d| d.0),
+            Some(Fault::Status(500))
+        );
+        assert_eq!(f.decide(Service::Graph, None), None);
+        assert_eq!(
+            f.decide(Service::Arm, Some("t")).map(|d| d.0),
+            Some(Fault::Status(500))
+        );
+        assert_eq!(f.decide(Service::Arm, None), None);
+    }
+
+    #[test]
+    fn tenant_faults_only_hit_that_tenant_and_win() {
+        let f = Faults::default();
+        f.set(Service::Graph, Fault::Status(503), None);
+        f.set_tenant("ABC", Service::Graph, Fault::Hang);
+        assert_eq!(
+            f.decide(Service::Graph, Some("abc")).map(|d| d.0),
+            Some(Fault::Hang)
+        );
+        assert_eq!(
+            f.decide(Service::Graph, Some("other")).map(|d| d.0),
+            Some(Fault::Status(503))
+        );
+        assert_eq!(f.decide(Service::Arm, Some("abc")), None);
+        f.clear_tenant("Abc");
+        f.clear(Service::Graph);
+        assert_eq!(f.decide(Service::Graph, Some("abc")), None);
+    }
+
     #[tokio::test]
     async fn hang_ends_with_its_window() {
         let f = Faults::default();
@@ -294,16 +217,29 @@ mod tests {
             Some(Duration::from_millis(120)),
         );
         let started = Instant::now();
-        f.hang(Service::Token).await;
+        let (_, lift) = f.decide(Service::Token, None).unwrap();
+        f.hang(&lift).await;
         assert!(started.elapsed() >= Duration::from_millis(100));
     }
 
-    #[test]
-    fn server_codes() {
-        assert_eq!(
-            server_code(StatusCode::SERVICE_UNAVAILABLE),
-            "ServiceUnavailable"
-        );
-        assert_eq!(server_code(StatusCode::BAD_GATEWAY), "BadGateway");
+    #[tokio::test]
+    async fn hangs_end_when_their_fault_is_cleared() {
+        let f = std::sync::Arc::new(Faults::default());
+        f.set_next(Service::Graph, Fault::Hang, 1);
+        f.set_tenant("t", Service::Arm, Fault::Hang);
+        let (_, next) = f.decide(Service::Graph, None).unwrap();
+        let (_, tenant) = f.decide(Service::Arm, Some("t")).unwrap();
+        let g = f.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            g.clear(Service::Graph);
+            g.clear_tenant("t");
+        });
+        tokio::time::timeout(Duration::from_secs(2), async {
+            f.hang(&next).await;
+            f.hang(&tenant).await;
+        })
+        .await
+        .expect("both hangs end");
     }
 }

@@ -11,13 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 
-use super::faults::{self, Fault};
+use super::fault_bodies;
+use super::faults::Fault;
 use super::jwt;
+use super::requests::RequestRecord;
 use super::state::SimState;
 use super::Service;
 
-/// Wraps a service's router with request counting, latency and fault
-/// injection (in that order: faulted requests are counted too).
+/// Wraps a service's router with request recording, latency and fault
+/// injection (in that order: faulted requests are recorded too).
 pub(crate) fn instrument(router: Router, state: Arc<SimState>, service: Service) -> Router {
     router.layer(axum::middleware::from_fn_with_state(
         (state, service),
@@ -52,20 +54,40 @@ async fn track(
             .and_then(jwt::claims_unverified)
             .and_then(|c| c.get("tid").and_then(|v| v.as_str()).map(str::to_string)),
     };
-    state.count(service, tenant);
+    let fault = state.faults.decide(service, tenant.as_deref());
+    state.record(RequestRecord {
+        service,
+        tenant,
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    });
     let latency = state.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match state.faults.current(service) {
-        None => {}
-        // Held until the fault ends; dropped if the client gives up first.
-        Some(Fault::Hang) => state.faults.hang(service).await,
-        Some(fault) => {
-            return faults::respond(&state, service, fault, req.uri().path(), req.headers())
+    let mut resp = match fault {
+        None => next.run(req).await,
+        // Held until the fault is lifted; dropped if the client gives up first.
+        Some((Fault::Hang, lift)) => {
+            state.faults.hang(&lift).await;
+            next.run(req).await
         }
+        Some((fault, _)) => {
+            fault_bodies::respond(&state, service, fault, req.uri().path(), req.headers())
+        }
+    };
+    // `Date` on the simulated clock, as the real services stamp theirs: clients that
+    // measure lifetimes in the server's frame see the moved clock. (hyper only adds
+    // its own `Date` when the response has none.)
+    let date = state
+        .clock
+        .now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(axum::http::header::DATE, v);
     }
-    next.run(req).await
+    resp
 }
 
 /// The token of an `Authorization: Bearer …` header.

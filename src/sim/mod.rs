@@ -28,6 +28,8 @@ mod data;
 mod device;
 mod entra;
 mod errors;
+mod estate;
+mod fault_bodies;
 mod faults;
 mod federation;
 mod files;
@@ -39,15 +41,20 @@ mod keyvault;
 mod managed_identity;
 mod partner_center;
 mod plain;
+mod requests;
+mod resource_graph;
 mod resources;
 mod state;
 mod tls;
+mod truth;
 mod user_tokens;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_flows;
+#[cfg(test)]
+mod tests_services;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -63,6 +70,11 @@ pub use cli::{run_cli, SimArgs};
 pub use data::SimTenant;
 pub use errors::SimError;
 pub use faults::Fault;
+pub use requests::RequestRecord;
+pub use truth::{
+    AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
+    ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth,
+};
 
 use files::StateFiles;
 use state::{lock, Credentials, Origins, SimState};
@@ -92,7 +104,13 @@ pub struct SimOptions {
     pub state_dir: PathBuf,
     /// Delay injected before every request is answered.
     pub latency: Duration,
+    /// Rows per Resource Graph page (default 4, so most tenants' data
+    /// takes three pages or more; `$top` can only lower it).
+    pub resource_graph_page_size: usize,
 }
+
+/// Resource Graph rows per page unless [`SimOptions`] says otherwise.
+pub const DEFAULT_RESOURCE_GRAPH_PAGE_SIZE: usize = 4;
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -102,16 +120,20 @@ impl Default for SimOptions {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             state_dir: PathBuf::new(),
             latency: Duration::ZERO,
+            resource_graph_page_size: DEFAULT_RESOURCE_GRAPH_PAGE_SIZE,
         }
     }
 }
 
 /// One of the simulated services, for request counting and faults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Serialises as [`Service::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Service {
     /// The Entra ID login origin: token, authorize, device code, discovery.
     Token,
     /// Key Vault secrets.
+    #[serde(rename = "keyvault")]
     KeyVault,
     /// Microsoft Graph.
     Graph,
@@ -206,8 +228,16 @@ impl Sim {
         };
 
         let world = data::World::generate(opts.seed, opts.tenants);
+        let estate = estate::Estate::generate(
+            &world,
+            chrono::Utc::now().timestamp(),
+            &creds.partner_cert.thumbprint_hex(),
+            &creds.identity_cert.thumbprint_hex(),
+        );
         let state = Arc::new(SimState::new(
             world,
+            estate,
+            opts.resource_graph_page_size,
             origins,
             keyvault::Vault::default(),
             opts.latency,
@@ -412,16 +442,78 @@ impl SimHandle {
         lock(&self.state().vault).latest_value(name)
     }
 
-    /// The customer tenants, in Partner Center order.
+    /// The customer tenants Partner Center lists now, in its order.
     pub fn customers(&self) -> Vec<SimTenant> {
-        self.state().world.sim_tenants()
+        self.state()
+            .pc_customers()
+            .into_iter()
+            .map(|t| SimTenant {
+                tenant_id: t.id.clone(),
+                name: t.name.clone(),
+                domain: t.domain.clone(),
+            })
+            .collect()
     }
 
     /// Requests a service received, for one tenant or (`None`) all. For
     /// [`Service::Token`] the tenant is the one in the path (domains resolved
-    /// to ids); for resources it is the presented token's `tid`.
+    /// to ids); for resources it is the presented token's `tid`. Agrees
+    /// with [`SimHandle::requests`].
     pub fn request_count(&self, service: Service, tenant: Option<&str>) -> u64 {
         self.state().request_count(service, tenant)
+    }
+
+    /// Every request received, in arrival order (the newest 200 000), with
+    /// the tenant attributed as for [`SimHandle::request_count`].
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state().requests.records()
+    }
+
+    /// What every API reports for every tenant at the sim's current time.
+    pub fn ground_truth(&self) -> GroundTruth {
+        truth::build(self.state())
+    }
+
+    /// The next `count` requests to `service` (any tenant) get `fault`,
+    /// then it answers normally again. A `Hang` so consumed lasts until
+    /// [`SimHandle::clear_faults`] or the client gives up.
+    pub fn inject_fault_next(&self, service: Service, fault: Fault, count: usize) {
+        self.state().faults.set_next(service, fault, count);
+    }
+
+    /// Every request to `service` for one tenant gets `fault` until
+    /// [`SimHandle::clear_tenant_faults`]: resource requests whose token
+    /// `tid` is the tenant, token requests whose path names it. `tenant_id`
+    /// may also be a verified domain.
+    pub fn inject_tenant_fault(&self, tenant_id: &str, service: Service, fault: Fault) {
+        let id = self.tenant_key(tenant_id);
+        self.state().faults.set_tenant(&id, service, fault);
+    }
+
+    /// Removes every fault of a tenant; requests it holds hung complete.
+    pub fn clear_tenant_faults(&self, tenant_id: &str) {
+        let id = self.tenant_key(tenant_id);
+        self.state().faults.clear_tenant(&id);
+    }
+
+    /// Takes a customer out of Partner Center and ends its GDAP
+    /// relationships (they disappear from the list); the partner can no
+    /// longer get tokens for it (AADSTS50020). Works for the GDAP-only
+    /// tenant too.
+    pub fn remove_customer(&self, tenant_id: &str) {
+        let id = self.tenant_key(tenant_id);
+        self.state().remove_customer(&id);
+    }
+
+    /// Rows per Resource Graph page.
+    pub fn resource_graph_page_size(&self) -> usize {
+        self.state().rg_page_size
+    }
+
+    /// Pages the built-in Resource Graph query takes for a tenant (at least
+    /// one, even when it has no rows).
+    pub fn resource_graph_pages(&self, tenant_id: &str) -> usize {
+        resource_graph::builtin_pages(self.state(), &self.tenant_key(tenant_id))
     }
 
     /// Every client secret, refresh token, access token, id token and vault
@@ -523,12 +615,15 @@ impl SimHandle {
 
     /// Makes a service answer every request with `fault`, for `window` of
     /// real time or (`None`) until [`SimHandle::clear_faults`]. Faulted
-    /// requests are still counted.
+    /// requests are still counted. `Throttle` answers with the service's
+    /// real 429 body and `Retry-After`; `Hang` holds requests open until
+    /// the fault ends.
     pub fn inject_fault(&self, service: Service, fault: Fault, window: Option<Duration>) {
         self.state().faults.set(service, fault, window);
     }
 
-    /// Removes a service's fault.
+    /// Removes a service's fault, and pending [`SimHandle::inject_fault_next`]
+    /// ones.
     pub fn clear_faults(&self, service: Service) {
         self.state().faults.clear(service);
     }

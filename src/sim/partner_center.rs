@@ -140,7 +140,7 @@ async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: Header
         );
     }
     let q = http::query(&uri);
-    let all = state.world.sim_tenants();
+    let all = state.pc_customers();
     let size = match first(&q, "size") {
         None => DEFAULT_PAGE_SIZE,
         Some(s) => match s.parse::<usize>() {
@@ -179,9 +179,9 @@ async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: Header
         .skip(offset)
         .take(size)
         .map(|t| Customer {
-            id: t.tenant_id.clone(),
+            id: t.id.clone(),
             company_profile: CompanyProfile {
-                tenant_id: t.tenant_id.clone(),
+                tenant_id: t.id.clone(),
                 domain: t.domain.clone(),
                 company_name: t.name.clone(),
                 attributes: ObjectType {

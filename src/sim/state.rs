@@ -4,18 +4,26 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::authorize::AuthCodes;
 use super::certs::AppCertificate;
 use super::clock::Clock;
-use super::data::World;
+use super::data::{Tenant, World};
 use super::device::DeviceCodes;
+use super::estate::{gdap, Estate, Relationship};
 use super::faults::Faults;
 use super::federation::Issuer;
 use super::jwt::Signer;
 use super::keyvault::Vault;
+use super::requests::{RequestLog, RequestRecord};
 use super::Service;
+
+/// Resource Graph's documented user quota: 15 queries per 5-second window
+/// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
+pub(crate) const RG_QUOTA: u32 = 15;
+/// Length of a Resource Graph quota window.
+pub(crate) const RG_QUOTA_WINDOW: Duration = Duration::from_secs(5);
 
 /// The origin (scheme://host:port) of each simulated service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +68,12 @@ pub(crate) struct Credentials {
 /// Everything the request handlers share.
 pub(crate) struct SimState {
     pub world: World,
+    /// Licences, resources, GDAP relationships… generated at start-up.
+    pub estate: Estate,
+    /// Rows per Resource Graph page.
+    pub rg_page_size: usize,
+    /// Every request received.
+    pub requests: RequestLog,
     pub origins: Origins,
     pub clock: Clock,
     pub signer: Signer,
@@ -69,7 +83,10 @@ pub(crate) struct SimState {
     pub auth_codes: AuthCodes,
     pub device_codes: DeviceCodes,
     latency_ms: AtomicU64,
-    counters: Mutex<HashMap<(Service, Option<String>), u64>>,
+    /// Lower-case ids of tenants removed from Partner Center and GDAP.
+    removed: Mutex<HashSet<String>>,
+    /// Resource Graph quota per caller: window start and queries in it.
+    rg_quota: Mutex<HashMap<String, (Instant, u32)>>,
     refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     /// Next `RefreshGrant::seq`.
     rt_seq: AtomicU64,
@@ -93,6 +110,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimState {
     pub fn new(
         world: World,
+        estate: Estate,
+        rg_page_size: usize,
         origins: Origins,
         vault: Vault,
         latency: Duration,
@@ -107,6 +126,9 @@ impl SimState {
         ];
         Self {
             world,
+            estate,
+            rg_page_size: rg_page_size.max(1),
+            requests: RequestLog::default(),
             origins,
             clock: Clock::default(),
             signer: Signer::random(),
@@ -116,7 +138,8 @@ impl SimState {
             auth_codes: AuthCodes::default(),
             device_codes: DeviceCodes::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
-            counters: Mutex::default(),
+            removed: Mutex::default(),
+            rg_quota: Mutex::default(),
             refresh_tokens: Mutex::default(),
             rt_seq: AtomicU64::new(0),
             revoked_below: AtomicU64::new(0),
@@ -136,30 +159,81 @@ impl SimState {
         self.latency_ms.store(duration_ms(d), Ordering::Relaxed);
     }
 
-    pub fn count(&self, service: Service, tenant: Option<String>) {
-        *lock(&self.counters).entry((service, tenant)).or_default() += 1;
+    /// Records a request.
+    pub fn record(&self, r: RequestRecord) {
+        self.requests.record(r);
     }
 
     pub fn request_count(&self, service: Service, tenant: Option<&str>) -> u64 {
-        lock(&self.counters)
-            .iter()
-            .filter(|((s, t), _)| {
-                *s == service
-                    && match tenant {
-                        None => true,
-                        Some(want) => t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(want)),
-                    }
-            })
-            .map(|(_, n)| n)
-            .sum()
+        self.requests.count(service, tenant)
     }
 
     /// Every (service, tenant) counter, for the admin API.
     pub fn request_counts(&self) -> Vec<(Service, Option<String>, u64)> {
-        lock(&self.counters)
+        self.requests.counts()
+    }
+
+    /// Takes a tenant out of Partner Center and GDAP; the partner loses
+    /// delegated access to it (AADSTS50020 from then on).
+    pub fn remove_customer(&self, tenant_id: &str) {
+        lock(&self.removed).insert(tenant_id.to_ascii_lowercase());
+    }
+
+    /// Whether [`SimState::remove_customer`] took this tenant away.
+    pub fn is_removed(&self, tenant_id: &str) -> bool {
+        lock(&self.removed).contains(&tenant_id.to_ascii_lowercase())
+    }
+
+    /// Whether the partner's admin can act in `tenant_id` through
+    /// delegated admin (a listed customer or a GDAP-only tenant).
+    pub fn has_delegated_access(&self, tenant_id: &str) -> bool {
+        self.world.is_customer(tenant_id) && !self.is_removed(tenant_id)
+    }
+
+    /// Partner Center's customer list now, in its order.
+    pub fn pc_customers(&self) -> Vec<&Tenant> {
+        let removed = lock(&self.removed).clone();
+        self.world
+            .customers
             .iter()
-            .map(|((s, t), n)| (*s, t.clone(), *n))
+            .filter(|t| !removed.contains(&t.id.to_ascii_lowercase()))
             .collect()
+    }
+
+    /// GDAP-only tenants not removed.
+    pub fn gdap_only_tenants(&self) -> Vec<&Tenant> {
+        let removed = lock(&self.removed).clone();
+        self.world
+            .gdap_only
+            .iter()
+            .filter(|t| !removed.contains(&t.id.to_ascii_lowercase()))
+            .collect()
+    }
+
+    /// The partner's GDAP relationships as they stand at `now`, without
+    /// those of removed tenants.
+    pub fn relationships_at(&self, now: i64) -> Vec<(&Relationship, gdap::Current)> {
+        let removed = lock(&self.removed).clone();
+        self.estate
+            .relationships
+            .iter()
+            .filter(|r| !removed.contains(&r.customer_id.to_ascii_lowercase()))
+            .map(|r| (r, r.at(now)))
+            .collect()
+    }
+
+    /// Counts one Resource Graph query against `caller`'s quota and returns
+    /// what is left in the window. The sim never throttles on its own: at
+    /// zero it keeps answering (inject a fault for 429s).
+    pub fn rg_quota_take(&self, caller: &str) -> u32 {
+        let now = Instant::now();
+        let mut map = lock(&self.rg_quota);
+        let entry = map.entry(caller.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= RG_QUOTA_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        RG_QUOTA.saturating_sub(entry.1)
     }
 
     /// Records a secret value so tests can look for leaks of it.

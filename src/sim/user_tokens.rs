@@ -124,7 +124,7 @@ pub(crate) fn target_tenant<'a>(
         Authority::Tenant(t) => t,
         Authority::Multi(_) => home,
     };
-    if target.id != home.id && !w.is_customer(&target.id) {
+    if target.id != home.id && !state.has_delegated_access(&target.id) {
         return Err(aad::user_not_in_tenant(&w.admin.upn, &target.name));
     }
     Ok(target)

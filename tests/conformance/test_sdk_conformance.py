@@ -7,6 +7,8 @@ secrets, certificates, managed identity (IMDS and App Service), workload
 identity, device code and authorization code + PKCE consents. The admin API
 (plain HTTP) stands in for the human where a flow needs one.
 
+The `sim` fixture is in conftest.py, shared clients in simclient.py.
+
 Run from the repository root:
     python -m venv .venv && .venv/bin/pip install -r tests/conformance/requirements.txt
     cargo build
@@ -14,13 +16,9 @@ Run from the repository root:
 TENANTWATCH_BIN overrides the binary (default target/debug/tenantwatch).
 """
 
-import os
 import pathlib
-import queue
-import subprocess
 import threading
 import time
-import tomllib
 import urllib.parse
 import uuid
 
@@ -29,158 +27,20 @@ import pytest
 import requests
 from azure.identity import (
     CertificateCredential,
-    ClientSecretCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from simclient import _admin, _partner_app, _secret_client, _stored_refresh_token
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 60
 PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/user_impersonation"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 VAULT_SCOPE = "https://vault.azure.net/.default"
-CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 # Managed identity variables the tests set; cleared so one test's choice of
 # endpoint (IMDS or App Service) never leaks into another.
 MI_ENV_VARS = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT")
-
-
-def _binary() -> pathlib.Path:
-    env = os.environ.get("TENANTWATCH_BIN")
-    path = pathlib.Path(env) if env else REPO_ROOT / "target" / "debug" / "tenantwatch"
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not path.exists():
-        pytest.fail(f"tenantwatch binary not found at {path}; run `cargo build` or set TENANTWATCH_BIN")
-    return path
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    """The running simulator: its config (parsed TOML), secrets and CA path.
-
-    `requests` lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's
-    `verify` (which is how msal passes its CA), so while the simulator runs
-    both point at its CA. Verification itself stays on.
-    """
-    state_dir = tmp_path_factory.mktemp("sim")
-    config_path = state_dir / "tenantwatch.toml"
-    proc = subprocess.Popen(
-        [
-            str(_binary()),
-            "sim",
-            "--listen", "127.0.0.1:0",
-            "--tenants", "3",
-            "--write-config", str(config_path),
-            "--state-dir", str(state_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    saved_env = {var: os.environ.get(var) for var in CA_ENV_VARS}
-    lines: "queue.Queue[str | None]" = queue.Queue()
-
-    def pump():
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        seen = []
-        while True:
-            try:
-                line = lines.get(timeout=READY_TIMEOUT_S)
-            except queue.Empty:
-                pytest.fail(f"simulator not ready after {READY_TIMEOUT_S}s; stdout so far: {seen}")
-            if line is None:
-                err = proc.stderr.read() if proc.stderr else ""
-                pytest.fail(f"simulator exited (code {proc.wait()}) before ready: {seen} {err}")
-            seen.append(line)
-            if line == "ready":
-                break
-
-        # `key   value` lines printed before `ready`.
-        printed = dict(line.split(None, 1) for line in seen if " " in line.strip())
-        with open(config_path, "rb") as f:
-            cfg = tomllib.load(f)
-        for var in CA_ENV_VARS:
-            os.environ[var] = cfg["cloud"]["ca_file"]
-        partner_secret = pathlib.Path(cfg["partner"]["client_secret_file"]).read_text()
-        identity = cfg["store"]["keyvault"]["identity"]
-        identity_secret = pathlib.Path(identity["client_secret_file"]).read_text()
-        yield {
-            "cfg": cfg,
-            "ca": cfg["cloud"]["ca_file"],
-            "login": cfg["cloud"]["login"],
-            "graph": cfg["cloud"]["graph"],
-            "partner_center": cfg["cloud"]["partner_center"],
-            "vault_url": cfg["store"]["keyvault"]["url"],
-            "secret_name": cfg["store"]["keyvault"]["secret_name"],
-            "partner_tenant": cfg["partner"]["tenant_id"],
-            "partner_client": cfg["partner"]["client_id"],
-            "partner_secret": partner_secret,
-            "identity_tenant": identity["tenant_id"],
-            "identity_client": identity["client_id"],
-            "identity_secret": identity_secret,
-            "state_dir": state_dir,
-            "admin": printed["admin"],
-            "imds": printed["imds"],
-            "identity_endpoint": printed["identity_endpoint"],
-            "identity_header": (state_dir / "identity-header").read_text(),
-            "identity_cert": printed["identity_cert"],
-            "partner_cert": printed["partner_cert"],
-            "federated_token": printed["federated_token"],
-        }
-    finally:
-        for var, value in saved_env.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _secret_client(sim) -> SecretClient:
-    credential = ClientSecretCredential(
-        sim["identity_tenant"],
-        sim["identity_client"],
-        sim["identity_secret"],
-        authority=sim["login"],
-        disable_instance_discovery=True,
-        connection_verify=sim["ca"],
-    )
-    # The challenge names resource vault.azure.net while the vault is on
-    # 127.0.0.1, so the SDK's resource/host match is the one check relaxed.
-    return SecretClient(
-        vault_url=sim["vault_url"],
-        credential=credential,
-        verify_challenge_resource=False,
-        connection_verify=sim["ca"],
-    )
-
-
-def _partner_app(sim, tenant: str, secret: str | None = None) -> msal.ConfidentialClientApplication:
-    return msal.ConfidentialClientApplication(
-        sim["partner_client"],
-        client_credential=secret if secret is not None else sim["partner_secret"],
-        authority=f"{sim['login']}/{tenant}",
-        instance_discovery=False,
-        verify=sim["ca"],
-    )
-
-
-def _stored_refresh_token(sim) -> str:
-    return _secret_client(sim).get_secret(sim["secret_name"]).value
 
 
 def _customers(sim, pc_token: str) -> list:
@@ -318,12 +178,6 @@ def test_msal_unknown_tenant_fails_discovery(sim):
 
 
 # --------------------------------------------------------------- added flows
-
-
-def _admin(sim, method: str, path: str, **params) -> dict:
-    r = requests.request(method, sim["admin"] + path, params=params, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def _vault_secret(sim, credential) -> str:

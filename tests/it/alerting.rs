@@ -24,8 +24,11 @@ fn free_port() -> u16 {
 
 /// The shipped rules with every `for:` shortened, so the test need not wait an hour.
 fn rules_for_test(dir: &std::path::Path) -> std::path::PathBuf {
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/alerts.yml"))
-        .expect("deploy/prometheus/alerts.yml");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/alerts.yml"
+    ))
+    .expect("deploy/prometheus/alerts.yml");
     let fast: String = shipped
         .lines()
         .map(|l| match l.trim_start().strip_prefix("for:") {
@@ -39,14 +42,19 @@ fn rules_for_test(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
-struct Proc(tokio::process::Child);
+/// A child process killed when the test ends.
+struct Proc(#[allow(dead_code)] tokio::process::Child);
 
 async fn start(cmd: &str, args: &[String]) -> Proc {
     Proc(
         tokio::process::Command::new(cmd)
             .args(args)
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{cmd}: {e}")),
@@ -55,7 +63,13 @@ async fn start(cmd: &str, args: &[String]) -> Proc {
 
 async fn wait_http(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while client().get(url).send().await.map(|r| !r.status().is_success()).unwrap_or(true) {
+    while client()
+        .get(url)
+        .send()
+        .await
+        .map(|r| !r.status().is_success())
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "{url} never came up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -72,7 +86,10 @@ fn installed(cmd: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     if !installed("prometheus") || !installed("prometheus-alertmanager") {
-        assert!(std::env::var_os("CI").is_none(), "CI installs prometheus and prometheus-alertmanager");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs prometheus and prometheus-alertmanager"
+        );
         eprintln!("prometheus/alertmanager not installed; skipping (CI installs them)");
         return;
     }
@@ -137,8 +154,14 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     let _prom = start(
         "prometheus",
         &[
-            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
+            format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ),
+            format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom-data").display()
+            ),
             format!("--web.listen-address=127.0.0.1:{prom_port}"),
         ],
     )
@@ -153,7 +176,9 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
         .unwrap()
         .iter()
         .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
-        .filter(|a| a["labels"]["alertname"] == EXPIRING_WARNING || a["labels"]["alertname"] == TOKEN_ERROR)
+        .filter(|a| {
+            a["labels"]["alertname"] == EXPIRING_WARNING || a["labels"]["alertname"] == TOKEN_ERROR
+        })
         .collect();
     assert!(early.is_empty(), "fired before the trigger: {early:?}");
 
@@ -165,6 +190,8 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     // One customer withdraws consent.
     let lost = t.sim.customers()[1].tenant_id.clone();
     t.sim.inject_token_error(&lost, 65001);
+    // Two hours on, the access tokens the daemon holds have run out and it must ask again.
+    t.sim.advance_clock(Duration::from_secs(2 * 3600));
     let alert = wait_alert_where(&received, TOKEN_ERROR, Duration::from_secs(60), |a| {
         a["labels"]["tenant_id"] == lost.as_str()
     })
@@ -175,12 +202,21 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
         .unwrap()
         .iter()
         .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
-        .filter(|a| a["labels"]["alertname"] == TOKEN_ERROR && a["labels"]["tenant_id"] != lost.as_str())
+        .filter(|a| {
+            a["labels"]["alertname"] == TOKEN_ERROR && a["labels"]["tenant_id"] != lost.as_str()
+        })
         .collect();
-    assert!(others.is_empty(), "only the tenant without consent alerts: {others:?}");
+    assert!(
+        others.is_empty(),
+        "only the tenant without consent alerts: {others:?}"
+    );
 }
 
-async fn wait_alert(received: &Arc<Mutex<Vec<serde_json::Value>>>, name: &str, within: Duration) -> serde_json::Value {
+async fn wait_alert(
+    received: &Arc<Mutex<Vec<serde_json::Value>>>,
+    name: &str,
+    within: Duration,
+) -> serde_json::Value {
     wait_alert_where(received, name, within, |_| true).await
 }
 
@@ -201,7 +237,11 @@ async fn wait_alert_where(
         if let Some(a) = found {
             return a;
         }
-        assert!(Instant::now() < deadline, "alert {name} did not arrive; got {:?}", received.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "alert {name} did not arrive; got {:?}",
+            received.lock().unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

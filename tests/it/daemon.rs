@@ -32,13 +32,13 @@ async fn every_tenant_up_with_names_then_clean_sigterm() {
         );
         assert!(sample(&metrics, &fresh).unwrap_or(0.0) > 1.7e9, "{fresh}");
     }
-    // One Graph token per tenant plus Partner Center, all ok.
+    // One Graph token per tenant, plus one in the partner tenant (app_credentials), all ok.
     assert_eq!(
         sample(
             &metrics,
             "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"}"
         ),
-        Some(25.0)
+        Some(26.0)
     );
     assert!(
         metrics.contains("tenantwatch_collector_duration_seconds_bucket{collector=\"directory\"")

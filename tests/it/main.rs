@@ -1,9 +1,11 @@
 //! Integration tests: the real `tenantwatch` binary against the simulated cloud,
 //! checked the way an operator would check it. One test binary, as zero-to-production does.
 
+mod alerting;
 mod broker;
 mod check;
 mod cli_config;
+mod collectors;
 mod daemon;
 mod demo;
 mod helpers;

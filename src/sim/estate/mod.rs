@@ -1,0 +1,206 @@
+//! What each simulated tenant owns besides its directory entry: Microsoft
+//! 365 licences, service health, Secure Scores, users and directory sync
+//! ([`m365`]); Azure resources, their health and Advisor recommendations
+//! ([`azure`]); the partner's GDAP relationships ([`gdap`]) and the SAM
+//! app's credentials ([`app`]).
+//!
+//! Everything is derived from the seed and fixed at start-up, so the APIs
+//! and the ground truth tests compare against always agree. Timestamps are
+//! relative to the start time (GDAP end dates must fall "within 30 days of
+//! now"), so only they differ between runs with the same seed.
+
+pub(crate) mod app;
+pub(crate) mod azure;
+pub(crate) mod gdap;
+pub(crate) mod m365;
+
+use std::collections::HashMap;
+
+use super::data::{Tenant, World};
+
+pub(crate) use app::{AppCredential, CredentialKind};
+pub(crate) use azure::Azure;
+pub(crate) use gdap::Relationship;
+pub(crate) use m365::M365;
+
+/// The special cases a customer is given by its position in Partner
+/// Center, so every run (of more than a handful of tenants) has each case
+/// alerting rules and tests look for, and exactly one of the "no data" ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Role {
+    /// `subscribedSkus` is empty.
+    pub no_licenses: bool,
+    /// `secureScores` is empty.
+    pub no_secure_score: bool,
+    /// The first SKU is ≥ 95 % consumed.
+    pub license_near_exhaustion: bool,
+    /// The first SKU has units in the warning state.
+    pub license_warning: bool,
+    /// The last SKU is suspended.
+    pub license_suspended: bool,
+    /// How the partner reaches the tenant.
+    pub gdap: GdapRole,
+}
+
+/// The tenant's GDAP relationships.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GdapRole {
+    /// No relationship at all: legacy DAP still gives access.
+    pub legacy_dap: bool,
+    /// The active relationship ends within 30 days and does not auto-extend.
+    pub ends_soon: bool,
+    /// An older relationship that ended without renewal (`expired`).
+    pub extra_expired: bool,
+    /// An older relationship the customer ended (`terminated`).
+    pub extra_terminated: bool,
+}
+
+impl Role {
+    /// The role of Partner Center customer `i` (1-based) of `n`.
+    pub fn of_customer(i: usize, n: usize) -> Self {
+        let legacy_dap = i == 2 || i == 9;
+        Self {
+            no_licenses: i == 3.min(n),
+            no_secure_score: i == 5.min(n),
+            license_near_exhaustion: i == 1 || i % 7 == 0,
+            license_warning: i == 4.min(n) || i % 11 == 0,
+            license_suspended: i == 6.min(n) || i % 13 == 0,
+            gdap: GdapRole {
+                legacy_dap,
+                ends_soon: !legacy_dap && i % 5 == 0,
+                extra_expired: !legacy_dap && i % 6 == 4,
+                extra_terminated: !legacy_dap && i % 4 == 3,
+            },
+        }
+    }
+}
+
+/// One tenant's Microsoft 365 and Azure data.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantEstate {
+    pub m365: M365,
+    pub azure: Azure,
+}
+
+/// Every tenant's data plus the partner-level objects.
+#[derive(Debug, Clone)]
+pub(crate) struct Estate {
+    /// By lower-case tenant id.
+    tenants: HashMap<String, TenantEstate>,
+    /// Every GDAP relationship of the partner, terminated ones included.
+    pub relationships: Vec<Relationship>,
+    /// Password and key credentials of the SAM (partner) app.
+    pub sam_credentials: Vec<AppCredential>,
+    /// The same for the service identity.
+    pub identity_credentials: Vec<AppCredential>,
+}
+
+impl Estate {
+    /// Generates the data for every tenant of `world` as of `start`.
+    /// `sam_thumbprint`/`identity_thumbprint` name the registered
+    /// certificates, which the apps' key credentials describe.
+    pub fn generate(
+        world: &World,
+        start: i64,
+        sam_thumbprint: &str,
+        identity_thumbprint: &str,
+    ) -> Self {
+        let seed = world.seed;
+        let n = world.customers.len();
+        let mut tenants = HashMap::new();
+        let mut relationships = Vec::new();
+        let add = |t: &Tenant, role: Role, tenants: &mut HashMap<String, TenantEstate>| {
+            tenants.insert(
+                t.id.to_ascii_lowercase(),
+                TenantEstate {
+                    m365: M365::generate(seed, t, role, start),
+                    azure: Azure::generate(seed, t),
+                },
+            );
+        };
+        add(&world.partner, Role::default(), &mut tenants);
+        for (k, t) in world.customers.iter().enumerate() {
+            let role = Role::of_customer(k + 1, n);
+            add(t, role, &mut tenants);
+            relationships.extend(gdap::for_customer(
+                seed,
+                &world.partner.id,
+                t,
+                role.gdap,
+                start,
+            ));
+        }
+        for t in &world.gdap_only {
+            add(t, Role::default(), &mut tenants);
+            relationships.extend(gdap::for_customer(
+                seed,
+                &world.partner.id,
+                t,
+                GdapRole::default(),
+                start,
+            ));
+        }
+        relationships.push(gdap::former_customer(seed, &world.partner.id, start));
+        Self {
+            tenants,
+            relationships,
+            sam_credentials: app::sam_credentials(
+                seed,
+                &world.sam_app.secret,
+                sam_thumbprint,
+                start,
+            ),
+            identity_credentials: app::identity_credentials(
+                seed,
+                &world.identity_app.secret,
+                identity_thumbprint,
+                start,
+            ),
+        }
+    }
+
+    /// A tenant's data, by id (any case).
+    pub fn tenant(&self, tenant_id: &str) -> Option<&TenantEstate> {
+        self.tenants.get(&tenant_id.to_ascii_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_appears_in_a_dozen_tenants() {
+        let roles: Vec<Role> = (1..=12).map(|i| Role::of_customer(i, 12)).collect();
+        assert_eq!(roles.iter().filter(|r| r.no_licenses).count(), 1);
+        assert_eq!(roles.iter().filter(|r| r.no_secure_score).count(), 1);
+        assert_eq!(roles.iter().filter(|r| r.gdap.legacy_dap).count(), 2);
+        assert!(roles.iter().any(|r| r.gdap.ends_soon));
+        assert!(roles.iter().any(|r| r.gdap.extra_expired));
+        assert!(roles.iter().any(|r| r.gdap.extra_terminated));
+        assert!(roles.iter().any(|r| r.license_near_exhaustion));
+        assert!(roles.iter().any(|r| r.license_warning));
+        assert!(roles.iter().any(|r| r.license_suspended));
+    }
+
+    #[test]
+    fn a_single_tenant_still_has_no_data_cases() {
+        let r = Role::of_customer(1, 1);
+        assert!(r.no_licenses && r.no_secure_score && !r.gdap.legacy_dap);
+    }
+
+    #[test]
+    fn generation_is_deterministic_for_a_seed_and_start() {
+        let w = World::generate(3, 6);
+        let a = Estate::generate(&w, 1_800_000_000, "AB", "CD");
+        let b = Estate::generate(&w, 1_800_000_000, "AB", "CD");
+        for t in &w.customers {
+            let (x, y) = (a.tenant(&t.id).unwrap(), b.tenant(&t.id).unwrap());
+            assert_eq!(x.azure.resources, y.azure.resources);
+            assert_eq!(x.m365.skus, y.m365.skus);
+        }
+        assert_eq!(a.relationships, b.relationships);
+        assert!(a.tenant(&w.gdap_only[0].id).is_some());
+        assert!(a.tenant(&w.partner.id.to_uppercase()).is_some());
+    }
+}
