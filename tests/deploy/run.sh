@@ -37,6 +37,7 @@ install_tools() {
   command -v amtool >/dev/null || need+=(prometheus-alertmanager)
   command -v buildah >/dev/null || need+=(buildah)
   command -v curl >/dev/null || need+=(curl)
+  command -v ps >/dev/null || need+=(procps)
   command -v file >/dev/null || need+=(file)
   command -v objcopy >/dev/null || need+=(binutils)
   python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)

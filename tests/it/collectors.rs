@@ -433,3 +433,81 @@ async fn a_vanished_tenant_leaves_no_series_and_filters_apply() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_graph_query_matches_the_ground_truth() {
+    let t = start_sim(4, Duration::ZERO).await;
+    append_config(
+        &t.config,
+        "[[collectors.resource_graph.queries]]\nname = \"resources_by_location\"\nquery = \"resources | summarize value = count() by location\"\nvalue_column = \"value\"\nlabel_columns = [\"location\"]\nhelp = \"Resources per location.\"\n",
+    );
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(40)).await;
+    let (_, text) = get(d.addr, "/metrics").await;
+    assert!(text
+        .contains("# HELP tenantwatch_azure_query_resources_by_location Resources per location."));
+    let got = parse(&text);
+    let truth = t.sim.ground_truth();
+    let ids: BTreeSet<String> = truth.tenants.iter().map(|t| t.tenant_id.clone()).collect();
+    let mut expected = BTreeMap::new();
+    for tt in &truth.tenants {
+        let mut by_location: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &tt.resources {
+            *by_location.entry(r.location.as_str()).or_default() += r.count;
+        }
+        for (loc, n) in by_location {
+            expected.insert(
+                series(
+                    "tenantwatch_azure_query_resources_by_location",
+                    &[("tenant_id", &tt.tenant_id), ("location", loc)],
+                ),
+                n as f64,
+            );
+        }
+    }
+    assert_family(
+        &got,
+        "tenantwatch_azure_query_resources_by_location",
+        &expected,
+        &ids,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_limit_drops_and_counts() {
+    let t = start_sim(4, Duration::ZERO).await;
+    append_config(&t.config, "[collection]\nmax_series = 3\n");
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(40)).await;
+    let (_, text) = get(d.addr, "/metrics").await;
+    let truth = t.sim.ground_truth();
+    let mut expected_drops = 0;
+    for tt in &truth.tenants {
+        let rows = tt.resources.len() + tt.health.len() + tt.advisor.len();
+        expected_drops += rows.saturating_sub(3);
+        let exported = text
+            .lines()
+            .filter(|l| {
+                (l.starts_with("tenantwatch_azure_resources{")
+                    || l.starts_with("tenantwatch_azure_resource_availability{")
+                    || l.starts_with("tenantwatch_azure_advisor_recommendations{"))
+                    && l.contains(&format!("tenant_id=\"{}\"", tt.tenant_id))
+            })
+            .count();
+        assert_eq!(exported, rows.min(3), "{}", tt.tenant_id);
+    }
+    assert!(
+        expected_drops > 0,
+        "the data must exceed the limit for this test to mean anything"
+    );
+    let dropped = sample(
+        &text,
+        "tenantwatch_series_dropped_total{collector=\"resource_graph\"}",
+    )
+    .unwrap_or(0.0);
+    // One run so far, or whole runs if a scheduled one slipped in.
+    assert!(
+        dropped >= expected_drops as f64 && dropped % expected_drops as f64 == 0.0,
+        "{dropped}"
+    );
+}
