@@ -132,7 +132,7 @@ impl Metrics {
                 "tenantwatch_scheduler_skipped_runs_total",
                 "Scheduled runs skipped because the previous run of the same job was still going.",
             ),
-            &["job"],
+            &["task"],
         )?;
         let collector_runs = IntCounterVec::new(
             Opts::new(
