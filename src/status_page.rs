@@ -197,11 +197,14 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
     }
     out.push_str("</div>\n");
 
-    let collectors: Vec<String> = {
-        let mut c: Vec<String> = s.runs.keys().cloned().collect();
-        c.sort();
-        c
-    };
+    // Per-tenant collectors only (partner-scope ones have no per-tenant column).
+    let collectors: Vec<String> = s
+        .tenants
+        .iter()
+        .flat_map(|t| t.collectors.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let gdap = gdap_end(s);
     let _ = write!(
         out,

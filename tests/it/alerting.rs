@@ -186,6 +186,7 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     t.sim.advance_clock(Duration::from_secs(80 * 86400));
     let expiring = wait_alert(&received, EXPIRING_WARNING, Duration::from_secs(60)).await;
     assert_eq!(expiring["labels"]["severity"], "warning", "{expiring}");
+    eprintln!("received: {}", expiring["labels"]);
 
     // One customer withdraws consent.
     let lost = t.sim.customers()[1].tenant_id.clone();
@@ -197,6 +198,7 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     })
     .await;
     assert_eq!(alert["labels"]["reason"], "consent_required", "{alert}");
+    eprintln!("received: {}", alert["labels"]);
     let others: Vec<_> = received
         .lock()
         .unwrap()
