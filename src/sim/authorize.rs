@@ -26,7 +26,7 @@ use super::errors::{aad, AadError};
 use super::http::{self, first};
 use super::resources;
 use super::state::{lock, SimState};
-use super::user_tokens::{self, UserGrant};
+use super::user_tokens::{self, Requester};
 
 /// Codes are short lived: about ten minutes (auth code flow docs).
 pub(crate) const CODE_LIFETIME_SECS: i64 = 600;
@@ -403,21 +403,18 @@ pub(crate) fn redeem(
         entry.redeemed = true;
         entry.clone()
     };
-    let (scopes, resource) =
-        user_tokens::requested_scopes(form, flavor, target, Some(&entry.scope))?;
-    user_tokens::issue(
+    user_tokens::issue_from_form(
         state,
-        UserGrant {
+        form,
+        Requester {
             app,
             target,
             home,
-            scopes,
-            resource,
             flavor,
-            client_info: first(form, "client_info") == Some("1"),
-            nonce: entry.nonce,
             client,
         },
+        Some(&entry.scope),
+        entry.nonce,
     )
 }
 

@@ -27,7 +27,7 @@ use super::errors::{aad, AadError};
 use super::http::{self, first};
 use super::resources;
 use super::state::{lock, SimState};
-use super::user_tokens::{self, UserGrant};
+use super::user_tokens::{self, Requester};
 
 /// Entra's default: the user has 15 minutes to sign in.
 pub(crate) const EXPIRES_IN_SECS: i64 = 900;
@@ -233,20 +233,18 @@ pub(crate) fn redeem(
     };
     let home = &state.world.partner;
     let target = user_tokens::target_tenant(state, &authority, home)?;
-    let (scopes, resource) = user_tokens::requested_scopes(form, flavor, target, Some(&scope))?;
-    user_tokens::issue(
+    user_tokens::issue_from_form(
         state,
-        UserGrant {
+        form,
+        Requester {
             app,
             target,
             home,
-            scopes,
-            resource,
             flavor,
-            client_info: first(form, "client_info") == Some("1"),
-            nonce: None,
             client,
         },
+        Some(&scope),
+        None,
     )
 }
 

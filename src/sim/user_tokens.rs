@@ -94,20 +94,18 @@ pub(crate) fn refresh_token(
         return Err(aad::malformed_grant());
     }
     let target = target_tenant(state, &authority, home)?;
-    let (scopes, resource) = requested_scopes(form, flavor, target, None)?;
-    issue(
+    issue_from_form(
         state,
-        UserGrant {
+        form,
+        Requester {
             app,
             target,
             home,
-            scopes,
-            resource,
             flavor,
-            client_info: first(form, "client_info") == Some("1"),
-            nonce: None,
             client,
         },
+        None,
+        None,
     )
 }
 
@@ -179,6 +177,44 @@ pub(crate) struct UserGrant<'a> {
     pub nonce: Option<String>,
     /// How the client authenticated; `None` marks a public-client flow.
     pub client: Option<ClientAuth>,
+}
+
+/// Who asks for a user token, and for which tenant: what every user grant
+/// (refresh token, authorization code, device code) knows before its scopes.
+pub(crate) struct Requester<'a> {
+    pub app: &'a App,
+    pub target: &'a Tenant,
+    pub home: &'a Tenant,
+    pub flavor: Flavor,
+    /// How the client authenticated; `None` marks a public-client flow.
+    pub client: Option<ClientAuth>,
+}
+
+/// Reads the scopes from the form (falling back to `granted`, the scopes
+/// approved earlier in the flow) and issues the tokens: the tail every user
+/// grant shares.
+pub(crate) fn issue_from_form(
+    state: &SimState,
+    form: &[(String, String)],
+    r: Requester<'_>,
+    granted: Option<&str>,
+    nonce: Option<String>,
+) -> Result<Issued, AadError> {
+    let (scopes, resource) = requested_scopes(form, r.flavor, r.target, granted)?;
+    issue(
+        state,
+        UserGrant {
+            app: r.app,
+            target: r.target,
+            home: r.home,
+            scopes,
+            resource,
+            flavor: r.flavor,
+            client_info: first(form, "client_info") == Some("1"),
+            nonce,
+            client: r.client,
+        },
+    )
 }
 
 /// Access token, a fresh refresh token and (with `openid`) an id token for
