@@ -1,7 +1,6 @@
 //! App-only access tokens: the client-credentials grant and the tokens the
 //! managed identity endpoint hands out for the service identity.
 
-use rand::Rng;
 use serde_json::json;
 
 use super::client_auth::ClientAuth;
@@ -30,11 +29,6 @@ pub(crate) struct AppTokenRequest<'a> {
     pub expires_in: i64,
     /// `xms_mirid` for managed identity tokens.
     pub mi_resource_id: Option<&'a str>,
-}
-
-/// Entra trims a little off the hour, differently per token.
-pub(crate) fn lifetime() -> i64 {
-    rand::thread_rng().gen_range(3300..=3599)
 }
 
 /// Signs an app-only access token (v1 claims, as Entra issues for these APIs).
@@ -124,7 +118,7 @@ pub(crate) fn client_credentials(
             tenant,
             resource: &resource,
             appidacr,
-            expires_in: lifetime(),
+            expires_in: state.token_lifetime(),
             mi_resource_id: None,
         },
     );

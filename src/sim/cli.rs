@@ -41,6 +41,10 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RESOURCE_GRAPH_PAGE_SIZE as u16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub resource_graph_page_size: u16,
+    /// Fixed access-token lifetime in seconds (default: Entra's 3300–3599),
+    /// to compress time in benchmarks and soak runs.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub access_token_lifetime_secs: Option<u64>,
 }
 
 /// Starts the simulator, writes the config if asked, prints the endpoints
@@ -53,6 +57,7 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         state_dir: args.state_dir.clone().unwrap_or_default(),
         latency: Duration::from_millis(args.latency_ms),
         resource_graph_page_size: usize::from(args.resource_graph_page_size),
+        access_token_lifetime: args.access_token_lifetime_secs.map(Duration::from_secs),
     };
     let sim = Sim::start(opts)
         .await

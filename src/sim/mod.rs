@@ -107,6 +107,8 @@ pub struct SimOptions {
     /// Rows per Resource Graph page (default 4, so most tenants' data
     /// takes three pages or more; `$top` can only lower it).
     pub resource_graph_page_size: usize,
+    /// Fixed access-token lifetime; `None` gives Entra's (3300–3599 s).
+    pub access_token_lifetime: Option<Duration>,
 }
 
 /// Resource Graph rows per page unless [`SimOptions`] says otherwise.
@@ -120,6 +122,7 @@ impl Default for SimOptions {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             state_dir: PathBuf::new(),
             latency: Duration::ZERO,
+            access_token_lifetime: None,
             resource_graph_page_size: DEFAULT_RESOURCE_GRAPH_PAGE_SIZE,
         }
     }
@@ -243,6 +246,7 @@ impl Sim {
             opts.latency,
             creds,
         ));
+        state.set_token_lifetime(opts.access_token_lifetime);
         let rt = entra::issue_consent_refresh_token(&state);
         let now = state.clock.now_unix();
         lock(&state.vault).set(SECRET_NAME, &rt, None, now);
@@ -520,6 +524,11 @@ impl SimHandle {
     /// secret value the simulator issued or holds, for leak checks.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state().issued_secrets()
+    }
+
+    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
+    pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
+        self.state().set_token_lifetime(d);
     }
 
     /// Sets the delay injected before every response.

@@ -83,6 +83,8 @@ pub(crate) struct SimState {
     pub auth_codes: AuthCodes,
     pub device_codes: DeviceCodes,
     latency_ms: AtomicU64,
+    /// Access-token lifetime in seconds; 0 means Entra's own (just under an hour).
+    token_lifetime_secs: AtomicI64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
     removed: Mutex<HashSet<String>>,
     /// Resource Graph quota per caller: window start and queries in it.
@@ -138,6 +140,7 @@ impl SimState {
             auth_codes: AuthCodes::default(),
             device_codes: DeviceCodes::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
+            token_lifetime_secs: AtomicI64::new(0),
             removed: Mutex::default(),
             rg_quota: Mutex::default(),
             refresh_tokens: Mutex::default(),
@@ -157,6 +160,22 @@ impl SimState {
 
     pub fn set_latency(&self, d: Duration) {
         self.latency_ms.store(duration_ms(d), Ordering::Relaxed);
+    }
+
+    /// Lifetime for the next access token: Entra trims a little off the hour,
+    /// differently per token, unless a fixed lifetime was set (benchmarks and
+    /// the soak compress time this way).
+    pub fn token_lifetime(&self) -> i64 {
+        match self.token_lifetime_secs.load(Ordering::Relaxed) {
+            0 => rand::Rng::gen_range(&mut rand::thread_rng(), 3300..=3599),
+            fixed => fixed,
+        }
+    }
+
+    /// Fixes the access-token lifetime (`None`: Entra's own).
+    pub fn set_token_lifetime(&self, d: Option<Duration>) {
+        let secs = d.map_or(0, |d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX));
+        self.token_lifetime_secs.store(secs, Ordering::Relaxed);
     }
 
     /// Records a request.

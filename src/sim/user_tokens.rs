@@ -7,7 +7,6 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::app_tokens::lifetime;
 use super::client_auth::ClientAuth;
 use super::clock::{dotnet_round_trip, to_datetime};
 use super::data::{random_token, App, Tenant};
@@ -227,7 +226,7 @@ pub(crate) fn issue(state: &SimState, g: UserGrant<'_>) -> Result<Issued, AadErr
     }
     let now = state.clock.now_unix();
     let scp = g.scopes.granted_short(&g.resource).join(" ");
-    let expires_in = lifetime();
+    let expires_in = state.token_lifetime();
     let user = &w.admin;
     let appidacr = match g.client {
         None => "0",
