@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// Address for /metrics and friends (overrides server.listen).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Web config file for TLS and basic auth, in Prometheus exporter-toolkit
+    /// format (overrides server.web_config_file).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Commands that only need the config file.
@@ -135,6 +139,15 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             if let Some(listen) = args.listen {
                 settings.server.listen = listen;
+            }
+            if let Some(path) = &args.web_config_file {
+                match crate::config::load_web_config(path) {
+                    Ok(web) => settings.server.web = Some(web),
+                    Err(e) => {
+                        eprintln!("error: --web.config.file: {e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
             }
             result(run(settings).await)
         }
@@ -214,7 +227,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             anyhow::anyhow!("server.listen: cannot bind {}: {e}", settings.server.listen)
         })?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "serving http://{addr}/metrics");
+    let scheme = match &settings.server.web {
+        Some((_, w)) if w.tls.is_some() => "https",
+        _ => "http",
+    };
+    if let Some((path, w)) = &settings.server.web {
+        if w.tls.is_none() && !w.users.is_empty() {
+            tracing::warn!(path = %path.display(), "basic auth without TLS: passwords cross the network in the clear");
+        }
+    }
+    tracing::info!(%addr, "serving {scheme}://{addr}/metrics");
     crate::daemon::run(settings, listener, shutdown).await?;
     Ok(())
 }

@@ -140,6 +140,15 @@ pub enum StoreSettings {
 pub struct ServerSettings {
     /// Address to bind.
     pub listen: SocketAddr,
+    /// The web config file (TLS, basic auth) and what it held at start.
+    pub web: Option<(PathBuf, crate::web_config::WebConfig)>,
+}
+
+/// Loads the web config file for `server.web_config_file` or `--web.config.file`.
+pub fn load_web_config(
+    path: &Path,
+) -> Result<(PathBuf, crate::web_config::WebConfig), crate::web_config::WebConfigError> {
+    crate::web_config::WebConfig::load(path).map(|c| (path.to_path_buf(), c))
 }
 
 /// How and how often tenants are collected.
@@ -321,6 +330,7 @@ struct RawFileStore {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<String>,
+    web_config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -471,6 +481,11 @@ impl RawConfig {
                 None
             }
         };
+        let web = self.server.web_config_file.as_ref().and_then(|f| {
+            load_web_config(&absolute(base, f))
+                .map_err(|e| p.push("server.web_config_file", e.to_string()))
+                .ok()
+        });
         let collection = validate_collection(&mut p, &self.collection);
         let rotation = validate_rotation(&mut p, &self.rotation);
         let tenants = validate_tenants(&mut p, &self.tenants);
@@ -493,7 +508,7 @@ impl RawConfig {
                 ca_file,
                 partner,
                 store,
-                server: ServerSettings { listen },
+                server: ServerSettings { listen, web },
                 collection,
                 rotation,
                 tenants: tenants.ok_or_else(Vec::new)?,

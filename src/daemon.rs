@@ -157,8 +157,13 @@ pub async fn run(
         };
         let (shutdown, failed, server_error) =
             (shutdown.clone(), failed.clone(), server_error.clone());
+        let web = settings
+            .server
+            .web
+            .clone()
+            .map(|(path, config)| crate::web_serve::WebConfigSource::new(path, config));
         tracker.spawn(async move {
-            if let Err(e) = server::serve(listener, state, shutdown.clone()).await {
+            if let Err(e) = server::serve(listener, state, web, shutdown.clone()).await {
                 tracing::error!(error = %e, "HTTP server failed; shutting down");
                 failed.store(true, Ordering::Relaxed);
                 if let Ok(mut slot) = server_error.lock() {

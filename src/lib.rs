@@ -51,3 +51,6 @@ pub mod sim;
 pub mod snapshot;
 pub mod status_page;
 pub mod store;
+pub mod web_auth;
+pub mod web_config;
+pub mod web_serve;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::web_serve::WebConfigSource;
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -33,15 +34,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests;
+/// with a web config, under its TLS, basic auth and headers.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    web: Option<Arc<WebConfigSource>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    match web {
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        Some(source) => {
+            let router = crate::web_serve::protect(router(state), source.clone());
+            crate::web_serve::serve(listener, router, source, shutdown).await
+        }
+    }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -51,9 +51,10 @@ pub struct Daemon {
     pub log: Arc<Mutex<String>>,
 }
 
-/// Finds `http://ADDR/metrics` in a log line (text or JSON format).
+/// Finds `http://ADDR/metrics` (or `https://`) in a log line (text or JSON format).
 fn served_addr(line: &str) -> Option<SocketAddr> {
-    let start = line.find("serving http://")? + "serving http://".len();
+    let start = line.find("serving http")? + "serving http".len();
+    let start = start + line[start..].find("://")? + "://".len();
     let rest = &line[start..];
     rest[..rest.find("/metrics")?].parse().ok()
 }

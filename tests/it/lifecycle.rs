@@ -384,3 +384,60 @@ async fn keyvault_outage_during_rotation_keeps_the_old_token_and_recovers() {
     .await;
     assert_ne!(t.sim.stored_secret(&t.sim.secret_name()).unwrap(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_callback_ignores_requests_without_its_own_state() {
+    let t = start_sim(1, Duration::ZERO).await;
+    let before = t.sim.stored_secret(tenantwatch::sim::SECRET_NAME);
+    let (mut child, mut lines) = consent(&t.config, &["--port", "0"]);
+    let url = line_matching(&mut lines, |l| l.trim_start().starts_with("https://")).await;
+    let url = reqwest::Url::parse(url.trim()).unwrap();
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.to_string())
+        .expect("redirect_uri in the sign-in URL");
+    let port = reqwest::Url::parse(&redirect).unwrap().port().unwrap();
+    assert!(url
+        .query_pairs()
+        .any(|(k, v)| k == "code_challenge_method" && v == "S256"));
+
+    // A page elsewhere in the browser tries to complete the sign-in with its own code.
+    for query in [
+        "?code=forged&state=guess",
+        "?code=forged",
+        "?error=access_denied",
+    ] {
+        let page = reqwest::get(format!("http://127.0.0.1:{port}/{query}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("does not belong"), "{query}: {page}");
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for the real sign-in"
+    );
+    // Only loopback listens.
+    let outside = std::net::TcpStream::connect(("::1", port)).is_err();
+    assert!(outside, "callback must bind 127.0.0.1 only");
+
+    let browser = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(t.sim.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let page = browser.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Signed in"), "{page}");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert_ne!(
+        t.sim.stored_secret(tenantwatch::sim::SECRET_NAME),
+        before,
+        "the real sign-in was stored"
+    );
+}

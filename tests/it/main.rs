@@ -12,3 +12,4 @@ mod helpers;
 mod lifecycle;
 mod rotation;
 mod status_page;
+mod web;
