@@ -532,7 +532,8 @@ fn absolute(base: &Path, f: &Path) -> PathBuf {
 fn check_ca_file(p: &mut Problems, f: &Path) {
     match std::fs::read(f) {
         Ok(pem) => {
-            let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).collect();
+            use rustls::pki_types::{pem::PemObject, CertificateDer};
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).collect();
             if certs.is_empty() || certs.iter().any(|c| c.is_err()) {
                 p.push(
                     "cloud.ca_file",

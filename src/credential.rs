@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::secret::SecretString;
@@ -88,27 +90,26 @@ impl Certificate {
             path: path.clone(),
             why: why.to_string(),
         };
-        let mut cert = None;
-        let mut rsa = None;
-        for item in rustls_pemfile::read_all(&mut pem.as_slice()) {
-            match item.map_err(|_| bad("not a PEM file"))? {
-                rustls_pemfile::Item::X509Certificate(c) if cert.is_none() => cert = Some(c),
-                rustls_pemfile::Item::Pkcs8Key(k) => {
-                    rsa = Some(RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).map_err(|_| {
-                        bad("the private key is not an RSA key (Entra requires RSA)")
-                    })?)
-                }
-                rustls_pemfile::Item::Pkcs1Key(k) => {
-                    rsa = Some(
-                        RsaKeyPair::from_der(k.secret_pkcs1_der())
-                            .map_err(|_| bad("the RSA private key cannot be read"))?,
-                    )
-                }
-                _ => {}
+        let cert = match CertificateDer::pem_slice_iter(&pem).next() {
+            Some(Ok(c)) => c,
+            Some(Err(_)) => return Err(bad("not a PEM file")),
+            None => return Err(bad("no CERTIFICATE block")),
+        };
+        let key = match PrivateKeyDer::from_pem_slice(&pem) {
+            Ok(PrivateKeyDer::Pkcs8(k)) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+                .map_err(|_| bad("the private key is not an RSA key (Entra requires RSA)"))?,
+            Ok(PrivateKeyDer::Pkcs1(k)) => RsaKeyPair::from_der(k.secret_pkcs1_der())
+                .map_err(|_| bad("the RSA private key cannot be read"))?,
+            Ok(_) => {
+                return Err(bad(
+                    "the private key is not an RSA key (Entra requires RSA)",
+                ))
             }
-        }
-        let cert = cert.ok_or_else(|| bad("no CERTIFICATE block"))?;
-        let key = rsa.ok_or_else(|| bad("no RSA PRIVATE KEY block"))?;
+            Err(rustls::pki_types::pem::Error::NoItemsFound) => {
+                return Err(bad("no RSA PRIVATE KEY block"))
+            }
+            Err(_) => return Err(bad("not a PEM file")),
+        };
         Ok(Self {
             key,
             thumbprint_s256: B64.encode(Sha256::digest(cert.as_ref())),

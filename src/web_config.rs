@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
@@ -284,7 +285,7 @@ fn tls_config(
         invalid,
     )?;
 
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert.as_slice())
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
         .collect::<Result<_, _>>()
         .map_err(|e| invalid("tls_server_config.cert_file", format!("bad PEM: {e}")))?;
     if chain.is_empty() {
@@ -293,14 +294,13 @@ fn tls_config(
             "no CERTIFICATE in the PEM".into(),
         ));
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key.as_slice())
-        .map_err(|e| invalid("tls_server_config.key_file", format!("bad PEM: {e}")))?
-        .ok_or_else(|| {
-            invalid(
-                "tls_server_config.key_file",
-                "no PRIVATE KEY in the PEM".into(),
-            )
-        })?;
+    let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => invalid(
+            "tls_server_config.key_file",
+            "no PRIVATE KEY in the PEM".into(),
+        ),
+        e => invalid("tls_server_config.key_file", format!("bad PEM: {e}")),
+    })?;
 
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(names) = &t.cipher_suites {
@@ -333,7 +333,7 @@ fn tls_config(
                 )
             })?;
             let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut ca.as_slice()) {
+            for c in CertificateDer::pem_slice_iter(&ca) {
                 let c = c.map_err(|e| {
                     invalid("tls_server_config.client_ca_file", format!("bad PEM: {e}"))
                 })?;
