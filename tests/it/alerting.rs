@@ -15,7 +15,7 @@ use crate::helpers::*;
 const EXPIRING_WARNING: &str = "TenantwatchRefreshTokenExpiringSoon";
 const TOKEN_ERROR: &str = "TenantwatchTenantTokenError";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -43,9 +43,9 @@ fn rules_for_test(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// A child process killed when the test ends.
-struct Proc(#[allow(dead_code)] tokio::process::Child);
+pub(crate) struct Proc(#[allow(dead_code)] tokio::process::Child);
 
-async fn start(cmd: &str, args: &[String]) -> Proc {
+pub(crate) async fn start(cmd: &str, args: &[String]) -> Proc {
     Proc(
         tokio::process::Command::new(cmd)
             .args(args)
@@ -61,7 +61,7 @@ async fn start(cmd: &str, args: &[String]) -> Proc {
     )
 }
 
-async fn wait_http(url: &str) {
+pub(crate) async fn wait_http(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while client()
         .get(url)
@@ -75,7 +75,7 @@ async fn wait_http(url: &str) {
     }
 }
 
-fn installed(cmd: &str) -> bool {
+pub(crate) fn installed(cmd: &str) -> bool {
     std::process::Command::new(cmd)
         .arg("--version")
         .output()

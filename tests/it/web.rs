@@ -242,3 +242,101 @@ async fn a_bad_web_config_stops_the_start_with_the_key_named() {
     assert!(stderr.contains("server.web_config_file"), "{stderr}");
     assert!(stderr.contains("missing.yml: cannot read"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_scrapes_over_tls_with_basic_auth() {
+    use crate::alerting::{free_port, installed, start, wait_http};
+    if !installed("prometheus") {
+        assert!(std::env::var_os("CI").is_none(), "CI installs prometheus");
+        eprintln!("prometheus not installed; skipping (CI installs it)");
+        return;
+    }
+    let ts = start_sim(2, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("scrape CA");
+    write_server_cert(dir.path(), &ca);
+    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("password"), "scrape-pass").unwrap();
+    let hash = bcrypt::hash("scrape-pass", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  prometheus: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    use_web_config(&ts.config, &web);
+    let d = spawn_daemon(&ts.config, &[]).await;
+
+    let prom_port = free_port();
+    let p = dir.path();
+    std::fs::write(
+        p.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tenantwatch\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    basic_auth:\n      username: prometheus\n      password_file: {pw}\n    static_configs:\n      - targets: ['{daemon}']\n  - job_name: no_password\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    static_configs:\n      - targets: ['{daemon}']\n",
+            ca = p.join("ca.pem").display(),
+            pw = p.join("password").display(),
+            daemon = d.addr,
+        ),
+    )
+    .unwrap();
+    let _prom = start(
+        "prometheus",
+        &[
+            format!("--config.file={}", p.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", p.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+    )
+    .await;
+    wait_http(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+
+    // Prometheus' own view of both targets: up with the password, 401 without.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let targets = loop {
+        let v: serde_json::Value = reqwest::get(format!(
+            "http://127.0.0.1:{prom_port}/api/v1/targets?state=active"
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let active = v["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let health = |job: &str| {
+            active.iter().find(|t| t["labels"]["job"] == job).map(|t| {
+                (
+                    t["health"].as_str().unwrap_or("").to_string(),
+                    t["lastError"].clone(),
+                )
+            })
+        };
+        if let (Some(ok), Some(denied)) = (health("tenantwatch"), health("no_password")) {
+            if ok.0 == "up" && denied.0 == "down" {
+                break (ok, denied);
+            }
+        }
+        assert!(Instant::now() < deadline, "targets never settled: {v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        targets.1 .1.as_str().unwrap_or("").contains("401"),
+        "{:?}",
+        targets.1
+    );
+    let v: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query?query=count(tenantwatch_tenant_info)"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
+    d.terminate().await;
+}
