@@ -94,14 +94,18 @@ impl ResourceGraph {
     }
 }
 
-#[derive(Deserialize)]
-struct Response {
+/// One page of a Resource Graph query (`resultFormat: objectArray`).
+#[derive(Debug, Deserialize)]
+pub struct Response {
+    /// The rows.
     #[serde(default)]
-    data: Vec<Map<String, Value>>,
+    pub data: Vec<Map<String, Value>>,
+    /// Sent back to get the next page.
     #[serde(rename = "$skipToken", default)]
-    skip_token: Option<String>,
+    pub skip_token: Option<String>,
+    /// `"true"`/`"false"` (a string in the documented examples) or a bool.
     #[serde(rename = "resultTruncated", default)]
-    result_truncated: Option<Value>,
+    pub result_truncated: Option<Value>,
 }
 
 /// A cell as a label value: strings as they are, numbers printed, null empty.
@@ -167,6 +171,7 @@ impl ResourceGraph {
                 None if truncated => {
                     return Err(ApiError::Status {
                         api: "resource_graph",
+                        tenant: tenant.to_string(),
                         url,
                         status: 200,
                         code: "ResultTruncated".into(),
@@ -180,6 +185,7 @@ impl ResourceGraph {
         }
         Err(ApiError::TooManyPages {
             api: "resource_graph",
+            tenant: tenant.to_string(),
             url,
             max: ctx.api.limits().max_pages,
         }
@@ -274,5 +280,29 @@ mod tests {
         assert_eq!(cell(&row, "z"), "");
         assert_eq!(number(&row, "s"), Some(4.5));
         assert_eq!(number(&row, "a"), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_page_is_rows_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            body in crate::arb::body(),
+        ) {
+            let r = crate::http::parse_json::<Response>(
+                "resource_graph", "contoso-tenant", "https://arm.test/rg", status,
+                &reqwest::header::HeaderMap::new(), &body,
+            );
+            match r {
+                Ok(page) => for row in &page.data {
+                    let _ = (cell(row, "value"), number(row, "value"));
+                },
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("resource_graph") && text.contains("contoso-tenant"), "{}", text);
+                }
+            }
+        }
     }
 }
