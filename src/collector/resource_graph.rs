@@ -127,6 +127,49 @@ fn number(row: &Map<String, Value>, col: &str) -> Option<f64> {
 }
 
 impl ResourceGraph {
+    /// Turns the rows of [`BUILTIN_QUERY`] into samples; rows of an unknown
+    /// kind or without a numeric `value` are skipped.
+    pub fn builtin_findings(&self, tenant: &str, rows: Vec<Map<String, Value>>) -> Findings {
+        let tenant = tenant.to_string();
+        let mut f = Findings::default();
+        for row in rows {
+            let Some(v) = number(&row, "value") else {
+                continue;
+            };
+            let sub = cell(&row, "subscriptionId");
+            match cell(&row, "kind").as_str() {
+                "resources" => f.push(
+                    &self.resources,
+                    vec![
+                        tenant.clone(),
+                        sub,
+                        cell(&row, "type"),
+                        cell(&row, "location"),
+                    ],
+                    v,
+                ),
+                "health" => f.push(
+                    &self.health,
+                    vec![
+                        tenant.clone(),
+                        sub,
+                        cell(&row, "type"),
+                        cell(&row, "location"),
+                        cell(&row, "state"),
+                    ],
+                    v,
+                ),
+                "advisor" => f.push(
+                    &self.advisor,
+                    vec![tenant.clone(), cell(&row, "category"), cell(&row, "impact")],
+                    v,
+                ),
+                _ => {}
+            }
+        }
+        f
+    }
+
     /// Runs one query to the last page.
     async fn query(
         &self,
@@ -204,42 +247,7 @@ impl Collector for ResourceGraph {
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.clone();
-            let mut f = Findings::default();
-            for row in self.query(ctx, BUILTIN_QUERY).await? {
-                let Some(v) = number(&row, "value") else {
-                    continue;
-                };
-                let sub = cell(&row, "subscriptionId");
-                match cell(&row, "kind").as_str() {
-                    "resources" => f.push(
-                        &self.resources,
-                        vec![
-                            tenant.clone(),
-                            sub,
-                            cell(&row, "type"),
-                            cell(&row, "location"),
-                        ],
-                        v,
-                    ),
-                    "health" => f.push(
-                        &self.health,
-                        vec![
-                            tenant.clone(),
-                            sub,
-                            cell(&row, "type"),
-                            cell(&row, "location"),
-                            cell(&row, "state"),
-                        ],
-                        v,
-                    ),
-                    "advisor" => f.push(
-                        &self.advisor,
-                        vec![tenant.clone(), cell(&row, "category"), cell(&row, "impact")],
-                        v,
-                    ),
-                    _ => {}
-                }
-            }
+            let mut f = self.builtin_findings(&tenant, self.query(ctx, BUILTIN_QUERY).await?);
             for (q, fam) in &self.custom {
                 for row in self.query(ctx, &q.query).await? {
                     let Some(v) = number(&row, &q.value_column) else {
@@ -295,9 +303,10 @@ mod tests {
                 &reqwest::header::HeaderMap::new(), &body,
             );
             match r {
-                Ok(page) => for row in &page.data {
-                    let _ = (cell(row, "value"), number(row, "value"));
-                },
+                Ok(page) => {
+                    let f = ResourceGraph::new(Vec::new()).builtin_findings("contoso-tenant", page.data);
+                    prop_assert!(f.samples.iter().all(|s| s.labels[0] == "contoso-tenant"));
+                }
                 Err(e) => {
                     let text = e.to_string();
                     prop_assert!(text.contains("resource_graph") && text.contains("contoso-tenant"), "{}", text);

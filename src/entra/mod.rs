@@ -481,7 +481,7 @@ mod tests {
         )
     }
 
-    /// Found by the token_response fuzz target: `Instant + u64::MAX s` panicked.
+    /// `Instant + u64::MAX s` panicked before lifetimes were clamped.
     #[test]
     fn huge_expires_in_is_clamped_not_a_panic() {
         let started = Instant::now();
