@@ -227,6 +227,14 @@ impl ApiClient {
             let (page, _) = self.send_json::<Page<T>>(&req).await?;
             out.extend(page.value);
             match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) if !http::same_origin(&first_url, &next) => {
+                    return Err(ApiError::ForeignNextLink {
+                        api: req.api,
+                        tenant: req.tenant.to_string(),
+                        url: first_url,
+                        link: next,
+                    })
+                }
                 // Links are followed verbatim: they may carry a different api-version.
                 Some(next) => req.url = next,
                 None => return Ok(out),

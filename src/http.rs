@@ -101,6 +101,15 @@ pub enum ApiError {
         url: String,
         limit: usize,
     },
+    /// A next-page link pointed at another host: following it would send the
+    /// tenant's bearer token there.
+    #[error("{api} {url} (tenant {tenant}): next-page link {link:?} leaves the API's host; not followed")]
+    ForeignNextLink {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        link: String,
+    },
     /// Paging did not end within the cap.
     #[error("{api} {url} (tenant {tenant}): more than {max} pages; stopping")]
     TooManyPages {
@@ -157,6 +166,15 @@ pub async fn send(
         body.extend_from_slice(&chunk);
     }
     Ok((status, headers, body))
+}
+
+/// True when `link` has the scheme, host and port of `url`, so a next-page
+/// link can be followed with the same bearer token.
+pub fn same_origin(url: &str, link: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(link)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
 }
 
 /// Sends a request and decodes a JSON success body, or turns an error status into [`ApiError::Status`].
@@ -313,6 +331,25 @@ mod tests {
             )
         );
         assert_eq!(err("<html>").0, "Bad Request");
+    }
+
+    #[test]
+    fn next_links_must_stay_on_the_host() {
+        let u = "https://graph.microsoft.com/v1.0/organization";
+        assert!(same_origin(
+            u,
+            "https://graph.microsoft.com/v1.0/organization?$skiptoken=x"
+        ));
+        assert!(!same_origin(u, "https://evil.example/v1.0/organization"));
+        assert!(!same_origin(
+            u,
+            "http://graph.microsoft.com/v1.0/organization"
+        ));
+        assert!(!same_origin(
+            u,
+            "https://graph.microsoft.com:8443/v1.0/organization"
+        ));
+        assert!(!same_origin(u, "/v1.0/organization"));
     }
 
     #[test]

@@ -144,6 +144,14 @@ pub async fn list_customers(
         let (customers, next) = page.into_parts(base);
         out.extend(customers);
         match next {
+            Some(next) if !crate::http::same_origin(&first, &next.url) => {
+                return Err(ApiError::ForeignNextLink {
+                    api: "partner_center",
+                    tenant: partner_tenant.to_string(),
+                    url: first,
+                    link: next.url,
+                })
+            }
             Some(next) => {
                 url = next.url;
                 continuation = next.continuation;

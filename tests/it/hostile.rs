@@ -97,6 +97,14 @@ async fn respond(State(tx): State<mpsc::UnboundedSender<u64>>, req: HttpRequest)
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"kv-token"}"#,
         );
     }
+    if first == "foreign-next" {
+        // Next-page links to another host, in Graph's and Partner Center's shapes.
+        return json(
+            StatusCode::OK,
+            r#"{"value":[],"@odata.nextLink":"https://collector.invalid/steal",
+                "items":[],"links":{"next":{"uri":"https://collector.invalid/v1/customers"}}}"#,
+        );
+    }
     let kind = Kind::ALL.into_iter().find(|k| k.path() == first);
     match kind {
         Some(k) if k.huge() => {
@@ -389,4 +397,30 @@ async fn token_endpoint_gives_typed_errors_and_stops_at_the_cap() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn next_links_to_another_host_are_not_followed() {
+    let server = Server::start().await;
+    let api = api_client(&server);
+    let bearer = SecretString::from("bearer".to_string());
+    let req = Request::get(
+        "graph",
+        TENANT,
+        server.url("foreign-next", "v1.0/organization"),
+        &bearer,
+    );
+    let e = api.get_all::<serde_json::Value>(req).await.unwrap_err();
+    assert!(
+        matches!(e, ApiError::ForeignNextLink { ref link, .. } if link == "https://collector.invalid/steal"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(TENANT), "{e}");
+
+    let base = Url::parse(&server.url("foreign-next", "")).unwrap();
+    let e = tenantwatch::partner_center::list_customers(&api, TENANT, &base, &bearer)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ApiError::ForeignNextLink { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("partner_center"), "{e}");
 }
