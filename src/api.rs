@@ -152,7 +152,7 @@ impl ApiClient {
                     b = b.json(body);
                 }
                 let started = Instant::now();
-                let r = http::send(req.api, &req.url, b).await;
+                let r = http::send(req.api, req.tenant, &req.url, b).await;
                 self.metrics
                     .api_duration
                     .with_label_values(&[req.api])
@@ -170,11 +170,10 @@ impl ApiClient {
             let err = match result {
                 Ok((status, headers, body)) => {
                     self.record_ratelimits(req.api, req.tenant, &headers);
-                    if status.is_success() {
-                        let v = http::decode(req.api, &req.url, &body)?;
-                        return Ok((v, headers));
+                    match http::parse_json(req.api, req.tenant, &req.url, status, &headers, &body) {
+                        Ok(v) => return Ok((v, headers)),
+                        Err(e) => e,
                     }
-                    http::status_error(req.api, &req.url, status, &headers, &body)
                 }
                 Err(e) => e,
             };
@@ -221,13 +220,6 @@ impl ApiClient {
         &self,
         first: Request<'_>,
     ) -> Result<Vec<T>, ApiError> {
-        #[derive(Deserialize)]
-        struct Page<T> {
-            #[serde(default = "Vec::new")]
-            value: Vec<T>,
-            #[serde(rename = "nextLink", alias = "@odata.nextLink", default)]
-            next_link: Option<String>,
-        }
         let mut out = Vec::new();
         let mut req = first;
         let first_url = req.url.clone();
@@ -235,6 +227,14 @@ impl ApiClient {
             let (page, _) = self.send_json::<Page<T>>(&req).await?;
             out.extend(page.value);
             match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) if !http::same_origin(&first_url, &next) => {
+                    return Err(ApiError::ForeignNextLink {
+                        api: req.api,
+                        tenant: req.tenant.to_string(),
+                        url: first_url,
+                        link: next,
+                    })
+                }
                 // Links are followed verbatim: they may carry a different api-version.
                 Some(next) => req.url = next,
                 None => return Ok(out),
@@ -242,10 +242,23 @@ impl ApiClient {
         }
         Err(ApiError::TooManyPages {
             api: req.api,
+            tenant: req.tenant.to_string(),
             url: first_url,
             max: self.limits.max_pages,
         })
     }
+}
+
+/// One page of a `value` + `nextLink` (ARM, Key Vault) or `@odata.nextLink`
+/// (Graph) collection, as [`ApiClient::get_all`] decodes it.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    /// The next page's URL, followed verbatim.
+    #[serde(rename = "nextLink", alias = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
 }
 
 /// `2xx`, `4xx`, … for the `status_class` label.
@@ -277,5 +290,61 @@ mod tests {
         assert_eq!(status_class(503), "5xx");
         assert!(backoff(1) <= Duration::from_secs(1));
         assert!(backoff(3) >= Duration::from_secs(2));
+    }
+
+    use proptest::prelude::*;
+
+    fn page<T: DeserializeOwned>(
+        api: &'static str,
+        status: reqwest::StatusCode,
+        body: &[u8],
+    ) -> Result<Page<T>, ApiError> {
+        http::parse_json(
+            api,
+            "contoso-tenant",
+            "https://api.test/x",
+            status,
+            &HeaderMap::new(),
+            body,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_page_is_items_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            body in crate::arb::body(),
+        ) {
+            let results = [
+                page::<serde_json::Value>("arm", status, &body).map(|_| ()),
+                page::<crate::graph::Organization>("graph", status, &body).map(|_| ()),
+            ];
+            for r in results {
+                if let Err(e) = r {
+                    prop_assert!(e.to_string().contains("contoso-tenant"), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn graph_and_arm_next_links_both_decode(link in "https://[a-z]{1,10}\\.test/[a-z?=&]{0,20}", graph in any::<bool>()) {
+            let key = if graph { "@odata.nextLink" } else { "nextLink" };
+            let body = serde_json::json!({ "value": [1, 2], key: link.clone() }).to_string();
+            let p = page::<u8>("graph", reqwest::StatusCode::OK, body.as_bytes()).unwrap();
+            prop_assert_eq!(p.value, vec![1, 2]);
+            prop_assert_eq!(p.next_link, Some(link));
+        }
+    }
+
+    #[test]
+    fn wrong_typed_value_is_a_decode_error_naming_api_and_tenant() {
+        let e = page::<serde_json::Value>("graph", reqwest::StatusCode::OK, br#"{"value": 7}"#)
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Decode { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("graph https://api.test/x (tenant contoso-tenant)"),
+            "{e}"
+        );
     }
 }

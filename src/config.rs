@@ -27,6 +27,13 @@ pub enum ConfigError {
     /// The file does not exist.
     #[error("config file {0} not found: pass --config FILE (see config/tenantwatch.example.toml)")]
     NotFound(PathBuf),
+    /// The file exists but could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The file or an environment variable could not be parsed.
     #[error("config file {path}: {source}")]
     Parse {
@@ -373,6 +380,21 @@ impl Settings {
         if !path.is_file() {
             return Err(ConfigError::NotFound(path.to_path_buf()));
         }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path, env)
+    }
+
+    /// Parses and validates TOML `text` as if loaded from `path` (relative file
+    /// names resolve against its directory), with `env` as the environment.
+    /// [`Settings::load_with_env`] and the config fuzz target both end here.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let (env, azure_env): (Vec<_>, Vec<_>) = env
             .into_iter()
             .filter(|(k, _)| {
@@ -388,7 +410,7 @@ impl Settings {
             source,
         };
         let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator("__")
@@ -530,6 +552,11 @@ fn absolute(base: &Path, f: &Path) -> PathBuf {
 }
 
 fn check_ca_file(p: &mut Problems, f: &Path) {
+    // A device such as /dev/zero would be read forever.
+    if !f.is_file() {
+        p.push("cloud.ca_file", format!("{} is not a file", f.display()));
+        return;
+    }
     match std::fs::read(f) {
         Ok(pem) => {
             use rustls::pki_types::{pem::PemObject, CertificateDer};
@@ -1300,5 +1327,62 @@ client_secret_file = "secret"
         let err = load(&body, &[]).unwrap_err().to_string();
         assert!(err.contains("collection.schedule"), "{err}");
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    use proptest::prelude::*;
+
+    /// The example config shipped to operators; each property test mutates it.
+    const EXAMPLE: &str = include_str!("../config/tenantwatch.example.toml");
+
+    fn toml_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,24}".prop_map(|s| format!("{s:?}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("[]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            Just("\"/dev/zero\"".to_string()),
+            "[0-9]{1,25}(ms|s|m|h|d|y)".prop_map(|s| format!("{s:?}")),
+        ]
+    }
+
+    fn assert_typed(r: Result<Settings, ConfigError>) -> Result<(), TestCaseError> {
+        match r {
+            Ok(_) => {}
+            Err(ConfigError::Parse { path, .. }) | Err(ConfigError::Invalid { path, .. }) => {
+                prop_assert_eq!(path, Path::new("/nonexistent/tw.toml"))
+            }
+            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_settings_or_a_typed_error(text in ".{0,400}") {
+            assert_typed(Settings::from_toml(&text, Path::new("/nonexistent/tw.toml"), []))?;
+        }
+
+        #[test]
+        fn any_value_in_the_example_is_settings_or_a_typed_error(
+            line in any::<prop::sample::Index>(),
+            value in toml_value(),
+        ) {
+            let lines: Vec<&str> = EXAMPLE.lines().filter(|l| l.contains(" = ")).collect();
+            let target = lines[line.index(lines.len())];
+            let key = target.split(" = ").next().unwrap_or_default();
+            let text = EXAMPLE.replacen(target, &format!("{key} = {value}"), 1);
+            assert_typed(Settings::from_toml(&text, Path::new("/nonexistent/tw.toml"), []))?;
+        }
+
+        #[test]
+        fn any_env_override_is_settings_or_a_typed_error(
+            key in "(SERVER__LISTEN|COLLECTION__CONCURRENCY|COLLECTION__TENANT_TIMEOUT|COLLECTION__SCHEDULE|STORE__KIND|CLOUD__NAME|LOG__FORMAT|PARTNER__TENANT_ID|[A-Z_]{1,20})",
+            value in ".{0,30}",
+        ) {
+            let env = [(format!("{ENV_PREFIX}__{key}"), value)];
+            assert_typed(Settings::from_toml(EXAMPLE, Path::new("/nonexistent/tw.toml"), env))?;
+        }
     }
 }

@@ -277,7 +277,7 @@ async fn device_code_flow(
             Err(e) => match e.error.as_deref() {
                 Some("authorization_pending") => {}
                 // RFC 8628 §3.5: slow down by 5 seconds.
-                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("slow_down") => interval = interval.saturating_add(Duration::from_secs(5)),
                 Some(
                     other @ ("expired_token" | "authorization_declined" | "bad_verification_code"),
                 ) => return Err(ConsentError::DeviceCode(other.to_string())),

@@ -60,21 +60,23 @@ pub fn build_client(ca_file: Option<&Path>) -> Result<Client, ClientError> {
     b.build().map_err(ClientError::Build)
 }
 
-/// A failed call to a Microsoft API, with the API and URL it concerns.
+/// A failed call to a Microsoft API, with the API, tenant and URL it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No response: DNS, connect, TLS, timeout.
-    #[error("{api} {url}: request failed: {source}")]
+    #[error("{api} {url} (tenant {tenant}): request failed: {source}")]
     Transport {
         api: &'static str,
+        tenant: String,
         url: String,
         #[source]
         source: reqwest::Error,
     },
     /// The service answered with an error status.
-    #[error("{api} {url}: HTTP {status}: {code}: {message}")]
+    #[error("{api} {url} (tenant {tenant}): HTTP {status}: {code}: {message}")]
     Status {
         api: &'static str,
+        tenant: String,
         url: String,
         status: u16,
         code: String,
@@ -82,25 +84,37 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// The body was not what the API documents.
-    #[error("{api} {url}: unexpected response body: {source} (body starts {snippet:?})")]
+    #[error("{api} {url} (tenant {tenant}): unexpected response body: {source} (body starts {snippet:?})")]
     Decode {
         api: &'static str,
+        tenant: String,
         url: String,
         #[source]
         source: serde_json::Error,
         snippet: String,
     },
     /// The body exceeded [`MAX_BODY_BYTES`].
-    #[error("{api} {url}: response larger than {limit} bytes")]
+    #[error("{api} {url} (tenant {tenant}): response larger than {limit} bytes")]
     TooLarge {
         api: &'static str,
+        tenant: String,
         url: String,
         limit: usize,
     },
+    /// A next-page link pointed at another host: following it would send the
+    /// tenant's bearer token there.
+    #[error("{api} {url} (tenant {tenant}): next-page link {link:?} leaves the API's host; not followed")]
+    ForeignNextLink {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        link: String,
+    },
     /// Paging did not end within the cap.
-    #[error("{api} {url}: more than {max} pages; stopping")]
+    #[error("{api} {url} (tenant {tenant}): more than {max} pages; stopping")]
     TooManyPages {
         api: &'static str,
+        tenant: String,
         url: String,
         max: usize,
     },
@@ -117,63 +131,90 @@ impl ApiError {
     }
 }
 
-/// Sends a request and returns status, headers and a size-capped body.
+/// Sends a request and returns status, headers and a size-capped body. The cap
+/// is checked against `Content-Length` up front and again chunk by chunk, so a
+/// body that lies about or omits its length is never held beyond the cap.
 pub async fn send(
     api: &'static str,
+    tenant: &str,
     url: &str,
     req: RequestBuilder,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
     let transport = |source| ApiError::Transport {
         api,
+        tenant: tenant.to_string(),
         url: url.to_string(),
         source,
+    };
+    let too_large = || ApiError::TooLarge {
+        api,
+        tenant: tenant.to_string(),
+        url: url.to_string(),
+        limit: MAX_BODY_BYTES,
     };
     let mut resp: Response = req.send().await.map_err(transport)?;
     let status = resp.status();
     let headers = resp.headers().clone();
     if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
-        return Err(ApiError::TooLarge {
-            api,
-            url: url.to_string(),
-            limit: MAX_BODY_BYTES,
-        });
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::TooLarge {
-                api,
-                url: url.to_string(),
-                limit: MAX_BODY_BYTES,
-            });
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok((status, headers, body))
 }
 
+/// True when `link` has the scheme, host and port of `url`, so a next-page
+/// link can be followed with the same bearer token.
+pub fn same_origin(url: &str, link: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(link)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 /// Sends a request and decodes a JSON success body, or turns an error status into [`ApiError::Status`].
 pub async fn send_json<T: DeserializeOwned>(
     api: &'static str,
+    tenant: &str,
     url: &str,
     req: RequestBuilder,
 ) -> Result<(T, HeaderMap), ApiError> {
-    let (status, headers, body) = send(api, url, req).await?;
-    if !status.is_success() {
-        return Err(status_error(api, url, status, &headers, &body));
-    }
-    let value = decode(api, url, &body)?;
+    let (status, headers, body) = send(api, tenant, url, req).await?;
+    let value = parse_json(api, tenant, url, status, &headers, &body)?;
     Ok((value, headers))
+}
+
+/// The pure half of every JSON call: a success status decodes `body` as `T`,
+/// any other becomes [`ApiError::Status`]. The fuzz targets call this too.
+pub fn parse_json<T: DeserializeOwned>(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if !status.is_success() {
+        return Err(status_error(api, tenant, url, status, headers, body));
+    }
+    decode(api, tenant, url, body)
 }
 
 /// Decodes JSON, keeping the start of the body for the error message.
 pub fn decode<T: DeserializeOwned>(
     api: &'static str,
+    tenant: &str,
     url: &str,
     body: &[u8],
 ) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|source| ApiError::Decode {
         api,
+        tenant: tenant.to_string(),
         url: url.to_string(),
         source,
         snippet: snippet(body),
@@ -189,6 +230,7 @@ fn snippet(body: &[u8]) -> String {
 /// (Partner Center) and `{"statusCode","message"}` (Partner Center's 429).
 pub fn status_error(
     api: &'static str,
+    tenant: &str,
     url: &str,
     status: StatusCode,
     headers: &HeaderMap,
@@ -212,6 +254,7 @@ pub fn status_error(
     };
     ApiError::Status {
         api,
+        tenant: tenant.to_string(),
         url: url.to_string(),
         status: status.as_u16(),
         code: code.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
@@ -257,6 +300,7 @@ mod tests {
     fn err(body: &str) -> (String, String) {
         match status_error(
             "t",
+            "tenant",
             "u",
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
@@ -290,6 +334,25 @@ mod tests {
     }
 
     #[test]
+    fn next_links_must_stay_on_the_host() {
+        let u = "https://graph.microsoft.com/v1.0/organization";
+        assert!(same_origin(
+            u,
+            "https://graph.microsoft.com/v1.0/organization?$skiptoken=x"
+        ));
+        assert!(!same_origin(u, "https://evil.example/v1.0/organization"));
+        assert!(!same_origin(
+            u,
+            "http://graph.microsoft.com/v1.0/organization"
+        ));
+        assert!(!same_origin(
+            u,
+            "https://graph.microsoft.com:8443/v1.0/organization"
+        ));
+        assert!(!same_origin(u, "/v1.0/organization"));
+    }
+
+    #[test]
     fn retry_after_forms() {
         let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
             .unwrap()
@@ -301,5 +364,50 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    use proptest::prelude::*;
+
+    fn at(ts: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(ts, 0).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn any_response_is_a_value_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            headers in crate::arb::headers(),
+            body in crate::arb::body(),
+        ) {
+            let r = parse_json::<serde_json::Value>(
+                "graph", "contoso-tenant", "https://graph.test/v1.0/x", status, &headers, &body,
+            );
+            match r {
+                Ok(_) => prop_assert!(status.is_success()),
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("graph") && text.contains("contoso-tenant"), "{}", text);
+                    prop_assert!(matches!(e, ApiError::Status { .. } | ApiError::Decode { .. }), "{e:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn retry_after_seconds_round_trip(secs in 0u64..=24 * 3600, now in 0i64..4_000_000_000) {
+            prop_assert_eq!(parse_retry_after(&secs.to_string(), at(now)), Some(Duration::from_secs(secs)));
+        }
+
+        #[test]
+        fn retry_after_http_date_round_trip(secs in 0i64..=24 * 3600, now in 0i64..4_000_000_000) {
+            let date = at(now + secs).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            prop_assert_eq!(parse_retry_after(&date, at(now)), Some(Duration::from_secs(secs as u64)));
+        }
+
+        #[test]
+        fn retry_after_is_none_or_at_most_a_day(v in ".{0,64}", now in 0i64..4_000_000_000) {
+            if let Some(d) = parse_retry_after(&v, at(now)) {
+                prop_assert!(d <= Duration::from_secs(24 * 3600));
+            }
+        }
     }
 }

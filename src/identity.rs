@@ -89,6 +89,15 @@ impl IdentitySource {
         })
     }
 
+    /// The tenant the identity signs in to, for error messages; managed
+    /// identities do not say, so they are named as such.
+    pub fn tenant(&self) -> &str {
+        match self {
+            IdentitySource::App { app, .. } => &app.tenant_id,
+            IdentitySource::Managed { .. } => "managed-identity",
+        }
+    }
+
     /// A token for `audience` (e.g. `https://vault.azure.net`).
     pub async fn token(&self, audience: &str, label: &str) -> Result<AccessToken, TokenError> {
         match self {
@@ -154,7 +163,7 @@ async fn managed(
         detail,
     };
     let started = Instant::now();
-    let (status, headers, body) = http::send("managed_identity", &url_s, req)
+    let (status, headers, body) = http::send("managed_identity", "managed-identity", &url_s, req)
         .await
         .map_err(|e| fail(None, ErrorClass::Transient, e.to_string()))?;
     if !status.is_success() {
@@ -196,6 +205,6 @@ async fn managed(
         .unwrap_or(300);
     Ok(AccessToken {
         secret: b.access_token,
-        expires_at: started + Duration::from_secs(lifetime),
+        expires_at: crate::entra::expiry(started, lifetime),
     })
 }

@@ -99,6 +99,8 @@ pub struct KeyVaultClient {
     vault: Url,
     identity: IdentitySource,
     audience: String,
+    /// The tenant errors name: the identity's (the vault lives in it).
+    tenant: String,
     /// A Tokio mutex: held across the token request so concurrent callers share one.
     token: tokio::sync::Mutex<Option<AccessToken>>,
 }
@@ -109,6 +111,7 @@ impl KeyVaultClient {
         Self {
             http,
             vault,
+            tenant: identity.tenant().to_string(),
             identity,
             audience: audience.to_string(),
             token: tokio::sync::Mutex::new(None),
@@ -176,17 +179,45 @@ impl KeyVaultClient {
             if let Some(b) = &body {
                 req = req.json(b);
             }
-            match http::send_json::<SecretBundle>("keyvault", &url, req).await {
+            let (status, headers, body) = http::send("keyvault", &self.tenant, &url, req).await?;
+            match parse_secret_response(&self.tenant, &url, status, &headers, &body) {
                 // A cached token can be revoked or the vault moved tenants: retry once with a fresh one.
                 Err(ApiError::Status { status: 401, .. }) if !force => force = true,
-                other => {
-                    let (mut bundle, headers) = other?;
-                    bundle.server_time = http::server_time(&headers);
-                    return Ok(bundle);
-                }
+                other => return Ok(other?),
             }
         }
     }
+}
+
+/// Turns a Get/Set Secret response into a [`SecretBundle`] or a typed error.
+/// A success body holds the secret, so a body that does not decode is reported
+/// by its serde error alone, never by a snippet of its text.
+pub fn parse_secret_response(
+    tenant: &str,
+    url: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Result<SecretBundle, ApiError> {
+    let mut bundle: SecretBundle = http::parse_json("keyvault", tenant, url, status, headers, body)
+        .map_err(|e| match e {
+            ApiError::Decode {
+                api,
+                tenant,
+                url,
+                source,
+                ..
+            } => ApiError::Decode {
+                api,
+                tenant,
+                url,
+                source,
+                snippet: "<redacted: may hold the secret>".into(),
+            },
+            other => other,
+        })?;
+    bundle.server_time = http::server_time(headers);
+    Ok(bundle)
 }
 
 #[cfg(test)]
@@ -202,5 +233,42 @@ mod tests {
         assert_eq!(b.version(), "4387e9f3d6e14c459867679a90fd0f79");
         assert_eq!(b.attributes.enabled, Some(true));
         assert!(!format!("{b:?}").contains(b.value.expose_secret()));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_vault_response_is_a_bundle_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            headers in crate::arb::headers(),
+            body in crate::arb::body(),
+        ) {
+            match parse_secret_response("vault-tenant", "https://vault.test/secrets/x", status, &headers, &body) {
+                Ok(_) => prop_assert!(status.is_success()),
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("keyvault") && text.contains("vault-tenant"), "{}", text);
+                }
+            }
+        }
+
+        #[test]
+        fn a_bundle_that_does_not_decode_never_shows_the_secret(
+            secret in "[A-Za-z0-9]{24,40}",
+            attributes in crate::arb::json(),
+            tags in crate::arb::json(),
+        ) {
+            let body = serde_json::json!({
+                "value": secret, "id": "https://vault.test/secrets/x/1", "attributes": attributes, "tags": tags,
+            })
+            .to_string();
+            let r = parse_secret_response(
+                "vault-tenant", "u", reqwest::StatusCode::OK, &reqwest::header::HeaderMap::new(), body.as_bytes(),
+            );
+            if let Err(e) = r {
+                prop_assert!(!e.to_string().contains(&secret), "{}", e);
+            }
+        }
     }
 }

@@ -23,6 +23,8 @@
 //!   [`demo`] runs it against [`sim`], the simulated Microsoft cloud.
 
 pub mod api;
+#[cfg(test)]
+mod arb;
 pub mod broker;
 pub mod check;
 pub mod cli;

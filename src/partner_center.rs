@@ -25,12 +25,53 @@ pub struct Customer {
     pub domain: String,
 }
 
+/// One page of `GET /v1/customers`, as the API client decodes it.
 #[derive(Deserialize)]
-struct Page {
+pub struct Page {
     #[serde(default)]
     items: Vec<Item>,
     #[serde(default)]
     links: Links,
+}
+
+/// Where the next page is: its URL and the continuation token to send with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    /// Absolute URL of the next page.
+    pub url: String,
+    /// `MS-ContinuationToken`, when Partner Center sent one.
+    pub continuation: Option<String>,
+}
+
+impl Page {
+    /// The page's customers and the link to the next page, resolved against `base`.
+    pub fn into_parts(self, base: &Url) -> (Vec<Customer>, Option<Next>) {
+        let customers = self
+            .items
+            .into_iter()
+            .map(|i| {
+                let p = i.company_profile;
+                let field = |f: fn(&CompanyProfile) -> Option<&String>| {
+                    p.as_ref().and_then(f).cloned().unwrap_or_default()
+                };
+                Customer {
+                    tenant_id: p.as_ref().and_then(|p| p.tenant_id.clone()).unwrap_or(i.id),
+                    name: field(|p| p.company_name.as_ref()),
+                    domain: field(|p| p.domain.as_ref()),
+                }
+            })
+            .collect();
+        let next = self.links.next.map(|n| Next {
+            url: resolve(base, &n.uri),
+            // Only the documented continuation header is forwarded.
+            continuation: n
+                .headers
+                .into_iter()
+                .find(|h| h.key.eq_ignore_ascii_case("MS-ContinuationToken"))
+                .map(|h| h.value),
+        });
+        (customers, next)
+    }
 }
 
 #[derive(Deserialize)]
@@ -90,40 +131,37 @@ pub async fn list_customers(
     let first = crate::cloud::join(base, &format!("v1/customers?size={PAGE_SIZE}"));
     let correlation = uuid::Uuid::new_v4().to_string();
     let mut url = first.clone();
-    let mut headers: Vec<Header> = Vec::new();
+    let mut continuation: Option<String> = None;
     let mut out = Vec::new();
     for _ in 0..MAX_PAGES {
         let mut req = Request::get("partner_center", partner_tenant, url.clone(), bearer)
             .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
             .header("MS-CorrelationId", correlation.clone());
-        for h in &headers {
-            // Only the documented continuation header is forwarded; header names are static.
-            if h.key.eq_ignore_ascii_case("MS-ContinuationToken") {
-                req = req.header("MS-ContinuationToken", h.value.clone());
-            }
+        if let Some(token) = &continuation {
+            req = req.header("MS-ContinuationToken", token.clone());
         }
         let (page, _) = api.send_json::<Page>(&req).await?;
-        out.extend(page.items.into_iter().map(|i| {
-            let p = i.company_profile;
-            let field = |f: fn(&CompanyProfile) -> Option<&String>| {
-                p.as_ref().and_then(f).cloned().unwrap_or_default()
-            };
-            Customer {
-                tenant_id: p.as_ref().and_then(|p| p.tenant_id.clone()).unwrap_or(i.id),
-                name: field(|p| p.company_name.as_ref()),
-                domain: field(|p| p.domain.as_ref()),
+        let (customers, next) = page.into_parts(base);
+        out.extend(customers);
+        match next {
+            Some(next) if !crate::http::same_origin(&first, &next.url) => {
+                return Err(ApiError::ForeignNextLink {
+                    api: "partner_center",
+                    tenant: partner_tenant.to_string(),
+                    url: first,
+                    link: next.url,
+                })
             }
-        }));
-        match page.links.next {
             Some(next) => {
-                url = resolve(base, &next.uri);
-                headers = next.headers;
+                url = next.url;
+                continuation = next.continuation;
             }
             None => return Ok(out),
         }
     }
     Err(ApiError::TooManyPages {
         api: "partner_center",
+        tenant: partner_tenant.to_string(),
         url: first,
         max: MAX_PAGES,
     })
@@ -152,5 +190,30 @@ mod tests {
         let p: Page = serde_json::from_str(raw).unwrap();
         assert_eq!(p.items.len(), 2);
         assert!(p.links.next.is_none());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_customers_page_is_customers_or_an_error_naming_the_partner(
+            status in crate::arb::status(),
+            body in crate::arb::body(),
+        ) {
+            let base = Url::parse("https://pc.test").unwrap();
+            let r = crate::http::parse_json::<Page>(
+                "partner_center", "partner-tenant", "https://pc.test/v1/customers", status,
+                &reqwest::header::HeaderMap::new(), &body,
+            );
+            match r {
+                Ok(page) => {
+                    let (_, next) = page.into_parts(&base);
+                    if let Some(n) = next {
+                        prop_assert!(n.url.starts_with("https://"), "{}", n.url);
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("partner-tenant"), "{}", e),
+            }
+        }
     }
 }

@@ -113,10 +113,12 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_small(path)
+            .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+            .map_err(|source| WebConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let mut cfg = Self::parse(path, &text)?;
         cfg.stamps.insert(0, (path.to_path_buf(), modified(path)));
         Ok(cfg)
@@ -225,6 +227,23 @@ fn lower(h: &'static str) -> &'static str {
     }
 }
 
+/// Files behind the web config are small; a device such as /dev/zero, or a
+/// file named by mistake, must not be read forever or into all memory.
+fn read_small(p: &Path) -> std::io::Result<Vec<u8>> {
+    const LIMIT: u64 = 1 << 20;
+    use std::io::Read;
+    let f = std::fs::File::open(p)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut buf = Vec::new();
+    f.take(LIMIT + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > LIMIT {
+        return Err(std::io::Error::other("larger than 1 MiB"));
+    }
+    Ok(buf)
+}
+
 fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -246,7 +265,7 @@ fn pem_source(
         (Some(pem), None) => Ok(Some(pem.into_bytes())),
         (None, Some(f)) => {
             let path = base.join(&f);
-            let bytes = std::fs::read(&path).map_err(|e| {
+            let bytes = read_small(&path).map_err(|e| {
                 invalid(
                     &format!("tls_server_config.{key}_file"),
                     format!("cannot read {}: {e}", path.display()),
@@ -524,6 +543,10 @@ mod tests {
                 .contains("tls_server_config.cert_file: cannot read /etc/tw/nope.crt")
         );
         assert!(err("tls_config:\n  cert_file: a\n").contains("unknown field `tls_config`"));
+        assert!(
+            err("tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n")
+                .contains("cannot read /dev/zero: not a regular file")
+        );
         assert!(err("http_server_config:\n  headers:\n    Server: x\n")
             .contains("http_server_config.headers.Server: not an allowed header"));
         assert!(err("rate_limit:\n  interval: 1s\n").contains("rate_limit: not supported"));

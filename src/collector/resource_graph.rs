@@ -94,14 +94,18 @@ impl ResourceGraph {
     }
 }
 
-#[derive(Deserialize)]
-struct Response {
+/// One page of a Resource Graph query (`resultFormat: objectArray`).
+#[derive(Debug, Deserialize)]
+pub struct Response {
+    /// The rows.
     #[serde(default)]
-    data: Vec<Map<String, Value>>,
+    pub data: Vec<Map<String, Value>>,
+    /// Sent back to get the next page.
     #[serde(rename = "$skipToken", default)]
-    skip_token: Option<String>,
+    pub skip_token: Option<String>,
+    /// `"true"`/`"false"` (a string in the documented examples) or a bool.
     #[serde(rename = "resultTruncated", default)]
-    result_truncated: Option<Value>,
+    pub result_truncated: Option<Value>,
 }
 
 /// A cell as a label value: strings as they are, numbers printed, null empty.
@@ -123,6 +127,49 @@ fn number(row: &Map<String, Value>, col: &str) -> Option<f64> {
 }
 
 impl ResourceGraph {
+    /// Turns the rows of [`BUILTIN_QUERY`] into samples; rows of an unknown
+    /// kind or without a numeric `value` are skipped.
+    pub fn builtin_findings(&self, tenant: &str, rows: Vec<Map<String, Value>>) -> Findings {
+        let tenant = tenant.to_string();
+        let mut f = Findings::default();
+        for row in rows {
+            let Some(v) = number(&row, "value") else {
+                continue;
+            };
+            let sub = cell(&row, "subscriptionId");
+            match cell(&row, "kind").as_str() {
+                "resources" => f.push(
+                    &self.resources,
+                    vec![
+                        tenant.clone(),
+                        sub,
+                        cell(&row, "type"),
+                        cell(&row, "location"),
+                    ],
+                    v,
+                ),
+                "health" => f.push(
+                    &self.health,
+                    vec![
+                        tenant.clone(),
+                        sub,
+                        cell(&row, "type"),
+                        cell(&row, "location"),
+                        cell(&row, "state"),
+                    ],
+                    v,
+                ),
+                "advisor" => f.push(
+                    &self.advisor,
+                    vec![tenant.clone(), cell(&row, "category"), cell(&row, "impact")],
+                    v,
+                ),
+                _ => {}
+            }
+        }
+        f
+    }
+
     /// Runs one query to the last page.
     async fn query(
         &self,
@@ -167,6 +214,7 @@ impl ResourceGraph {
                 None if truncated => {
                     return Err(ApiError::Status {
                         api: "resource_graph",
+                        tenant: tenant.to_string(),
                         url,
                         status: 200,
                         code: "ResultTruncated".into(),
@@ -180,6 +228,7 @@ impl ResourceGraph {
         }
         Err(ApiError::TooManyPages {
             api: "resource_graph",
+            tenant: tenant.to_string(),
             url,
             max: ctx.api.limits().max_pages,
         }
@@ -198,42 +247,7 @@ impl Collector for ResourceGraph {
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
             let tenant = ctx.tenant.tenant_id.clone();
-            let mut f = Findings::default();
-            for row in self.query(ctx, BUILTIN_QUERY).await? {
-                let Some(v) = number(&row, "value") else {
-                    continue;
-                };
-                let sub = cell(&row, "subscriptionId");
-                match cell(&row, "kind").as_str() {
-                    "resources" => f.push(
-                        &self.resources,
-                        vec![
-                            tenant.clone(),
-                            sub,
-                            cell(&row, "type"),
-                            cell(&row, "location"),
-                        ],
-                        v,
-                    ),
-                    "health" => f.push(
-                        &self.health,
-                        vec![
-                            tenant.clone(),
-                            sub,
-                            cell(&row, "type"),
-                            cell(&row, "location"),
-                            cell(&row, "state"),
-                        ],
-                        v,
-                    ),
-                    "advisor" => f.push(
-                        &self.advisor,
-                        vec![tenant.clone(), cell(&row, "category"), cell(&row, "impact")],
-                        v,
-                    ),
-                    _ => {}
-                }
-            }
+            let mut f = self.builtin_findings(&tenant, self.query(ctx, BUILTIN_QUERY).await?);
             for (q, fam) in &self.custom {
                 for row in self.query(ctx, &q.query).await? {
                     let Some(v) = number(&row, &q.value_column) else {
@@ -274,5 +288,30 @@ mod tests {
         assert_eq!(cell(&row, "z"), "");
         assert_eq!(number(&row, "s"), Some(4.5));
         assert_eq!(number(&row, "a"), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_page_is_rows_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            body in crate::arb::body(),
+        ) {
+            let r = crate::http::parse_json::<Response>(
+                "resource_graph", "contoso-tenant", "https://arm.test/rg", status,
+                &reqwest::header::HeaderMap::new(), &body,
+            );
+            match r {
+                Ok(page) => {
+                    let f = ResourceGraph::new(Vec::new()).builtin_findings("contoso-tenant", page.data);
+                    prop_assert!(f.samples.iter().all(|s| s.labels[0] == "contoso-tenant"));
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("resource_graph") && text.contains("contoso-tenant"), "{}", text);
+                }
+            }
+        }
     }
 }

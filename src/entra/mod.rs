@@ -258,7 +258,7 @@ impl TokenClient {
             retry_after: None,
             detail,
         };
-        let (status, _, body) = http::send("entra", &url, req)
+        let (status, _, body) = http::send("entra", &app.tenant_id, &url, req)
             .await
             .map_err(|e| fail(None, e.to_string(), ErrorBody::default()))?;
         if !status.is_success() {
@@ -341,65 +341,113 @@ impl TokenClient {
         form: &[(&str, &str)],
         started: Instant,
     ) -> Result<Redeemed, TokenError> {
-        let fail = |status: Option<u16>, body: ErrorBody, retry_after, detail: String| {
-            let class = match status {
-                Some(s) => classify(s, &body.error_codes),
-                None => ErrorClass::Transient,
-            };
-            TokenError {
-                tenant: tenant.to_string(),
-                scope: scope.to_string(),
-                url: url.to_string(),
-                status,
-                error: body.error,
-                codes: body.error_codes,
-                class,
-                retry_after,
-                detail,
-            }
-        };
         let req = self.http.post(url).form(form);
-        let (status, headers, body) = match http::send("entra", url, req).await {
-            Ok(r) => r,
-            Err(e) => return Err(fail(None, ErrorBody::default(), None, e.to_string())),
-        };
-        if !status.is_success() {
-            let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
-            let detail = parsed
-                .error_description
-                .as_deref()
-                .and_then(|d| d.lines().next())
-                // Newer bodies put the trace ids on the same line; keep only the message.
-                .map(|d| d.split(" Trace ID:").next().unwrap_or(d).trim().to_string())
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            let detail = match &parsed.error {
-                Some(e) => format!("{e}: {detail}"),
-                None => detail,
-            };
-            return Err(fail(
-                Some(status.as_u16()),
-                parsed,
-                http::retry_after(&headers),
-                detail,
-            ));
-        }
-        let parsed: TokenBody = serde_json::from_slice(&body).map_err(|e| {
-            // The body holds tokens: report only the serde error, never the text.
-            fail(
-                Some(status.as_u16()),
+        match http::send("entra", tenant, url, req).await {
+            Ok((status, headers, body)) => {
+                parse_token_response(tenant, scope, url, status, &headers, &body, started)
+            }
+            Err(e) => Err(token_error(
+                tenant,
+                scope,
+                url,
+                None,
                 ErrorBody::default(),
                 None,
-                format!("unexpected token response: {e}"),
-            )
-        })?;
-        Ok(Redeemed {
-            access: AccessToken {
-                secret: parsed.access_token,
-                expires_at: started + Duration::from_secs(parsed.expires_in),
-            },
-            refresh_token: parsed.refresh_token,
-            server_time: http::server_time(&headers),
-        })
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+/// What the token endpoint's answer means: a [`Redeemed`] for a success body,
+/// otherwise a [`TokenError`] classified by status and AADSTS codes. Pure, so
+/// the fuzz targets and property tests drive the daemon's own parsing.
+pub fn parse_token_response(
+    tenant: &str,
+    scope: &str,
+    url: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    started: Instant,
+) -> Result<Redeemed, TokenError> {
+    if !status.is_success() {
+        let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+        let detail = parsed
+            .error_description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            // Newer bodies put the trace ids on the same line; keep only the message.
+            .map(|d| d.split(" Trace ID:").next().unwrap_or(d).trim().to_string())
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        let detail = match &parsed.error {
+            Some(e) => format!("{e}: {detail}"),
+            None => detail,
+        };
+        return Err(token_error(
+            tenant,
+            scope,
+            url,
+            Some(status.as_u16()),
+            parsed,
+            http::retry_after(headers),
+            detail,
+        ));
+    }
+    let parsed: TokenBody = serde_json::from_slice(body).map_err(|e| {
+        // The body holds tokens: report only the serde error, never the text.
+        token_error(
+            tenant,
+            scope,
+            url,
+            Some(status.as_u16()),
+            ErrorBody::default(),
+            None,
+            format!("unexpected token response: {e}"),
+        )
+    })?;
+    Ok(Redeemed {
+        access: AccessToken {
+            secret: parsed.access_token,
+            expires_at: expiry(started, parsed.expires_in),
+        },
+        refresh_token: parsed.refresh_token,
+        server_time: http::server_time(headers),
+    })
+}
+
+/// Longest access-token lifetime believed: Entra's configurable lifetimes top
+/// out at a day, and a larger `expires_in` would overflow `Instant` arithmetic.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When a token issued at `started` with `expires_in` seconds stops being valid.
+pub fn expiry(started: Instant, expires_in: u64) -> Instant {
+    started + Duration::from_secs(expires_in).min(MAX_TOKEN_LIFETIME)
+}
+
+fn token_error(
+    tenant: &str,
+    scope: &str,
+    url: &str,
+    status: Option<u16>,
+    body: ErrorBody,
+    retry_after: Option<Duration>,
+    detail: String,
+) -> TokenError {
+    let class = match status {
+        Some(s) => classify(s, &body.error_codes),
+        None => ErrorClass::Transient,
+    };
+    TokenError {
+        tenant: tenant.to_string(),
+        scope: scope.to_string(),
+        url: url.to_string(),
+        status,
+        error: body.error,
+        codes: body.error_codes,
+        class,
+        retry_after,
+        detail,
     }
 }
 
@@ -421,11 +469,94 @@ mod tests {
         assert!(b.refresh_token.is_some());
     }
 
+    fn parse(status: u16, body: &str) -> Result<Redeemed, TokenError> {
+        parse_token_response(
+            "contoso",
+            "https://graph.microsoft.com/.default",
+            "https://login.example/contoso/oauth2/v2.0/token",
+            reqwest::StatusCode::from_u16(status).unwrap(),
+            &reqwest::header::HeaderMap::new(),
+            body.as_bytes(),
+            Instant::now(),
+        )
+    }
+
+    /// `Instant + u64::MAX s` panicked before lifetimes were clamped.
+    #[test]
+    fn huge_expires_in_is_clamped_not_a_panic() {
+        let started = Instant::now();
+        let r = parse(
+            200,
+            r#"{"access_token":"a","expires_in":18446744073709551615}"#,
+        )
+        .unwrap();
+        assert!(r.access.expires_at <= started + MAX_TOKEN_LIFETIME + Duration::from_secs(5));
+        assert!(r.access.expires_at >= started + MAX_TOKEN_LIFETIME - Duration::from_secs(5));
+    }
+
+    #[test]
+    fn wrong_typed_token_body_names_tenant_and_hides_the_token() {
+        let e = parse(200, r#"{"access_token":"s3cr3t-token","expires_in":[1]}"#)
+            .err()
+            .unwrap();
+        assert_eq!(e.tenant, "contoso");
+        assert_eq!(e.status, Some(200));
+        assert!(!e.to_string().contains("s3cr3t-token"), "{e}");
+        assert!(e.to_string().contains("contoso"), "{e}");
+    }
+
+    #[test]
+    fn html_error_page_is_a_typed_error() {
+        let e = parse(502, "<html><body>Bad gateway</body></html>")
+            .err()
+            .unwrap();
+        assert_eq!(e.class, ErrorClass::Transient);
+        assert_eq!(e.detail, "HTTP 502 Bad Gateway");
+    }
+
     #[test]
     fn error_body_from_the_docs_parses() {
         let raw = include_str!("../../tests/fixtures/entra-v2-token-error-response.json");
         let b: ErrorBody = serde_json::from_str(raw).unwrap();
         assert_eq!(b.error.as_deref(), Some("invalid_scope"));
         assert_eq!(b.error_codes, vec![70011]);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_token_response_is_tokens_or_an_error_naming_the_tenant(
+            status in crate::arb::status(),
+            headers in crate::arb::headers(),
+            body in crate::arb::body(),
+        ) {
+            let r = parse_token_response(
+                "contoso-tenant", "scope", "https://login.test/t", status, &headers, &body, Instant::now(),
+            );
+            match r {
+                Ok(_) => prop_assert!(status.is_success()),
+                Err(e) => {
+                    prop_assert_eq!(&e.tenant, "contoso-tenant");
+                    prop_assert_eq!(e.status, Some(status.as_u16()));
+                    prop_assert!(e.to_string().contains("contoso-tenant"));
+                }
+            }
+        }
+
+        #[test]
+        fn a_token_body_that_does_not_decode_never_shows_the_token(
+            token in "[A-Za-z0-9]{24,40}",
+            expires_in in crate::arb::json(),
+            refresh in crate::arb::json(),
+        ) {
+            let body = serde_json::json!({
+                "access_token": token, "expires_in": expires_in, "refresh_token": refresh,
+            })
+            .to_string();
+            if let Err(e) = parse(200, &body) {
+                prop_assert!(!e.to_string().contains(&token), "{}", e);
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ mod collectors;
 mod daemon;
 mod demo;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod rotation;
 mod status_page;
