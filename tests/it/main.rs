@@ -11,4 +11,5 @@ mod demo;
 mod helpers;
 mod lifecycle;
 mod rotation;
+mod soak;
 mod status_page;
