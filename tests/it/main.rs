@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod helpers;
 mod lifecycle;
+mod restart;
 mod rotation;
 mod soak;
 mod status_page;
