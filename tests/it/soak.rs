@@ -21,6 +21,13 @@ use crate::helpers::*;
 
 const TOKEN_ERROR_ALERT: &str = "TenantwatchTenantTokenError";
 const STORE_ALERT: &str = "TenantwatchRefreshTokenStoreDown";
+const SUCCESS: &str = "tenantwatch_refresh_token_rotations_total{result=\"success\"}";
+const FAILURE: &str = "tenantwatch_refresh_token_rotations_total{result=\"failure\"}";
+
+fn stored_token_valid(sim: &SimHandle) -> bool {
+    sim.stored_secret(&sim.secret_name())
+        .is_some_and(|v| sim.refresh_token_valid(&v))
+}
 
 /// The size of a soak run.
 struct Plan {
@@ -215,6 +222,8 @@ async fn soak(plan: Plan) {
     let mut snapshots = String::new();
     let mut bursts = 0;
     let mut up_per_hour = Vec::new();
+    let mut rotations_per_hour = Vec::new();
+    let mut rotated_before_outage = 0.0;
     let clock = Instant::now();
     for sec in 0..plan.hours * s {
         if sec == revoke_at {
@@ -224,6 +233,8 @@ async fn soak(plan: Plan) {
             t.sim.remove_customer(&deleted);
         }
         if sec == outage_from {
+            let (_, m) = get(d.addr, "/metrics").await;
+            rotated_before_outage = sample(&m, SUCCESS).unwrap_or(0.0);
             t.sim.inject_fault(
                 Service::KeyVault,
                 Fault::Status(503),
@@ -261,6 +272,10 @@ async fn soak(plan: Plan) {
                     .filter(|c| sample(&m, &up_line(&c.tenant_id)) == Some(1.0))
                     .count(),
             );
+            rotations_per_hour.push((
+                sample(&m, SUCCESS).unwrap_or(0.0),
+                sample(&m, FAILURE).unwrap_or(0.0),
+            ));
             snapshots.push_str(&m);
             snapshots.push_str(&page);
         }
@@ -281,24 +296,17 @@ async fn soak(plan: Plan) {
         .map(|c| c.tenant_id.clone())
         .filter(|id| *id != revoked && *id != deleted)
         .collect();
-    let success = "tenantwatch_refresh_token_rotations_total{result=\"success\"}";
-    let failure = "tenantwatch_refresh_token_rotations_total{result=\"failure\"}";
     let settle = Instant::now();
     let metrics = loop {
         let (_, m) = get(d.addr, "/metrics").await;
         let all_up = healthy
             .iter()
             .all(|id| sample(&m, &up_line(id)) == Some(1.0));
-        let rotated_after_outage = t
-            .sim
-            .stored_secret(&t.sim.secret_name())
-            .and_then(|v| t.sim.refresh_token_valid(&v).then_some(()))
-            .is_some()
-            && sample(&m, failure).unwrap_or(0.0) >= 1.0
-            && sample(&m, success).unwrap_or(0.0)
-                >= (plan.hours / plan.rotate_after_hours())
-                    .saturating_sub(1)
-                    .max(1) as f64;
+        // Rotation retries back off in real time (30 s doubling), which spans
+        // many compressed hours, so only ask that one succeeded after the outage.
+        let rotated_after_outage = stored_token_valid(&t.sim)
+            && sample(&m, FAILURE).unwrap_or(0.0) >= 1.0
+            && sample(&m, SUCCESS).unwrap_or(0.0) > rotated_before_outage;
         if all_up && rotated_after_outage {
             break m;
         }
@@ -375,11 +383,18 @@ async fn soak(plan: Plan) {
         "requests per simulated hour (KV outage in hour {}):",
         outage_hour - 1
     );
-    eprintln!("  hour  token  keyvault  graph   arm  partner_center  revoked-tenant-token");
+    eprintln!("  hour  token  keyvault  graph   arm  partner_center  revoked-tenant-token  rotations ok/failed (cumulative)");
     for (h, c) in hourly.iter().enumerate() {
         eprintln!(
-            "  {h:>4} {:>6} {:>9} {:>6} {:>5} {:>15} {:>21}",
-            c["token"], c["keyvault"], c["graph"], c["arm"], c["partner_center"], revoked_tokens[h]
+            "  {h:>4} {:>6} {:>9} {:>6} {:>5} {:>15} {:>21}  {}/{}",
+            c["token"],
+            c["keyvault"],
+            c["graph"],
+            c["arm"],
+            c["partner_center"],
+            revoked_tokens[h],
+            rotations_per_hour[h].0,
+            rotations_per_hour[h].1
         );
     }
     let median = |k: &str| {
@@ -452,8 +467,8 @@ async fn soak(plan: Plan) {
 
     let (code, _) = d.terminate().await;
     let rotations = (
-        sample(&metrics, success).unwrap_or(0.0),
-        sample(&metrics, failure).unwrap_or(0.0),
+        sample(&metrics, SUCCESS).unwrap_or(0.0),
+        sample(&metrics, FAILURE).unwrap_or(0.0),
     );
     let total: u64 = hourly.iter().map(|c| c.values().sum::<u64>()).sum();
     eprintln!("==== soak summary ====");
