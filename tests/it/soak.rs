@@ -149,7 +149,9 @@ fn sum_where(metrics: &str, name: &str, matcher: &str) -> f64 {
         .lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(matcher))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .sum::<f64>()
+        // An empty sum is -0.
+        + 0.0
 }
 
 fn up_line(id: &str) -> String {
