@@ -193,10 +193,12 @@ impl TokenBroker {
             r.expiry = expiry;
             r.created = created;
         });
+        // Kept even when the value is the same: the fresh read carries the store's
+        // current time, which the token's age is measured by.
+        *cur = Some(Current { token });
+        drop(cur);
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);
-            *cur = Some(Current { token });
-            drop(cur);
             // A different token deserves an immediate try, not the next probe slot.
             if let Some(c) = lock(&self.circuit).as_mut() {
                 c.next_probe = Instant::now();

@@ -91,7 +91,16 @@ impl Rotator {
             .current_token()
             .ok_or(RotationError::Redeem(BrokerError::NoRefreshToken))?;
         let now = unix_now();
-        let age = Duration::from_secs_f64((now - current.issued_at.unwrap_or(0) as f64).max(0.0));
+        // The age in the store's clock frame, as the issue time was stamped by
+        // Entra: against the local clock, a store clock ahead of it (skew, or the
+        // simulator's moved clock) made every version look new and rotation
+        // never ran. An untagged version counts as old.
+        let age = Duration::from_secs_f64(
+            current
+                .age()
+                .unwrap_or(f64::from(u32::MAX))
+                .clamp(0.0, f64::from(u32::MAX)),
+        );
         if !force && age < self.rotate_after {
             return Ok(Outcome::Skipped {
                 version: current.version,

@@ -38,6 +38,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         )
         .route("/_sim/faults/{service}", post(fault).delete(clear_fault))
         .route("/_sim/faults/{service}/next", post(fault_next))
+        .route("/_sim/faults/{service}/rate", post(fault_rate))
         .route(
             "/_sim/tenants/{tenant}/faults/{service}",
             post(tenant_fault),
@@ -285,6 +286,34 @@ async fn fault_next(
         Ok((f, count)) => {
             state.faults.set_next(svc, f, count);
             ok(json!({"service": svc.as_str(), "fault": fault_json(f), "count": count}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn fault_rate(
+    State(state): State<Arc<SimState>>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Response {
+    let q = http::query(&uri);
+    let parsed = service(&name).and_then(|svc| {
+        let f = parse_fault(&q)?;
+        let fraction = first(&q, "fraction")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_else(|| {
+                Box::new(fail(
+                    StatusCode::BAD_REQUEST,
+                    "'fraction' must be a number from 0 to 1",
+                ))
+            })?;
+        Ok((svc, f, fraction))
+    });
+    match parsed {
+        Ok((svc, f, fraction)) => {
+            state.faults.set_rate(svc, f, fraction);
+            ok(json!({"service": svc.as_str(), "fault": fault_json(f), "fraction": fraction}))
         }
         Err(r) => *r,
     }

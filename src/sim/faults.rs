@@ -1,7 +1,8 @@
-//! Injected service faults — a status code, throttling, or a hang — in three
+//! Injected service faults — a status code, throttling, or a hang — in four
 //! scopes: every request to a service for a window of real time, the next N
-//! requests to a service, or every request for one tenant. What a service
-//! answers under a fault is in [`super::fault_bodies`].
+//! requests to a service, every request for one tenant, or a fixed fraction
+//! of a service's requests. What a service answers under a fault is in
+//! [`super::fault_bodies`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,6 +49,25 @@ pub(crate) enum Lift {
     Clear(Service, u64),
 }
 
+/// A fault given to a fixed fraction of a service's requests.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    fault: Fault,
+    /// The fraction in millionths, so the counting below is exact.
+    per_million: u64,
+    /// Accumulated share of a fault, in millionths; each time it reaches a
+    /// million a request gets the fault. Counting instead of drawing random
+    /// numbers makes the pattern exact and repeatable: 5% is every 20th request.
+    owed: u64,
+}
+
+const MILLION: u64 = 1_000_000;
+
+/// Whether two faults are the same kind (a rate per kind per service).
+fn same_kind(a: Fault, b: Fault) -> bool {
+    std::mem::discriminant(&a) == std::mem::discriminant(&b)
+}
+
 /// The faults currently injected.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
@@ -57,7 +77,9 @@ pub(crate) struct Faults {
     next: Mutex<HashMap<Service, (Fault, usize)>>,
     /// Per lower-case tenant id and service.
     tenants: Mutex<HashMap<(String, Service), Fault>>,
-    /// Bumped by every clear, so requests hung by a "next" fault end.
+    /// Per service: faults given to a fraction of its requests.
+    rates: Mutex<HashMap<Service, Vec<Rate>>>,
+    /// Bumped by every clear, so requests hung by a "next" or rate fault end.
     clears: Mutex<HashMap<Service, u64>>,
 }
 
@@ -69,11 +91,12 @@ impl Faults {
         lock(&self.active).insert(service, Active { fault, until });
     }
 
-    /// Removes the service's windowed and pending "next" faults and ends
-    /// requests a "next" hang holds.
+    /// Removes the service's windowed, pending "next" and rate faults and
+    /// ends requests a "next" or rate hang holds.
     pub fn clear(&self, service: Service) {
         lock(&self.active).remove(&service);
         lock(&self.next).remove(&service);
+        lock(&self.rates).remove(&service);
         *lock(&self.clears).entry(service).or_default() += 1;
     }
 
@@ -86,6 +109,40 @@ impl Faults {
         } else {
             next.insert(service, (fault, count));
         }
+    }
+
+    /// `fraction` (0..=1) of the service's requests get `fault`, evenly
+    /// spread (0.05: every 20th), replacing the rate of a fault of the same
+    /// kind (status, throttle, hang); `0` removes it. Several kinds may be
+    /// set at once; each counts every request.
+    pub fn set_rate(&self, service: Service, fault: Fault, fraction: f64) {
+        let mut rates = lock(&self.rates);
+        let list = rates.entry(service).or_default();
+        list.retain(|r| !same_kind(r.fault, fault));
+        let per_million = (fraction.clamp(0.0, 1.0) * MILLION as f64).round() as u64;
+        if per_million > 0 {
+            list.push(Rate {
+                fault,
+                per_million,
+                owed: 0,
+            });
+        }
+    }
+
+    /// The rate fault, if any, this request of the service gets.
+    fn rate_fault(&self, service: Service) -> Option<Fault> {
+        let mut rates = lock(&self.rates);
+        let mut hit = None;
+        for r in rates.get_mut(&service)?.iter_mut() {
+            r.owed += r.per_million;
+            // A kind due on a request another kind took stays owed and takes
+            // the next one, so 5% and 1% together really give 6%.
+            if r.owed >= MILLION && hit.is_none() {
+                r.owed -= MILLION;
+                hit = Some(r.fault);
+            }
+        }
+        hit
     }
 
     /// Every request to the service for `tenant_id` gets `fault` until
@@ -116,7 +173,7 @@ impl Faults {
 
     /// The fault for one request, if any, and what would lift it. The most
     /// specific scope wins: the tenant's, then a pending "next" (which this
-    /// consumes), then the service's window.
+    /// consumes), then the service's window, then a rate fault.
     pub fn decide(&self, service: Service, tenant: Option<&str>) -> Option<(Fault, Lift)> {
         if let Some(t) = tenant {
             let key = (t.to_ascii_lowercase(), service);
@@ -136,7 +193,12 @@ impl Faults {
                 return Some((fault, Lift::Clear(service, epoch)));
             }
         }
-        self.current(service).map(|f| (f, Lift::Window(service)))
+        if let Some(f) = self.current(service) {
+            return Some((f, Lift::Window(service)));
+        }
+        let fault = self.rate_fault(service)?;
+        let epoch = lock(&self.clears).get(&service).copied().unwrap_or(0);
+        Some((fault, Lift::Clear(service, epoch)))
     }
 
     /// Whether the fault behind `lift` still holds a hung request.
@@ -206,6 +268,70 @@ mod tests {
         f.clear_tenant("Abc");
         f.clear(Service::Graph);
         assert_eq!(f.decide(Service::Graph, Some("abc")), None);
+    }
+
+    #[test]
+    fn rate_faults_hit_an_exact_evenly_spread_share() {
+        let f = Faults::default();
+        f.set_rate(Service::Graph, Fault::Status(503), 0.05);
+        f.set_rate(Service::Graph, Fault::Hang, 0.01);
+        let got: Vec<_> = (0..1000)
+            .map(|_| f.decide(Service::Graph, Some("t")).map(|d| d.0))
+            .collect();
+        let count = |x: Fault| got.iter().filter(|g| **g == Some(x)).count();
+        // Every 100th request is due both: the first kind set takes it, the
+        // other the request after.
+        assert_eq!(count(Fault::Status(503)), 50);
+        assert_eq!(count(Fault::Hang), 9);
+        assert_eq!(got[19], Some(Fault::Status(503)));
+        assert_eq!(got[18], None);
+        assert_eq!(got[99], Some(Fault::Status(503)));
+        assert_eq!(got[100], Some(Fault::Hang));
+        assert_eq!(
+            f.decide(Service::Arm, None),
+            None,
+            "other services untouched"
+        );
+        // Replacing a kind keeps the other; a fraction of 0 removes it.
+        f.set_rate(Service::Graph, Fault::Status(500), 0.5);
+        f.set_rate(Service::Graph, Fault::Hang, 0.0);
+        let n = (0..10)
+            .filter(|_| f.decide(Service::Graph, None).is_some())
+            .count();
+        assert_eq!(n, 5);
+        f.clear(Service::Graph);
+        assert!((0..100).all(|_| f.decide(Service::Graph, None).is_none()));
+    }
+
+    #[test]
+    fn tenant_and_window_faults_win_over_rates() {
+        let f = Faults::default();
+        f.set_rate(Service::Token, Fault::Status(503), 1.0);
+        f.set_tenant("t", Service::Token, Fault::Status(400));
+        assert_eq!(
+            f.decide(Service::Token, Some("t")).map(|d| d.0),
+            Some(Fault::Status(400))
+        );
+        f.set(Service::Token, Fault::Status(502), None);
+        assert_eq!(
+            f.decide(Service::Token, Some("u")).map(|d| d.0),
+            Some(Fault::Status(502))
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_hangs_end_when_cleared() {
+        let f = std::sync::Arc::new(Faults::default());
+        f.set_rate(Service::Arm, Fault::Hang, 1.0);
+        let (_, lift) = f.decide(Service::Arm, None).unwrap();
+        let g = f.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            g.clear(Service::Arm);
+        });
+        tokio::time::timeout(Duration::from_secs(2), f.hang(&lift))
+            .await
+            .expect("the hang ends with the clear");
     }
 
     #[tokio::test]

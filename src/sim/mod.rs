@@ -631,8 +631,17 @@ impl SimHandle {
         self.state().faults.set(service, fault, window);
     }
 
+    /// `fraction` (0..=1) of the requests to `service` get `fault`, evenly
+    /// spread and counted rather than drawn (0.05: every 20th request), until
+    /// [`SimHandle::clear_faults`]. One rate per kind of fault (status,
+    /// throttle, hang); a new one replaces the kind's, `0.0` removes it. A
+    /// `Hang` so given lasts until `clear_faults` or the client gives up.
+    pub fn inject_fault_rate(&self, service: Service, fault: Fault, fraction: f64) {
+        self.state().faults.set_rate(service, fault, fraction);
+    }
+
     /// Removes a service's fault, and pending [`SimHandle::inject_fault_next`]
-    /// ones.
+    /// and [`SimHandle::inject_fault_rate`] ones.
     pub fn clear_faults(&self, service: Service) {
         self.state().faults.clear(service);
     }

@@ -904,3 +904,74 @@ async fn admin_api() {
     let (_, b) = admin(&f, Method::GET, "/_sim").await;
     assert_eq!(b["imds"], f.sim.imds_url());
 }
+
+#[tokio::test]
+async fn rate_faults_through_the_admin_api() {
+    use reqwest::Method;
+    let f = start(1).await;
+    let kv = format!(
+        "{}/secrets/{SECRET_NAME}?api-version=7.6",
+        f.sim.keyvault_url()
+    );
+    let (s, b) = admin(
+        &f,
+        Method::POST,
+        "/_sim/faults/keyvault/rate?fraction=0.25&status=503",
+    )
+    .await;
+    assert_eq!((s, b["fraction"].as_f64()), (200, Some(0.25)), "{b}");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(f.get(kv.clone(), None).await.status().as_u16());
+    }
+    // Unauthenticated requests answer the 401 challenge; every 4th is the fault.
+    assert_eq!(statuses, [401, 401, 401, 503, 401, 401, 401, 503]);
+
+    // A rate hang holds the request until the client gives up, then the
+    // service answers the next one normally.
+    admin(
+        &f,
+        Method::POST,
+        "/_sim/faults/keyvault/rate?fraction=0&status=503",
+    )
+    .await;
+    admin(
+        &f,
+        Method::POST,
+        "/_sim/faults/keyvault/rate?fraction=0.5&hang=1",
+    )
+    .await;
+    assert_eq!(f.get(kv.clone(), None).await.status(), 401);
+    let gave_up = f
+        .http
+        .get(kv.clone())
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    assert_eq!(f.get(kv.clone(), None).await.status(), 401);
+    assert_eq!(
+        admin(&f, Method::DELETE, "/_sim/faults/keyvault").await.0,
+        200
+    );
+    for _ in 0..4 {
+        assert_eq!(f.get(kv.clone(), None).await.status(), 401, "cleared");
+    }
+    for bad in [
+        "fraction=2&status=503",
+        "fraction=x&status=503",
+        "status=503",
+    ] {
+        assert_eq!(
+            admin(
+                &f,
+                Method::POST,
+                &format!("/_sim/faults/keyvault/rate?{bad}")
+            )
+            .await
+            .0,
+            400,
+            "{bad}"
+        );
+    }
+}

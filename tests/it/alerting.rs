@@ -101,72 +101,8 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     let d = spawn_daemon(&t.config, &[]).await;
     wait_ready(d.addr, Duration::from_secs(30)).await;
 
-    // The webhook receiver: a tiny listener collecting Alertmanager's posts.
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_addr = hook.local_addr().unwrap();
-    {
-        let received = received.clone();
-        let app = Router::new().route(
-            "/",
-            post(move |body: axum::Json<serde_json::Value>| {
-                let received = received.clone();
-                async move {
-                    received.lock().unwrap().push(body.0);
-                    "ok"
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(hook, app).await });
-    }
-
-    let dir = tempfile::tempdir().unwrap();
-    let rules = rules_for_test(dir.path());
-    let am_port = free_port();
-    std::fs::write(
-        dir.path().join("am.yml"),
-        format!(
-            "route:\n  receiver: hook\n  group_by: [alertname, tenant_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{hook_addr}/\n        send_resolved: false\n"
-        ),
-    )
-    .unwrap();
-    let _am = start(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", dir.path().join("am.yml").display()),
-            format!("--storage.path={}", dir.path().join("am-data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-    )
-    .await;
-    wait_http(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
-    let prom_port = free_port();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{rules}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: tenantwatch\n    static_configs:\n      - targets: ['{daemon}']\n",
-            rules = rules.display(),
-            daemon = d.addr,
-        ),
-    )
-    .unwrap();
-    let _prom = start(
-        "prometheus",
-        &[
-            format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ),
-            format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom-data").display()
-            ),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-    )
-    .await;
-    wait_http(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+    let stack = AlertStack::start(d.addr).await;
+    let received = stack.received.clone();
 
     // Neither fires while the token is fresh and consent is in place. (The sim's
     // data makes others fire: a GDAP relationship ending soon, an app secret expiring.)
@@ -214,6 +150,104 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     );
 }
 
+/// Prometheus scraping one daemon with the shipped rules (`for:` shortened) and
+/// Alertmanager posting to a webhook that collects the notifications.
+pub(crate) struct AlertStack {
+    /// Every notification body the webhook received.
+    pub received: Arc<Mutex<Vec<serde_json::Value>>>,
+    _am: Proc,
+    _prom: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl AlertStack {
+    pub(crate) async fn start(daemon: std::net::SocketAddr) -> Self {
+        // The webhook receiver: a tiny listener collecting Alertmanager's posts.
+        let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook_addr = hook.local_addr().unwrap();
+        {
+            let received = received.clone();
+            let app = Router::new().route(
+                "/",
+                post(move |body: axum::Json<serde_json::Value>| {
+                    let received = received.clone();
+                    async move {
+                        received.lock().unwrap().push(body.0);
+                        "ok"
+                    }
+                }),
+            );
+            tokio::spawn(async move { axum::serve(hook, app).await });
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules_for_test(dir.path());
+        let am_port = free_port();
+        std::fs::write(
+            dir.path().join("am.yml"),
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname, tenant_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{hook_addr}/\n        send_resolved: false\n"
+            ),
+        )
+        .unwrap();
+        let _am = start(
+            "prometheus-alertmanager",
+            &[
+                format!("--config.file={}", dir.path().join("am.yml").display()),
+                format!("--storage.path={}", dir.path().join("am-data").display()),
+                format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=".into(),
+            ],
+        )
+        .await;
+        wait_http(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
+        let prom_port = free_port();
+        std::fs::write(
+            dir.path().join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{rules}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: tenantwatch\n    static_configs:\n      - targets: ['{daemon}']\n",
+                rules = rules.display(),
+                daemon = daemon,
+            ),
+        )
+        .unwrap();
+        let _prom = start(
+            "prometheus",
+            &[
+                format!(
+                    "--config.file={}",
+                    dir.path().join("prometheus.yml").display()
+                ),
+                format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("prom-data").display()
+                ),
+                format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ],
+        )
+        .await;
+        wait_http(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+
+        Self {
+            received,
+            _am,
+            _prom,
+            _dir: dir,
+        }
+    }
+
+    /// Every alert of every notification so far.
+    pub(crate) fn alerts(&self) -> Vec<serde_json::Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
 async fn wait_alert(
     received: &Arc<Mutex<Vec<serde_json::Value>>>,
     name: &str,
@@ -222,7 +256,7 @@ async fn wait_alert(
     wait_alert_where(received, name, within, |_| true).await
 }
 
-async fn wait_alert_where(
+pub(crate) async fn wait_alert_where(
     received: &Arc<Mutex<Vec<serde_json::Value>>>,
     name: &str,
     within: Duration,

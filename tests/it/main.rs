@@ -11,6 +11,8 @@ mod demo;
 mod helpers;
 mod hostile;
 mod lifecycle;
+mod restart;
 mod rotation;
+mod soak;
 mod status_page;
 mod web;

@@ -277,3 +277,48 @@ async fn daemon_rotates_on_schedule_and_exports_rotation_metrics() {
         assert_eq!(sample(&metrics, &up), Some(1.0));
     }
 }
+
+/// Regression: the stored version's age was measured against the local clock while
+/// its issue time is stamped by Entra, so a store clock ahead of the host (here the
+/// sim's moved clock) made every version look new and rotation never ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_measures_age_on_the_stores_clock() {
+    let t = start_sim(1, Duration::ZERO).await;
+    append_config(
+        &t.config,
+        "[rotation]\nschedule = \"*/1 * * * * *\"\nrotate_after = \"1h\"\n",
+    );
+    let before = t.sim.stored_secret(&t.sim.secret_name()).unwrap();
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(30)).await;
+    let success = "tenantwatch_refresh_token_rotations_total{result=\"success\"}";
+    let (_, m) = get(d.addr, "/metrics").await;
+    assert_eq!(
+        sample(&m, success).unwrap_or(0.0),
+        0.0,
+        "a fresh token is kept"
+    );
+    // Two hours pass on Entra's and Key Vault's clock: the version is now older
+    // than rotate_after and the next scheduled run replaces it.
+    t.sim.advance_clock(Duration::from_secs(2 * 3600));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, m) = get(d.addr, "/metrics").await;
+        if sample(&m, success).unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rotation after the store's clock moved 2 h:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let after = t.sim.stored_secret(&t.sim.secret_name()).unwrap();
+    assert_ne!(before, after);
+    assert!(t.sim.refresh_token_valid(&after));
+    // The new version is young on that clock: the next runs leave it alone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, m) = get(d.addr, "/metrics").await;
+    assert_eq!(sample(&m, success), Some(1.0), "rotated exactly once");
+}
