@@ -167,6 +167,9 @@ pub struct CollectionSettings {
     pub concurrency: usize,
     /// Default time allowed for one collector on one tenant before it counts as failed.
     pub tenant_timeout: Duration,
+    /// Time allowed for one HTTP request; shorter than `tenant_timeout`, so a
+    /// request that hangs is retried instead of failing the whole collector.
+    pub request_timeout: Duration,
     /// API limits: concurrency, retries, paging.
     pub limits: crate::api::ApiLimits,
     /// Samples one collector may export for one tenant; more are dropped and counted.
@@ -346,6 +349,7 @@ struct RawCollection {
     schedule: Option<String>,
     concurrency: Option<usize>,
     tenant_timeout: Option<String>,
+    request_timeout: Option<String>,
     max_requests: Option<usize>,
     max_requests_per_tenant: Option<usize>,
     max_pages: Option<usize>,
@@ -361,6 +365,8 @@ struct RawLog {
 
 /// Default listen address: loopback, so nothing is exposed until an operator says so.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// Default upper bound for one HTTP request (halved when `tenant_timeout` is short).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default collection schedule: every five minutes, at second 0.
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 /// Default rotation schedule: daily at 03:17:00 UTC, off the top of the hour.
@@ -380,10 +386,12 @@ impl Settings {
         if !path.is_file() {
             return Err(ConfigError::NotFound(path.to_path_buf()));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::files::read_capped_string(path, crate::files::DOCUMENT_LIMIT).map_err(
+            |source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Self::from_toml(&text, path, env)
     }
 
@@ -557,7 +565,7 @@ fn check_ca_file(p: &mut Problems, f: &Path) {
         p.push("cloud.ca_file", format!("{} is not a file", f.display()));
         return;
     }
-    match std::fs::read(f) {
+    match crate::files::read_capped(f, crate::files::DOCUMENT_LIMIT) {
         Ok(pem) => {
             use rustls::pki_types::{pem::PemObject, CertificateDer};
             let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).collect();
@@ -1141,6 +1149,28 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
         raw.tenant_timeout.as_deref(),
         "60s",
     );
+    let request_timeout = match (raw.request_timeout.as_deref(), timeout) {
+        // Default: room for a hung request plus a retry inside the tenant's budget.
+        (None, Some(t)) => Some(DEFAULT_REQUEST_TIMEOUT.min(t / 2)),
+        (None, None) => None,
+        (Some(v), t) => {
+            let r = parse_duration(p, "collection.request_timeout", Some(v), "20s")?;
+            match t {
+                Some(t) if r > t => {
+                    p.push(
+                        "collection.request_timeout",
+                        format!("{v} is longer than collection.tenant_timeout; a hung request would fail the collector instead of being retried"),
+                    );
+                    None
+                }
+                _ if r.is_zero() => {
+                    p.push("collection.request_timeout", "must be above 0");
+                    None
+                }
+                _ => Some(r),
+            }
+        }
+    };
     let mut limits = crate::api::ApiLimits::default();
     let mut bounded = |key: &str, v: Option<usize>, slot: &mut usize, max: usize| {
         if let Some(v) = v {
@@ -1180,6 +1210,7 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
         schedule,
         concurrency,
         tenant_timeout: timeout?,
+        request_timeout: request_timeout?,
         limits,
         max_series,
     })
@@ -1327,6 +1358,37 @@ client_secret_file = "secret"
         let err = load(&body, &[]).unwrap_err().to_string();
         assert!(err.contains("collection.schedule"), "{err}");
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn a_device_named_as_secret_file_is_an_error_not_an_endless_read() {
+        let body = good().replace(
+            "client_secret_file = \"secret\"",
+            "client_secret_file = \"/dev/zero\"",
+        );
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("partner.client_secret_file") && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn request_timeout_defaults_inside_the_tenant_budget() {
+        let s = load(&(good() + "[collection]\ntenant_timeout = \"10s\"\n"), &[]).unwrap();
+        assert_eq!(s.collection.request_timeout, Duration::from_secs(5));
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.collection.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        let err = load(
+            &(good() + "[collection]\ntenant_timeout = \"10s\"\nrequest_timeout = \"30s\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("collection.request_timeout: 30s is longer than"),
+            "{err}"
+        );
     }
 
     use proptest::prelude::*;

@@ -80,11 +80,14 @@ impl Certificate {
     /// the format the Azure SDKs' certificate credentials take.
     pub fn from_pem_file(key: &str, path: &Path) -> Result<Self, CredentialError> {
         let path = crate::secret::resolve_secret_path(path);
-        let pem = std::fs::read(&path).map_err(|source| CredentialError::Read {
-            key: key.to_string(),
-            path: path.clone(),
-            source,
-        })?;
+        let pem =
+            crate::files::read_capped(&path, crate::files::DOCUMENT_LIMIT).map_err(|source| {
+                CredentialError::Read {
+                    key: key.to_string(),
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         let bad = |why: &str| CredentialError::Bad {
             key: key.to_string(),
             path: path.clone(),
@@ -167,8 +170,8 @@ impl ClientCredential {
             ],
             ClientCredential::FederatedTokenFile(path) => {
                 let key = "store.keyvault.identity.federated_token_file";
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+                let text = crate::files::read_capped_string(path, crate::files::SECRET_LIMIT)
+                    .map_err(|source| CredentialError::Read {
                         key: key.into(),
                         path: path.clone(),
                         source,

@@ -58,7 +58,10 @@ impl Components {
     /// Builds the HTTP client, store and broker.
     pub fn build(settings: &Settings) -> Result<Self, DaemonError> {
         let metrics = Metrics::new()?;
-        let http = crate::http::build_client(settings.ca_file.as_deref())?;
+        let http = crate::http::build_client(
+            settings.ca_file.as_deref(),
+            settings.collection.request_timeout,
+        )?;
         let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone());
         let store = Arc::new(match &settings.store {
             StoreSettings::KeyVault {

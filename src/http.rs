@@ -35,19 +35,26 @@ pub enum ClientError {
 }
 
 /// Builds the shared client: rustls with the web PKI roots plus `ca_file`,
-/// `HTTPS_PROXY`/`NO_PROXY` from the environment (reqwest's default).
-pub fn build_client(ca_file: Option<&Path>) -> Result<Client, ClientError> {
+/// `HTTPS_PROXY`/`NO_PROXY` from the environment (reqwest's default), and
+/// `request_timeout` for each request (a timed-out request is retried).
+pub fn build_client(
+    ca_file: Option<&Path>,
+    request_timeout: Duration,
+) -> Result<Client, ClientError> {
     let mut b = Client::builder()
         .user_agent(concat!("tenantwatch/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(10).min(request_timeout))
+        .timeout(request_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .https_only(true);
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let pem =
+            crate::files::read_capped(path, crate::files::DOCUMENT_LIMIT).map_err(|source| {
+                ClientError::ReadCa {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::BadCa {
                 path: path.display().to_string(),

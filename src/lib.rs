@@ -38,6 +38,7 @@ pub mod demo;
 pub mod discovery;
 pub mod engine;
 pub mod entra;
+pub mod files;
 pub mod graph;
 pub mod http;
 pub mod identity;

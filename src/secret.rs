@@ -34,11 +34,14 @@ pub fn resolve_secret_path(path: &Path) -> PathBuf {
 /// Reads a secret file, trimming the trailing newline editors and `echo` add.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, SecretError> {
     let path = resolve_secret_path(path);
-    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read {
-        key: key.to_string(),
-        path: path.clone(),
-        source,
-    })?;
+    let text =
+        crate::files::read_capped_string(&path, crate::files::SECRET_LIMIT).map_err(|source| {
+            SecretError::Read {
+                key: key.to_string(),
+                path: path.clone(),
+                source,
+            }
+        })?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(SecretError::Empty {

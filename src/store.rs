@@ -300,7 +300,13 @@ async fn load_file(path: &Path) -> Result<StoredToken, StoreError> {
             mode,
         });
     }
-    let text = tokio::fs::read_to_string(path).await.map_err(err)?;
+    let owned = path.to_path_buf();
+    let text = tokio::task::spawn_blocking(move || {
+        crate::files::read_capped_string(&owned, crate::files::SECRET_LIMIT)
+    })
+    .await
+    .map_err(|e| err(std::io::Error::other(e)))?
+    .map_err(err)?;
     let bad = |why: &str| StoreError::BadFile {
         path: path.to_path_buf(),
         why: why.to_string(),

@@ -113,12 +113,12 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let text = read_small(path)
-            .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
-            .map_err(|source| WebConfigError::Read {
+        let text = crate::files::read_capped_string(path, crate::files::DOCUMENT_LIMIT).map_err(
+            |source| WebConfigError::Read {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            },
+        )?;
         let mut cfg = Self::parse(path, &text)?;
         cfg.stamps.insert(0, (path.to_path_buf(), modified(path)));
         Ok(cfg)
@@ -227,23 +227,6 @@ fn lower(h: &'static str) -> &'static str {
     }
 }
 
-/// Files behind the web config are small; a device such as /dev/zero, or a
-/// file named by mistake, must not be read forever or into all memory.
-fn read_small(p: &Path) -> std::io::Result<Vec<u8>> {
-    const LIMIT: u64 = 1 << 20;
-    use std::io::Read;
-    let f = std::fs::File::open(p)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut buf = Vec::new();
-    f.take(LIMIT + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > LIMIT {
-        return Err(std::io::Error::other("larger than 1 MiB"));
-    }
-    Ok(buf)
-}
-
 fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -265,12 +248,13 @@ fn pem_source(
         (Some(pem), None) => Ok(Some(pem.into_bytes())),
         (None, Some(f)) => {
             let path = base.join(&f);
-            let bytes = read_small(&path).map_err(|e| {
-                invalid(
-                    &format!("tls_server_config.{key}_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
+            let bytes =
+                crate::files::read_capped(&path, crate::files::DOCUMENT_LIMIT).map_err(|e| {
+                    invalid(
+                        &format!("tls_server_config.{key}_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
             stamps.push((path.clone(), modified(&path)));
             Ok(Some(bytes))
         }

@@ -480,3 +480,57 @@ async fn series_limit_drops_and_counts() {
         "{dropped}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_request_is_retried_within_the_tenant_budget() {
+    let t = start_sim(2, Duration::ZERO).await;
+    append_config(
+        &t.config,
+        "[collection]\ntenant_timeout = \"8s\"\nrequest_timeout = \"1s\"\n",
+    );
+    // The first Graph and the first ARM request never get an answer.
+    t.sim.inject_fault_next(Service::Graph, Fault::Hang, 1);
+    t.sim.inject_fault_next(Service::Arm, Fault::Hang, 1);
+    let d = spawn_daemon(&t.config, &[]).await;
+    wait_ready(d.addr, Duration::from_secs(40)).await;
+    let (_, m) = get(d.addr, "/metrics").await;
+    for c in t.sim.customers() {
+        assert_eq!(
+            sample(
+                &m,
+                &format!("tenantwatch_tenant_up{{tenant_id=\"{}\"}}", c.tenant_id)
+            ),
+            Some(1.0),
+            "{m}"
+        );
+    }
+    let failed: f64 = m
+        .lines()
+        .filter(|l| {
+            l.starts_with("tenantwatch_collector_runs_total{") && l.contains("result=\"failure\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        failed, 0.0,
+        "the hang cost a retry, not a collector run:\n{m}"
+    );
+    // The sim's ARM service also answers Resource Graph: its hang hits whichever comes first.
+    let errors = |api: &str| {
+        sample(
+            &m,
+            &format!("tenantwatch_api_requests_total{{api=\"{api}\",status_class=\"error\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(
+        errors("graph"),
+        1.0,
+        "the hung Graph request is counted once"
+    );
+    assert_eq!(
+        errors("arm") + errors("resource_graph"),
+        1.0,
+        "the hung ARM request is counted once"
+    );
+}

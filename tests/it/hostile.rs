@@ -242,7 +242,8 @@ impl Server {
     }
 
     fn http(&self) -> reqwest::Client {
-        tenantwatch::http::build_client(Some(&self.ca_file)).unwrap()
+        tenantwatch::http::build_client(Some(&self.ca_file), std::time::Duration::from_secs(60))
+            .unwrap()
     }
 }
 
