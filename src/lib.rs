@@ -22,6 +22,7 @@
 //! - [`daemon`] wires it together under a scheduler and a cancellation token;
 //!   [`demo`] runs it against [`sim`], the simulated Microsoft cloud.
 
+pub mod accept;
 pub mod api;
 #[cfg(test)]
 mod arb;

@@ -2,8 +2,6 @@
 //! Azure too (IMDS at 169.254.169.254, App Service's local identity
 //! endpoint) and for the admin API.
 
-use std::time::Duration;
-
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -21,17 +19,8 @@ pub(crate) fn serve(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let (tcp, peer) = tokio::select! {
-                _ = cancel.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Typically EMFILE; back off instead of spinning.
-                        tracing::warn!(error = %e, "sim: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((tcp, peer)) = crate::accept::next_connection(&listener, &cancel).await else {
+                break;
             };
             let router = router.clone();
             let cancel = cancel.clone();

@@ -90,17 +90,8 @@ pub(crate) fn serve(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let (tcp, peer) = tokio::select! {
-                _ = cancel.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Typically EMFILE; back off instead of spinning.
-                        tracing::warn!(error = %e, "sim: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((tcp, peer)) = crate::accept::next_connection(&listener, &cancel).await else {
+                break;
             };
             let acceptor = acceptor.clone();
             let router = router.clone();
