@@ -36,6 +36,7 @@ pub mod demo;
 pub mod discovery;
 pub mod engine;
 pub mod entra;
+pub mod exposition;
 pub mod graph;
 pub mod http;
 pub mod identity;
