@@ -258,12 +258,15 @@ impl Metrics {
 
     /// Replaces the snapshot scrapes read, encoding its families once here
     /// rather than at every scrape.
-    pub fn publish(&self, snapshot: Snapshot) {
+    pub fn publish(&self, mut snapshot: Snapshot) {
         let mut chunks: Vec<Arc<Chunk>> = snapshot_families(&snapshot)
             .into_iter()
             .map(Arc::new)
             .collect();
         chunks.sort_by(|a, b| a.name.cmp(&b.name));
+        // Encoded now; the samples were a third copy of every label string
+        // (after the engine's results and the snapshot being replaced).
+        snapshot.samples = Vec::new();
         let published = Published {
             snapshot: Arc::new(snapshot),
             chunks: Arc::new(chunks),
