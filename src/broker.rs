@@ -27,10 +27,16 @@ use crate::store::{Store, StoreError, StoredToken};
 
 /// Entra's refresh-token inactivity lifetime: 90 days.
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
-/// Tokens are refreshed this long before they expire…
-const REFRESH_AHEAD: Duration = Duration::from_secs(300);
+/// Tokens are refreshed this long before they expire: twice the default tenant
+/// timeout, so a token outlives the collection that fetched it. Longer wastes
+/// tokens: with 5-minute cycles and ~1 h tokens a 5-minute margin costs a whole
+/// extra cycle's refresh (benchmarked in docs/benchmarks.md)…
+const REFRESH_AHEAD: Duration = Duration::from_secs(120);
 /// …plus up to this much random jitter, so thousands of tenants do not refresh in one burst.
-const REFRESH_JITTER_SECS: u64 = 120;
+const REFRESH_JITTER_SECS: u64 = 60;
+/// The lifetime the margin above is meant for (Entra's default is 60–90 min);
+/// shorter-lived tokens get the same fraction of their lifetime as margin.
+const NOMINAL_LIFETIME: Duration = Duration::from_secs(3600);
 /// A permanent failure (consent missing, tenant gone) is not retried for this long,
 /// so one cycle's collectors do not each hammer the token endpoint for a dead tenant.
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
@@ -395,8 +401,11 @@ impl TokenBroker {
                 let expires_at = r.access.expires_at;
                 let jitter =
                     Duration::from_secs(rand::thread_rng().gen_range(0..=REFRESH_JITTER_SECS));
+                let scale = (expires_at.saturating_duration_since(now).as_secs_f64()
+                    / NOMINAL_LIFETIME.as_secs_f64())
+                .min(1.0);
                 let refresh_at = expires_at
-                    .checked_sub(REFRESH_AHEAD + jitter)
+                    .checked_sub((REFRESH_AHEAD + jitter).mul_f64(scale))
                     .filter(|t| *t > now)
                     // A token shorter-lived than the margin is used for half its life.
                     .unwrap_or_else(|| now + (expires_at.saturating_duration_since(now) / 2));

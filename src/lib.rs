@@ -39,6 +39,7 @@ pub mod demo;
 pub mod discovery;
 pub mod engine;
 pub mod entra;
+pub mod exposition;
 pub mod files;
 pub mod graph;
 pub mod http;

@@ -4,11 +4,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::exposition::{Chunk, Exposition, GaugeText as GaugeFamily};
 use crate::snapshot::Snapshot;
 
 /// Owns the registry, every live metric family and the latest snapshot.
@@ -34,8 +34,17 @@ pub struct Metrics {
     pub series_dropped: IntCounterVec,
     /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
     pub ratelimits: RateLimits,
-    /// The latest snapshot. A `std` lock, not a Tokio one: it is held only to clone an `Arc`.
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// The latest snapshot and its encoded families. A `std` lock, not a Tokio
+    /// one: it is held only to clone an `Arc`.
+    snapshot: RwLock<Published>,
+}
+
+/// A snapshot with its families already encoded, so scrapes between two
+/// publishes do not re-encode every tenant.
+#[derive(Clone, Default)]
+struct Published {
+    snapshot: Arc<Snapshot>,
+    chunks: Arc<Vec<Arc<Chunk>>>,
 }
 
 /// What is known about the refresh token; `None` fields are not exported.
@@ -55,35 +64,77 @@ pub struct RefreshState {
 
 /// Last seen `x-ms-ratelimit-remaining-*` / `x-ms-user-quota-remaining` values.
 /// Kept until the tenant leaves scope, not reset by a scrape.
+///
+/// Values change with almost every request during a cycle, so they are kept in
+/// shards by API and the tenant id's first byte (contiguous in the exported
+/// order), each with its encoded text, and a scrape re-encodes only the shards
+/// touched since the last one.
 #[derive(Default)]
-pub struct RateLimits(
-    std::sync::Mutex<std::collections::BTreeMap<(&'static str, String, String), f64>>,
-);
+pub struct RateLimits(std::sync::Mutex<std::collections::BTreeMap<(&'static str, u8), RateShard>>);
+
+#[derive(Default)]
+struct RateShard {
+    values: std::collections::BTreeMap<(String, String), f64>,
+    encoded: Option<Arc<Chunk>>,
+}
+
+const RATELIMIT_NAME: &str = "tenantwatch_api_ratelimit_remaining";
+const RATELIMIT_HELP: &str = "Last seen remaining request quota from the API's rate-limit headers.";
+const RATELIMIT_LABELS: [&str; 3] = ["api", "tenant_id", "kind"];
 
 impl RateLimits {
     /// Records one header value.
     pub fn set(&self, api: &'static str, tenant: &str, kind: &str, v: f64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert((api, tenant.to_string(), kind.to_string()), v);
+        let shard = m
+            .entry((api, tenant.as_bytes().first().copied().unwrap_or(0)))
+            .or_default();
+        let old = shard
+            .values
+            .insert((tenant.to_string(), kind.to_string()), v);
+        if old.map(f64::to_bits) != Some(v.to_bits()) {
+            shard.encoded = None;
+        }
     }
 
     /// Drops tenants no longer in scope.
     pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.retain(|(_, t, _), _| keep.contains(t));
+        for shard in m.values_mut() {
+            let before = shard.values.len();
+            shard.values.retain(|(t, _), _| keep.contains(t));
+            if shard.values.len() != before {
+                shard.encoded = None;
+            }
+        }
+        m.retain(|_, s| !s.values.is_empty());
     }
 
-    fn family(&self) -> Option<MetricFamily> {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let mut f = GaugeFamily::new(
-            "tenantwatch_api_ratelimit_remaining",
-            "Last seen remaining request quota from the API's rate-limit headers.",
-            &["api", "tenant_id", "kind"],
-        );
-        for ((api, tenant, kind), v) in m.iter() {
-            f.add(&[api, tenant, kind], *v);
+    /// The family as pieces: HELP/TYPE, then each shard's samples in order.
+    fn chunks(&self) -> Vec<Arc<Chunk>> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.is_empty() {
+            return Vec::new();
         }
-        f.done()
+        let mut out = vec![Arc::new(GaugeFamily::header(
+            RATELIMIT_NAME,
+            RATELIMIT_HELP,
+        ))];
+        for ((api, _), shard) in m.iter_mut() {
+            let encoded = shard.encoded.get_or_insert_with(|| {
+                let mut f =
+                    GaugeFamily::new(RATELIMIT_NAME, RATELIMIT_HELP, &RATELIMIT_LABELS, false);
+                for ((tenant, kind), v) in &shard.values {
+                    f.add(&[api, tenant, kind], *v);
+                }
+                Arc::new(
+                    f.done()
+                        .unwrap_or_else(|| Chunk::new(RATELIMIT_NAME.to_string(), "")),
+                )
+            });
+            out.push(encoded.clone());
+        }
+        out
     }
 }
 
@@ -201,25 +252,41 @@ impl Metrics {
             api_duration,
             series_dropped,
             ratelimits: RateLimits::default(),
-            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            snapshot: RwLock::new(Published::default()),
         }))
     }
 
-    /// Replaces the snapshot scrapes read.
-    pub fn publish(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
+    /// Replaces the snapshot scrapes read, encoding its families once here
+    /// rather than at every scrape.
+    pub fn publish(&self, mut snapshot: Snapshot) {
+        let mut chunks: Vec<Arc<Chunk>> = snapshot_families(&snapshot)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        chunks.sort_by(|a, b| a.name.cmp(&b.name));
+        // Encoded now; the samples were a third copy of every label string
+        // (after the engine's results and the snapshot being replaced).
+        snapshot.samples = Vec::new();
+        let published = Published {
+            snapshot: Arc::new(snapshot),
+            chunks: Arc::new(chunks),
+        };
         match self.snapshot.write() {
-            Ok(mut g) => *g = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
+            Ok(mut g) => *g = published,
+            Err(poisoned) => *poisoned.into_inner() = published,
+        }
+    }
+
+    fn published(&self) -> Published {
+        match self.snapshot.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.published().snapshot
     }
 
     /// Records whether the store could be read.
@@ -227,87 +294,67 @@ impl Metrics {
         self.refresh.update(|r| r.store_up = Some(up));
     }
 
+    /// The `/metrics` body in pieces, families in name order: the live
+    /// counters and histograms encoded now, the snapshot's families as
+    /// encoded when it was published.
+    pub fn exposition(&self) -> Exposition {
+        let encoder = TextEncoder::new();
+        let mut chunks: Vec<Arc<Chunk>> = Vec::new();
+        for family in self.registry.gather() {
+            let mut text = String::new();
+            match encoder.encode_utf8(std::slice::from_ref(&family), &mut text) {
+                Ok(()) => chunks.push(Arc::new(Chunk::new(family.name().to_string(), &text))),
+                Err(e) => {
+                    tracing::error!(error = %e, family = family.name(), "cannot encode metrics")
+                }
+            }
+        }
+        chunks.extend(self.published().chunks.iter().cloned());
+        chunks.extend(
+            refresh_families(&self.refresh.get())
+                .into_iter()
+                .map(Arc::new),
+        );
+        chunks.extend(self.ratelimits.chunks());
+        // Stable: a family split into pieces keeps its pieces' order.
+        chunks.sort_by(|a, b| a.name.cmp(&b.name));
+        Exposition(chunks)
+    }
+
     /// The exposition text for `/metrics`.
     pub fn render(&self) -> String {
-        let mut families = self.registry.gather();
-        families.extend(snapshot_families(&self.snapshot()));
-        families.extend(refresh_families(&self.refresh.get()));
-        families.extend(self.ratelimits.family());
-        families.sort_by(|a, b| a.name().cmp(b.name()));
-        let mut buf = Vec::with_capacity(64 * 1024);
-        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
-            tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        String::from_utf8(self.exposition().plain()).unwrap_or_default()
     }
 }
 
-/// Builds one gauge family; `rows` are (label values, value).
-struct GaugeFamily {
-    family: MetricFamily,
-    labels: Vec<String>,
+/// A gauge family with HELP and TYPE lines.
+fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeFamily {
+    GaugeFamily::new(name, help, labels, true)
 }
 
-impl GaugeFamily {
-    fn new(name: &str, help: &str, labels: &[&str]) -> Self {
-        let mut family = MetricFamily::default();
-        family.set_name(name.to_string());
-        family.set_help(help.to_string());
-        family.set_field_type(MetricType::GAUGE);
-        Self {
-            family,
-            labels: labels.iter().map(|l| l.to_string()).collect(),
-        }
-    }
-
-    fn owned(f: &crate::collector::Family) -> Self {
-        let labels: Vec<&str> = f.labels.iter().map(String::as_str).collect();
-        Self::new(&f.name, &f.help, &labels)
-    }
-
-    fn add(&mut self, values: &[&str], value: f64) {
-        let labels = self
-            .labels
-            .iter()
-            .zip(values)
-            .map(|(n, v)| {
-                let mut l = LabelPair::default();
-                l.set_name(n.clone());
-                l.set_value(v.to_string());
-                l
-            })
-            .collect();
-        let mut g = Gauge::default();
-        g.set_value(value);
-        let mut m = Metric::default();
-        m.set_label(labels);
-        m.set_gauge(g);
-        self.family.mut_metric().push(m);
-    }
-
-    fn done(self) -> Option<MetricFamily> {
-        // An empty family would print HELP/TYPE with no samples; omit it instead.
-        (!self.family.get_metric().is_empty()).then_some(self.family)
-    }
+/// A collector's family.
+fn owned(f: &crate::collector::Family) -> GaugeFamily {
+    let labels: Vec<&str> = f.labels.iter().map(String::as_str).collect();
+    gauge(&f.name, &f.help, &labels)
 }
 
-fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
-    let mut up = GaugeFamily::new(
+fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
+    let mut up = gauge(
         "tenantwatch_tenant_up",
         "1 when a token could be minted for the tenant and its last collection succeeded.",
         &["tenant_id"],
     );
-    let mut info = GaugeFamily::new(
+    let mut info = gauge(
         "tenantwatch_tenant_info",
         "Names of each tenant, for joins; always 1.",
         &["tenant_id", "name", "domain"],
     );
-    let mut token_error = GaugeFamily::new(
+    let mut token_error = gauge(
         "tenantwatch_tenant_token_error",
         "1 while minting a token for the tenant fails for this reason.",
         &["tenant_id", "reason"],
     );
-    let mut last_success = GaugeFamily::new(
+    let mut last_success = gauge(
         "tenantwatch_collector_last_success_timestamp_seconds",
         "Unix time of the collector's last successful run for the tenant.",
         &["tenant_id", "collector"],
@@ -324,7 +371,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
             }
         }
     }
-    let mut sources = GaugeFamily::new(
+    let mut sources = gauge(
         "tenantwatch_tenant_sources",
         "Which discovery sources list the tenant; always 1.",
         &["tenant_id", "source"],
@@ -334,12 +381,12 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
             sources.add(&[tenant, src.as_str()], 1.0);
         }
     }
-    let mut gdap_end = GaugeFamily::new(
+    let mut gdap_end = gauge(
         "tenantwatch_gdap_relationship_end_timestamp_seconds",
         "When a GDAP relationship ends unless extended.",
         &["tenant_id", "relationship_id", "status"],
     );
-    let mut gdap_auto = GaugeFamily::new(
+    let mut gdap_auto = gauge(
         "tenantwatch_gdap_relationship_auto_extend",
         "1 when the GDAP relationship auto-extends (autoExtendDuration is not zero).",
         &["tenant_id", "relationship_id", "status"],
@@ -355,7 +402,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
     }
     let mut scalars = Vec::new();
     let mut scalar = |name: &str, help: &str, v: Option<f64>| {
-        let mut f = GaugeFamily::new(name, help, &[]);
+        let mut f = gauge(name, help, &[]);
         if let Some(v) = v {
             f.add(&[], v);
         }
@@ -387,12 +434,12 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
         "Tenants with an active GDAP relationship that Partner Center does not list as customers.",
         s.gdap_without_customer.map(|v| v as f64),
     );
-    let mut run_ts = GaugeFamily::new(
+    let mut run_ts = gauge(
         "tenantwatch_collector_last_run_timestamp_seconds",
         "Unix time the collector last finished a run over all its tenants.",
         &["collector"],
     );
-    let mut run_secs = GaugeFamily::new(
+    let mut run_secs = gauge(
         "tenantwatch_collector_last_run_duration_seconds",
         "Wall time of the collector's last run over all its tenants.",
         &["collector"],
@@ -406,7 +453,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for sample in &s.samples {
         let i = *index.entry(sample.family.name.as_str()).or_insert_with(|| {
-            by_family.push(GaugeFamily::owned(&sample.family));
+            by_family.push(owned(&sample.family));
             by_family.len() - 1
         });
         let labels: Vec<&str> = sample.labels.iter().map(String::as_str).collect();
@@ -430,7 +477,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<MetricFamily> {
     .collect()
 }
 
-fn refresh_families(r: &RefreshState) -> Vec<MetricFamily> {
+fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
     let bool_f = |b: bool| if b { 1.0 } else { 0.0 };
     [
         (
@@ -461,7 +508,7 @@ fn refresh_families(r: &RefreshState) -> Vec<MetricFamily> {
     ]
     .into_iter()
     .filter_map(|(name, help, v)| {
-        let mut f = GaugeFamily::new(name, help, &[]);
+        let mut f = gauge(name, help, &[]);
         f.add(&[], v?);
         f.done()
     })
@@ -520,5 +567,156 @@ mod tests {
         let text = m.render();
         assert!(!text.contains("tenant_id=\"b\""), "{text}");
         assert!(!text.contains("tenantwatch_tenant_token_error"), "{text}");
+    }
+
+    /// The hand-written gauge text must be what the `prometheus` crate's
+    /// TextEncoder printed for the same family before (names, escaping, values).
+    #[test]
+    fn gauge_text_matches_the_prometheus_encoder() {
+        use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+        let rows: &[(&[&str], f64)] = &[
+            (&["a", "Contoso \"Ltd\""], 1.0),
+            (&["b\\c", "line\nbreak"], 0.5),
+            (&["c", "ünïcode"], -3.25e-7),
+            (&["d", ""], 1.0e21),
+            (&["e", "x"], f64::INFINITY),
+            (&["f", "y"], f64::NEG_INFINITY),
+            (&["g", "z"], f64::NAN),
+            (&["h", "z"], 1795921920.123),
+        ];
+        let help = "Help with a \\ backslash,\na newline and \"quotes\".";
+        let mut mine = GaugeFamily::new("m", help, &["tenant_id", "name"], true);
+        let mut theirs = MetricFamily::default();
+        theirs.set_name("m".into());
+        theirs.set_help(help.into());
+        theirs.set_field_type(MetricType::GAUGE);
+        for (labels, v) in rows {
+            mine.add(labels, *v);
+            let mut m = Metric::default();
+            m.set_label(
+                ["tenant_id", "name"]
+                    .iter()
+                    .zip(labels.iter())
+                    .map(|(n, v)| {
+                        let mut l = LabelPair::default();
+                        l.set_name(n.to_string());
+                        l.set_value(v.to_string());
+                        l
+                    })
+                    .collect(),
+            );
+            let mut g = Gauge::default();
+            g.set_value(*v);
+            m.set_gauge(g);
+            theirs.mut_metric().push(m);
+        }
+        let mut scalar = GaugeFamily::new("s", "", &[], true);
+        scalar.add(&[], 42.0);
+        let mut s2 = MetricFamily::default();
+        s2.set_name("s".into());
+        s2.set_field_type(MetricType::GAUGE);
+        let mut m = Metric::default();
+        let mut g = Gauge::default();
+        g.set_value(42.0);
+        m.set_gauge(g);
+        s2.mut_metric().push(m);
+        let expected = TextEncoder::new().encode_to_string(&[theirs, s2]).unwrap();
+        let got = Exposition(vec![
+            Arc::new(mine.done().unwrap()),
+            Arc::new(scalar.done().unwrap()),
+        ])
+        .plain();
+        let got = String::from_utf8(got).unwrap();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn rate_limits_follow_every_change_in_sorted_order() {
+        let m = Metrics::new().unwrap();
+        m.ratelimits.set("arm", "f-tenant", "tenant-reads", 11999.0);
+        m.ratelimits.set("arm", "0-tenant", "tenant-reads", 5.0);
+        m.ratelimits
+            .set("resource_graph", "a-tenant", "user-quota", 15.0);
+        let first = m.render();
+        let lines: Vec<&str> = first
+            .lines()
+            .filter(|l| l.contains("tenantwatch_api_ratelimit_remaining"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "# HELP tenantwatch_api_ratelimit_remaining Last seen remaining request quota from the API's rate-limit headers.",
+                "# TYPE tenantwatch_api_ratelimit_remaining gauge",
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="0-tenant",kind="tenant-reads"} 5"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="f-tenant",kind="tenant-reads"} 11999"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 15"#,
+            ]
+        );
+        // A scrape after a change sees it, though the other shards come from the cache.
+        m.ratelimits
+            .set("resource_graph", "a-tenant", "user-quota", 14.0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 14"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tenant_id="f-tenant",kind="tenant-reads"} 11999"#),
+            "{text}"
+        );
+        let keep: std::collections::HashSet<String> = ["a-tenant".to_string()].into();
+        m.ratelimits.retain_tenants(&keep);
+        let text = m.render();
+        assert!(
+            !text.contains("f-tenant") && !text.contains("0-tenant"),
+            "{text}"
+        );
+        m.ratelimits.retain_tenants(&Default::default());
+        assert!(!m.render().contains("tenantwatch_api_ratelimit_remaining"));
+    }
+
+    #[test]
+    fn gzip_body_is_the_plain_body_and_families_stay_sorted() {
+        use std::io::Read;
+        let m = Metrics::new().unwrap();
+        m.token_requests.with_label_values(&["graph", "ok"]).inc();
+        m.ratelimits.set("arm", "t", "tenant-reads", 1.0);
+        m.refresh.update(|r| r.valid = Some(true));
+        m.publish(Snapshot {
+            tenants: vec![TenantStatus {
+                tenant_id: "t".into(),
+                name: "n".into(),
+                domain: "d".into(),
+                up: true,
+                token_error: None,
+                collectors: Default::default(),
+            }],
+            ready: true,
+            ..Default::default()
+        });
+        let e = m.exposition();
+        let plain = e.plain();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&e.gzip()[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain);
+        let text = String::from_utf8(plain).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for want in [
+            "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"} 1",
+            "tenantwatch_tenant_up{tenant_id=\"t\"} 1",
+            "tenantwatch_refresh_token_valid 1",
+            "tenantwatch_build_info{version=",
+        ] {
+            assert!(text.contains(want), "{want} missing from {text}");
+        }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -55,15 +56,54 @@ pub async fn serve(
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
-        .into_response()
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    let body = s.metrics.exposition();
+    if accepts_gzip(&headers) {
+        (
+            [
+                (header::CONTENT_TYPE, TEXT),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            // The cached pieces themselves, not a copy per scrape.
+            Body::from_stream(futures::stream::iter(
+                body.gzip_parts()
+                    .into_iter()
+                    .map(Ok::<_, std::convert::Infallible>),
+            )),
+        )
+            .into_response()
+    } else {
+        (
+            [
+                (header::CONTENT_TYPE, TEXT),
+                (header::VARY, "accept-encoding"),
+            ],
+            body.plain(),
+        )
+            .into_response()
+    }
+}
+
+/// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q-value,
+/// as Prometheus sends it.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let q_zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
 }
 
 async fn healthz() -> &'static str {
@@ -94,4 +134,25 @@ async fn index(State(s): State<AppState>) -> Html<String> {
         &s.metrics.snapshot(),
         &s.metrics.refresh.get(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("identity, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0, br")));
+        assert!(!accepts_gzip(&with("deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

@@ -13,7 +13,8 @@ use crate::entra::ErrorClass;
 pub struct Snapshot {
     /// Tenants with at least one collector result, ordered by tenant id.
     pub tenants: Vec<TenantStatus>,
-    /// Every collector sample (tenant and partner scope).
+    /// Every collector sample (tenant and partner scope). [`crate::metrics::Metrics::publish`]
+    /// encodes them and keeps the snapshot without them.
     pub samples: Vec<Sample>,
     /// Discovery outcome.
     pub discovery: DiscoveryStatus,
