@@ -354,7 +354,7 @@ impl Engine {
             .filter(|(c, _)| c.scope() == Scope::Customers)
             .map(|(c, _)| c.name())
             .collect();
-        let mut samples = Vec::new();
+        let mut findings = Vec::new();
         let mut tenants = Vec::with_capacity(found.tenants.len());
         for t in &found.tenants {
             let mut status = TenantStatus {
@@ -385,7 +385,7 @@ impl Engine {
                 if let Some(d) = r.findings.domain.as_ref().filter(|d| !d.is_empty()) {
                     status.domain = d.clone();
                 }
-                samples.extend(r.findings.samples.iter().cloned());
+                findings.push(r.findings.clone());
                 status.collectors.insert(
                     name.to_string(),
                     CollectorStatus {
@@ -408,7 +408,7 @@ impl Engine {
                 .get(c.name())
                 .and_then(|m| m.get(&self.partner_tenant))
             {
-                samples.extend(r.findings.samples.iter().cloned());
+                findings.push(r.findings.clone());
             }
         }
         let ready = st.discovery.done
@@ -418,7 +418,7 @@ impl Engine {
                 .all(|(c, _)| st.runs.contains_key(c.name()));
         let snapshot = Snapshot {
             tenants,
-            samples,
+            findings,
             discovery: st.discovery.clone(),
             discovered: found.tenants.len(),
             sources: found.sources.clone(),

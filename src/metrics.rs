@@ -266,7 +266,7 @@ impl Metrics {
         chunks.sort_by(|a, b| a.name.cmp(&b.name));
         // Encoded now; the samples were a third copy of every label string
         // (after the engine's results and the snapshot being replaced).
-        snapshot.samples = Vec::new();
+        snapshot.findings = Vec::new();
         let published = Published {
             snapshot: Arc::new(snapshot),
             chunks: Arc::new(chunks),
@@ -451,7 +451,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     // Collector samples, grouped by family in first-seen order.
     let mut by_family: Vec<GaugeFamily> = Vec::new();
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for sample in &s.samples {
+    for sample in s.findings.iter().flat_map(|f| f.samples.iter()) {
         let i = *index.entry(sample.family.name.as_str()).or_insert_with(|| {
             by_family.push(owned(&sample.family));
             by_family.len() - 1

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::collector::Sample;
 use crate::discovery::{GdapRelationship, Source};
 use crate::entra::ErrorClass;
 
@@ -13,9 +12,11 @@ use crate::entra::ErrorClass;
 pub struct Snapshot {
     /// Tenants with at least one collector result, ordered by tenant id.
     pub tenants: Vec<TenantStatus>,
-    /// Every collector sample (tenant and partner scope). [`crate::metrics::Metrics::publish`]
-    /// encodes them and keeps the snapshot without them.
-    pub samples: Vec<Sample>,
+    /// Every tenant's (and the partner's) latest findings, shared with the
+    /// engine rather than copied: at thousands of tenants a copy of every label
+    /// string per publish was a large share of peak memory.
+    /// [`crate::metrics::Metrics::publish`] encodes them and drops the references.
+    pub findings: Vec<std::sync::Arc<crate::collector::Findings>>,
     /// Discovery outcome.
     pub discovery: DiscoveryStatus,
     /// Tenants in scope after discovery.
