@@ -41,6 +41,8 @@ struct State {
     discovery: DiscoveryStatus,
     results: BTreeMap<&'static str, BTreeMap<String, TenantResult>>,
     runs: BTreeMap<&'static str, CollectorRun>,
+    /// Snapshots built so far; orders them when encodings finish out of order.
+    generation: u64,
 }
 
 /// Everything the jobs need; built once by the daemon.
@@ -158,7 +160,7 @@ impl Engine {
             );
             st.discovered = Some(found);
         }
-        self.publish();
+        self.publish().await;
     }
 
     async fn load_refresh_token(&self) {
@@ -257,7 +259,7 @@ impl Engine {
                 },
             );
         }
-        self.publish();
+        self.publish().await;
     }
 
     async fn collect_one(
@@ -342,11 +344,25 @@ impl Engine {
         out
     }
 
-    /// Builds and publishes a snapshot from the current state.
-    fn publish(&self) {
-        let st = self.state();
-        let Some(found) = &st.discovered else {
+    /// Builds a snapshot from the current state and publishes it. Encoding
+    /// thousands of tenants takes a good part of a second of CPU, so it runs on
+    /// a blocking thread and the runtime's workers keep answering scrapes.
+    async fn publish(&self) {
+        let Some(snapshot) = self.build_snapshot() else {
             return;
+        };
+        let metrics = self.metrics.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || metrics.publish(snapshot)).await {
+            tracing::error!(error = %e, "publishing the snapshot failed");
+        }
+    }
+
+    fn build_snapshot(&self) -> Option<Snapshot> {
+        let mut st = self.state();
+        st.generation += 1;
+        let generation = st.generation;
+        let Some(found) = &st.discovered else {
+            return None;
         };
         let customer_collectors: Vec<&'static str> = self
             .collectors
@@ -417,6 +433,7 @@ impl Engine {
                 .iter()
                 .all(|(c, _)| st.runs.contains_key(c.name()));
         let snapshot = Snapshot {
+            generation,
             tenants,
             findings,
             discovery: st.discovery.clone(),
@@ -429,7 +446,7 @@ impl Engine {
             ready,
         };
         drop(st);
-        self.metrics.publish(snapshot);
+        Some(snapshot)
     }
 }
 

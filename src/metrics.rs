@@ -271,9 +271,13 @@ impl Metrics {
             snapshot: Arc::new(snapshot),
             chunks: Arc::new(chunks),
         };
-        match self.snapshot.write() {
-            Ok(mut g) => *g = published,
-            Err(poisoned) => *poisoned.into_inner() = published,
+        let mut g = match self.snapshot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Encodings run in parallel and may finish out of order.
+        if published.snapshot.generation >= g.snapshot.generation {
+            *g = published;
         }
     }
 
@@ -518,6 +522,24 @@ fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let m = Metrics::new().unwrap();
+        let snap = |generation, ready| Snapshot {
+            generation,
+            ready,
+            ..Default::default()
+        };
+        m.publish(snap(2, true));
+        m.publish(snap(1, false));
+        assert!(
+            m.snapshot().ready,
+            "generation 1 finished encoding last but is older"
+        );
+        m.publish(snap(3, false));
+        assert!(!m.snapshot().ready);
+    }
     use crate::entra::ErrorClass;
     use crate::snapshot::{CollectorStatus, TenantStatus};
 

@@ -10,6 +10,8 @@ use crate::entra::ErrorClass;
 /// Everything known after the latest run of any job.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Build order: an older snapshot never replaces a newer one.
+    pub generation: u64,
     /// Tenants with at least one collector result, ordered by tenant id.
     pub tenants: Vec<TenantStatus>,
     /// Every tenant's (and the partner's) latest findings, shared with the
