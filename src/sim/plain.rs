@@ -1,6 +1,9 @@
 //! The plain-HTTP accept loop, for the listeners that are plain HTTP in
 //! Azure too (IMDS at 169.254.169.254, App Service's local identity
-//! endpoint) and for the admin API.
+//! endpoint) and for the admin API, and the per-connection serving that the
+//! TLS listeners share.
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -22,21 +25,30 @@ pub(crate) fn serve(
             let Some((tcp, peer)) = crate::accept::next_connection(&listener, &cancel).await else {
                 break;
             };
-            let router = router.clone();
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                let service = TowerToHyperService::new(router);
-                let builder = Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(tcp), service);
-                tokio::select! {
-                    res = conn => {
-                        if let Err(e) = res {
-                            tracing::debug!(%peer, error = %e, "sim: connection ended with an error");
-                        }
-                    }
-                    _ = cancel.cancelled() => {}
-                }
-            });
+            tokio::spawn(serve_connection(tcp, router.clone(), peer, cancel.clone()));
         }
     })
+}
+
+/// Serves one accepted connection (plain or after a TLS handshake) until it
+/// ends or `cancel` fires; its errors only end that connection.
+pub(crate) async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let builder = Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::select! {
+        res = conn => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, error = %e, "sim: connection ended with an error");
+            }
+        }
+        _ = cancel.cancelled() => {}
+    }
 }

@@ -5,9 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -109,17 +106,7 @@ pub(crate) fn serve(
                         return;
                     }
                 };
-                let service = TowerToHyperService::new(router);
-                let builder = Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                tokio::select! {
-                    res = conn => {
-                        if let Err(e) = res {
-                            tracing::debug!(%peer, error = %e, "sim: connection ended with an error");
-                        }
-                    }
-                    _ = cancel.cancelled() => {}
-                }
+                super::plain::serve_connection(tls, router, peer, cancel).await;
             });
         }
     })
