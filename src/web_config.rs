@@ -184,7 +184,10 @@ impl WebConfig {
             }
             let value = axum::http::HeaderValue::from_str(&value)
                 .map_err(|e| invalid(&key, format!("not a valid header value: {e}")))?;
-            headers.push((axum::http::HeaderName::from_static(lower(canonical)), value));
+            // HeaderName lower-cases; the allowed names are valid, so this cannot fail.
+            let name = axum::http::HeaderName::from_bytes(canonical.as_bytes())
+                .map_err(|e| invalid(&key, e.to_string()))?;
+            headers.push((name, value));
         }
         for (user, hash) in &raw.basic_auth_users {
             let key = format!("basic_auth_users.{user}");
@@ -214,16 +217,6 @@ impl WebConfig {
     /// True when a file it was built from has changed since.
     pub fn is_stale(&self) -> bool {
         self.stamps.iter().any(|(p, t)| modified(p) != *t)
-    }
-}
-
-fn lower(h: &'static str) -> &'static str {
-    match h {
-        "Content-Security-Policy" => "content-security-policy",
-        "X-Frame-Options" => "x-frame-options",
-        "X-Content-Type-Options" => "x-content-type-options",
-        "X-XSS-Protection" => "x-xss-protection",
-        _ => "strict-transport-security",
     }
 }
 
