@@ -90,7 +90,8 @@ enum Entry {
         expires_at: Instant,
     },
     Failed {
-        error: TokenError,
+        /// Boxed: every tenant and API has an entry, almost all of them valid.
+        error: Box<TokenError>,
         until: Instant,
         /// The refresh-token generation that failed; a new token voids the entry.
         generation: u64,
@@ -390,7 +391,7 @@ impl TokenBroker {
                 until,
                 generation,
             }) if *until > now && *generation == self.generation.load(Ordering::Relaxed) => {
-                return Err(BrokerError::Token(Box::new(error.clone())))
+                return Err(BrokerError::Token(error.clone()))
             }
             _ => {}
         }
@@ -436,7 +437,7 @@ impl TokenBroker {
                     };
                     if let Some(until) = until {
                         *entry = Some(Entry::Failed {
-                            error: (**t).clone(),
+                            error: t.clone(),
                             until,
                             generation,
                         });

@@ -141,10 +141,10 @@ pub struct GdapRelationship {
 pub struct Discovered {
     /// Tenants in scope (filtered and sharded), sorted by id.
     pub tenants: Vec<Tenant>,
-    /// Which sources listed each tenant in scope.
-    pub sources: BTreeMap<String, BTreeSet<Source>>,
+    /// Which sources listed each tenant in scope (shared with every snapshot).
+    pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of the tenants in scope (all statuses but terminated).
-    pub gdap: Vec<GdapRelationship>,
+    pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
     /// Partner Center customers in scope with no active GDAP relationship.
     pub customers_without_gdap: Option<usize>,
     /// Active GDAP relationships in scope whose tenant Partner Center does not list.
@@ -252,7 +252,7 @@ pub async fn discover(
                                     .entry(id.clone())
                                     .or_insert((c.display_name.clone(), String::new()));
                             }
-                            out.gdap.push(GdapRelationship {
+                            std::sync::Arc::make_mut(&mut out.gdap).push(GdapRelationship {
                                 id: r.id,
                                 tenant_id: id,
                                 customer_name: c.display_name,
@@ -296,9 +296,10 @@ pub async fn discover(
             name,
             domain,
         });
-        out.sources.insert(id, sources);
+        std::sync::Arc::make_mut(&mut out.sources).insert(id, sources);
     }
-    out.gdap.retain(|g| out.sources.contains_key(&g.tenant_id));
+    let sources = out.sources.clone();
+    std::sync::Arc::make_mut(&mut out.gdap).retain(|g| sources.contains_key(&g.tenant_id));
     if let Some(pc) = &pc_customers {
         if settings.sources.contains(&Source::Gdap)
             && !out.failures.iter().any(|(s, _)| *s == Source::Gdap)

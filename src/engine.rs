@@ -7,6 +7,7 @@
 //! else beyond that bound and shows up as its own `tenant_up 0`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,7 +21,9 @@ use crate::collector::{CollectError, Collector, Findings, Scope, Tenant, TenantC
 use crate::config::{CollectionSettings, CollectorSettings};
 use crate::discovery::{Discovered, DiscoverySettings};
 use crate::entra::ErrorClass;
+use crate::exposition::Chunk;
 use crate::metrics::Metrics;
+use crate::series::SeriesSet;
 use crate::snapshot::{
     unix_now, CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus,
 };
@@ -32,17 +35,60 @@ struct TenantResult {
     last_success: Option<f64>,
     token_error: Option<ErrorClass>,
     /// From the last successful run: a failed run keeps showing the last known values.
-    findings: Arc<Findings>,
+    kept: Arc<Kept>,
+    /// The run that produced it.
+    run: u64,
 }
+
+/// What a successful run learnt about a tenant, kept until the next one.
+#[derive(Debug, Default)]
+struct Kept {
+    name: Option<String>,
+    domain: Option<String>,
+    series: SeriesSet,
+}
+
+impl From<Findings> for Kept {
+    fn from(f: Findings) -> Self {
+        Self {
+            series: SeriesSet::new(&f.samples),
+            name: f.name,
+            domain: f.domain,
+        }
+    }
+}
+
+/// A collector's families as encoded for one version of its results.
+type Encoded = (u64, Arc<Vec<Arc<Chunk>>>);
 
 #[derive(Default)]
 struct State {
-    discovered: Option<Discovered>,
+    /// Shared with collector runs, which walk it without copying every tenant.
+    discovered: Option<Arc<Discovered>>,
     discovery: DiscoveryStatus,
     results: BTreeMap<&'static str, BTreeMap<String, TenantResult>>,
+    /// Bumped whenever a collector's results change, so its families are
+    /// re-encoded only then rather than at every publish.
+    versions: BTreeMap<&'static str, u64>,
+    encoded: BTreeMap<&'static str, Encoded>,
     runs: BTreeMap<&'static str, CollectorRun>,
     /// Snapshots built so far; orders them when encodings finish out of order.
     generation: u64,
+}
+
+/// What one collector run has done so far.
+struct RunTally {
+    /// Tags this run's results (a set of tenant ids would cost a copy of each).
+    id: u64,
+    done: usize,
+    ok: usize,
+}
+
+/// A snapshot ready to publish, and the collectors whose families need encoding.
+struct Pending {
+    snapshot: Snapshot,
+    cached: Vec<Arc<Chunk>>,
+    stale: Vec<(&'static str, u64, Vec<Arc<Kept>>)>,
 }
 
 /// Everything the jobs need; built once by the daemon.
@@ -67,6 +113,13 @@ pub struct Engine {
     pub partner_client_id: String,
     /// Shared results. A `std` mutex: held only to copy or merge, never across `.await`.
     state: Mutex<State>,
+    /// Publishes asked for so far.
+    publish_requests: AtomicU64,
+    /// Collector runs started so far.
+    runs_started: AtomicU64,
+    /// One publish at a time (each encoding holds a compressor and a body's
+    /// worth of pieces); the value is the last request it covered.
+    publishing: tokio::sync::Mutex<u64>,
 }
 
 impl Engine {
@@ -94,6 +147,9 @@ impl Engine {
             partner_tenant,
             partner_client_id,
             state: Mutex::new(State::default()),
+            publish_requests: AtomicU64::new(0),
+            runs_started: AtomicU64::new(0),
+            publishing: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -123,15 +179,20 @@ impl Engine {
             let found = match (&st.discovered, ok) {
                 // Every source failed: keep watching the tenants we knew rather than dropping every series.
                 (Some(prev), false) if found.tenants.is_empty() => {
-                    let mut keep = prev.clone();
+                    let mut keep = Discovered::clone(prev);
                     keep.failures = found.failures.clone();
                     keep
                 }
                 _ => found,
             };
             let keep: HashSet<String> = found.tenants.iter().map(|t| t.tenant_id.clone()).collect();
-            for per_tenant in st.results.values_mut() {
+            let st = &mut *st;
+            for (name, per_tenant) in st.results.iter_mut() {
+                let before = per_tenant.len();
                 per_tenant.retain(|t, _| keep.contains(t) || *t == self.partner_tenant);
+                if per_tenant.len() != before {
+                    *st.versions.entry(name).or_default() += 1;
+                }
             }
             self.broker.retain_tenants(&keep);
             self.api.retain_tenants(&{
@@ -158,7 +219,7 @@ impl Engine {
                 seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
                 "tenant discovery finished"
             );
-            st.discovered = Some(found);
+            st.discovered = Some(Arc::new(found));
         }
         self.publish().await;
     }
@@ -191,66 +252,84 @@ impl Engine {
         };
         let name = collector.name();
         let started = Instant::now();
-        let tenants: Vec<Tenant> = match collector.scope() {
-            Scope::Partner => vec![Tenant {
-                tenant_id: self.partner_tenant.clone(),
-                name: String::new(),
-                domain: String::new(),
-            }],
-            Scope::Customers => self
-                .state()
-                .discovered
-                .as_ref()
-                .map(|d| d.tenants.clone())
-                .unwrap_or_default(),
+        let partner = Tenant {
+            tenant_id: self.partner_tenant.clone(),
+            name: String::new(),
+            domain: String::new(),
         };
-        let previous: BTreeMap<String, TenantResult> =
-            self.state().results.get(name).cloned().unwrap_or_default();
-        let previous = Arc::new(previous);
+        let discovered = match collector.scope() {
+            Scope::Partner => None,
+            Scope::Customers => self.state().discovered.clone(),
+        };
+        let tenants: &[Tenant] = match (collector.scope(), &discovered) {
+            (Scope::Partner, _) => std::slice::from_ref(&partner),
+            (Scope::Customers, Some(d)) => &d.tenants,
+            (Scope::Customers, None) => &[],
+        };
         let permits = Arc::new(Semaphore::new(self.collection.concurrency));
         let mut tasks = JoinSet::new();
-        let mut results: BTreeMap<String, TenantResult> = BTreeMap::new();
+        let mut run = RunTally {
+            id: self.runs_started.fetch_add(1, Ordering::Relaxed) + 1,
+            done: 0,
+            ok: 0,
+        };
         for tenant in tenants {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let (this, collector, previous, timeout) = (
+            // Only this tenant's previous result, and only while it is being
+            // collected: each finished tenant replaces its own entry, so the
+            // old and new results of a whole run are never held at once.
+            let before = self
+                .state()
+                .results
+                .get(name)
+                .and_then(|m| m.get(&tenant.tenant_id))
+                .cloned();
+            let (this, collector, tenant, timeout) = (
                 self.clone(),
                 collector.clone(),
-                previous.clone(),
+                tenant.clone(),
                 settings.timeout,
             );
             tasks.spawn(async move {
                 let _permit = permit;
                 let r = this
-                    .collect_one(
-                        &*collector,
-                        &tenant,
-                        previous.get(&tenant.tenant_id),
-                        timeout,
-                    )
+                    .collect_one(&*collector, &tenant, before.as_ref(), timeout)
                     .await;
                 (tenant.tenant_id, r)
             });
             while let Some(done) = tasks.try_join_next() {
-                collect_result(&mut results, done);
+                self.record(name, &mut run, done);
             }
         }
         while let Some(done) = tasks.join_next().await {
-            collect_result(&mut results, done);
+            self.record(name, &mut run, done);
         }
-        let ok = results.values().filter(|r| r.ok).count();
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             collector = name,
-            tenants = results.len(),
-            ok,
+            tenants = run.done,
+            ok = run.ok,
             seconds = format!("{seconds:.2}"),
             "collector run finished"
         );
         {
             let mut st = self.state();
-            st.results.insert(name, results);
+            let st = &mut *st;
+            // Tenants this run did not reach (dropped by discovery, or
+            // whose task failed) leave with it.
+            let in_scope: Option<HashSet<&str>> = match (collector.scope(), &st.discovered) {
+                (Scope::Customers, Some(found)) => {
+                    Some(found.tenants.iter().map(|t| t.tenant_id.as_str()).collect())
+                }
+                _ => None,
+            };
+            let results = st.results.entry(name).or_default();
+            results.retain(|t, r| {
+                r.run == run.id && in_scope.as_ref().is_none_or(|k| k.contains(t.as_str()))
+            });
+            *st.versions.entry(name).or_default() += 1;
             st.runs.insert(
                 name,
                 CollectorRun {
@@ -260,6 +339,32 @@ impl Engine {
             );
         }
         self.publish().await;
+    }
+
+    /// Stores one tenant's outcome as soon as it is known.
+    fn record(
+        &self,
+        name: &'static str,
+        run: &mut RunTally,
+        done: Result<(String, TenantResult), tokio::task::JoinError>,
+    ) {
+        match done {
+            Ok((tenant, mut r)) => {
+                run.ok += usize::from(r.ok);
+                run.done += 1;
+                r.run = run.id;
+                self.state()
+                    .results
+                    .entry(name)
+                    .or_default()
+                    .insert(tenant, r);
+            }
+            // A panic in one tenant's task must not take the run down; it is a bug to report.
+            Err(e) if e.is_panic() => {
+                tracing::error!(error = %e, "a tenant collection task panicked")
+            }
+            Err(_) => {}
+        }
     }
 
     async fn collect_one(
@@ -283,7 +388,7 @@ impl Engine {
             .collector_duration
             .with_label_values(&[name])
             .observe(timer.elapsed().as_secs_f64());
-        let kept = || before.map(|b| b.findings.clone()).unwrap_or_default();
+        let kept = || before.map(|b| b.kept.clone()).unwrap_or_default();
         let last = before.and_then(|b| b.last_success);
         let out = match result {
             Ok(Ok(mut findings)) => {
@@ -300,7 +405,8 @@ impl Engine {
                     ok: true,
                     last_success: Some(unix_now()),
                     token_error: None,
-                    findings: Arc::new(findings),
+                    kept: Arc::new(findings.into()),
+                    run: 0,
                 }
             }
             Ok(Err(e)) => {
@@ -324,7 +430,8 @@ impl Engine {
                     ok: false,
                     last_success: last,
                     token_error,
-                    findings: kept(),
+                    kept: kept(),
+                    run: 0,
                 }
             }
             Err(_) => {
@@ -333,7 +440,8 @@ impl Engine {
                     ok: false,
                     last_success: last,
                     token_error: None,
-                    findings: kept(),
+                    kept: kept(),
+                    run: 0,
                 }
             }
         };
@@ -346,18 +454,59 @@ impl Engine {
 
     /// Builds a snapshot from the current state and publishes it. Encoding
     /// thousands of tenants takes a good part of a second of CPU, so it runs on
-    /// a blocking thread and the runtime's workers keep answering scrapes.
+    /// a blocking thread and the runtime's workers keep answering scrapes; only
+    /// collectors whose results changed are re-encoded. Publishes run one at a
+    /// time, and one that starts after several were asked for covers them all.
     async fn publish(&self) {
-        let Some(snapshot) = self.build_snapshot() else {
+        let ticket = self.publish_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = self.publishing.lock().await;
+        if *covered >= ticket {
+            return;
+        }
+        // Every request up to here changed the state before asking, so the
+        // snapshot built below includes its change.
+        *covered = self.publish_requests.load(Ordering::SeqCst);
+        let Some(pending) = self.build_snapshot() else {
             return;
         };
         let metrics = self.metrics.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || metrics.publish(snapshot)).await {
-            tracing::error!(error = %e, "publishing the snapshot failed");
+        let job = tokio::task::spawn_blocking(move || {
+            let Pending {
+                snapshot,
+                mut cached,
+                stale,
+            } = pending;
+            let fresh: Vec<(&'static str, Encoded)> = stale
+                .into_iter()
+                .map(|(name, version, kept)| {
+                    let sets: Vec<&SeriesSet> = kept.iter().map(|k| &k.series).collect();
+                    let chunks: Vec<Arc<Chunk>> = crate::series::encode(&sets)
+                        .into_iter()
+                        .map(Arc::new)
+                        .collect();
+                    (name, (version, Arc::new(chunks)))
+                })
+                .collect();
+            for (_, (_, chunks)) in &fresh {
+                cached.extend(chunks.iter().cloned());
+            }
+            metrics.publish(snapshot, cached);
+            fresh
+        });
+        match job.await {
+            Ok(fresh) => {
+                let mut st = self.state();
+                for (name, enc) in fresh {
+                    if st.encoded.get(name).is_none_or(|(v, _)| *v < enc.0) {
+                        st.encoded.insert(name, enc);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "publishing the snapshot failed"),
         }
     }
 
-    fn build_snapshot(&self) -> Option<Snapshot> {
+    fn build_snapshot(&self) -> Option<Pending> {
         let mut st = self.state();
         st.generation += 1;
         let generation = st.generation;
@@ -370,7 +519,6 @@ impl Engine {
             .filter(|(c, _)| c.scope() == Scope::Customers)
             .map(|(c, _)| c.name())
             .collect();
-        let mut findings = Vec::new();
         let mut tenants = Vec::with_capacity(found.tenants.len());
         for t in &found.tenants {
             let mut status = TenantStatus {
@@ -383,7 +531,7 @@ impl Engine {
                 domain: t.domain.clone(),
                 up: true,
                 token_error: None,
-                collectors: BTreeMap::new(),
+                collectors: Vec::with_capacity(customer_collectors.len()),
             };
             let mut any = false;
             for name in &customer_collectors {
@@ -395,36 +543,38 @@ impl Engine {
                 if status.token_error.is_none() {
                     status.token_error = r.token_error;
                 }
-                if let Some(n) = r.findings.name.as_ref().filter(|n| !n.is_empty()) {
+                if let Some(n) = r.kept.name.as_ref().filter(|n| !n.is_empty()) {
                     status.name = n.clone();
                 }
-                if let Some(d) = r.findings.domain.as_ref().filter(|d| !d.is_empty()) {
+                if let Some(d) = r.kept.domain.as_ref().filter(|d| !d.is_empty()) {
                     status.domain = d.clone();
                 }
-                findings.push(r.findings.clone());
-                status.collectors.insert(
-                    name.to_string(),
+                status.collectors.push((
+                    name,
                     CollectorStatus {
                         ok: r.ok,
                         last_success: r.last_success,
                     },
-                );
+                ));
             }
             if any {
                 tenants.push(status);
             }
         }
-        for (c, _) in self
-            .collectors
-            .iter()
-            .filter(|(c, _)| c.scope() == Scope::Partner)
-        {
-            if let Some(r) = st
-                .results
-                .get(c.name())
-                .and_then(|m| m.get(&self.partner_tenant))
-            {
-                findings.push(r.findings.clone());
+        let (mut cached, mut stale) = (Vec::new(), Vec::new());
+        for (c, _) in &self.collectors {
+            let name = c.name();
+            let version = st.versions.get(name).copied().unwrap_or_default();
+            match st.encoded.get(name) {
+                Some((v, chunks)) if *v == version => cached.extend(chunks.iter().cloned()),
+                _ => {
+                    let sets = st
+                        .results
+                        .get(name)
+                        .map(|m| m.values().map(|r| r.kept.clone()).collect())
+                        .unwrap_or_default();
+                    stale.push((name, version, sets));
+                }
             }
         }
         let ready = st.discovery.done
@@ -435,7 +585,6 @@ impl Engine {
         let snapshot = Snapshot {
             generation,
             tenants,
-            findings,
             discovery: st.discovery.clone(),
             discovered: found.tenants.len(),
             sources: found.sources.clone(),
@@ -446,20 +595,10 @@ impl Engine {
             ready,
         };
         drop(st);
-        Some(snapshot)
-    }
-}
-
-fn collect_result(
-    results: &mut BTreeMap<String, TenantResult>,
-    done: Result<(String, TenantResult), tokio::task::JoinError>,
-) {
-    match done {
-        Ok((tenant, r)) => {
-            results.insert(tenant, r);
-        }
-        // A panic in one tenant's task must not take the run down; it is a bug to report.
-        Err(e) if e.is_panic() => tracing::error!(error = %e, "a tenant collection task panicked"),
-        Err(_) => {}
+        Some(Pending {
+            snapshot,
+            cached,
+            stale,
+        })
     }
 }

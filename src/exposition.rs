@@ -24,6 +24,9 @@ const FEED: usize = 64 * 1024;
 pub struct Chunk {
     /// Family name; pieces are served in name order.
     pub name: String,
+    /// True for a piece holding only the family's HELP/TYPE lines, which go
+    /// first and only once when several sources contribute samples.
+    pub header: bool,
     deflated: Bytes,
     crc: Crc,
 }
@@ -36,11 +39,9 @@ struct Packer {
 }
 
 impl Packer {
-    fn new() -> Self {
+    fn new(level: Compression) -> Self {
         Self {
-            // Fast level: the body is rebuilt after every collector run, and the
-            // text is repetitive enough that level 1 already shrinks it ~10x.
-            enc: DeflateEncoder::new(Vec::new(), Compression::fast()),
+            enc: DeflateEncoder::new(Vec::new(), level),
             crc: Crc::new(),
         }
     }
@@ -53,19 +54,27 @@ impl Packer {
 
     fn finish(mut self, name: String) -> Chunk {
         let _ = self.enc.flush();
-        let deflated = Bytes::from(std::mem::take(self.enc.get_mut()));
+        let mut deflated = std::mem::take(self.enc.get_mut());
+        // Served until the next run: no growth slack kept with it.
+        deflated.shrink_to_fit();
+        let deflated = Bytes::from(deflated);
         Chunk {
             name,
+            header: false,
             deflated,
             crc: self.crc,
         }
     }
 }
 
+/// Pieces rebuilt often (every scrape or publish) use the fast level: the
+/// text is repetitive enough that level 1 already shrinks it ~10x.
+const FAST: Compression = Compression::new(1);
+
 impl Chunk {
     /// Compresses `text` once; it is served from here on.
     pub fn new(name: String, text: &str) -> Self {
-        let mut p = Packer::new();
+        let mut p = Packer::new(FAST);
         p.feed(text);
         p.finish(name)
     }
@@ -137,7 +146,10 @@ pub struct GaugeText {
     labels: Vec<String>,
     text: String,
     samples: usize,
-    packer: Packer,
+    level: Compression,
+    /// Made at the first flush: a compressor holds a few hundred KiB, so a
+    /// family that fits in one feed never has one waiting while it is filled.
+    packer: Option<Packer>,
 }
 
 impl GaugeText {
@@ -160,8 +172,23 @@ impl GaugeText {
             labels: labels.iter().map(|l| l.to_string()).collect(),
             text,
             samples: 0,
-            packer: Packer::new(),
+            level: FAST,
+            packer: None,
         }
+    }
+
+    /// Compresses at `level` instead of the fast default.
+    pub fn level(mut self, level: Compression) -> Self {
+        self.level = level;
+        self
+    }
+
+    fn flush(&mut self) {
+        let level = self.level;
+        self.packer
+            .get_or_insert_with(|| Packer::new(level))
+            .feed(&self.text);
+        self.text.clear();
     }
 
     /// Adds one sample; `values` follow the label names' order.
@@ -182,8 +209,7 @@ impl GaugeText {
         }
         let _ = writeln!(self.text, " {value}");
         if self.text.len() >= FEED {
-            self.packer.feed(&self.text);
-            self.text.clear();
+            self.flush();
         }
     }
 
@@ -191,17 +217,19 @@ impl GaugeText {
     /// samples come in several pieces).
     pub fn header(name: &str, help: &str) -> Chunk {
         let g = Self::new(name, help, &[], true);
-        Chunk::new(g.name, &g.text)
+        let mut c = Chunk::new(g.name, &g.text);
+        c.header = true;
+        c
     }
 
     /// The finished piece; an empty family is left out rather than printed
     /// with HELP/TYPE and no samples.
-    pub fn done(self) -> Option<Chunk> {
-        (self.samples > 0).then(|| {
-            let mut p = self.packer;
-            p.feed(&self.text);
-            p.finish(self.name)
-        })
+    pub fn done(mut self) -> Option<Chunk> {
+        if self.samples == 0 {
+            return None;
+        }
+        self.flush();
+        self.packer.take().map(|p| p.finish(self.name))
     }
 }
 

@@ -50,6 +50,7 @@ pub mod metrics;
 pub mod partner_center;
 pub mod rotation;
 pub mod secret;
+pub mod series;
 pub mod server;
 pub mod shutdown;
 pub mod sim;

@@ -257,16 +257,15 @@ impl Metrics {
     }
 
     /// Replaces the snapshot scrapes read, encoding its families once here
-    /// rather than at every scrape.
-    pub fn publish(&self, mut snapshot: Snapshot) {
+    /// rather than at every scrape; `collected` are the collectors' families,
+    /// already encoded.
+    pub fn publish(&self, snapshot: Snapshot, collected: Vec<Arc<Chunk>>) {
         let mut chunks: Vec<Arc<Chunk>> = snapshot_families(&snapshot)
             .into_iter()
             .map(Arc::new)
+            .chain(collected)
             .collect();
-        chunks.sort_by(|a, b| a.name.cmp(&b.name));
-        // Encoded now; the samples were a third copy of every label string
-        // (after the engine's results and the snapshot being replaced).
-        snapshot.findings = Vec::new();
+        sort_pieces(&mut chunks);
         let published = Published {
             snapshot: Arc::new(snapshot),
             chunks: Arc::new(chunks),
@@ -320,8 +319,7 @@ impl Metrics {
                 .map(Arc::new),
         );
         chunks.extend(self.ratelimits.chunks());
-        // Stable: a family split into pieces keeps its pieces' order.
-        chunks.sort_by(|a, b| a.name.cmp(&b.name));
+        sort_pieces(&mut chunks);
         Exposition(chunks)
     }
 
@@ -331,60 +329,75 @@ impl Metrics {
     }
 }
 
+/// Puts pieces in family-name order, each family's HELP/TYPE piece first and
+/// only once. Stable: a family split into pieces keeps its pieces' order.
+fn sort_pieces(chunks: &mut Vec<Arc<Chunk>>) {
+    chunks.sort_by(|a, b| a.name.cmp(&b.name).then(b.header.cmp(&a.header)));
+    chunks.dedup_by(|later, earlier| later.header && earlier.header && later.name == earlier.name);
+}
+
 /// A gauge family with HELP and TYPE lines.
 fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeFamily {
     GaugeFamily::new(name, help, labels, true)
 }
 
-/// A collector's family.
-fn owned(f: &crate::collector::Family) -> GaugeFamily {
-    let labels: Vec<&str> = f.labels.iter().map(String::as_str).collect();
-    gauge(&f.name, &f.help, &labels)
-}
-
 fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
+    // Each family is finished before the next starts, so one compressor is
+    // alive at a time.
+    let mut out = Vec::new();
     let mut up = gauge(
         "tenantwatch_tenant_up",
         "1 when a token could be minted for the tenant and its last collection succeeded.",
         &["tenant_id"],
     );
+    for t in &s.tenants {
+        up.add(&[&t.tenant_id], if t.up { 1.0 } else { 0.0 });
+    }
+    out.extend(up.done());
     let mut info = gauge(
         "tenantwatch_tenant_info",
         "Names of each tenant, for joins; always 1.",
         &["tenant_id", "name", "domain"],
     );
+    for t in &s.tenants {
+        info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
+    }
+    out.extend(info.done());
     let mut token_error = gauge(
         "tenantwatch_tenant_token_error",
         "1 while minting a token for the tenant fails for this reason.",
         &["tenant_id", "reason"],
     );
+    for t in &s.tenants {
+        if let Some(reason) = t.token_error {
+            token_error.add(&[&t.tenant_id, reason.as_str()], 1.0);
+        }
+    }
+    out.extend(token_error.done());
     let mut last_success = gauge(
         "tenantwatch_collector_last_success_timestamp_seconds",
         "Unix time of the collector's last successful run for the tenant.",
         &["tenant_id", "collector"],
     );
     for t in &s.tenants {
-        up.add(&[&t.tenant_id], if t.up { 1.0 } else { 0.0 });
-        info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
-        if let Some(reason) = t.token_error {
-            token_error.add(&[&t.tenant_id, reason.as_str()], 1.0);
-        }
         for (name, c) in &t.collectors {
             if let Some(ts) = c.last_success {
                 last_success.add(&[&t.tenant_id, name], ts);
             }
         }
     }
+    out.extend(last_success.done());
     let mut sources = gauge(
         "tenantwatch_tenant_sources",
         "Which discovery sources list the tenant; always 1.",
         &["tenant_id", "source"],
     );
-    for (tenant, srcs) in &s.sources {
+    for (tenant, srcs) in s.sources.iter() {
         for src in srcs {
             sources.add(&[tenant, src.as_str()], 1.0);
         }
     }
+    out.extend(sources.done());
     let mut gdap_end = gauge(
         "tenantwatch_gdap_relationship_end_timestamp_seconds",
         "When a GDAP relationship ends unless extended.",
@@ -395,7 +408,7 @@ fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         "1 when the GDAP relationship auto-extends (autoExtendDuration is not zero).",
         &["tenant_id", "relationship_id", "status"],
     );
-    for g in &s.gdap {
+    for g in s.gdap.iter() {
         if let Some(end) = g.end {
             gdap_end.add(&[&g.tenant_id, &g.id, &g.status], end);
         }
@@ -404,6 +417,8 @@ fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
             if g.auto_extend { 1.0 } else { 0.0 },
         );
     }
+    out.extend(gdap_end.done());
+    out.extend(gdap_auto.done());
     let mut scalars = Vec::new();
     let mut scalar = |name: &str, help: &str, v: Option<f64>| {
         let mut f = gauge(name, help, &[]);
@@ -452,33 +467,13 @@ fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         run_ts.add(&[name], r.finished);
         run_secs.add(&[name], r.seconds);
     }
-    // Collector samples, grouped by family in first-seen order.
-    let mut by_family: Vec<GaugeFamily> = Vec::new();
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for sample in s.findings.iter().flat_map(|f| f.samples.iter()) {
-        let i = *index.entry(sample.family.name.as_str()).or_insert_with(|| {
-            by_family.push(owned(&sample.family));
-            by_family.len() - 1
-        });
-        let labels: Vec<&str> = sample.labels.iter().map(String::as_str).collect();
-        by_family[i].add(&labels, sample.value);
-    }
-    [
-        up,
-        info,
-        token_error,
-        last_success,
-        sources,
-        gdap_end,
-        gdap_auto,
-        run_ts,
-        run_secs,
-    ]
-    .into_iter()
-    .chain(scalars)
-    .chain(by_family)
-    .filter_map(GaugeFamily::done)
-    .collect()
+    out.extend(
+        [run_ts, run_secs]
+            .into_iter()
+            .chain(scalars)
+            .filter_map(GaugeFamily::done),
+    );
+    out
 }
 
 fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
@@ -524,6 +519,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_family_from_two_sources_has_one_header_first() {
+        let m = Metrics::new().unwrap();
+        let piece = |t: &str| {
+            let mut g = GaugeFamily::new("x_fam", "X.", &["tenant_id"], false);
+            g.add(&[t], 1.0);
+            Arc::new(g.done().unwrap())
+        };
+        m.publish(
+            Snapshot::default(),
+            vec![
+                piece("a"),
+                Arc::new(GaugeFamily::header("x_fam", "X.")),
+                piece("b"),
+                Arc::new(GaugeFamily::header("x_fam", "X.")),
+            ],
+        );
+        let text = m.render();
+        let at = text.find("# HELP x_fam X.\n# TYPE x_fam gauge\nx_fam{tenant_id=\"a\"} 1\nx_fam{tenant_id=\"b\"} 1\n");
+        assert!(at.is_some(), "{text}");
+        assert_eq!(text.matches("# TYPE x_fam").count(), 1);
+    }
+
+    #[test]
     fn an_older_snapshot_never_replaces_a_newer_one() {
         let m = Metrics::new().unwrap();
         let snap = |generation, ready| Snapshot {
@@ -531,13 +549,13 @@ mod tests {
             ready,
             ..Default::default()
         };
-        m.publish(snap(2, true));
-        m.publish(snap(1, false));
+        m.publish(snap(2, true), Vec::new());
+        m.publish(snap(1, false), Vec::new());
         assert!(
             m.snapshot().ready,
             "generation 1 finished encoding last but is older"
         );
-        m.publish(snap(3, false));
+        m.publish(snap(3, false), Vec::new());
         assert!(!m.snapshot().ready);
     }
     use crate::entra::ErrorClass;
@@ -546,14 +564,13 @@ mod tests {
     #[test]
     fn renders_snapshot_and_drops_vanished_tenants() {
         let m = Metrics::new().unwrap();
-        let mut collectors = std::collections::BTreeMap::new();
-        collectors.insert(
-            "directory".to_string(),
+        let collectors = vec![(
+            "directory",
             CollectorStatus {
                 ok: true,
                 last_success: Some(1700000000.0),
             },
-        );
+        )];
         let t = |id: &str, up: bool| TenantStatus {
             tenant_id: id.into(),
             name: "Contoso \"Ltd\"".into(),
@@ -562,11 +579,14 @@ mod tests {
             token_error: (!up).then_some(ErrorClass::ConsentRequired),
             collectors: collectors.clone(),
         };
-        m.publish(Snapshot {
-            tenants: vec![t("a", true), t("b", false)],
-            ready: true,
-            ..Default::default()
-        });
+        m.publish(
+            Snapshot {
+                tenants: vec![t("a", true), t("b", false)],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
         let text = m.render();
         assert!(
             text.contains("tenantwatch_tenant_up{tenant_id=\"a\"} 1"),
@@ -581,11 +601,14 @@ mod tests {
             r#"tenantwatch_tenant_token_error{tenant_id="b",reason="consent_required"} 1"#
         ));
         assert!(text.contains("tenantwatch_build_info{version="));
-        m.publish(Snapshot {
-            tenants: vec![t("a", true)],
-            ready: true,
-            ..Default::default()
-        });
+        m.publish(
+            Snapshot {
+                tenants: vec![t("a", true)],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
         let text = m.render();
         assert!(!text.contains("tenant_id=\"b\""), "{text}");
         assert!(!text.contains("tenantwatch_tenant_token_error"), "{text}");
@@ -704,18 +727,21 @@ mod tests {
         m.token_requests.with_label_values(&["graph", "ok"]).inc();
         m.ratelimits.set("arm", "t", "tenant-reads", 1.0);
         m.refresh.update(|r| r.valid = Some(true));
-        m.publish(Snapshot {
-            tenants: vec![TenantStatus {
-                tenant_id: "t".into(),
-                name: "n".into(),
-                domain: "d".into(),
-                up: true,
-                token_error: None,
-                collectors: Default::default(),
-            }],
-            ready: true,
-            ..Default::default()
-        });
+        m.publish(
+            Snapshot {
+                tenants: vec![TenantStatus {
+                    tenant_id: "t".into(),
+                    name: "n".into(),
+                    domain: "d".into(),
+                    up: true,
+                    token_error: None,
+                    collectors: Default::default(),
+                }],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
         let e = m.exposition();
         let plain = e.plain();
         let mut unzipped = Vec::new();

@@ -14,19 +14,14 @@ pub struct Snapshot {
     pub generation: u64,
     /// Tenants with at least one collector result, ordered by tenant id.
     pub tenants: Vec<TenantStatus>,
-    /// Every tenant's (and the partner's) latest findings, shared with the
-    /// engine rather than copied: at thousands of tenants a copy of every label
-    /// string per publish was a large share of peak memory.
-    /// [`crate::metrics::Metrics::publish`] encodes them and drops the references.
-    pub findings: Vec<std::sync::Arc<crate::collector::Findings>>,
     /// Discovery outcome.
     pub discovery: DiscoveryStatus,
     /// Tenants in scope after discovery.
     pub discovered: usize,
     /// Which sources listed each tenant.
-    pub sources: BTreeMap<String, BTreeSet<Source>>,
+    pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of tenants in scope.
-    pub gdap: Vec<GdapRelationship>,
+    pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
     /// Partner Center customers without an active GDAP relationship.
     pub customers_without_gdap: Option<usize>,
     /// Active GDAP relationships without a Partner Center customer.
@@ -71,7 +66,8 @@ pub struct TenantStatus {
     /// Why no token could be minted, if so.
     pub token_error: Option<ErrorClass>,
     /// Per collector: outcome of its last run.
-    pub collectors: BTreeMap<String, CollectorStatus>,
+    /// A list, not a map: thousands of tenants each with a few entries.
+    pub collectors: Vec<(&'static str, CollectorStatus)>,
 }
 
 /// A collector's state for one tenant.

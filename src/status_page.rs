@@ -198,10 +198,10 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
     out.push_str("</div>\n");
 
     // Per-tenant collectors only (partner-scope ones have no per-tenant column).
-    let collectors: Vec<String> = s
+    let collectors: Vec<&'static str> = s
         .tenants
         .iter()
-        .flat_map(|t| t.collectors.keys().cloned())
+        .flat_map(|t| t.collectors.iter().map(|(name, _)| *name))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -241,7 +241,12 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
             None => out.push_str("<td></td>"),
         }
         for c in &collectors {
-            match t.collectors.get(c) {
+            match t
+                .collectors
+                .iter()
+                .find(|(name, _)| name == c)
+                .map(|(_, s)| s)
+            {
                 Some(st) => {
                     let when = st
                         .last_success
