@@ -454,7 +454,7 @@ impl Engine {
 
     /// Builds a snapshot from the current state and publishes it. Encoding
     /// thousands of tenants takes a good part of a second of CPU, so it runs on
-    /// a blocking thread and the runtime's workers keep answering scrapes; only
+    /// the low-priority background thread and scrapes keep the CPU; only
     /// collectors whose results changed are re-encoded. Publishes run one at a
     /// time, and one that starts after several were asked for covers them all.
     async fn publish(&self) {
@@ -470,7 +470,7 @@ impl Engine {
             return;
         };
         let metrics = self.metrics.clone();
-        let job = tokio::task::spawn_blocking(move || {
+        let job = crate::background::run(move || {
             let Pending {
                 snapshot,
                 mut cached,

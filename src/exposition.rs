@@ -71,12 +71,42 @@ impl Packer {
 /// text is repetitive enough that level 1 already shrinks it ~10x.
 const FAST: Compression = Compression::new(1);
 
+/// Text up to this size is stored rather than compressed: setting up a
+/// compressor (a few hundred KiB zeroed) cost more than the bytes saved, and
+/// the live counters are encoded at every scrape.
+const STORE_BELOW: usize = 16 * 1024;
+
 impl Chunk {
     /// Compresses `text` once; it is served from here on.
     pub fn new(name: String, text: &str) -> Self {
+        if text.len() < STORE_BELOW {
+            return Self::stored(name, text);
+        }
         let mut p = Packer::new(FAST);
         p.feed(text);
         p.finish(name)
+    }
+
+    /// `text` as stored (uncompressed) deflate blocks (RFC 1951 §3.2.4): a
+    /// byte-aligned header, the length and its complement, the bytes.
+    fn stored(name: String, text: &str) -> Self {
+        let mut crc = Crc::new();
+        crc.update(text.as_bytes());
+        let mut out = Vec::with_capacity(text.len() + 5 * (text.len() / 0xffff + 1));
+        for block in text.as_bytes().chunks(0xffff) {
+            // Not final, type 00; `chunks` bounds the length to 16 bits.
+            let len = block.len() as u16;
+            out.push(0);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+        Chunk {
+            name,
+            header: false,
+            deflated: Bytes::from(out),
+            crc,
+        }
     }
 }
 
@@ -262,6 +292,20 @@ mod tests {
             text.lines().filter(|l| l.starts_with("m_49{")).count(),
             3000
         );
+        // Small pieces are stored, large ones compressed; both join into one stream.
+        let small = Chunk::new("a".into(), "x 1\n");
+        let big = "y".repeat(200_000);
+        let mixed = Exposition(vec![
+            Arc::new(small),
+            Arc::new(Chunk::new("b".into(), &big)),
+            Arc::new(Chunk::stored("c".into(), &big)),
+        ]);
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&mixed.gzip()[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, format!("x 1\n{big}{big}"));
+        assert!(mixed.0[1].deflated.len() < 10_000 && mixed.0[2].deflated.len() > 200_000);
         let empty = Exposition::default();
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&empty.gzip()[..])

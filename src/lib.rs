@@ -26,6 +26,7 @@ pub mod accept;
 pub mod api;
 #[cfg(test)]
 mod arb;
+pub mod background;
 pub mod broker;
 pub mod check;
 pub mod cli;
