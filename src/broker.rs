@@ -85,7 +85,7 @@ impl BrokerError {
 
 enum Entry {
     Valid {
-        secret: SecretString,
+        secret: crate::packed_token::PackedToken,
         refresh_at: Instant,
         expires_at: Instant,
     },
@@ -385,7 +385,7 @@ impl TokenBroker {
         match &*entry {
             Some(Entry::Valid {
                 secret, refresh_at, ..
-            }) if *refresh_at > now => return Ok(secret.clone()),
+            }) if *refresh_at > now => return Ok(secret.unpack()),
             Some(Entry::Failed {
                 error,
                 until,
@@ -412,7 +412,7 @@ impl TokenBroker {
                     .unwrap_or_else(|| now + (expires_at.saturating_duration_since(now) / 2));
                 let secret = r.access.secret;
                 *entry = Some(Entry::Valid {
-                    secret: secret.clone(),
+                    secret: crate::packed_token::PackedToken::pack(&secret),
                     refresh_at,
                     expires_at,
                 });
@@ -426,7 +426,7 @@ impl TokenBroker {
                 {
                     if *expires_at > now + Duration::from_secs(30) {
                         tracing::warn!(tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
-                        return Ok(secret.clone());
+                        return Ok(secret.unpack());
                     }
                 }
                 if let BrokerError::Token(t) = &error {

@@ -43,8 +43,8 @@ struct TenantResult {
 /// What a successful run learnt about a tenant, kept until the next one.
 #[derive(Debug, Default)]
 struct Kept {
-    name: Option<String>,
-    domain: Option<String>,
+    name: Option<Box<str>>,
+    domain: Option<Box<str>>,
     series: SeriesSet,
 }
 
@@ -52,8 +52,8 @@ impl From<Findings> for Kept {
     fn from(f: Findings) -> Self {
         Self {
             series: SeriesSet::new(&f.samples),
-            name: f.name,
-            domain: f.domain,
+            name: f.name.map(String::into_boxed_str),
+            domain: f.domain.map(String::into_boxed_str),
         }
     }
 }
@@ -544,10 +544,10 @@ impl Engine {
                     status.token_error = r.token_error;
                 }
                 if let Some(n) = r.kept.name.as_ref().filter(|n| !n.is_empty()) {
-                    status.name = n.clone();
+                    status.name = n.to_string();
                 }
                 if let Some(d) = r.kept.domain.as_ref().filter(|d| !d.is_empty()) {
-                    status.domain = d.clone();
+                    status.domain = d.to_string();
                 }
                 status.collectors.push((
                     name,

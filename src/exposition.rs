@@ -119,22 +119,33 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// A final, empty block with fixed Huffman codes, after a sync flush.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
+/// Pieces smaller than this are copied together into one part per scrape;
+/// larger ones are sent from the cache as they are.
+const COALESCE_BELOW: usize = 16 * 1024;
+
 impl Exposition {
-    /// The body as one gzip member, in pieces that share the cached data
-    /// (nothing is copied per scrape).
+    /// The body as one gzip member, in parts that share the cached data.
+    /// Only small pieces (headers, live counters) are copied, into one part
+    /// per run of them: a hundred tiny writes per scrape cost more than the copy.
     pub fn gzip_parts(&self) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(self.0.len() + 2);
-        out.push(Bytes::from_static(&GZIP_HEADER));
+        let mut small: Vec<u8> = GZIP_HEADER.to_vec();
         let mut crc = Crc::new();
         for c in &self.0 {
-            out.push(c.deflated.clone());
             crc.combine(&c.crc);
+            if c.deflated.len() < COALESCE_BELOW {
+                small.extend_from_slice(&c.deflated);
+                continue;
+            }
+            if !small.is_empty() {
+                out.push(Bytes::from(std::mem::take(&mut small)));
+            }
+            out.push(c.deflated.clone());
         }
-        let mut tail = Vec::with_capacity(10);
-        tail.extend_from_slice(&FINAL_BLOCK);
-        tail.extend_from_slice(&crc.sum().to_le_bytes());
-        tail.extend_from_slice(&crc.amount().to_le_bytes());
-        out.push(Bytes::from(tail));
+        small.extend_from_slice(&FINAL_BLOCK);
+        small.extend_from_slice(&crc.sum().to_le_bytes());
+        small.extend_from_slice(&crc.amount().to_le_bytes());
+        out.push(Bytes::from(small));
         out
     }
 

@@ -48,6 +48,7 @@ pub mod identity;
 pub mod keyvault;
 pub mod logging;
 pub mod metrics;
+pub mod packed_token;
 pub mod partner_center;
 pub mod rotation;
 pub mod secret;

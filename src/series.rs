@@ -11,22 +11,28 @@ use std::sync::Arc;
 use crate::collector::{Family, Sample};
 use crate::exposition::{Chunk, GaugeText};
 
-/// Samples grouped by family (in first-seen order), labels interned.
+/// Samples grouped by family (in first-seen order), labels interned. Four
+/// allocations whatever the size: at 30,000 sets (5,000 tenants, six
+/// collectors) each allocation more costs about a megabyte.
 #[derive(Debug, Default, PartialEq)]
 pub struct SeriesSet {
-    families: Box<[Arc<Family>]>,
-    /// Per family, where its rows end in `values` (rows are grouped by family).
-    family_ends: Box<[u32]>,
-    /// Per family, where its first row's label indices start in `labels`
-    /// (families differ in width).
-    label_starts: Box<[u32]>,
+    families: Box<[Run]>,
     /// Distinct label values, end to end.
     text: Box<str>,
-    /// Where each distinct value ends in `text`.
-    text_ends: Box<[u32]>,
-    /// Per sample, the index of each label value, in the family's label order.
-    labels: Box<[u32]>,
+    /// Where each distinct value ends in `text`; then, per sample, the index
+    /// of each of its label values in the family's label order.
+    ints: Box<[u32]>,
     values: Box<[f64]>,
+}
+
+/// One family's rows (rows are grouped by family).
+#[derive(Debug, PartialEq)]
+struct Run {
+    family: Arc<Family>,
+    /// Where its rows end in `values`.
+    end: u32,
+    /// Where its first row's label indices start in `ints` (families differ in width).
+    labels_at: u32,
 }
 
 impl SeriesSet {
@@ -52,15 +58,13 @@ impl SeriesSet {
         let (mut text, mut text_ends) = (String::new(), Vec::new());
         let mut labels = Vec::new();
         let mut values = Vec::with_capacity(samples.len());
-        let mut family_ends = vec![0u32; families.len()];
-        let mut label_starts = vec![0u32; families.len()];
+        let mut runs: Vec<(u32, u32)> = vec![(0, 0); families.len()];
         for (n, &i) in order.iter().enumerate() {
             let s = &samples[i];
             if n == 0 || of_sample[order[n - 1]] != of_sample[i] {
-                label_starts[of_sample[i]] = labels.len() as u32;
+                runs[of_sample[i]].1 = labels.len() as u32;
             }
-            let width = s.family.labels.len();
-            for k in 0..width {
+            for k in 0..s.family.labels.len() {
                 let v = s.labels.get(k).map(String::as_str).unwrap_or("");
                 let id = *index.entry(v).or_insert_with(|| {
                     text.push_str(v);
@@ -70,15 +74,24 @@ impl SeriesSet {
                 labels.push(id);
             }
             values.push(s.value);
-            family_ends[of_sample[i]] = values.len() as u32;
+            runs[of_sample[i]].0 = values.len() as u32;
         }
+        let distinct = text_ends.len() as u32;
+        let mut ints = text_ends;
+        ints.extend_from_slice(&labels);
+        let families: Vec<Run> = families
+            .into_iter()
+            .zip(runs)
+            .map(|(family, (end, labels_at))| Run {
+                family,
+                end,
+                labels_at: labels_at + distinct,
+            })
+            .collect();
         Self {
             families: families.into(),
-            family_ends: family_ends.into(),
-            label_starts: label_starts.into(),
             text: text.into(),
-            text_ends: text_ends.into(),
-            labels: labels.into(),
+            ints: ints.into(),
             values: values.into(),
         }
     }
@@ -94,8 +107,8 @@ impl SeriesSet {
     }
 
     /// The families present, in first-seen order.
-    pub fn families(&self) -> &[Arc<Family>] {
-        &self.families
+    pub fn families(&self) -> impl Iterator<Item = &Arc<Family>> {
+        self.families.iter().map(|r| &r.family)
     }
 
     fn value_text(&self, id: u32) -> &str {
@@ -103,30 +116,30 @@ impl SeriesSet {
         let start = if id == 0 {
             0
         } else {
-            self.text_ends[id - 1] as usize
+            self.ints[id - 1] as usize
         };
-        &self.text[start..self.text_ends[id] as usize]
+        &self.text[start..self.ints[id] as usize]
     }
 
     /// Calls `f` with each sample of the family named `name`: label values in
     /// the family's order, and the value.
     pub fn for_each_in(&self, name: &str, mut f: impl FnMut(&[&str], f64)) {
-        let Some(fi) = self.families.iter().position(|x| x.name == name) else {
+        let Some(fi) = self.families.iter().position(|r| r.family.name == name) else {
             return;
         };
-        let width = self.families[fi].labels.len();
+        let run = &self.families[fi];
+        let width = run.family.labels.len();
         let start = if fi == 0 {
             0
         } else {
-            self.family_ends[fi - 1] as usize
+            self.families[fi - 1].end as usize
         };
-        let end = self.family_ends[fi] as usize;
-        let mut at = self.label_starts[fi] as usize;
+        let mut at = run.labels_at as usize;
         let mut row: Vec<&str> = Vec::with_capacity(width);
-        for s in start..end {
+        for s in start..run.end as usize {
             row.clear();
             row.extend(
-                self.labels[at..at + width]
+                self.ints[at..at + width]
                     .iter()
                     .map(|&id| self.value_text(id)),
             );
@@ -138,7 +151,7 @@ impl SeriesSet {
     /// Every sample back as [`Sample`]s, families in first-seen order.
     pub fn samples(&self) -> Vec<Sample> {
         let mut out = Vec::with_capacity(self.len());
-        for fam in self.families.iter() {
+        for fam in self.families() {
             self.for_each_in(&fam.name, |labels, value| {
                 out.push(Sample {
                     family: fam.clone(),
@@ -205,7 +218,7 @@ mod tests {
         ];
         let set = SeriesSet::new(&input);
         assert_eq!(set.len(), 6);
-        let names: Vec<&str> = set.families().iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = set.families().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         let back = set.samples();
         let order = [0, 2, 4, 1, 5, 3];

@@ -175,6 +175,42 @@ async fn metrics_pass_promtool_check() {
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let (_, metrics) = get(d.addr, "/metrics").await;
     assert!(metrics.contains("tenantwatch_tenant_token_error"));
+    // What Prometheus asks for: gzip, sent with its length rather than chunked,
+    // and the same text once inflated.
+    let r = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/metrics", d.addr))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert!(
+        r.headers().get("transfer-encoding").is_none(),
+        "{:?}",
+        r.headers()
+    );
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let gz = r.bytes().await.unwrap();
+    assert_eq!(gz.len(), length);
+    let mut inflated = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut inflated)
+        .unwrap();
+    let stable = |t: &str| -> Vec<String> {
+        // Counters and timestamps may move between the two scrapes; these do not.
+        t.lines()
+            .filter(|l| l.starts_with('#') || l.starts_with("tenantwatch_tenant_"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(stable(&inflated), stable(&metrics));
+    assert!(inflated.ends_with('\n') && inflated.len() > metrics.len() / 2);
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
