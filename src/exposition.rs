@@ -29,6 +29,8 @@ pub struct Chunk {
     pub header: bool,
     deflated: Bytes,
     crc: Crc,
+    /// Moves a CRC past this piece's text, for joining CRCs per scrape.
+    shift: u32,
 }
 
 /// Compresses text as it is written; [`Packer::finish`] ends with a sync
@@ -57,13 +59,7 @@ impl Packer {
         let mut deflated = std::mem::take(self.enc.get_mut());
         // Served until the next run: no growth slack kept with it.
         deflated.shrink_to_fit();
-        let deflated = Bytes::from(deflated);
-        Chunk {
-            name,
-            header: false,
-            deflated,
-            crc: self.crc,
-        }
+        Chunk::from_parts(name, Bytes::from(deflated), self.crc)
     }
 }
 
@@ -101,10 +97,15 @@ impl Chunk {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(block);
         }
+        Self::from_parts(name, Bytes::from(out), crc)
+    }
+
+    fn from_parts(name: String, deflated: Bytes, crc: Crc) -> Self {
         Chunk {
             name,
             header: false,
-            deflated: Bytes::from(out),
+            deflated,
+            shift: crc_combine::operator(u64::from(crc.amount())),
             crc,
         }
     }
@@ -130,9 +131,11 @@ impl Exposition {
     pub fn gzip_parts(&self) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(self.0.len() + 2);
         let mut small: Vec<u8> = GZIP_HEADER.to_vec();
-        let mut crc = Crc::new();
+        let (mut crc, mut len) = (0u32, 0u32);
         for c in &self.0 {
-            crc.combine(&c.crc);
+            crc = crc_combine::combine(crc, c.crc.sum(), c.shift);
+            // ISIZE is the length modulo 2^32 (RFC 1952).
+            len = len.wrapping_add(c.crc.amount());
             if c.deflated.len() < COALESCE_BELOW {
                 small.extend_from_slice(&c.deflated);
                 continue;
@@ -143,8 +146,8 @@ impl Exposition {
             out.push(c.deflated.clone());
         }
         small.extend_from_slice(&FINAL_BLOCK);
-        small.extend_from_slice(&crc.sum().to_le_bytes());
-        small.extend_from_slice(&crc.amount().to_le_bytes());
+        small.extend_from_slice(&crc.to_le_bytes());
+        small.extend_from_slice(&len.to_le_bytes());
         out.push(Bytes::from(small));
         out
     }
@@ -164,6 +167,52 @@ impl Exposition {
             tracing::error!(error = %e, "cannot inflate the metrics body");
         }
         out
+    }
+}
+
+/// CRC-32 (IEEE, reflected) combination with the operator precomputed per
+/// piece, after zlib's `crc32_combine_gen`/`crc32_combine_op`: crc32fast's
+/// `combine` squares 32x32 bit matrices for every bit of the length, about
+/// 10 µs a piece, and a scrape joins a hundred pieces.
+mod crc_combine {
+    const POLY: u32 = 0xedb8_8320;
+
+    /// a(x) * b(x) modulo the CRC polynomial (bit-reflected; `a` not zero).
+    fn multmodp(a: u32, mut b: u32) -> u32 {
+        let (mut m, mut p) = (1u32 << 31, 0u32);
+        loop {
+            if a & m != 0 {
+                p ^= b;
+                if a & (m - 1) == 0 {
+                    return p;
+                }
+            }
+            m >>= 1;
+            b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+        }
+    }
+
+    /// The operator that moves a CRC past `len` bytes: x^(8 len) mod p(x).
+    pub fn operator(len: u64) -> u32 {
+        // x^(2^k) for k = 3.. (bytes to bits), squared as the length's bits are read.
+        let mut power = 1u32 << 30; // x^1
+        for _ in 0..3 {
+            power = multmodp(power, power);
+        }
+        let (mut n, mut p) = (len, 1u32 << 31); // x^0
+        while n != 0 {
+            if n & 1 != 0 {
+                p = multmodp(power, p);
+            }
+            n >>= 1;
+            power = multmodp(power, power);
+        }
+        p
+    }
+
+    /// The CRC of A followed by B, from A's CRC, B's CRC and B's operator.
+    pub fn combine(crc_a: u32, crc_b: u32, op_b: u32) -> u32 {
+        multmodp(op_b, crc_a) ^ crc_b
     }
 }
 
@@ -278,6 +327,27 @@ impl GaugeText {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn joined_crcs_match_the_crc_of_the_whole_text() {
+        let pieces: Vec<Vec<u8>> = (0..40)
+            .map(|i| (0..(i * 997 % 5000)).map(|k| (k * 31 + i) as u8).collect())
+            .collect();
+        let mut whole = Crc::new();
+        let mut joined = 0u32;
+        for p in &pieces {
+            whole.update(p);
+            let mut c = Crc::new();
+            c.update(p);
+            joined = crc_combine::combine(joined, c.sum(), crc_combine::operator(p.len() as u64));
+        }
+        assert_eq!(joined, whole.sum());
+        assert_eq!(
+            crc_combine::operator(0),
+            1 << 31,
+            "x^0: an empty piece changes nothing"
+        );
+    }
 
     #[test]
     fn gzip_body_decompresses_to_the_plain_body() {
