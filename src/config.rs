@@ -149,7 +149,13 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// The web config file (TLS, basic auth) and what it held at start.
     pub web: Option<(PathBuf, crate::web_config::WebConfig)>,
+    /// `/metrics` requests served at once; more get 503 (0: no limit).
+    pub max_requests: usize,
 }
+
+/// node_exporter's `--web.max-requests` default: every scrape in flight holds
+/// its response, so a stalled or flooding scraper must not grow memory unbounded.
+pub const DEFAULT_MAX_SCRAPES: usize = 40;
 
 /// Loads the web config file for `server.web_config_file` or `--web.config.file`.
 pub fn load_web_config(
@@ -341,6 +347,7 @@ struct RawFileStore {
 struct RawServer {
     listen: Option<String>,
     web_config_file: Option<PathBuf>,
+    max_requests: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -538,7 +545,11 @@ impl RawConfig {
                 ca_file,
                 partner,
                 store,
-                server: ServerSettings { listen, web },
+                server: ServerSettings {
+                    listen,
+                    web,
+                    max_requests: self.server.max_requests.unwrap_or(DEFAULT_MAX_SCRAPES),
+                },
                 collection,
                 rotation,
                 tenants: tenants.ok_or_else(Vec::new)?,

@@ -157,6 +157,8 @@ pub async fn run(
         let state = AppState {
             metrics: metrics.clone(),
             failed: failed.clone(),
+            scrapes: (settings.server.max_requests > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(settings.server.max_requests))),
         };
         let (shutdown, failed, server_error) =
             (shutdown.clone(), failed.clone(), server_error.clone());

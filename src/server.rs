@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set when a background task died; `/readyz` then fails.
     pub failed: Arc<AtomicBool>,
+    /// Bounds `/metrics` requests in flight (`server.max_requests`); `None`: no bound.
+    pub scrapes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// The router, separate from [`serve`] so tests can drive it without a socket.
@@ -65,6 +67,21 @@ pub async fn serve(
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    // The permit travels with the body: a response is in flight until sent.
+    let permit = match &s.scrapes {
+        None => None,
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                tracing::warn!("too many concurrent /metrics requests; answering 503");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many concurrent requests (server.max_requests)\n",
+                )
+                    .into_response();
+            }
+        },
+    };
     let body = s.metrics.exposition();
     if accepts_gzip(&headers) {
         (
@@ -74,7 +91,7 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 (header::VARY, "accept-encoding"),
             ],
             // The cached pieces themselves, not a copy per scrape.
-            Body::new(Parts::new(body.gzip_parts())),
+            Body::new(Parts::new(body.gzip_parts(), permit)),
         )
             .into_response()
     } else {
@@ -83,7 +100,7 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 (header::CONTENT_TYPE, TEXT),
                 (header::VARY, "accept-encoding"),
             ],
-            body.plain(),
+            Body::new(Parts::new(vec![body.plain().into()], permit)),
         )
             .into_response()
     }
@@ -94,13 +111,16 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
 struct Parts {
     parts: std::collections::VecDeque<bytes::Bytes>,
     remaining: u64,
+    /// Released when the body is dropped (sent, or the client went away).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Parts {
-    fn new(parts: Vec<bytes::Bytes>) -> Self {
+    fn new(parts: Vec<bytes::Bytes>, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
         Self {
             remaining: parts.iter().map(|p| p.len() as u64).sum(),
             parts: parts.into(),
+            _permit: permit,
         }
     }
 }
@@ -187,6 +207,40 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
         h
+    }
+
+    #[tokio::test]
+    async fn scrapes_beyond_the_limit_get_503_until_one_finishes() {
+        let sem = Arc::new(tokio::sync::Semaphore::new(1));
+        let state = AppState {
+            metrics: Metrics::new().unwrap(),
+            failed: Arc::new(AtomicBool::new(false)),
+            scrapes: Some(sem.clone()),
+        };
+        let first = metrics(State(state.clone()), with("gzip")).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        // The first response has not been sent (its body is alive): no room.
+        let second = metrics(State(state.clone()), HeaderMap::new()).await;
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        let third = metrics(State(state.clone()), HeaderMap::new()).await;
+        assert_eq!(third.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(third.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("tenantwatch_build_info"));
+        assert_eq!(
+            sem.available_permits(),
+            1,
+            "released once the body is consumed"
+        );
+        let unlimited = AppState {
+            scrapes: None,
+            ..state
+        };
+        let a = metrics(State(unlimited.clone()), HeaderMap::new()).await;
+        let b = metrics(State(unlimited), HeaderMap::new()).await;
+        assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
     }
 
     #[test]
