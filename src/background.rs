@@ -62,15 +62,13 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
         let _ = tx.send(f());
     });
     let sender = queue().lock().unwrap_or_else(|p| p.into_inner()).clone();
-    match sender {
-        Some(s) => {
-            if let Err(mpsc::SendError(job)) = s.send(job) {
-                let _ = tokio::task::spawn_blocking(job).await;
-            }
-        }
-        None => {
-            let _ = tokio::task::spawn_blocking(job).await;
-        }
+    // No thread (it could not start, or is gone): the blocking pool runs it.
+    let unsent = match sender {
+        Some(s) => s.send(job).err().map(|mpsc::SendError(job)| job),
+        None => Some(job),
+    };
+    if let Some(job) = unsent {
+        let _ = tokio::task::spawn_blocking(job).await;
     }
     rx.await.map_err(|_| Lost)
 }

@@ -72,7 +72,8 @@ struct State {
     versions: BTreeMap<&'static str, u64>,
     encoded: BTreeMap<&'static str, Encoded>,
     runs: BTreeMap<&'static str, CollectorRun>,
-    /// Snapshots built so far; orders them when encodings finish out of order.
+    /// Snapshots built so far; a snapshot carries its number so an older one
+    /// can never replace a newer one.
     generation: u64,
 }
 

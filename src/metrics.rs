@@ -274,7 +274,8 @@ impl Metrics {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // Encodings run in parallel and may finish out of order.
+        // The engine publishes one at a time; the check keeps any other
+        // caller from replacing a newer snapshot with an older one.
         if published.snapshot.generation >= g.snapshot.generation {
             *g = published;
         }

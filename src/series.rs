@@ -149,6 +149,7 @@ impl SeriesSet {
     }
 
     /// Every sample back as [`Sample`]s, families in first-seen order.
+    #[cfg(test)]
     pub fn samples(&self) -> Vec<Sample> {
         let mut out = Vec::with_capacity(self.len());
         for fam in self.families() {
