@@ -134,6 +134,8 @@ pub struct TokenBroker {
     reload: tokio::sync::Mutex<()>,
     /// Per-key slots; `std` mutex held only to find or insert a slot.
     slots: Mutex<HashMap<(String, Api), Slot>>,
+    /// Packs cached tokens against an earlier token of the same API.
+    packer: crate::packed_token::TokenPacker<Api>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -162,6 +164,7 @@ impl TokenBroker {
             canary: tokio::sync::Mutex::new(()),
             reload: tokio::sync::Mutex::new(()),
             slots: Mutex::new(HashMap::new()),
+            packer: crate::packed_token::TokenPacker::new(),
         }
     }
 
@@ -385,7 +388,12 @@ impl TokenBroker {
         match &*entry {
             Some(Entry::Valid {
                 secret, refresh_at, ..
-            }) if *refresh_at > now => return Ok(secret.unpack()),
+            }) if *refresh_at > now => match secret.unpack() {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    tracing::error!(tenant, api = api.label(), error = %e, "minting a new access token")
+                }
+            },
             Some(Entry::Failed {
                 error,
                 until,
@@ -412,7 +420,7 @@ impl TokenBroker {
                     .unwrap_or_else(|| now + (expires_at.saturating_duration_since(now) / 2));
                 let secret = r.access.secret;
                 *entry = Some(Entry::Valid {
-                    secret: crate::packed_token::PackedToken::pack(&secret),
+                    secret: self.packer.pack(api, &secret),
                     refresh_at,
                     expires_at,
                 });
@@ -425,8 +433,10 @@ impl TokenBroker {
                 }) = &*entry
                 {
                     if *expires_at > now + Duration::from_secs(30) {
-                        tracing::warn!(tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
-                        return Ok(secret.unpack());
+                        if let Ok(t) = secret.unpack() {
+                            tracing::warn!(tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
+                            return Ok(t);
+                        }
                     }
                 }
                 if let BrokerError::Token(t) = &error {

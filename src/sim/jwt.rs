@@ -1,7 +1,9 @@
 //! JWT-shaped tokens. The header claims RS256 like Entra's, but the signature
-//! is an HMAC-SHA256 under a key only this simulator knows: clients never
+//! is HMAC-SHA256 under a key only this simulator knows: clients never
 //! verify access tokens, and the simulated resources only need to tell the
-//! sim's own tokens from forged or altered ones.
+//! sim's own tokens from forged or altered ones. It is stretched to the 256
+//! bytes of an RS256 signature with a 2048-bit key, so tokens have Entra's
+//! size: the daemon caches thousands and its memory benchmark counts them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,6 +30,9 @@ struct Header<'a> {
     x5t: &'a str,
     kid: &'a str,
 }
+
+/// Bytes in an RS256 signature under a 2048-bit key.
+const RS256_LEN: usize = 256;
 
 /// Signs and verifies the simulator's tokens.
 pub(crate) struct Signer {
@@ -61,8 +66,20 @@ impl Signer {
         let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
         let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
         let input = format!("{h}.{p}");
-        let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, input.as_bytes()));
+        let sig = URL_SAFE_NO_PAD.encode(self.signature(input.as_bytes()));
         format!("{input}.{sig}")
+    }
+
+    /// 256 bytes: the HMAC of the input with each of eight block numbers.
+    fn signature(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RS256_LEN);
+        for block in 0..(RS256_LEN / 32) as u8 {
+            let mut msg = Vec::with_capacity(input.len() + 1);
+            msg.extend_from_slice(input);
+            msg.push(block);
+            out.extend_from_slice(&hmac_sha256(&self.key, &msg));
+        }
+        out
     }
 
     /// The claims of a token this signer issued.
@@ -76,7 +93,7 @@ impl Signer {
         let claims = decode_part(p).ok_or(JwtError::Malformed)?;
         decode_part(h).ok_or(JwtError::Malformed)?;
         let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed)?;
-        let expected = hmac_sha256(&self.key, format!("{h}.{p}").as_bytes());
+        let expected = self.signature(format!("{h}.{p}").as_bytes());
         if !constant_time_eq(&sig, &expected) {
             return Err(JwtError::BadSignature);
         }
@@ -183,7 +200,7 @@ mod tests {
         let p = parse(&t).unwrap();
         assert_eq!(p.header["alg"], "RS256");
         assert_eq!(p.claims["tid"], "x");
-        assert_eq!(p.signature.len(), 32);
+        assert_eq!(p.signature.len(), RS256_LEN);
         assert!(t.starts_with(p.signing_input));
         assert!(parse("a.b").is_none());
         assert!(parse("a.b.c.d").is_none());
