@@ -170,9 +170,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<bool> {
         .iter()
         .map(|r| {
             [
-                r.tenant.tenant_id.clone(),
-                r.tenant.name.clone(),
-                r.tenant.domain.clone(),
+                r.tenant.tenant_id.to_string(),
+                r.tenant.name.to_string(),
+                r.tenant.domain.to_string(),
                 outcome(&r.graph),
                 outcome(&r.arm),
             ]

@@ -292,9 +292,9 @@ pub async fn discover(
             continue;
         }
         out.tenants.push(Tenant {
-            tenant_id: id.clone(),
-            name,
-            domain,
+            tenant_id: id.as_str().into(),
+            name: name.into(),
+            domain: domain.into(),
         });
         std::sync::Arc::make_mut(&mut out.sources).insert(id, sources);
     }

@@ -17,13 +17,13 @@ use tokio::task::JoinSet;
 use crate::api::ApiClient;
 use crate::broker::TokenBroker;
 use crate::cloud::Cloud;
-use crate::collector::{CollectError, Collector, Findings, Scope, Tenant, TenantContext};
+use crate::collector::{CollectError, Collector, Scope, Tenant, TenantContext};
 use crate::config::{CollectionSettings, CollectorSettings};
 use crate::discovery::{Discovered, DiscoverySettings};
 use crate::entra::ErrorClass;
 use crate::exposition::Chunk;
 use crate::metrics::Metrics;
-use crate::series::SeriesSet;
+use crate::series::{FamilyLists, SeriesSet};
 use crate::snapshot::{
     unix_now, CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus,
 };
@@ -35,28 +35,25 @@ struct TenantResult {
     last_success: Option<f64>,
     token_error: Option<ErrorClass>,
     /// From the last successful run: a failed run keeps showing the last known values.
-    kept: Arc<Kept>,
+    series: SeriesSet,
+    /// Name and domain, from the collectors that read them (the last successful run).
+    about: Option<Arc<About>>,
     /// The run that produced it.
     run: u64,
 }
 
-/// What a successful run learnt about a tenant, kept until the next one.
-#[derive(Debug, Default)]
-struct Kept {
-    name: Option<Box<str>>,
-    domain: Option<Box<str>>,
-    series: SeriesSet,
+/// A tenant's name and domain as a collector read them.
+#[derive(Debug)]
+struct About {
+    name: Option<Arc<str>>,
+    domain: Option<Arc<str>>,
 }
 
-impl From<Findings> for Kept {
-    fn from(f: Findings) -> Self {
-        Self {
-            series: SeriesSet::new(&f.samples),
-            name: f.name.map(String::into_boxed_str),
-            domain: f.domain.map(String::into_boxed_str),
-        }
-    }
-}
+/// One collector's kept samples, by tenant.
+type TenantSets = Vec<(Arc<str>, SeriesSet)>;
+
+/// One tenant's results, a slot per collector.
+type Row = Box<[Option<TenantResult>]>;
 
 /// A collector's families as encoded for one version of its results.
 type Encoded = (u64, Arc<Vec<Arc<Chunk>>>);
@@ -66,7 +63,10 @@ struct State {
     /// Shared with collector runs, which walk it without copying every tenant.
     discovered: Option<Arc<Discovered>>,
     discovery: DiscoveryStatus,
-    results: BTreeMap<&'static str, BTreeMap<String, TenantResult>>,
+    /// Per tenant, each collector's latest outcome (indexed like
+    /// `Engine::collectors`): one entry and one row per tenant rather than one
+    /// per tenant and collector.
+    results: BTreeMap<Arc<str>, Row>,
     /// Bumped whenever a collector's results change, so its families are
     /// re-encoded only then rather than at every publish.
     versions: BTreeMap<&'static str, u64>,
@@ -89,7 +89,7 @@ struct RunTally {
 struct Pending {
     snapshot: Snapshot,
     cached: Vec<Arc<Chunk>>,
-    stale: Vec<(&'static str, u64, Vec<Arc<Kept>>)>,
+    stale: Vec<(&'static str, u64, TenantSets)>,
 }
 
 /// Everything the jobs need; built once by the daemon.
@@ -114,6 +114,8 @@ pub struct Engine {
     pub partner_client_id: String,
     /// Shared results. A `std` mutex: held only to copy or merge, never across `.await`.
     state: Mutex<State>,
+    /// Family lists shared by the tenants' kept samples.
+    families: FamilyLists,
     /// Publishes asked for so far.
     publish_requests: AtomicU64,
     /// Collector runs started so far.
@@ -148,6 +150,7 @@ impl Engine {
             partner_tenant,
             partner_client_id,
             state: Mutex::new(State::default()),
+            families: FamilyLists::default(),
             publish_requests: AtomicU64::new(0),
             runs_started: AtomicU64::new(0),
             publishing: tokio::sync::Mutex::new(0),
@@ -186,13 +189,25 @@ impl Engine {
                 }
                 _ => found,
             };
-            let keep: HashSet<String> = found.tenants.iter().map(|t| t.tenant_id.clone()).collect();
+            let keep: HashSet<String> = found
+                .tenants
+                .iter()
+                .map(|t| t.tenant_id.to_string())
+                .collect();
             let st = &mut *st;
-            for (name, per_tenant) in st.results.iter_mut() {
-                let before = per_tenant.len();
-                per_tenant.retain(|t, _| keep.contains(t) || *t == self.partner_tenant);
-                if per_tenant.len() != before {
-                    *st.versions.entry(name).or_default() += 1;
+            let mut changed = vec![false; self.collectors.len()];
+            st.results.retain(|t, row| {
+                let stays = keep.contains(t.as_ref()) || **t == *self.partner_tenant;
+                if !stays {
+                    for (c, r) in changed.iter_mut().zip(row.iter()) {
+                        *c |= r.is_some();
+                    }
+                }
+                stays
+            });
+            for ((c, _), changed) in self.collectors.iter().zip(changed) {
+                if changed {
+                    *st.versions.entry(c.name()).or_default() += 1;
                 }
             }
             self.broker.retain_tenants(&keep);
@@ -254,9 +269,9 @@ impl Engine {
         let name = collector.name();
         let started = Instant::now();
         let partner = Tenant {
-            tenant_id: self.partner_tenant.clone(),
-            name: String::new(),
-            domain: String::new(),
+            tenant_id: self.partner_tenant.as_str().into(),
+            name: "".into(),
+            domain: "".into(),
         };
         let discovered = match collector.scope() {
             Scope::Partner => None,
@@ -284,9 +299,8 @@ impl Engine {
             let before = self
                 .state()
                 .results
-                .get(name)
-                .and_then(|m| m.get(&tenant.tenant_id))
-                .cloned();
+                .get(&*tenant.tenant_id)
+                .and_then(|row| row.get(idx)?.clone());
             let (this, collector, tenant, timeout) = (
                 self.clone(),
                 collector.clone(),
@@ -301,11 +315,11 @@ impl Engine {
                 (tenant.tenant_id, r)
             });
             while let Some(done) = tasks.try_join_next() {
-                self.record(name, &mut run, done);
+                self.record(idx, &mut run, done);
             }
         }
         while let Some(done) = tasks.join_next().await {
-            self.record(name, &mut run, done);
+            self.record(idx, &mut run, done);
         }
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(
@@ -322,13 +336,19 @@ impl Engine {
             // whose task failed) leave with it.
             let in_scope: Option<HashSet<&str>> = match (collector.scope(), &st.discovered) {
                 (Scope::Customers, Some(found)) => {
-                    Some(found.tenants.iter().map(|t| t.tenant_id.as_str()).collect())
+                    Some(found.tenants.iter().map(|t| &*t.tenant_id).collect())
                 }
                 _ => None,
             };
-            let results = st.results.entry(name).or_default();
-            results.retain(|t, r| {
-                r.run == run.id && in_scope.as_ref().is_none_or(|k| k.contains(t.as_str()))
+            st.results.retain(|t, row| {
+                if let Some(slot) = row.get_mut(idx) {
+                    let current = slot.as_ref().is_some_and(|r| r.run == run.id)
+                        && in_scope.as_ref().is_none_or(|k| k.contains(t.as_ref()));
+                    if !current {
+                        *slot = None;
+                    }
+                }
+                row.iter().any(Option::is_some)
             });
             *st.versions.entry(name).or_default() += 1;
             st.runs.insert(
@@ -345,20 +365,27 @@ impl Engine {
     /// Stores one tenant's outcome as soon as it is known.
     fn record(
         &self,
-        name: &'static str,
+        idx: usize,
         run: &mut RunTally,
-        done: Result<(String, TenantResult), tokio::task::JoinError>,
+        done: Result<(Arc<str>, TenantResult), tokio::task::JoinError>,
     ) {
         match done {
             Ok((tenant, mut r)) => {
                 run.ok += usize::from(r.ok);
                 run.done += 1;
                 r.run = run.id;
-                self.state()
-                    .results
-                    .entry(name)
-                    .or_default()
-                    .insert(tenant, r);
+                let mut st = self.state();
+                let slot = match st.results.get_mut(&*tenant) {
+                    Some(row) => row.get_mut(idx),
+                    None => st
+                        .results
+                        .entry(tenant)
+                        .or_insert_with(|| (0..self.collectors.len()).map(|_| None).collect())
+                        .get_mut(idx),
+                };
+                if let Some(slot) = slot {
+                    *slot = Some(r);
+                }
             }
             // A panic in one tenant's task must not take the run down; it is a bug to report.
             Err(e) if e.is_panic() => {
@@ -389,7 +416,11 @@ impl Engine {
             .collector_duration
             .with_label_values(&[name])
             .observe(timer.elapsed().as_secs_f64());
-        let kept = || before.map(|b| b.kept.clone()).unwrap_or_default();
+        let kept = || {
+            before
+                .map(|b| (b.series.clone(), b.about.clone()))
+                .unwrap_or_default()
+        };
         let last = before.and_then(|b| b.last_success);
         let out = match result {
             Ok(Ok(mut findings)) => {
@@ -402,11 +433,18 @@ impl Engine {
                         .inc_by(dropped as u64);
                     tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = self.collection.max_series, "series limit reached; samples dropped");
                 }
+                let about = (findings.name.is_some() || findings.domain.is_some()).then(|| {
+                    Arc::new(About {
+                        name: findings.name.map(Arc::from),
+                        domain: findings.domain.map(Arc::from),
+                    })
+                });
                 TenantResult {
                     ok: true,
                     last_success: Some(unix_now()),
                     token_error: None,
-                    kept: Arc::new(findings.into()),
+                    series: SeriesSet::new(&tenant.tenant_id, &findings.samples, &self.families),
+                    about,
                     run: 0,
                 }
             }
@@ -427,21 +465,25 @@ impl Engine {
                         tracing::warn!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector failed")
                     }
                 }
+                let (series, about) = kept();
                 TenantResult {
                     ok: false,
                     last_success: last,
                     token_error,
-                    kept: kept(),
+                    series,
+                    about,
                     run: 0,
                 }
             }
             Err(_) => {
                 tracing::warn!(tenant = %tenant.tenant_id, collector = name, timeout_secs = timeout.as_secs_f64(), "collector timed out");
+                let (series, about) = kept();
                 TenantResult {
                     ok: false,
                     last_success: last,
                     token_error: None,
-                    kept: kept(),
+                    series,
+                    about,
                     run: 0,
                 }
             }
@@ -480,7 +522,8 @@ impl Engine {
             let fresh: Vec<(&'static str, Encoded)> = stale
                 .into_iter()
                 .map(|(name, version, kept)| {
-                    let sets: Vec<&SeriesSet> = kept.iter().map(|k| &k.series).collect();
+                    let sets: Vec<(&str, &SeriesSet)> =
+                        kept.iter().map(|(t, s)| (t.as_ref(), s)).collect();
                     let chunks: Vec<Arc<Chunk>> = crate::series::encode(&sets)
                         .into_iter()
                         .map(Arc::new)
@@ -514,14 +557,16 @@ impl Engine {
         let Some(found) = &st.discovered else {
             return None;
         };
-        let customer_collectors: Vec<&'static str> = self
+        let customer_collectors: Vec<(usize, &'static str)> = self
             .collectors
             .iter()
-            .filter(|(c, _)| c.scope() == Scope::Customers)
-            .map(|(c, _)| c.name())
+            .enumerate()
+            .filter(|(_, (c, _))| c.scope() == Scope::Customers)
+            .map(|(i, (c, _))| (i, c.name()))
             .collect();
         let mut tenants = Vec::with_capacity(found.tenants.len());
         for t in &found.tenants {
+            let row = st.results.get(&*t.tenant_id);
             let mut status = TenantStatus {
                 tenant_id: t.tenant_id.clone(),
                 name: if t.name.is_empty() {
@@ -535,8 +580,8 @@ impl Engine {
                 collectors: Vec::with_capacity(customer_collectors.len()),
             };
             let mut any = false;
-            for name in &customer_collectors {
-                let Some(r) = st.results.get(name).and_then(|m| m.get(&t.tenant_id)) else {
+            for (idx, name) in &customer_collectors {
+                let Some(r) = row.and_then(|row| row.get(*idx)?.as_ref()) else {
                     continue;
                 };
                 any = true;
@@ -544,11 +589,18 @@ impl Engine {
                 if status.token_error.is_none() {
                     status.token_error = r.token_error;
                 }
-                if let Some(n) = r.kept.name.as_ref().filter(|n| !n.is_empty()) {
-                    status.name = n.to_string();
+                let about = r.about.as_deref();
+                if let Some(n) = about
+                    .and_then(|a| a.name.as_ref())
+                    .filter(|n| !n.is_empty())
+                {
+                    status.name = n.clone();
                 }
-                if let Some(d) = r.kept.domain.as_ref().filter(|d| !d.is_empty()) {
-                    status.domain = d.to_string();
+                if let Some(d) = about
+                    .and_then(|a| a.domain.as_ref())
+                    .filter(|d| !d.is_empty())
+                {
+                    status.domain = d.clone();
                 }
                 status.collectors.push((
                     name,
@@ -563,7 +615,7 @@ impl Engine {
             }
         }
         let (mut cached, mut stale) = (Vec::new(), Vec::new());
-        for (c, _) in &self.collectors {
+        for (idx, (c, _)) in self.collectors.iter().enumerate() {
             let name = c.name();
             let version = st.versions.get(name).copied().unwrap_or_default();
             match st.encoded.get(name) {
@@ -571,9 +623,11 @@ impl Engine {
                 _ => {
                     let sets = st
                         .results
-                        .get(name)
-                        .map(|m| m.values().map(|r| r.kept.clone()).collect())
-                        .unwrap_or_default();
+                        .iter()
+                        .filter_map(|(t, row)| {
+                            Some((t.clone(), row.get(idx)?.as_ref()?.series.clone()))
+                        })
+                        .collect();
                     stale.push((name, version, sets));
                 }
             }

@@ -70,12 +70,29 @@ pub struct RefreshState {
 /// order), each with its encoded text, and a scrape re-encodes only the shards
 /// touched since the last one.
 #[derive(Default)]
-pub struct RateLimits(std::sync::Mutex<std::collections::BTreeMap<(&'static str, u8), RateShard>>);
+pub struct RateLimits(std::sync::Mutex<RateState>);
+
+#[derive(Default)]
+struct RateState {
+    shards: std::collections::BTreeMap<(&'static str, u8), RateShard>,
+    /// Tenant ids and kinds, each stored once: at 5,000 tenants, three values
+    /// per tenant with two strings each took two megabytes.
+    names: std::collections::HashSet<Arc<str>>,
+}
 
 #[derive(Default)]
 struct RateShard {
-    values: std::collections::BTreeMap<(String, String), f64>,
+    values: std::collections::BTreeMap<(Arc<str>, Arc<str>), f64>,
     encoded: Option<Arc<Chunk>>,
+}
+
+fn intern(names: &mut std::collections::HashSet<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(a) = names.get(s) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(s);
+    names.insert(a.clone());
+    a
 }
 
 const RATELIMIT_NAME: &str = "tenantwatch_api_ratelimit_remaining";
@@ -86,12 +103,13 @@ impl RateLimits {
     /// Records one header value.
     pub fn set(&self, api: &'static str, tenant: &str, kind: &str, v: f64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let m = &mut *m;
+        let key = (intern(&mut m.names, tenant), intern(&mut m.names, kind));
         let shard = m
+            .shards
             .entry((api, tenant.as_bytes().first().copied().unwrap_or(0)))
             .or_default();
-        let old = shard
-            .values
-            .insert((tenant.to_string(), kind.to_string()), v);
+        let old = shard.values.insert(key, v);
         if old.map(f64::to_bits) != Some(v.to_bits()) {
             shard.encoded = None;
         }
@@ -100,27 +118,30 @@ impl RateLimits {
     /// Drops tenants no longer in scope.
     pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for shard in m.values_mut() {
+        let m = &mut *m;
+        for shard in m.shards.values_mut() {
             let before = shard.values.len();
-            shard.values.retain(|(t, _), _| keep.contains(t));
+            shard.values.retain(|(t, _), _| keep.contains(&**t));
             if shard.values.len() != before {
                 shard.encoded = None;
             }
         }
-        m.retain(|_, s| !s.values.is_empty());
+        m.shards.retain(|_, s| !s.values.is_empty());
+        // Names only the interner still holds.
+        m.names.retain(|n| Arc::strong_count(n) > 1);
     }
 
     /// The family as pieces: HELP/TYPE, then each shard's samples in order.
     fn chunks(&self) -> Vec<Arc<Chunk>> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.is_empty() {
+        if m.shards.is_empty() {
             return Vec::new();
         }
         let mut out = vec![Arc::new(GaugeFamily::header(
             RATELIMIT_NAME,
             RATELIMIT_HELP,
         ))];
-        for ((api, _), shard) in m.iter_mut() {
+        for ((api, _), shard) in m.shards.iter_mut() {
             let encoded = shard.encoded.get_or_insert_with(|| {
                 let mut f =
                     GaugeFamily::new(RATELIMIT_NAME, RATELIMIT_HELP, &RATELIMIT_LABELS, false);
@@ -717,8 +738,17 @@ mod tests {
             !text.contains("f-tenant") && !text.contains("0-tenant"),
             "{text}"
         );
+        let names = |m: &Metrics| {
+            let st = m.ratelimits.0.lock().unwrap();
+            let mut n: Vec<String> = st.names.iter().map(|n| n.to_string()).collect();
+            n.sort();
+            n
+        };
+        // Names leave the interner with the last value using them.
+        assert_eq!(names(&m), ["a-tenant", "user-quota"]);
         m.ratelimits.retain_tenants(&Default::default());
         assert!(!m.render().contains("tenantwatch_api_ratelimit_remaining"));
+        assert!(names(&m).is_empty());
     }
 
     #[test]

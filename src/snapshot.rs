@@ -3,6 +3,7 @@
 //! Microsoft.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::discovery::{GdapRelationship, Source};
 use crate::entra::ErrorClass;
@@ -56,11 +57,11 @@ pub struct CollectorRun {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantStatus {
     /// Directory (tenant) id.
-    pub tenant_id: String,
+    pub tenant_id: Arc<str>,
     /// Display name (from Graph, else from discovery).
-    pub name: String,
+    pub name: Arc<str>,
     /// Default domain.
-    pub domain: String,
+    pub domain: Arc<str>,
     /// True when every collector's last run for it succeeded.
     pub up: bool,
     /// Why no token could be minted, if so.
@@ -83,7 +84,7 @@ impl Snapshot {
     /// Finds a tenant.
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantStatus> {
         self.tenants
-            .binary_search_by(|t| t.tenant_id.as_str().cmp(tenant_id))
+            .binary_search_by(|t| (*t.tenant_id).cmp(tenant_id))
             .ok()
             .map(|i| &self.tenants[i])
     }

@@ -227,7 +227,7 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
             state = if t.up { "up" } else { "down" },
             err = t.token_error.map(|e| e.as_str()).unwrap_or(""),
         );
-        match gdap.get(t.tenant_id.as_str()) {
+        match gdap.get(&*t.tenant_id) {
             Some((end, auto)) => {
                 let soon = end - now < 30.0 * 86400.0 && !auto;
                 let _ = write!(

@@ -50,7 +50,7 @@ impl Collector for ArmSubscriptions {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
+            let tenant = &*ctx.tenant.tenant_id;
             let subs: Vec<Subscription> = ctx
                 .list(
                     Api::Arm,

@@ -47,7 +47,7 @@ impl Collector for Directory {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
+            let tenant = &*ctx.tenant.tenant_id;
             let orgs: Vec<Organization> = ctx.list(Api::Graph, "v1.0/organization").await?;
             let users: u64 = ctx
                 .with_token(Api::Graph, |token| async move {

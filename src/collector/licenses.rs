@@ -74,7 +74,7 @@ impl Collector for Licenses {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
+            let tenant = &*ctx.tenant.tenant_id;
             let skus: Vec<Sku> = ctx.list(Api::Graph, "v1.0/subscribedSkus").await?;
             let mut f = Findings::default();
             for s in skus {

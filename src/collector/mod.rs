@@ -20,12 +20,13 @@ use crate::http::ApiError;
 /// A tenant in scope, as discovery found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
-    /// Directory (tenant) id.
-    pub tenant_id: String,
+    /// Directory (tenant) id. Shared: results, the snapshot and every run
+    /// hold it without a copy per tenant.
+    pub tenant_id: Arc<str>,
     /// Name from discovery.
-    pub name: String,
+    pub name: Arc<str>,
     /// Default domain from discovery.
-    pub domain: String,
+    pub domain: Arc<str>,
 }
 
 /// What a collector gets to work with for one tenant.
@@ -154,7 +155,7 @@ impl TenantContext<'_> {
             _ => (&self.cloud.graph, "graph"),
         };
         let url = crate::cloud::join(base, path);
-        let tenant = self.tenant.tenant_id.as_str();
+        let tenant = &*self.tenant.tenant_id;
         self.with_token(api, |token| {
             let url = url.clone();
             async move {

@@ -176,7 +176,7 @@ impl ResourceGraph {
         ctx: &TenantContext<'_>,
         kql: &str,
     ) -> Result<Vec<Map<String, Value>>, CollectError> {
-        let tenant = ctx.tenant.tenant_id.as_str();
+        let tenant = &*ctx.tenant.tenant_id;
         let url = join(
             &ctx.cloud.arm,
             &format!("providers/Microsoft.ResourceGraph/resources?api-version={API_VERSION}"),
@@ -246,7 +246,7 @@ impl Collector for ResourceGraph {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.clone();
+            let tenant = ctx.tenant.tenant_id.to_string();
             let mut f = self.builtin_findings(&tenant, self.query(ctx, BUILTIN_QUERY).await?);
             for (q, fam) in &self.custom {
                 for row in self.query(ctx, &q.query).await? {

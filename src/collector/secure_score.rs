@@ -58,7 +58,7 @@ impl Collector for SecureScore {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
+            let tenant = &*ctx.tenant.tenant_id;
             // One page of one item: the newest score. Not paged on purpose.
             let page: Page = ctx
                 .with_token(Api::Graph, |token| async move {

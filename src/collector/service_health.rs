@@ -45,7 +45,7 @@ impl Collector for ServiceHealth {
         ctx: &'a TenantContext<'a>,
     ) -> BoxFuture<'a, Result<Findings, CollectError>> {
         Box::pin(async move {
-            let tenant = ctx.tenant.tenant_id.as_str();
+            let tenant = &*ctx.tenant.tenant_id;
             let items: Vec<Overview> = ctx
                 .list(Api::Graph, "v1.0/admin/serviceAnnouncement/healthOverviews")
                 .await?;
