@@ -2,6 +2,21 @@
 
 use clap::Parser;
 
+/// jemalloc rather than glibc malloc: with scrapes arriving during a cycle,
+/// glibc kept freed memory spread over its arenas (93 MiB resident for a
+/// 38 MB live heap at 5,000 tenants); jemalloc returns it within a second.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings (read at start-up; `_RJEM_MALLOC_CONF` overrides):
+/// two arenas are plenty for two runtime threads and the background one, and
+/// freed pages go back to the system after a second instead of ten.
+#[cfg(feature = "jemalloc")]
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: Option<&'static u8> =
+    Some(&b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0]);
+
 fn main() -> std::process::ExitCode {
     tenantwatch::cli::main(tenantwatch::cli::Cli::parse())
 }
