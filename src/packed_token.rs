@@ -115,10 +115,14 @@ impl Segments {
 }
 
 impl PackedToken {
-    /// Packs `token`, decoded when it is a canonical JWS compact string.
-    pub fn pack(token: &SecretString) -> Self {
+    /// Packs `token` without a dictionary: decoded when it is a canonical
+    /// JWS compact string, else as text.
+    #[cfg(test)]
+    fn pack(token: &SecretString) -> Self {
         let text = token.expose_secret();
-        Self::decoded(text).unwrap_or_else(|| Self::text(text))
+        Segments::decode(text)
+            .and_then(|s| Self::decoded(&s, text))
+            .unwrap_or_else(|| Self::text(text))
     }
 
     fn text(text: &str) -> Self {
@@ -128,8 +132,8 @@ impl PackedToken {
         }
     }
 
-    fn decoded(text: &str) -> Option<Self> {
-        let s = Segments::decode(text)?;
+    /// `s` as decoded bytes, if they come back as exactly `text`.
+    fn decoded(s: &Segments, text: &str) -> Option<Self> {
         let packed = Self {
             bytes: SecretBox::new(Box::from(&s.bytes[..])),
             form: Form::Decoded {
@@ -222,7 +226,7 @@ fn encode(a: &[u8], b: &[u8], c: &[u8]) -> SecretString {
 // zeroize: headers and payloads only, never a signature, so no usable token.
 
 /// A compressor for [`deflate`].
-fn compressor() -> Compress {
+fn new_compressor() -> Compress {
     Compress::new_with_window_bits(Compression::best(), false, WINDOW_BITS)
 }
 
@@ -255,11 +259,15 @@ fn inflate(data: &[u8], dict: &Dict, len: usize) -> Result<Zeroizing<Vec<u8>>, I
 /// the first token's header and payload, replaced by a later token's when
 /// that one deflates poorly against it. Tokens keep the dictionary they were
 /// packed with, so they stay readable after a replacement.
-pub struct TokenPacker<K> {
-    dicts: Mutex<HashMap<K, Arc<Dict>>>,
+pub struct TokenPacker<K>(Mutex<Packing<K>>);
+
+/// One lock for both: packs run one at a time (tens of microseconds, once
+/// per token lifetime), so a dictionary cannot change under a pack.
+struct Packing<K> {
+    dicts: HashMap<K, Arc<Dict>>,
     /// Reused: a compressor's state is a quarter of a megabyte, and one per
     /// token (10,000 per hour at 5,000 tenants) churned the allocator.
-    compressor: Mutex<Option<Compress>>,
+    compressor: Option<Compress>,
 }
 
 impl<K> std::fmt::Debug for TokenPacker<K> {
@@ -277,27 +285,27 @@ impl<K: Eq + Hash> Default for TokenPacker<K> {
 impl<K: Eq + Hash> TokenPacker<K> {
     /// A packer with no dictionaries yet.
     pub fn new() -> Self {
-        Self {
-            dicts: Mutex::new(HashMap::new()),
-            compressor: Mutex::new(None),
-        }
+        Self(Mutex::new(Packing {
+            dicts: HashMap::new(),
+            compressor: None,
+        }))
     }
 
-    /// Packs `token` against `key`'s dictionary; a token that is not a JWT,
-    /// or does not deflate, is packed as [`PackedToken::pack`] does.
+    /// Packs `token` against `key`'s dictionary; a token that is not a JWT
+    /// is kept as text, one that does not deflate as its decoded bytes.
     pub fn pack(&self, key: K, token: &SecretString) -> PackedToken {
         let text = token.expose_secret();
         let Some(s) = Segments::decode(text) else {
             return PackedToken::text(text);
         };
-        let mut z = self.compressor.lock().unwrap_or_else(|p| p.into_inner());
-        let z = z.get_or_insert_with(compressor);
-        let current = self.lock().get(&key).cloned();
+        let mut st = self.lock();
+        let Packing { dicts, compressor } = &mut *st;
+        let z = compressor.get_or_insert_with(new_compressor);
         // A token keeping over half its size against the dictionary has
         // drifted from it (another app, new claims): it becomes the
         // dictionary for the tokens after it.
-        if let Some(p) = current
-            .as_ref()
+        if let Some(p) = dicts
+            .get(&key)
             .and_then(|d| PackedToken::deflated(z, &s, d))
         {
             if p.deflated_len() * 2 <= s.claims().len() && p.is(text) {
@@ -309,19 +317,15 @@ impl<K: Eq + Hash> TokenPacker<K> {
         let dict = Arc::new(Dict(SecretBox::new(Box::from(tail))));
         match PackedToken::deflated(z, &s, &dict) {
             Some(p) if p.is(text) => {
-                let mut dicts = self.lock();
-                // Unless another caller replaced it meanwhile.
-                if dicts.get(&key).map(Arc::as_ptr) == current.as_ref().map(Arc::as_ptr) {
-                    dicts.insert(key, dict);
-                }
+                dicts.insert(key, dict);
                 p
             }
-            _ => PackedToken::pack(token),
+            _ => PackedToken::decoded(&s, text).unwrap_or_else(|| PackedToken::text(text)),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<Dict>>> {
-        self.dicts.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Packing<K>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -484,7 +488,7 @@ mod tests {
         let opaque = "EwBwA8l6BAAUs5+HQn0N+h2FxWzLS31ZgQVuHsYAAUqeN5SprpUuUvs5M1/CCq==";
         let p = packed_round_trip(&packer, "arm", opaque);
         assert!(is_text(&p));
-        assert!(packer.lock().is_empty());
+        assert!(packer.lock().dicts.is_empty());
     }
 
     #[test]
@@ -561,7 +565,7 @@ mod tests {
         let p3 = packed_round_trip(&packer, "arm", &t3);
         let d3 = dict_of(&p3).unwrap();
         assert!(!Arc::ptr_eq(dict_of(&p1).unwrap(), d3));
-        assert!(Arc::ptr_eq(packer.lock().get("arm").unwrap(), d3));
+        assert!(Arc::ptr_eq(packer.lock().dicts.get("arm").unwrap(), d3));
 
         // Tokens packed against the replaced dictionary still come back.
         assert_eq!(p1.unpack().unwrap().expose_secret(), t1);
@@ -570,7 +574,7 @@ mod tests {
         let p4 = packed_round_trip(&packer, "arm", &other(&mut rng));
         assert!(Arc::ptr_eq(dict_of(&p4).unwrap(), d3));
         // Another key was never touched.
-        assert!(packer.lock().get("graph").is_none());
+        assert!(!packer.lock().dicts.contains_key("graph"));
     }
 
     #[test]
@@ -590,7 +594,7 @@ mod tests {
             ),
         );
         assert!(!Arc::ptr_eq(dict_of(&g).unwrap(), dict_of(&a).unwrap()));
-        assert_eq!(packer.lock().len(), 2);
+        assert_eq!(packer.lock().dicts.len(), 2);
     }
 
     #[test]

@@ -29,20 +29,8 @@ impl Default for SeriesSet {
         // Shared: failed tenants keep an empty set and should not pay for one each.
         static EMPTY: OnceLock<SeriesSet> = OnceLock::new();
         EMPTY
-            .get_or_init(|| SeriesSet::build("", &[], &FamilyLists::default()))
+            .get_or_init(|| SeriesSet::new("", &[], &FamilyLists::default()))
             .clone()
-    }
-}
-
-impl PartialEq for SeriesSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.families.len() == other.families.len()
-            && self
-                .families
-                .iter()
-                .zip(other.families.iter())
-                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
-            && self.data == other.data
     }
 }
 
@@ -110,10 +98,6 @@ impl SeriesSet {
     /// Stores `samples` of `tenant`, keeping their order within each family;
     /// `lists` shares family lists between sets.
     pub fn new(tenant: &str, samples: &[Sample], lists: &FamilyLists) -> Self {
-        Self::build(tenant, samples, lists)
-    }
-
-    fn build(tenant: &str, samples: &[Sample], lists: &FamilyLists) -> Self {
         let mut families: Vec<Arc<Family>> = Vec::new();
         let mut of_sample: Vec<usize> = Vec::with_capacity(samples.len());
         for s in samples {
@@ -219,6 +203,7 @@ impl SeriesSet {
     }
 
     /// Bytes held by this set alone (the family list is shared).
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.data.len()
     }
