@@ -1,4 +1,8 @@
-//! The `tenantwatch` binary: parse the command line and hand over to the library.
+//! The `tenantwatch` binary: parse the command line and hand over to [`cli::main`].
+
+mod cli;
+mod commands;
+mod signals;
 
 use clap::Parser;
 
@@ -18,5 +22,5 @@ pub static MALLOC_CONF: Option<&'static u8> =
     Some(&b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0]);
 
 fn main() -> std::process::ExitCode {
-    tenantwatch::cli::main(tenantwatch::cli::Cli::parse())
+    cli::main(cli::Cli::parse())
 }

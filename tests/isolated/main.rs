@@ -10,7 +10,7 @@ mod helpers;
 
 use std::time::{Duration, Instant};
 
-use tenantwatch::sim::{Fault, Service};
+use azure_sim::{Fault, Service};
 
 use crate::helpers::*;
 

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use tenantwatch::cloud::Api;
-use tenantwatch::daemon::Components;
-use tenantwatch::secret::ExposeSecret;
-use tenantwatch::sim::Service;
+use azure_sim::Service;
+use tenantwatch_daemon::cloud::Api;
+use tenantwatch_daemon::daemon::Components;
+use tenantwatch_daemon::secret::ExposeSecret;
 
 use crate::helpers::*;
 

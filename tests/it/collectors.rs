@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tenantwatch::sim::{Fault, Service};
+use azure_sim::{Fault, Service};
 
 use crate::helpers::*;
 

@@ -45,13 +45,13 @@ async fn every_tenant_up_with_names_then_clean_sigterm() {
     );
     assert!(metrics.contains("tenantwatch_build_info{version=\""));
     // A scrape never calls Microsoft: the sim sees no new requests from ten scrapes.
-    let before = t.sim.request_count(tenantwatch::sim::Service::Graph, None)
-        + t.sim.request_count(tenantwatch::sim::Service::Token, None);
+    let before = t.sim.request_count(azure_sim::Service::Graph, None)
+        + t.sim.request_count(azure_sim::Service::Token, None);
     for _ in 0..10 {
         get(d.addr, "/metrics").await;
     }
-    let after = t.sim.request_count(tenantwatch::sim::Service::Graph, None)
-        + t.sim.request_count(tenantwatch::sim::Service::Token, None);
+    let after = t.sim.request_count(azure_sim::Service::Graph, None)
+        + t.sim.request_count(azure_sim::Service::Token, None);
     assert_eq!(before, after, "scrapes caused API calls");
 
     let (code, took) = d.terminate().await;

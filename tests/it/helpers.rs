@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tenantwatch::sim::{Sim, SimHandle, SimOptions};
+use azure_sim::{Sim, SimHandle, SimOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -171,8 +171,8 @@ pub fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
 }
 
 /// Loads the test config with extra `TENANTWATCH__…` overrides, as the binary would.
-pub fn settings(config: &Path, env: &[(&str, &str)]) -> tenantwatch::config::Settings {
-    tenantwatch::config::Settings::load_with_env(
+pub fn settings(config: &Path, env: &[(&str, &str)]) -> tenantwatch_daemon::config::Settings {
+    tenantwatch_daemon::config::Settings::load_with_env(
         config,
         env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
     )
@@ -182,10 +182,10 @@ pub fn settings(config: &Path, env: &[(&str, &str)]) -> tenantwatch::config::Set
 /// Reads the store's current token and asks the sim's token endpoint to redeem it,
 /// exactly as the daemon would. `Err` says why it is not usable.
 pub async fn stored_token_works(
-    c: &tenantwatch::daemon::Components,
-    settings: &tenantwatch::config::Settings,
-) -> Result<tenantwatch::store::StoredToken, String> {
-    use tenantwatch::cloud::Api;
+    c: &tenantwatch_daemon::daemon::Components,
+    settings: &tenantwatch_daemon::config::Settings,
+) -> Result<tenantwatch_daemon::store::StoredToken, String> {
+    use tenantwatch_daemon::cloud::Api;
     let stored = c.broker.store().load().await.map_err(|e| e.to_string())?;
     c.tokens
         .redeem_refresh_token(
@@ -229,6 +229,6 @@ pub fn identity_table(t: &mut toml::Table) -> &mut toml::Table {
 }
 
 /// Total token-endpoint requests the sim has seen.
-pub fn token_requests(sim: &tenantwatch::sim::SimHandle) -> u64 {
-    sim.request_count(tenantwatch::sim::Service::Token, None)
+pub fn token_requests(sim: &azure_sim::SimHandle) -> u64 {
+    sim.request_count(azure_sim::Service::Token, None)
 }

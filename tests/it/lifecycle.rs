@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tenantwatch::daemon::Components;
+use tenantwatch_daemon::daemon::Components;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
@@ -36,12 +36,7 @@ async fn wait_for(
     }
 }
 
-fn all_tenants(
-    m: &str,
-    sim: &tenantwatch::sim::SimHandle,
-    line: impl Fn(&str) -> String,
-    v: f64,
-) -> bool {
+fn all_tenants(m: &str, sim: &azure_sim::SimHandle, line: impl Fn(&str) -> String, v: f64) -> bool {
     sim.customers()
         .iter()
         .all(|c| sample(m, &line(&c.tenant_id)) == Some(v))
@@ -328,7 +323,7 @@ async fn workload_identity_from_azure_environment_variables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyvault_outage_during_rotation_keeps_the_old_token_and_recovers() {
-    use tenantwatch::sim::{Fault, Service};
+    use azure_sim::{Fault, Service};
     let t = start_sim(3, Duration::ZERO).await;
     append_config(
         &t.config,
@@ -388,7 +383,7 @@ async fn keyvault_outage_during_rotation_keeps_the_old_token_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_callback_ignores_requests_without_its_own_state() {
     let t = start_sim(1, Duration::ZERO).await;
-    let before = t.sim.stored_secret(tenantwatch::sim::SECRET_NAME);
+    let before = t.sim.stored_secret(azure_sim::SECRET_NAME);
     let (mut child, mut lines) = consent(&t.config, &["--port", "0"]);
     let url = line_matching(&mut lines, |l| l.trim_start().starts_with("https://")).await;
     let url = reqwest::Url::parse(url.trim()).unwrap();
@@ -436,7 +431,7 @@ async fn consent_callback_ignores_requests_without_its_own_state() {
         .unwrap();
     assert!(status.success());
     assert_ne!(
-        t.sim.stored_secret(tenantwatch::sim::SECRET_NAME),
+        t.sim.stored_secret(azure_sim::SECRET_NAME),
         before,
         "the real sign-in was stored"
     );

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tenantwatch::sim::{Fault, Service, SimHandle};
+use azure_sim::{Fault, Service, SimHandle};
 
 use crate::helpers::*;
 

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use rand::Rng;
-use tenantwatch::daemon::Components;
-use tenantwatch::secret::ExposeSecret;
+use tenantwatch_daemon::daemon::Components;
+use tenantwatch_daemon::secret::ExposeSecret;
 
 use crate::helpers::*;
 
@@ -86,7 +86,7 @@ async fn rotate_command_writes_a_tagged_version_and_reads_it_back() {
             &s.partner.tenant_id,
             &s.cloud
                 .audiences
-                .scope(tenantwatch::cloud::Api::PartnerCenter),
+                .scope(tenantwatch_daemon::cloud::Api::PartnerCenter),
             "test",
             &before.value,
         )
@@ -242,7 +242,7 @@ async fn daemon_rotates_on_schedule_and_exports_rotation_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let now = tenantwatch::snapshot::unix_now();
+    let now = tenantwatch_common::time::unix_now();
     let last = sample(
         &metrics,
         "tenantwatch_refresh_token_last_rotation_timestamp_seconds",

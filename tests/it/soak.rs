@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tenantwatch::sim::{Fault, Service, SimHandle};
+use azure_sim::{Fault, Service, SimHandle};
 
 use crate::alerting::{installed, AlertStack};
 use crate::helpers::*;

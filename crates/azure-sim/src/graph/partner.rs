@@ -1,0 +1,197 @@
+//! What the partner reads about itself: its GDAP relationships
+//! (`tenantRelationships/delegatedAdminRelationships`,
+//! graph/examples/delegatedAdminRelationships-list.json) and its app
+//! registrations with their credentials (`applications`,
+//! learn.microsoft.com/graph/api/application-list).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::odata::{self, ListQuery, Paging, Top};
+use super::{begin, Call};
+use crate::clock::iso_seconds;
+use crate::data::{guid, App};
+use crate::estate::gdap::{self, Current};
+use crate::estate::{AppCredential, CredentialKind, Relationship};
+use crate::state::SimState;
+
+const GDAP_READ: &[&str] = &[
+    "DelegatedAdminRelationship.Read.All",
+    "DelegatedAdminRelationship.ReadWrite.All",
+];
+
+const APPLICATIONS_READ: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// "$top supports up to 300 objects"; the sim's default page is 5.
+const GDAP_PAGING: Paging = Paging {
+    page: 5,
+    top: Top::PageSize { max: 300 },
+};
+
+/// Directory objects allow `$top` up to 999.
+const APP_PAGING: Paging = Paging {
+    page: 5,
+    top: Top::PageSize { max: 999 },
+};
+
+fn unsupported(state: &SimState, call: &Call<'_>) -> Response {
+    odata::refuse(
+        state,
+        call,
+        ("Request_UnsupportedQuery", "Unsupported query.".into()),
+    )
+}
+
+fn relationship(r: &Relationship, now: &Current) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.delegatedAdminRelationship",
+        "@odata.etag": r.etag,
+        "id": r.id,
+        "displayName": r.display_name,
+        "duration": gdap::days(r.duration_days),
+        "customer": {"tenantId": r.customer_id, "displayName": r.customer_name},
+        "accessDetails": {
+            "unifiedRoles": r.roles.iter().map(|id| json!({"roleDefinitionId": id})).collect::<Vec<_>>(),
+        },
+        "status": now.status,
+        "autoExtendDuration": if r.auto_extend { gdap::days(gdap::AUTO_EXTEND_DAYS) } else { "PT0S".into() },
+        "createdDateTime": iso_seconds(r.created),
+        "lastModifiedDateTime": iso_seconds(now.last_modified),
+        "activatedDateTime": iso_seconds(r.activated),
+        "endDateTime": iso_seconds(now.end),
+    })
+}
+
+pub(super) async fn relationships(
+    State(state): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let call = match begin(&state, &headers, GDAP_READ) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let q = match ListQuery::parse(&uri) {
+        Ok(q) => q,
+        Err(r) => return odata::refuse(&state, &call, r),
+    };
+    let status_filter = match q.filter.as_deref().map(odata::parse_eq) {
+        None => None,
+        Some(Some((prop, value))) if prop.eq_ignore_ascii_case("status") => Some(value),
+        Some(_) => return unsupported(&state, &call),
+    };
+    // Only the partner has relationships with customers; other tenants
+    // see an empty list.
+    let items = if call.tenant.id == state.world.partner.id {
+        state
+            .relationships_at(state.clock.now_unix())
+            .into_iter()
+            .filter(|(_, c)| status_filter.as_deref().is_none_or(|s| s == c.status))
+            .map(|(r, c)| relationship(r, &c))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    odata::page(
+        &state,
+        &call,
+        &uri,
+        &q,
+        "tenantRelationships/delegatedAdminRelationships",
+        items,
+        GDAP_PAGING,
+    )
+}
+
+fn credential(c: &AppCredential) -> Value {
+    match c.kind {
+        CredentialKind::Secret => json!({
+            "customKeyIdentifier": null,
+            "displayName": c.display_name,
+            "endDateTime": iso_seconds(c.end),
+            "hint": c.hint,
+            "keyId": c.key_id,
+            "secretText": null,
+            "startDateTime": iso_seconds(c.start),
+        }),
+        CredentialKind::Certificate => json!({
+            "customKeyIdentifier": c.thumbprint,
+            "displayName": c.display_name,
+            "endDateTime": iso_seconds(c.end),
+            "key": null,
+            "keyId": c.key_id,
+            "startDateTime": iso_seconds(c.start),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+        }),
+    }
+}
+
+fn application(state: &SimState, app: &App, creds: &[AppCredential]) -> Value {
+    let (secrets, keys): (Vec<_>, Vec<_>) =
+        creds.iter().partition(|c| c.kind == CredentialKind::Secret);
+    json!({
+        "id": guid(state.world.seed, &format!("app-object/{}", app.client_id)),
+        "appId": app.client_id,
+        "displayName": app.name,
+        "createdDateTime": state.world.partner.created,
+        "publisherDomain": state.world.partner.domain,
+        "signInAudience": if app.multi_tenant { "AzureADMultipleOrgs" } else { "AzureADMyOrg" },
+        "passwordCredentials": secrets.into_iter().map(credential).collect::<Vec<_>>(),
+        "keyCredentials": keys.into_iter().map(credential).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) async fn applications(
+    State(state): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let call = match begin(&state, &headers, APPLICATIONS_READ) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let q = match ListQuery::parse(&uri) {
+        Ok(q) => q,
+        Err(r) => return odata::refuse(&state, &call, r),
+    };
+    let mut items: Vec<Value> = if call.tenant.id == state.world.partner.id {
+        vec![
+            application(&state, &state.world.sam_app, &state.estate.sam_credentials),
+            application(
+                &state,
+                &state.world.identity_app,
+                &state.estate.identity_credentials,
+            ),
+        ]
+    } else {
+        // The SAM app is registered in the partner's tenant only.
+        Vec::new()
+    };
+    if let Some(f) = &q.filter {
+        let Some((prop, value)) = odata::parse_eq(f) else {
+            return unsupported(&state, &call);
+        };
+        let key = match prop.to_ascii_lowercase().as_str() {
+            "appid" => "appId",
+            "id" => "id",
+            "displayname" => "displayName",
+            _ => return unsupported(&state, &call),
+        };
+        items.retain(|a| {
+            a.get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(&value))
+        });
+    }
+    odata::page(&state, &call, &uri, &q, "applications", items, APP_PAGING)
+}

@@ -1,0 +1,254 @@
+//! `tenantwatch check`: try the store, the partner token, discovery and every
+//! tenant × API once, print an aligned table and say what to fix.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use std::process::ExitCode;
+
+use tenantwatch_daemon::api::{ApiClient, Request};
+use tenantwatch_daemon::cloud::{join, Api};
+use tenantwatch_daemon::collector::{with_token, CollectError, Tenant};
+use tenantwatch_daemon::config::{LogFormat, Settings};
+use tenantwatch_daemon::daemon::Components;
+
+use crate::commands::{load, report, ConfigArgs};
+
+/// One row: a tenant and the outcome per API.
+struct Row {
+    tenant: Tenant,
+    graph: Result<(), CollectError>,
+    arm: Result<(), CollectError>,
+}
+
+fn outcome(r: &Result<(), CollectError>) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(CollectError::Token(b)) => b.class().as_str().into(),
+        Err(CollectError::Api(tenantwatch_daemon::http::ApiError::Status {
+            status, code, ..
+        })) => {
+            format!("HTTP {status} {code}")
+        }
+        Err(CollectError::Api(_)) => "unreachable".into(),
+    }
+}
+
+fn advice(r: &Result<(), CollectError>) -> Option<String> {
+    match r {
+        Ok(()) => None,
+        Err(CollectError::Token(b)) => Some(format!("{}: {}", b.class(), b.class().advice())),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Runs the checks: exit 0 when every one passed, 1 when any failed, 2 for a bad config.
+pub async fn run(args: ConfigArgs, log: Option<LogFormat>) -> ExitCode {
+    let settings = match load(&args.config, log) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match check(&settings).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the checks; `Ok(false)` when something failed.
+async fn check(settings: &Settings) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout();
+    let tty = std::io::stderr().is_terminal();
+    let c = Components::build(settings)?;
+    println!("config        ok");
+    // 1. The store, through the service identity.
+    match c.broker.load_from_store().await {
+        Ok(_) => {
+            let t = c.broker.current_token();
+            let age = t
+                .as_ref()
+                .and_then(|t| t.issued_at)
+                .map(|ts| {
+                    format!(
+                        ", issued {:.0} days ago",
+                        (tenantwatch_common::time::unix_now() - ts as f64) / 86400.0
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "store         ok  {} version {}{age}",
+                c.broker.store().describe(),
+                t.map(|t| t.version).unwrap_or_default()
+            );
+        }
+        Err(e) => {
+            println!("store         FAILED  {e}");
+            println!("\nThe refresh token could not be read: check the store settings, the service identity's credentials and its access to the vault (Key Vault Secrets User/Officer), or run `tenantwatch consent`.");
+            return Ok(false);
+        }
+    }
+    // 2. The partner token.
+    let partner = settings.partner.tenant_id.clone();
+    if let Err(e) = c.broker.redeem(&partner, Api::PartnerCenter).await {
+        println!("partner token FAILED  {e}");
+        println!("\n{}", e.class().advice());
+        return Ok(false);
+    }
+    println!("partner token ok  (tenant {partner})");
+    // 3. Discovery.
+    let api = Arc::new(ApiClient::new(
+        c.http.clone(),
+        c.metrics.clone(),
+        settings.collection.limits.clone(),
+    ));
+    let found = tenantwatch_daemon::discovery::discover(
+        &settings.tenants,
+        &api,
+        &c.broker,
+        &settings.cloud,
+        &partner,
+    )
+    .await;
+    for (source, why) in &found.failures {
+        println!("discovery     FAILED  {}: {why}", source.as_str());
+    }
+    println!(
+        "discovery     {}  {} tenants from {}",
+        if found.failures.is_empty() {
+            "ok"
+        } else {
+            "partial"
+        },
+        found.tenants.len(),
+        settings
+            .tenants
+            .sources
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // 4. Every tenant × API, a cheap call each.
+    let total = found.tenants.len();
+    let mut tasks = JoinSet::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(settings.collection.concurrency));
+    for tenant in found.tenants.clone() {
+        let (broker, api, cloud, permits) = (
+            c.broker.clone(),
+            api.clone(),
+            settings.cloud.clone(),
+            permits.clone(),
+        );
+        tasks.spawn(async move {
+            let _p = permits.acquire_owned().await;
+            let id = tenant.tenant_id.clone();
+            let graph = with_token(&broker, &id, Api::Graph, |t| {
+                let (api, cloud, id) = (api.clone(), cloud.clone(), id.clone());
+                async move {
+                    let url = join(&cloud.graph, "v1.0/organization");
+                    api.send_json::<serde_json::Value>(&Request::get("graph", &id, url, &t))
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await;
+            let arm = with_token(&broker, &id, Api::Arm, |t| {
+                let (api, cloud, id) = (api.clone(), cloud.clone(), id.clone());
+                async move {
+                    let url = join(&cloud.arm, "subscriptions?api-version=2022-12-01");
+                    api.send_json::<serde_json::Value>(&Request::get("arm", &id, url, &t))
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await;
+            Row { tenant, graph, arm }
+        });
+    }
+    let mut rows = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(row) = done {
+            rows.push(row);
+        }
+        if tty {
+            eprint!("\rchecking tenants {}/{total}", rows.len());
+        }
+    }
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    rows.sort_by(|a, b| {
+        (a.graph.is_ok() && a.arm.is_ok())
+            .cmp(&(b.graph.is_ok() && b.arm.is_ok()))
+            .then_with(|| a.tenant.name.cmp(&b.tenant.name))
+    });
+    let header = ["TENANT ID", "NAME", "DOMAIN", "GRAPH", "ARM"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.tenant.tenant_id.to_string(),
+                r.tenant.name.to_string(),
+                r.tenant.domain.to_string(),
+                outcome(&r.graph),
+                outcome(&r.arm),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [&str; 5]| {
+        cols.iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!();
+    let _ = writeln!(out, "{}", line(header));
+    for row in &cells {
+        let _ = writeln!(
+            out,
+            "{}",
+            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
+        );
+    }
+    let failing: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.graph.is_err() || r.arm.is_err())
+        .collect();
+    let mut reasons = std::collections::BTreeMap::new();
+    for r in &failing {
+        for a in [advice(&r.graph), advice(&r.arm)].into_iter().flatten() {
+            *reasons.entry(a).or_insert(0) += 1;
+        }
+    }
+    if !reasons.is_empty() {
+        println!();
+        for (why, n) in &reasons {
+            println!("  {n} × {why}");
+        }
+    }
+    println!(
+        "\n{total} tenants: {} ok, {} failing{}",
+        total - failing.len(),
+        failing.len(),
+        if found.failures.is_empty() {
+            ""
+        } else {
+            "; discovery incomplete"
+        }
+    );
+    Ok(failing.is_empty() && found.failures.is_empty())
+}

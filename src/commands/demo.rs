@@ -1,0 +1,77 @@
+//! `tenantwatch demo`: the simulated Microsoft cloud and the daemon against it,
+//! in one process, so anyone can see tenantwatch work without an Azure account.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use azure_sim::{Sim, SimOptions};
+use tenantwatch_daemon::config::{LogFormat, Settings};
+
+use crate::commands::exit;
+
+/// `tenantwatch demo`.
+#[cfg(feature = "sim")]
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address for /metrics and friends.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Simulated customer tenants.
+    #[arg(long, default_value_t = 25)]
+    pub tenants: usize,
+}
+
+/// Collection schedule for the demo: every 30 s, so changes show quickly.
+const DEMO_SCHEDULE: &str = "*/30 * * * * *";
+
+/// Runs the demo until SIGINT/SIGTERM.
+pub async fn run(args: Args, log: Option<LogFormat>) -> ExitCode {
+    tenantwatch_daemon::logging::init(log.unwrap_or(LogFormat::Text), "info");
+    exit(demo(args).await)
+}
+
+async fn demo(args: Args) -> anyhow::Result<()> {
+    let shutdown = crate::signals::on_signals()?;
+    let dir = std::env::temp_dir().join(format!("tenantwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let sim = Sim::start(SimOptions {
+        tenants: args.tenants,
+        state_dir: dir.clone(),
+        ..SimOptions::default()
+    })
+    .await
+    .context("cannot start the simulated cloud")?;
+    let config = dir.join("tenantwatch.toml");
+    let listen = args.listen.to_string();
+    sim.write_config(&config, Some(&listen))
+        .context("cannot write the demo config")?;
+    let mut settings = Settings::load(&config)?;
+    settings.tenants.schedule = DEMO_SCHEDULE.to_string();
+    for c in settings.collectors.values_mut() {
+        c.schedule = DEMO_SCHEDULE.to_string();
+        c.timeout = Duration::from_secs(20);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot bind {} (try --listen 127.0.0.1:0)", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "tenantwatch demo: simulated Microsoft cloud with {} customer tenants\n\
+         \n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  readiness    http://{addr}/readyz\n\
+         \n  simulated login {}  graph {}  partner center {}  key vault {}\n  config used  {}\n\
+         \nPress Ctrl-C to stop.",
+        args.tenants,
+        sim.login_url(),
+        sim.graph_url(),
+        sim.partner_center_url(),
+        sim.keyvault_url(),
+        config.display(),
+    );
+    let outcome = tenantwatch_daemon::daemon::run(settings, listener, shutdown).await;
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(outcome?)
+}

@@ -1,0 +1,64 @@
+//! One file per subcommand. Each turns its arguments into library calls and
+//! its outcome into an exit code; the work itself is the daemon library's.
+
+pub mod check;
+pub mod consent;
+#[cfg(feature = "sim")]
+pub mod demo;
+pub mod rotate;
+pub mod run;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tenantwatch_daemon::config::{LogFormat, Settings, DEFAULT_CONFIG_PATH};
+
+/// Arguments of the commands that only need the config file (`check`, `rotate`).
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Config file (TOML). Every key can also be set as TENANTWATCH__SECTION__KEY.
+    #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// Exit code for a configuration error, distinct from a runtime failure.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Loads the config and starts logging as it says; a bad config exits with [`EXIT_CONFIG`].
+pub fn load(path: &Path, log_override: Option<LogFormat>) -> Result<Settings, ExitCode> {
+    match Settings::load(path) {
+        Ok(s) => {
+            tenantwatch_daemon::logging::init(log_override.unwrap_or(s.log.format), &s.log.level);
+            Ok(s)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+/// Reports an error with its whole cause chain, once.
+pub fn report(e: &anyhow::Error) {
+    eprintln!("error: {e:#}");
+}
+
+/// Success, or the error reported and exit code 1.
+pub fn exit(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A stored time for people: RFC 3339, or "unknown".
+pub fn when(ts: Option<i64>) -> String {
+    ts.map(tenantwatch_common::time::rfc3339)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
