@@ -8,11 +8,12 @@ use tokio::task::JoinSet;
 
 use std::process::ExitCode;
 
-use tenantwatch_daemon::api::{ApiClient, Request};
-use tenantwatch_daemon::cloud::{join, Api};
-use tenantwatch_daemon::collector::{with_token, CollectError, Tenant};
+use tenantwatch_daemon::collect::collector::{with_token, CollectError};
 use tenantwatch_daemon::config::{LogFormat, Settings};
 use tenantwatch_daemon::daemon::Components;
+use tenantwatch_daemon::model::{Api, Tenant};
+use tenantwatch_daemon::outbound::request::{ApiClient, Request};
+use tenantwatch_daemon::outbound::url::join;
 
 use crate::commands::{load, report, ConfigArgs};
 
@@ -27,8 +28,10 @@ fn outcome(r: &Result<(), CollectError>) -> String {
     match r {
         Ok(()) => "ok".into(),
         Err(CollectError::Token(b)) => b.class().as_str().into(),
-        Err(CollectError::Api(tenantwatch_daemon::http::ApiError::Status {
-            status, code, ..
+        Err(CollectError::Api(tenantwatch_daemon::outbound::client::ApiError::Status {
+            status,
+            code,
+            ..
         })) => {
             format!("HTTP {status} {code}")
         }
@@ -106,7 +109,7 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
         c.metrics.clone(),
         settings.collection.limits.clone(),
     ));
-    let found = tenantwatch_daemon::discovery::discover(
+    let found = tenantwatch_daemon::collect::discovery::discover(
         &settings.tenants,
         &api,
         &c.broker,

@@ -20,13 +20,12 @@ use tokio_util::sync::CancellationToken;
 use std::process::ExitCode;
 
 use tenantwatch_common::time::unix_now;
-use tenantwatch_daemon::broker::REFRESH_TOKEN_LIFETIME;
-use tenantwatch_daemon::cloud::Api;
+use tenantwatch_daemon::auth::entra::{Redeemed, TokenError};
 use tenantwatch_daemon::config::{LogFormat, Settings, DEFAULT_CONFIG_PATH};
 use tenantwatch_daemon::daemon::Components;
-use tenantwatch_daemon::entra::{Redeemed, TokenError};
-use tenantwatch_daemon::secret::SecretString;
-use tenantwatch_daemon::store::{NewToken, Source, StoredToken};
+use tenantwatch_daemon::model::{Api, StoredToken, REFRESH_TOKEN_LIFETIME};
+use tenantwatch_daemon::store::{NewToken, Source};
+use tenantwatch_daemon::support::secret::SecretString;
 
 use crate::commands::{exit, load, when};
 
@@ -341,7 +340,7 @@ async fn device_code_flow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenantwatch_daemon::secret::ExposeSecret;
+    use tenantwatch_daemon::support::secret::ExposeSecret;
 
     #[test]
     fn pkce_challenge_is_s256_of_verifier() {

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use azure_sim::Service;
-use tenantwatch_daemon::cloud::Api;
 use tenantwatch_daemon::daemon::Components;
-use tenantwatch_daemon::secret::ExposeSecret;
+use tenantwatch_daemon::model::Api;
+use tenantwatch_daemon::support::secret::ExposeSecret;
 
 use crate::helpers::*;
 

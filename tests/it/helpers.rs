@@ -184,8 +184,8 @@ pub fn settings(config: &Path, env: &[(&str, &str)]) -> tenantwatch_daemon::conf
 pub async fn stored_token_works(
     c: &tenantwatch_daemon::daemon::Components,
     settings: &tenantwatch_daemon::config::Settings,
-) -> Result<tenantwatch_daemon::store::StoredToken, String> {
-    use tenantwatch_daemon::cloud::Api;
+) -> Result<tenantwatch_daemon::model::StoredToken, String> {
+    use tenantwatch_daemon::model::Api;
     let stored = c.broker.store().load().await.map_err(|e| e.to_string())?;
     c.tokens
         .redeem_refresh_token(

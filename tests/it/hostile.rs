@@ -21,15 +21,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tenantwatch_daemon::api::{ApiClient, ApiLimits, Request};
+use tenantwatch_daemon::auth::entra::TokenClient;
+use tenantwatch_daemon::auth::identity::IdentitySource;
+use tenantwatch_daemon::config::credential::ClientCredential;
+use tenantwatch_daemon::config::ApiLimits;
 use tenantwatch_daemon::config::PartnerApp;
-use tenantwatch_daemon::credential::ClientCredential;
-use tenantwatch_daemon::entra::TokenClient;
-use tenantwatch_daemon::http::{ApiError, MAX_BODY_BYTES};
-use tenantwatch_daemon::identity::IdentitySource;
-use tenantwatch_daemon::keyvault::{KeyVaultClient, KeyVaultError};
 use tenantwatch_daemon::metrics::Metrics;
-use tenantwatch_daemon::secret::SecretString;
+use tenantwatch_daemon::outbound::client::{ApiError, MAX_BODY_BYTES};
+use tenantwatch_daemon::outbound::request::{ApiClient, Request};
+use tenantwatch_daemon::store::keyvault::{KeyVaultClient, KeyVaultError};
+use tenantwatch_daemon::support::secret::SecretString;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -242,7 +243,7 @@ impl Server {
     }
 
     fn http(&self) -> reqwest::Client {
-        tenantwatch_daemon::http::build_client(
+        tenantwatch_daemon::outbound::client::build_client(
             Some(&self.ca_file),
             std::time::Duration::from_secs(60),
         )
@@ -324,9 +325,11 @@ async fn partner_center_customers_give_typed_errors_and_stop_at_the_cap() {
     let bearer = SecretString::from("bearer".to_string());
     for kind in Kind::ALL {
         let base = Url::parse(&server.url(kind.path(), "")).unwrap();
-        let e = tenantwatch_daemon::partner_center::list_customers(&api, TENANT, &base, &bearer)
-            .await
-            .expect_err("a hostile page is an error");
+        let e = tenantwatch_daemon::outbound::partner_center::list_customers(
+            &api, TENANT, &base, &bearer,
+        )
+        .await
+        .expect_err("a hostile page is an error");
         // `items: {}` in the wrong-typed body is what fails here.
         check_api_error(&mut server, kind, "partner_center", &e).await;
     }
@@ -422,9 +425,10 @@ async fn next_links_to_another_host_are_not_followed() {
     assert!(e.to_string().contains(TENANT), "{e}");
 
     let base = Url::parse(&server.url("foreign-next", "")).unwrap();
-    let e = tenantwatch_daemon::partner_center::list_customers(&api, TENANT, &base, &bearer)
-        .await
-        .unwrap_err();
+    let e =
+        tenantwatch_daemon::outbound::partner_center::list_customers(&api, TENANT, &base, &bearer)
+            .await
+            .unwrap_err();
     assert!(matches!(e, ApiError::ForeignNextLink { .. }), "{e:?}");
     assert!(e.to_string().starts_with("partner_center"), "{e}");
 }

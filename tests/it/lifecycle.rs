@@ -362,10 +362,12 @@ async fn keyvault_outage_during_rotation_keeps_the_old_token_and_recovers() {
         "tenantwatch_refresh_token_rotations_total{result=\"success\"}",
     )
     .unwrap_or(0.0);
-    // After the outage the retry succeeds and writes a new version.
+    // After the outage the retry succeeds and writes a new version. Retries
+    // wait a full-jitter draw of up to 30 s, then 60 s, 120 s: 150 s covers
+    // even two early retries that both land inside the 6 s outage.
     wait_for(
         d.addr,
-        Duration::from_secs(90),
+        Duration::from_secs(150),
         "a successful rotation after the outage",
         |m| {
             sample(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tenantwatch_daemon::daemon::Components;
-use tenantwatch_daemon::secret::ExposeSecret;
+use tenantwatch_daemon::support::secret::ExposeSecret;
 
 use crate::helpers::*;
 
@@ -86,7 +86,7 @@ async fn rotate_command_writes_a_tagged_version_and_reads_it_back() {
             &s.partner.tenant_id,
             &s.cloud
                 .audiences
-                .scope(tenantwatch_daemon::cloud::Api::PartnerCenter),
+                .scope(tenantwatch_daemon::model::Api::PartnerCenter),
             "test",
             &before.value,
         )

@@ -1,57 +1,49 @@
-//! tenantwatch keeps a CSP partner's Secure Application Model refresh token alive
-//! and exports the health of every customer tenant as Prometheus metrics.
+//! The tenantwatch daemon as a library: it keeps a CSP partner's Secure
+//! Application Model refresh token alive and exports the health of every
+//! customer tenant as Prometheus metrics. The `tenantwatch` binary parses the
+//! command line and calls into it.
 //!
 //! # Layout
 //!
 //! Data flows one way: schedule → collect → immutable snapshot → scrape.
+//! Modules are listed from the bottom up; each uses only modules above it in
+//! this list (`.ci/layers` checks that no two import each other).
 //!
-//! - [`config`] reads the TOML file and `TENANTWATCH__…` variables into validated
-//!   [`config::Settings`]; [`cloud`] knows the endpoints and token audiences of each cloud.
-//! - [`http`] builds the one HTTP client (rustls, the cloud's extra CA, size caps).
-//! - [`entra`] talks to the Entra ID token endpoint and classifies its AADSTS errors.
-//! - [`keyvault`] and [`store`] keep the refresh token; [`broker`] mints and caches
-//!   one access token per (tenant, API) from it.
-//! - [`api`] is the request path (limits, retries, paging, rate-limit headers);
-//!   [`partner_center`] and [`graph`] hold API shapes; [`discovery`] lists the
-//!   tenants; [`collector`] holds one module per collector; [`engine`] runs
-//!   discovery and collectors on their schedules and produces [`snapshot::Snapshot`]s.
-//! - [`rotation`] and [`consent`] write new refresh tokens; [`identity`] and
-//!   [`credential`] authenticate the service identity and the partner app.
-//! - [`metrics`] turns the latest snapshot into Prometheus text at scrape time;
-//!   [`server`] serves `/metrics`, `/healthz`, `/readyz` and `/`.
-//! - [`daemon`] wires it together under a scheduler and a cancellation token;
-//!   [`demo`] runs it against [`sim`], the simulated Microsoft cloud.
+//! - [`model`]: value types several stages share (tenant, error class, GDAP
+//!   relationship, discovery source, sample, snapshot, stored refresh token).
+//! - [`support`]: capped file reads, redacting secrets, the one retry policy.
+//! - [`metrics`]: the live counters and histograms every stage feeds.
+//! - [`config`]: the TOML file and `TENANTWATCH__…` variables as validated
+//!   [`config::Settings`], with the settings type of every section.
+//! - [`outbound`]: the one HTTP client, and the request path collectors
+//!   share (limits, retries, paging, rate-limit headers, API shapes).
+//! - [`auth`]: Entra ID's token endpoint, AADSTS error classes, client
+//!   credentials and the service identity that reads Key Vault.
+//! - [`store`]: where the refresh token lives (Key Vault or a file), written
+//!   and read back.
+//! - [`tokens`]: the refresh token in use and one cached access token per
+//!   (tenant, API) minted from it.
+//! - [`rotation`]: replacing the stored refresh token on a schedule.
+//! - [`exposition`]: from collected samples and snapshots to `/metrics` text.
+//! - [`collect`]: discovery, the collectors and the engine that runs them.
+//! - [`web`]: the HTTP server, status page, TLS and basic auth.
+//! - [`daemon`]: builds every part from the settings and runs them under a
+//!   scheduler until cancelled.
+//! - [`logging`]: the log subscriber.
 
-pub mod api;
 #[cfg(test)]
 mod arb;
-pub mod background;
-pub mod broker;
-pub mod cloud;
-pub mod collector;
+pub mod auth;
+pub mod collect;
 pub mod config;
-pub mod credential;
 pub mod daemon;
-pub mod discovery;
-pub mod engine;
-pub mod entra;
 pub mod exposition;
-pub mod files;
-pub mod graph;
-pub mod http;
-pub mod identity;
-pub mod keyvault;
 pub mod logging;
 pub mod metrics;
-pub mod packed_token;
-pub mod partner_center;
+pub mod model;
+pub mod outbound;
 pub mod rotation;
-pub mod secret;
-pub mod series;
-pub mod server;
-pub mod snapshot;
-pub mod status_page;
 pub mod store;
-pub mod web_auth;
-pub mod web_config;
-pub mod web_serve;
+pub mod support;
+pub mod tokens;
+pub mod web;

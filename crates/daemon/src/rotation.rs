@@ -1,5 +1,7 @@
 //! Refresh-token rotation: redeem the stored token at the partner tenant, write the
 //! new one as a new store version, read it back, and only then switch to it.
+//! [`Rotator::scheduled`] is one scheduled run, retried with the shared
+//! backoff while the failure may pass; `daemon` puts it on its cron schedule.
 //!
 //! Entra keeps the old refresh token valid after a redemption, so every failure
 //! point leaves a working token in the store: before the write the old version is
@@ -9,11 +11,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::{BrokerError, TokenBroker, REFRESH_TOKEN_LIFETIME};
-use crate::cloud::Api;
+use tenantwatch_common::time::{rfc3339, unix_now};
+use tokio_util::sync::CancellationToken;
+
 use crate::metrics::Metrics;
-use crate::snapshot::unix_now;
+use crate::model::{Api, REFRESH_TOKEN_LIFETIME};
 use crate::store::{NewToken, Source, StoreError};
+use crate::support::retry::Backoff;
+use crate::tokens::broker::{BrokerError, TokenBroker};
+
+/// Waits between retries of a failed scheduled rotation: up to 30 s at
+/// first, doubling to at most 30 minutes. Entra keeps the old token valid,
+/// so there is no hurry, and a Key Vault outage is not helped by hammering.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(1800));
 
 /// What a rotation attempt did.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +142,7 @@ impl Rotator {
         tracing::info!(
             old_version = %current.version,
             new_version = %new_version,
-            expires = %chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+            expires = %rfc3339(expires),
             "refresh token rotated"
         );
         Ok(Outcome::Rotated {
@@ -141,23 +151,39 @@ impl Rotator {
             expires,
         })
     }
-}
 
-/// Retry delays after a failed scheduled rotation: 30 s doubling to 30 min, jittered.
-pub fn retry_delay(failures: u32) -> Duration {
-    use rand::Rng;
-    let secs = (30u64 << failures.min(6).saturating_sub(1)).min(1800);
-    Duration::from_secs(secs).mul_f64(rand::thread_rng().gen_range(0.8..1.2))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_delays_grow_and_cap() {
-        assert!(retry_delay(1) < Duration::from_secs(40));
-        assert!(retry_delay(3) > Duration::from_secs(90));
-        assert!(retry_delay(30) <= Duration::from_secs(2160));
+    /// One scheduled rotation: retried with [`RETRY`] while the failure may
+    /// pass, given up (until the next schedule) when it will not, and cut
+    /// short by `shutdown`.
+    pub async fn scheduled(&self, shutdown: &CancellationToken) {
+        let mut failures = 0;
+        loop {
+            match self.rotate(false).await {
+                Ok(Outcome::Skipped { version, age }) => {
+                    tracing::info!(%version, age_days = age.as_secs() / 86400, "stored refresh token is recent; rotation not needed yet");
+                    return;
+                }
+                Ok(Outcome::Rotated { .. }) => return,
+                Err(e) => {
+                    failures += 1;
+                    let permanent = matches!(
+                        &e,
+                        RotationError::Redeem(
+                            BrokerError::PartnerDown(_) | BrokerError::NoRefreshToken
+                        )
+                    ) || matches!(&e, RotationError::Redeem(BrokerError::Token(t)) if !t.class.is_transient());
+                    if permanent {
+                        tracing::error!(error = %e, "refresh token rotation failed and will not be retried before the next schedule");
+                        return;
+                    }
+                    let wait = RETRY.delay(failures, None);
+                    tracing::error!(error = %e, retry_in_secs = wait.as_secs(), "refresh token rotation failed; the previous token stays in use");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
     }
 }

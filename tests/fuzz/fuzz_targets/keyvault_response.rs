@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantwatch_daemon::http::ApiError;
-use tenantwatch_daemon::keyvault::parse_secret_response;
+use tenantwatch_daemon::outbound::client::ApiError;
+use tenantwatch_daemon::store::keyvault::parse_secret_response;
 use tenantwatch_fuzz::{assert_names, response, TENANT};
 
 fuzz_target!(|data: &[u8]| {

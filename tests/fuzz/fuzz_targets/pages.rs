@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantwatch_daemon::api::Page;
-use tenantwatch_daemon::collector::resource_graph;
-use tenantwatch_daemon::graph::Organization;
-use tenantwatch_daemon::http::{parse_json, ApiError};
-use tenantwatch_daemon::partner_center;
+use tenantwatch_daemon::outbound::request::Page;
+use tenantwatch_daemon::collect::collector::resource_graph;
+use tenantwatch_daemon::outbound::graph::Organization;
+use tenantwatch_daemon::outbound::client::{parse_json, ApiError};
+use tenantwatch_daemon::outbound::partner_center;
 use tenantwatch_fuzz::{assert_names, response, Response, TENANT};
 
 fn parse<T: serde::de::DeserializeOwned>(api: &'static str, r: &Response) -> Result<T, ApiError> {

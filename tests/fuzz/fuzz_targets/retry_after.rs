@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use reqwest::header::{HeaderMap, HeaderValue, DATE, RETRY_AFTER};
-use tenantwatch_daemon::http::{parse_retry_after, retry_after, server_time};
+use tenantwatch_daemon::outbound::client::{parse_retry_after, retry_after, server_time};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 

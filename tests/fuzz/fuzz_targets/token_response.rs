@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
-use tenantwatch_daemon::entra::parse_token_response;
+use tenantwatch_daemon::auth::entra::parse_token_response;
 use tenantwatch_fuzz::{response, TENANT};
 
 fuzz_target!(|data: &[u8]| {

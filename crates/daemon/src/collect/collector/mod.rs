@@ -1,0 +1,175 @@
+//! Per-tenant collectors: one file each behind one small trait, registered in [`all`].
+
+pub mod app_credentials;
+pub mod arm_subscriptions;
+pub mod directory;
+pub mod licenses;
+pub mod resource_graph;
+pub mod secure_score;
+pub mod service_health;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::model::{Family, Sample, Tenant};
+
+use crate::config::cloud::Cloud;
+use crate::outbound::client::ApiError;
+use crate::outbound::request::ApiClient;
+use crate::tokens::broker::{BrokerError, TokenBroker};
+
+/// What a collector gets to work with for one tenant.
+pub struct TenantContext<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// Mints access tokens for it.
+    pub broker: &'a TokenBroker,
+    /// Sends requests with limits, retries and metrics.
+    pub api: &'a ApiClient,
+    /// Endpoints.
+    pub cloud: &'a Cloud,
+    /// The partner app's client id (for collectors about the SAM setup itself).
+    pub partner_client_id: &'a str,
+}
+
+/// What a collector learnt about a tenant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    /// Display name, if the collector reads it.
+    pub name: Option<String>,
+    /// Default domain, if the collector reads it.
+    pub domain: Option<String>,
+    /// Gauge samples. "No data" is an empty list, not an error.
+    pub samples: Vec<Sample>,
+}
+
+impl Findings {
+    /// Adds a sample.
+    pub fn push(&mut self, family: &Arc<Family>, labels: Vec<String>, value: f64) {
+        self.samples.push(Sample {
+            family: family.clone(),
+            labels,
+            value,
+        });
+    }
+}
+
+/// Whom a collector runs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every customer tenant.
+    Customers,
+    /// Only the partner's own tenant (the SAM setup itself).
+    Partner,
+}
+
+/// A collector failed for one tenant.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// No token for the API.
+    #[error(transparent)]
+    Token(#[from] BrokerError),
+    /// The API call failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// Runs `call` with a token for `api` in `tenant`; if the API answers 401 the
+/// token is dropped from the cache and the call is made once more with a fresh one.
+pub async fn with_token<T, F, Fut>(
+    broker: &TokenBroker,
+    tenant: &str,
+    api: crate::model::Api,
+    call: F,
+) -> Result<T, CollectError>
+where
+    F: Fn(crate::support::secret::SecretString) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let token = broker.token(tenant, api).await?;
+    match call(token).await {
+        Err(ApiError::Status { status: 401, .. }) => {
+            broker.invalidate(tenant, api).await;
+            let token = broker.token(tenant, api).await?;
+            Ok(call(token).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+impl TenantContext<'_> {
+    /// Every item of a paged list (`value` + `nextLink`/`@odata.nextLink`) from
+    /// `api` (Graph or ARM) at `path` under its base URL, for this tenant.
+    pub async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        api: crate::model::Api,
+        path: &str,
+    ) -> Result<Vec<T>, CollectError> {
+        let (base, label) = match api {
+            crate::model::Api::Arm => (&self.cloud.arm, "arm"),
+            _ => (&self.cloud.graph, "graph"),
+        };
+        let url = crate::outbound::url::join(base, path);
+        let tenant = &*self.tenant.tenant_id;
+        self.with_token(api, |token| {
+            let url = url.clone();
+            async move {
+                self.api
+                    .get_all(crate::outbound::request::Request::get(
+                        label, tenant, url, &token,
+                    ))
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// [`with_token`] for this context's tenant.
+    pub async fn with_token<T, F, Fut>(
+        &self,
+        api: crate::model::Api,
+        call: F,
+    ) -> Result<T, CollectError>
+    where
+        F: Fn(crate::support::secret::SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        with_token(self.broker, &self.tenant.tenant_id, api, call).await
+    }
+}
+
+/// One kind of data gathered from each tenant.
+pub trait Collector: Send + Sync {
+    /// Stable name, the `collector` label and the `[collectors.NAME]` config section.
+    fn name(&self) -> &'static str;
+    /// Whom it runs for.
+    fn scope(&self) -> Scope {
+        Scope::Customers
+    }
+    /// Collects for one tenant.
+    fn collect<'a>(
+        &'a self,
+        ctx: &'a TenantContext<'a>,
+    ) -> BoxFuture<'a, Result<Findings, CollectError>>;
+}
+
+/// Every built-in collector. Custom Resource Graph queries come from config.
+pub fn builtin(custom_queries: Vec<crate::config::CustomQuery>) -> Vec<Arc<dyn Collector>> {
+    vec![
+        Arc::new(directory::Directory::default()),
+        Arc::new(arm_subscriptions::ArmSubscriptions::default()),
+        Arc::new(resource_graph::ResourceGraph::new(custom_queries)),
+        Arc::new(licenses::Licenses::default()),
+        Arc::new(service_health::ServiceHealth::default()),
+        Arc::new(secure_score::SecureScore::default()),
+        Arc::new(app_credentials::AppCredentials::default()),
+    ]
+}
+
+/// `2024-01-02T03:04:05Z` → unix seconds.
+pub fn parse_time(s: &str) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
+}

@@ -1,0 +1,347 @@
+//! Configuration: a TOML file overlaid with `TENANTWATCH__SECTION__KEY` variables,
+//! parsed into validated [`Settings`] before anything starts.
+//!
+//! Validation collects every problem it finds and names each by its key, so an
+//! operator fixes the file in one pass; a config that fails never starts a daemon.
+//!
+//! The settings types of every section live here ([`sections`]), not with the
+//! stages that use them, so configuration depends on no stage: the raw file
+//! shape ([`raw`]), the checks ([`validate`]), the cloud endpoints
+//! ([`cloud`]), client credentials ([`credential`]) and the exporter-toolkit
+//! web config file ([`web`]).
+
+pub mod cloud;
+pub mod credential;
+mod raw;
+mod sections;
+mod validate;
+pub mod web;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use sections::*;
+
+use raw::RawConfig;
+use validate::AzureEnv;
+
+/// Where `run` looks for its config when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tenantwatch/tenantwatch.toml";
+
+/// Prefix of environment overrides: `TENANTWATCH__SERVER__LISTEN=…`.
+pub const ENV_PREFIX: &str = "TENANTWATCH";
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error("config file {0} not found: pass --config FILE (see config/tenantwatch.example.toml)")]
+    NotFound(PathBuf),
+    /// The file exists but could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file or an environment variable could not be parsed.
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: config::ConfigError,
+    },
+    /// One or more values are missing or wrong; each line names the key.
+    #[error("config file {path} is invalid:\n  - {}", problems.join("\n  - "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// Default listen address: loopback, so nothing is exposed until an operator says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// Default upper bound for one HTTP request (halved when `tenant_timeout` is short).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default collection schedule: every five minutes, at second 0.
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+/// Default rotation schedule: daily at 03:17:00 UTC, off the top of the hour.
+pub const DEFAULT_ROTATION_SCHEDULE: &str = "0 17 3 * * *";
+
+/// Default discovery schedule: every 15 minutes (also re-reads the refresh token).
+pub const DEFAULT_DISCOVERY_SCHEDULE: &str = "0 */15 * * * *";
+
+impl Settings {
+    /// Loads `path`, applies `TENANTWATCH__…` overrides from the process environment and validates.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment, so tests need not touch the process's.
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::NotFound(path.to_path_buf()));
+        }
+        let text =
+            crate::support::files::read_capped_string(path, crate::support::files::DOCUMENT_LIMIT)
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        Self::from_toml(&text, path, env)
+    }
+
+    /// Parses and validates TOML `text` as if loaded from `path` (relative file
+    /// names resolve against its directory), with `env` as the environment.
+    /// [`Settings::load_with_env`] and the config fuzz target both end here.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let (env, azure_env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with(&format!("{ENV_PREFIX}__"))
+                    || k.starts_with("AZURE_")
+                    || k.starts_with("IDENTITY_")
+            })
+            .partition(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")));
+        let env: config::Map<String, String> = env.into_iter().collect();
+        let azure_env: AzureEnv = azure_env.into_iter().collect();
+        let parse_err = |source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        };
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(parse_err)?
+            .try_deserialize()
+            .map_err(parse_err)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        raw.validate(base, &azure_env)
+            .map_err(|problems| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::cloud::CloudName;
+
+    const GUID_A: &str = "11111111-1111-1111-1111-111111111111";
+    const GUID_B: &str = "22222222-2222-2222-2222-222222222222";
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        std::fs::write(dir.join("secret"), "s3cret\n").unwrap();
+        let p = dir.join("tw.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn good() -> String {
+        format!(
+            r#"
+[partner]
+tenant_id = "{GUID_A}"
+client_id = "{GUID_B}"
+client_secret_file = "secret"
+[store]
+kind = "keyvault"
+[store.keyvault]
+url = "https://v.vault.azure.net"
+secret_name = "tenantwatch-refresh-token"
+[store.keyvault.identity]
+kind = "client_secret"
+tenant_id = "{GUID_A}"
+client_id = "{GUID_B}"
+client_secret_file = "secret"
+"#
+        )
+    }
+
+    fn load(body: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), body);
+        // Relative secret paths resolve against the working directory; make them absolute.
+        let body = body.replace("\"secret\"", &format!("{:?}", dir.path().join("secret")));
+        std::fs::write(&p, body).unwrap();
+        Settings::load_with_env(&p, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn good_config_loads_with_public_defaults() {
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.cloud.name, CloudName::Public);
+        assert_eq!(s.cloud.login.as_str(), "https://login.microsoftonline.com/");
+        assert_eq!(s.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.collection.concurrency, 16);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let s = load(
+            &good(),
+            &[
+                ("TENANTWATCH__SERVER__LISTEN", "127.0.0.1:1234"),
+                ("TENANTWATCH__COLLECTION__CONCURRENCY", "3"),
+                ("TENANTWATCH__CLOUD__NAME", "usgov"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 1234);
+        assert_eq!(s.collection.concurrency, 3);
+        assert_eq!(s.cloud.graph.as_str(), "https://graph.microsoft.us/");
+    }
+
+    #[test]
+    fn problems_name_their_keys() {
+        let body = good().replace("url = \"https://v.vault.azure.net\"", "url = \"http://v\"")
+            + "[cloud]\nname = \"mars\"\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(err.contains("cloud.name: unknown cloud \"mars\""), "{err}");
+        assert!(
+            err.contains("store.keyvault.url: \"http://v\" must be an https:// URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn custom_cloud_needs_every_endpoint() {
+        let body = good() + "[cloud]\nname = \"custom\"\nlogin = \"https://127.0.0.1:1\"\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(err.contains("cloud.graph: missing"), "{err}");
+        assert!(err.contains("cloud.partner_center: missing"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_is_named() {
+        let body = good().replacen("client_secret_file = \"secret\"\n", "", 1);
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(err.contains("partner.client_secret_file: missing"), "{err}");
+        assert!(err.contains("TENANTWATCH__PARTNER__CLIENT_SECRET"), "{err}");
+        let ok = load(&body, &[("TENANTWATCH__PARTNER__CLIENT_SECRET", "x")]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn typo_keys_are_rejected() {
+        let body = good().replace("secret_name", "secretname");
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(err.contains("secretname"), "{err}");
+    }
+
+    #[test]
+    fn bad_schedule_and_listen() {
+        let body = good()
+            + "[collection]\nschedule = \"every minute\"\n[server]\nlisten = \"localhost\"\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(err.contains("collection.schedule"), "{err}");
+        assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn a_device_named_as_secret_file_is_an_error_not_an_endless_read() {
+        let body = good().replace(
+            "client_secret_file = \"secret\"",
+            "client_secret_file = \"/dev/zero\"",
+        );
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("partner.client_secret_file") && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn request_timeout_defaults_inside_the_tenant_budget() {
+        let s = load(&(good() + "[collection]\ntenant_timeout = \"10s\"\n"), &[]).unwrap();
+        assert_eq!(s.collection.request_timeout, Duration::from_secs(5));
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.collection.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        let err = load(
+            &(good() + "[collection]\ntenant_timeout = \"10s\"\nrequest_timeout = \"30s\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("collection.request_timeout: 30s is longer than"),
+            "{err}"
+        );
+    }
+
+    use proptest::prelude::*;
+
+    /// The example config shipped to operators; each property test mutates it.
+    const EXAMPLE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/tenantwatch.example.toml"
+    ));
+
+    fn toml_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,24}".prop_map(|s| format!("{s:?}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("[]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            Just("\"/dev/zero\"".to_string()),
+            "[0-9]{1,25}(ms|s|m|h|d|y)".prop_map(|s| format!("{s:?}")),
+        ]
+    }
+
+    fn assert_typed(r: Result<Settings, ConfigError>) -> Result<(), TestCaseError> {
+        match r {
+            Ok(_) => {}
+            Err(ConfigError::Parse { path, .. }) | Err(ConfigError::Invalid { path, .. }) => {
+                prop_assert_eq!(path, Path::new("/nonexistent/tw.toml"))
+            }
+            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_settings_or_a_typed_error(text in ".{0,400}") {
+            assert_typed(Settings::from_toml(&text, Path::new("/nonexistent/tw.toml"), []))?;
+        }
+
+        #[test]
+        fn any_value_in_the_example_is_settings_or_a_typed_error(
+            line in any::<prop::sample::Index>(),
+            value in toml_value(),
+        ) {
+            let lines: Vec<&str> = EXAMPLE.lines().filter(|l| l.contains(" = ")).collect();
+            let target = lines[line.index(lines.len())];
+            let key = target.split(" = ").next().unwrap_or_default();
+            let text = EXAMPLE.replacen(target, &format!("{key} = {value}"), 1);
+            assert_typed(Settings::from_toml(&text, Path::new("/nonexistent/tw.toml"), []))?;
+        }
+
+        #[test]
+        fn any_env_override_is_settings_or_a_typed_error(
+            key in "(SERVER__LISTEN|COLLECTION__CONCURRENCY|COLLECTION__TENANT_TIMEOUT|COLLECTION__SCHEDULE|STORE__KIND|CLOUD__NAME|LOG__FORMAT|PARTNER__TENANT_ID|[A-Z_]{1,20})",
+            value in ".{0,30}",
+        ) {
+            let env = [(format!("{ENV_PREFIX}__{key}"), value)];
+            assert_typed(Settings::from_toml(EXAMPLE, Path::new("/nonexistent/tw.toml"), env))?;
+        }
+    }
+}

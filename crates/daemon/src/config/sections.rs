@@ -1,0 +1,278 @@
+//! The validated settings of each config section, as the stages receive them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::config::cloud::Cloud;
+use crate::config::credential::ClientCredential;
+use crate::config::web::{WebConfig, WebConfigError};
+use crate::model::Source;
+use crate::support::secret::SecretString;
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Endpoints and audiences.
+    pub cloud: Cloud,
+    /// Extra CA bundle (PEM) trusted in addition to the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// The multi-tenant SAM application.
+    pub partner: PartnerApp,
+    /// Where the refresh token lives.
+    pub store: StoreSettings,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// Collection schedule and limits.
+    pub collection: CollectionSettings,
+    /// Refresh-token rotation.
+    pub rotation: RotationSettings,
+    /// Which tenants to watch.
+    pub tenants: DiscoverySettings,
+    /// Per-collector switches, schedules and timeouts, by collector name.
+    pub collectors: std::collections::BTreeMap<String, CollectorSettings>,
+    /// Custom Resource Graph queries.
+    pub custom_queries: Vec<CustomQuery>,
+    /// Log format and filter.
+    pub log: LogSettings,
+}
+
+/// A confidential client: tenant, app id and its credential.
+#[derive(Debug, Clone)]
+pub struct PartnerApp {
+    /// The app's home tenant.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Secret, certificate or federated token.
+    pub credential: ClientCredential,
+}
+
+/// Who reads and writes the refresh token in Key Vault.
+#[derive(Debug, Clone)]
+pub enum ServiceIdentity {
+    /// An app registration: client secret, certificate or workload identity federation.
+    App {
+        /// The app.
+        app: PartnerApp,
+        /// Login host for this identity when it differs from the cloud's (`AZURE_AUTHORITY_HOST`).
+        authority: Option<Url>,
+    },
+    /// An Azure managed identity (VM/AKS IMDS, or App Service / Container Apps).
+    ManagedIdentity {
+        /// User-assigned identity's client id; `None` for system-assigned.
+        client_id: Option<String>,
+        /// Where to ask.
+        endpoint: ManagedIdentityEndpoint,
+    },
+}
+
+/// The managed-identity token source.
+#[derive(Debug, Clone)]
+pub enum ManagedIdentityEndpoint {
+    /// The instance metadata service (`http://169.254.169.254`).
+    Imds(Url),
+    /// App Service / Container Apps: `IDENTITY_ENDPOINT` with `IDENTITY_HEADER`.
+    AppService {
+        /// `IDENTITY_ENDPOINT`.
+        endpoint: Url,
+        /// `IDENTITY_HEADER`.
+        header: SecretString,
+    },
+}
+
+/// The instance metadata service's token URL.
+pub const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+/// Where the refresh token is stored.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// Azure Key Vault secret.
+    KeyVault {
+        /// Vault URL, e.g. `https://myvault.vault.azure.net`.
+        url: Url,
+        /// Secret name.
+        secret_name: String,
+        /// Identity used to reach the vault (boxed: far larger than the file variant).
+        identity: Box<ServiceIdentity>,
+    },
+    /// A local file (small installs).
+    File {
+        /// Path of the token file.
+        path: PathBuf,
+    },
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// The web config file (TLS, basic auth) and what it held at start.
+    pub web: Option<(PathBuf, WebConfig)>,
+    /// `/metrics` requests served at once; more get 503 (0: no limit).
+    pub max_requests: usize,
+}
+
+/// node_exporter's `--web.max-requests` default: every scrape in flight holds
+/// its response, so a stalled or flooding scraper must not grow memory unbounded.
+pub const DEFAULT_MAX_SCRAPES: usize = 40;
+
+/// Loads the web config file for `server.web_config_file` or `--web.config.file`.
+pub fn load_web_config(path: &Path) -> Result<(PathBuf, WebConfig), WebConfigError> {
+    WebConfig::load(path).map(|c| (path.to_path_buf(), c))
+}
+
+/// How and how often tenants are collected.
+#[derive(Debug, Clone)]
+pub struct CollectionSettings {
+    /// Cron expression with seconds (tokio-cron-scheduler syntax).
+    pub schedule: String,
+    /// Tenants collected at once.
+    pub concurrency: usize,
+    /// Default time allowed for one collector on one tenant before it counts as failed.
+    pub tenant_timeout: Duration,
+    /// Time allowed for one HTTP request; shorter than `tenant_timeout`, so a
+    /// request that hangs is retried instead of failing the whole collector.
+    pub request_timeout: Duration,
+    /// API limits: concurrency, retries, paging.
+    pub limits: ApiLimits,
+    /// Samples one collector may export for one tenant; more are dropped and counted.
+    pub max_series: usize,
+}
+
+/// One collector's settings.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Cron schedule (default `collection.schedule`).
+    pub schedule: String,
+    /// Time allowed per tenant (default `collection.tenant_timeout`).
+    pub timeout: Duration,
+}
+
+/// When the refresh token is rotated.
+#[derive(Debug, Clone)]
+pub struct RotationSettings {
+    /// False turns scheduled rotation off (another replica or a job does it).
+    pub enabled: bool,
+    /// Cron expression with seconds.
+    pub schedule: String,
+    /// A stored version younger than this is not rotated.
+    pub rotate_after: Duration,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// `RUST_LOG`-style filter, e.g. `info` or `tenantwatch=debug`.
+    pub level: String,
+}
+
+/// Limits and retry policy for API calls.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Requests in flight across every tenant.
+    pub global: usize,
+    /// Requests in flight for one tenant.
+    pub per_tenant: usize,
+    /// Attempts per request for 429/5xx/transport failures.
+    pub attempts: u32,
+    /// Longest single wait for `Retry-After`; a longer one fails the request instead.
+    pub max_retry_wait: Duration,
+    /// Pages followed before giving up with [`ApiError::TooManyPages`].
+    pub max_pages: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            global: 64,
+            per_tenant: 4,
+            attempts: 4,
+            max_retry_wait: Duration::from_secs(60),
+            max_pages: 200,
+        }
+    }
+}
+
+/// A Resource Graph query from config turned into a gauge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomQuery {
+    /// Metric suffix: `tenantwatch_azure_query_{name}`.
+    pub name: String,
+    /// KQL.
+    pub query: String,
+    /// Column holding the value.
+    pub value_column: String,
+    /// Columns that become labels.
+    pub label_columns: Vec<String>,
+    /// HELP text.
+    pub help: String,
+}
+
+/// Which tenants to watch, from `[tenants]`.
+#[derive(Debug, Clone)]
+pub struct DiscoverySettings {
+    /// Sources in use.
+    pub sources: Vec<Source>,
+    /// Static tenant ids.
+    pub static_tenants: Vec<String>,
+    /// Keep only tenants whose id or domain matches one of these (empty: all).
+    pub include: Vec<String>,
+    /// Drop tenants whose id or domain matches one of these.
+    pub exclude: Vec<String>,
+    /// This replica's shard, if sharded.
+    pub shard: Option<Shard>,
+    /// Cron schedule of discovery (and of re-reading the refresh token).
+    pub schedule: String,
+}
+
+/// `i/n`: this process takes the tenants whose hash mod n is i.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's index, from 0.
+    pub index: u32,
+    /// How many processes share the tenants.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `i/n`.
+    pub fn parse(s: &str) -> Option<Shard> {
+        let (i, n) = s.split_once('/')?;
+        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        (count > 0 && index < count).then_some(Shard { index, count })
+    }
+
+    /// From a StatefulSet pod name (`tenantwatch-2` → index 2) and the replica count.
+    pub fn from_hostname(hostname: &str, count: u32) -> Option<Shard> {
+        let index: u32 = hostname.rsplit('-').next()?.parse().ok()?;
+        (count > 0 && index < count).then_some(Shard { index, count })
+    }
+}
+
+/// Names of the built-in collectors, the `[collectors.NAME]` sections.
+pub const COLLECTORS: &[&str] = &[
+    "directory",
+    "arm_subscriptions",
+    "resource_graph",
+    "licenses",
+    "service_health",
+    "secure_score",
+    "app_credentials",
+];

@@ -1,0 +1,826 @@
+//! The checks that turn a [`RawConfig`] into [`Settings`]: each problem is
+//! collected with the key it concerns, so all of them are reported at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use super::cloud::{Audiences, Cloud, CloudName};
+use super::credential::{Certificate, ClientCredential};
+use super::raw::*;
+use super::*;
+use crate::support::secret::{read_secret_file, SecretString};
+
+/// Collects problems while validating so all of them are reported at once.
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, key: &str, msg: impl std::fmt::Display) {
+        self.0.push(format!("{key}: {msg}"));
+    }
+
+    fn required<'a>(&mut self, key: &str, v: &'a Option<String>) -> Option<&'a str> {
+        match v.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => Some(s),
+            _ => {
+                let env = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+                self.push(key, format!("missing; set it in the file or with {env}"));
+                None
+            }
+        }
+    }
+
+    fn https_url(&mut self, key: &str, v: &str) -> Option<Url> {
+        match Url::parse(v) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => Some(u),
+            Ok(_) => {
+                self.push(key, format!("{v:?} must be an https:// URL"));
+                None
+            }
+            Err(e) => {
+                self.push(key, format!("{v:?} is not a URL ({e})"));
+                None
+            }
+        }
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
+}
+
+fn valid_tenant(s: &str) -> bool {
+    is_guid(s)
+        || (s.contains('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+}
+
+impl RawConfig {
+    pub(super) fn validate(
+        self,
+        base: &Path,
+        azure_env: &AzureEnv,
+    ) -> Result<Settings, Vec<String>> {
+        let mut p = Problems(Vec::new());
+        let cloud = validate_cloud(&mut p, &self.cloud);
+        let ca_file = self.cloud.ca_file.clone().map(|f| absolute(base, &f));
+        if let Some(f) = &ca_file {
+            check_ca_file(&mut p, f);
+        }
+        let partner = match &self.partner {
+            Some(raw) => validate_app(&mut p, "partner", raw),
+            None => {
+                p.push("partner", "section missing; it names the multi-tenant SAM application (tenant_id, client_id, client_secret_file)");
+                None
+            }
+        };
+        let store = validate_store(&mut p, self.store.as_ref(), azure_env);
+        let listen = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = match listen.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.push(
+                    "server.listen",
+                    format!("{listen:?} is not IP:PORT (e.g. 127.0.0.1:9464 or [::]:9464)"),
+                );
+                None
+            }
+        };
+        let web = self.server.web_config_file.as_ref().and_then(|f| {
+            load_web_config(&absolute(base, f))
+                .map_err(|e| p.push("server.web_config_file", e.to_string()))
+                .ok()
+        });
+        let collection = validate_collection(&mut p, &self.collection);
+        let rotation = validate_rotation(&mut p, &self.rotation);
+        let tenants = validate_tenants(&mut p, &self.tenants);
+        let (collectors, custom_queries) = match &collection {
+            Some(c) => validate_collectors(&mut p, &self.collectors, c),
+            None => Default::default(),
+        };
+        let log = validate_log(&mut p, &self.log);
+        match (cloud, partner, store, listen, collection, rotation, log) {
+            (
+                Some(cloud),
+                Some(partner),
+                Some(store),
+                Some(listen),
+                Some(collection),
+                Some(rotation),
+                Some(log),
+            ) if p.0.is_empty() => Ok(Settings {
+                cloud,
+                ca_file,
+                partner,
+                store,
+                server: ServerSettings {
+                    listen,
+                    web,
+                    max_requests: self.server.max_requests.unwrap_or(DEFAULT_MAX_SCRAPES),
+                },
+                collection,
+                rotation,
+                tenants: tenants.ok_or_else(Vec::new)?,
+                collectors,
+                custom_queries,
+                log,
+            }),
+            _ => Err(p.0),
+        }
+    }
+}
+
+fn absolute(base: &Path, f: &Path) -> PathBuf {
+    if f.is_absolute() {
+        f.to_path_buf()
+    } else {
+        base.join(f)
+    }
+}
+
+fn check_ca_file(p: &mut Problems, f: &Path) {
+    // A device such as /dev/zero would be read forever.
+    if !f.is_file() {
+        p.push("cloud.ca_file", format!("{} is not a file", f.display()));
+        return;
+    }
+    match crate::support::files::read_capped(f, crate::support::files::DOCUMENT_LIMIT) {
+        Ok(pem) => {
+            use rustls::pki_types::{pem::PemObject, CertificateDer};
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).collect();
+            if certs.is_empty() || certs.iter().any(|c| c.is_err()) {
+                p.push(
+                    "cloud.ca_file",
+                    format!("{} holds no PEM certificate", f.display()),
+                );
+            }
+        }
+        Err(e) => p.push("cloud.ca_file", format!("cannot read {}: {e}", f.display())),
+    }
+}
+
+fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
+    let name_s = raw.name.as_deref().unwrap_or("public");
+    let Some(name) = CloudName::parse(name_s) else {
+        p.push(
+            "cloud.name",
+            format!("unknown cloud {name_s:?}; expected public, usgov, china or custom"),
+        );
+        return None;
+    };
+    let known = name.known();
+    let mut endpoint = |key: &str, v: &Option<String>, default: &str| -> Option<Url> {
+        let full = format!("cloud.{key}");
+        match (name, v) {
+            (CloudName::Custom, None) => {
+                p.push(&full, "missing; a custom cloud names every endpoint");
+                None
+            }
+            (_, Some(v)) => p.https_url(&full, v),
+            (_, None) => Url::parse(default).ok(),
+        }
+    };
+    let login = endpoint("login", &raw.login, known.login);
+    let graph = endpoint("graph", &raw.graph, known.graph);
+    let arm = endpoint("arm", &raw.arm, known.arm);
+    let partner_center = endpoint("partner_center", &raw.partner_center, known.partner_center);
+    if let Some(l) = &login {
+        if l.path() != "/" {
+            p.push(
+                "cloud.login",
+                format!("{l} must be a bare origin (the tenant goes in the first path segment)"),
+            );
+        }
+    }
+    let a = &raw.audiences;
+    let pick = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    let audiences = Audiences {
+        graph: pick(&a.graph, known.audiences[0]),
+        arm: pick(&a.arm, known.audiences[1]),
+        partner_center: pick(&a.partner_center, known.audiences[2]),
+        keyvault: pick(&a.keyvault, known.audiences[3]),
+    };
+    Some(Cloud {
+        name,
+        login: login?,
+        graph: graph?,
+        arm: arm?,
+        partner_center: partner_center?,
+        audiences,
+    })
+}
+
+/// Environment the Azure SDKs read for identities (`AZURE_CLIENT_ID` …); config wins.
+pub(super) type AzureEnv = std::collections::HashMap<String, String>;
+
+fn tenant_and_client<'a>(
+    p: &mut Problems,
+    section: &str,
+    raw: &'a RawApp,
+    env: &'a AzureEnv,
+) -> (Option<String>, Option<String>) {
+    let tenant = raw
+        .tenant_id
+        .clone()
+        .or_else(|| env.get("AZURE_TENANT_ID").cloned());
+    let tenant_id = p
+        .required(&format!("{section}.tenant_id"), &tenant)
+        .map(str::to_string);
+    if let Some(t) = &tenant_id {
+        if !valid_tenant(t) {
+            p.push(
+                &format!("{section}.tenant_id"),
+                format!("{t:?} is neither a GUID nor a domain name"),
+            );
+        }
+    }
+    let client = raw
+        .client_id
+        .clone()
+        .or_else(|| env.get("AZURE_CLIENT_ID").cloned());
+    let client_id = p
+        .required(&format!("{section}.client_id"), &client)
+        .map(str::to_string);
+    if let Some(c) = &client_id {
+        if !is_guid(c) {
+            p.push(
+                &format!("{section}.client_id"),
+                format!("{c:?} is not an application (client) id GUID"),
+            );
+        }
+    }
+    (tenant_id, client_id)
+}
+
+/// Secret or certificate, exactly one.
+fn secret_or_certificate(
+    p: &mut Problems,
+    section: &str,
+    raw: &RawApp,
+) -> Option<ClientCredential> {
+    let given = [
+        raw.client_secret_file.is_some(),
+        raw.client_secret.is_some(),
+        raw.certificate_file.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if given > 1 {
+        p.push(
+            &format!("{section}.client_secret"),
+            "set exactly one of client_secret_file, client_secret or certificate_file",
+        );
+        return None;
+    }
+    if let Some(f) = &raw.certificate_file {
+        return match Certificate::from_pem_file(&format!("{section}.certificate_file"), f) {
+            Ok(c) => Some(ClientCredential::Certificate(std::sync::Arc::new(c))),
+            Err(e) => {
+                p.0.push(e.to_string());
+                None
+            }
+        };
+    }
+    match (&raw.client_secret_file, &raw.client_secret) {
+        (Some(f), _) => match read_secret_file(&format!("{section}.client_secret_file"), f) {
+            Ok(s) => Some(ClientCredential::Secret(s)),
+            Err(e) => {
+                p.0.push(e.to_string());
+                None
+            }
+        },
+        (None, Some(s)) if !s.trim().is_empty() => Some(ClientCredential::Secret(
+            SecretString::from(s.trim().to_string()),
+        )),
+        _ => {
+            let env = format!(
+                "{ENV_PREFIX}__{}__CLIENT_SECRET",
+                section.replace('.', "__").to_uppercase()
+            );
+            p.push(
+                &format!("{section}.client_secret_file"),
+                format!("missing; point it at a file holding the client secret (or set certificate_file, or {env})"),
+            );
+            None
+        }
+    }
+}
+
+fn validate_app(p: &mut Problems, section: &str, raw: &RawApp) -> Option<PartnerApp> {
+    for (key, set) in [
+        ("kind", raw.kind.is_some()),
+        ("federated_token_file", raw.federated_token_file.is_some()),
+        ("authority", raw.authority.is_some()),
+        ("endpoint", raw.endpoint.is_some()),
+    ] {
+        if set {
+            p.push(&format!("{section}.{key}"), "not a key of this section");
+        }
+    }
+    let none = AzureEnv::new();
+    let (tenant_id, client_id) = tenant_and_client(p, section, raw, &none);
+    let credential = secret_or_certificate(p, section, raw);
+    Some(PartnerApp {
+        tenant_id: tenant_id?,
+        client_id: client_id?,
+        credential: credential?,
+    })
+}
+
+fn validate_identity(p: &mut Problems, raw: &RawApp, env: &AzureEnv) -> Option<ServiceIdentity> {
+    let section = "store.keyvault.identity";
+    let key = |k: &str| format!("{section}.{k}");
+    let authority = raw
+        .authority
+        .clone()
+        .or_else(|| env.get("AZURE_AUTHORITY_HOST").cloned())
+        .and_then(|a| p.https_url(&key("authority"), &a));
+    match raw.kind.as_deref().unwrap_or("client_secret") {
+        kind @ ("client_secret" | "certificate") => {
+            if kind == "certificate" && raw.certificate_file.is_none() {
+                p.push(
+                    &key("certificate_file"),
+                    "missing; a PEM file with the certificate and its RSA private key",
+                );
+                return None;
+            }
+            let (tenant_id, client_id) = tenant_and_client(p, section, raw, env);
+            let credential = secret_or_certificate(p, section, raw);
+            Some(ServiceIdentity::App {
+                app: PartnerApp {
+                    tenant_id: tenant_id?,
+                    client_id: client_id?,
+                    credential: credential?,
+                },
+                authority,
+            })
+        }
+        "workload_identity" => {
+            let (tenant_id, client_id) = tenant_and_client(p, section, raw, env);
+            let file = raw
+                .federated_token_file
+                .clone()
+                .or_else(|| env.get("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from));
+            let Some(file) = file else {
+                p.push(&key("federated_token_file"), "missing; set it or AZURE_FEDERATED_TOKEN_FILE (the workload identity webhook sets it)");
+                return None;
+            };
+            Some(ServiceIdentity::App {
+                app: PartnerApp {
+                    tenant_id: tenant_id?,
+                    client_id: client_id?,
+                    credential: ClientCredential::FederatedTokenFile(file),
+                },
+                authority,
+            })
+        }
+        "managed_identity" => {
+            let client_id = raw
+                .client_id
+                .clone()
+                .or_else(|| env.get("AZURE_CLIENT_ID").cloned());
+            let endpoint = match (
+                &raw.endpoint,
+                env.get("IDENTITY_ENDPOINT"),
+                env.get("IDENTITY_HEADER"),
+            ) {
+                (Some(e), _, _) => ManagedIdentityEndpoint::Imds(url_any(p, &key("endpoint"), e)?),
+                (None, Some(e), Some(h)) => ManagedIdentityEndpoint::AppService {
+                    endpoint: url_any(p, "IDENTITY_ENDPOINT", e)?,
+                    header: SecretString::from(h.clone()),
+                },
+                _ => {
+                    let imds = env
+                        .get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+                        .map(|h| {
+                            format!("{}/metadata/identity/oauth2/token", h.trim_end_matches('/'))
+                        })
+                        .unwrap_or_else(|| IMDS_ENDPOINT.to_string());
+                    ManagedIdentityEndpoint::Imds(url_any(p, &key("endpoint"), &imds)?)
+                }
+            };
+            Some(ServiceIdentity::ManagedIdentity {
+                client_id,
+                endpoint,
+            })
+        }
+        other => {
+            p.push(
+                &key("kind"),
+                format!("unknown {other:?}; expected client_secret, certificate, managed_identity or workload_identity"),
+            );
+            None
+        }
+    }
+}
+
+/// Managed-identity endpoints are plain HTTP on a link-local or loopback address.
+fn url_any(p: &mut Problems, key: &str, v: &str) -> Option<Url> {
+    match Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+        _ => {
+            p.push(key, format!("{v:?} is not an http(s) URL"));
+            None
+        }
+    }
+}
+
+fn validate_store(
+    p: &mut Problems,
+    raw: Option<&RawStore>,
+    env: &AzureEnv,
+) -> Option<StoreSettings> {
+    let Some(raw) = raw else {
+        p.push(
+            "store",
+            "section missing; set kind = \"keyvault\" (with [store.keyvault]) or \"file\"",
+        );
+        return None;
+    };
+    match raw.kind.as_deref().unwrap_or("keyvault") {
+        "keyvault" => {
+            let Some(kv) = &raw.keyvault else {
+                p.push(
+                    "store.keyvault",
+                    "section missing (url, secret_name, [store.keyvault.identity])",
+                );
+                return None;
+            };
+            let url = p
+                .required("store.keyvault.url", &kv.url)
+                .and_then(|u| p.https_url("store.keyvault.url", u));
+            let name = p.required("store.keyvault.secret_name", &kv.secret_name);
+            if let Some(n) = name {
+                // Key Vault's own rule for secret names (SetSecret in the REST spec).
+                if n.len() > 127 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    p.push(
+                        "store.keyvault.secret_name",
+                        format!("{n:?} must be 1-127 characters of 0-9, a-z, A-Z and -"),
+                    );
+                }
+            }
+            let identity = match &kv.identity {
+                Some(id) => validate_identity(p, id, env),
+                None => {
+                    p.push("store.keyvault.identity", "section missing; it names who reads the vault (kind, tenant_id, client_id, client_secret_file)");
+                    None
+                }
+            };
+            Some(StoreSettings::KeyVault {
+                url: url?,
+                secret_name: name?.to_string(),
+                identity: Box::new(identity?),
+            })
+        }
+        "file" => {
+            let path = raw.file.as_ref().and_then(|f| f.path.clone());
+            match path {
+                Some(path) => Some(StoreSettings::File { path }),
+                None => {
+                    p.push(
+                        "store.file.path",
+                        "missing; the file that holds the refresh token",
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            p.push(
+                "store.kind",
+                format!("unknown store {other:?}; expected keyvault or file"),
+            );
+            None
+        }
+    }
+}
+
+fn valid_cron(p: &mut Problems, key: &str, schedule: &str) {
+    let ok = tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {})).is_ok();
+    if !ok {
+        p.push(
+            key,
+            format!("{schedule:?} is not a cron expression with seconds (e.g. \"0 */5 * * * *\")"),
+        );
+    }
+}
+
+fn validate_tenants(
+    p: &mut Problems,
+    raw: &RawTenants,
+) -> Option<crate::config::DiscoverySettings> {
+    use crate::config::Shard;
+    use crate::model::Source;
+    let mut sources = Vec::new();
+    for s in raw
+        .sources
+        .clone()
+        .unwrap_or_else(|| vec!["partner_center".into()])
+    {
+        match Source::parse(&s) {
+            Some(src) if !sources.contains(&src) => sources.push(src),
+            Some(_) => {}
+            None => p.push(
+                "tenants.sources",
+                format!("unknown source {s:?}; expected partner_center, gdap or static"),
+            ),
+        }
+    }
+    if sources.is_empty() {
+        p.push("tenants.sources", "names no source");
+    }
+    let static_tenants = raw.static_tenants.clone().unwrap_or_default();
+    for t in &static_tenants {
+        if !is_guid(t) {
+            p.push("tenants.static", format!("{t:?} is not a tenant id GUID"));
+        }
+    }
+    if sources.contains(&Source::Static) && static_tenants.is_empty() {
+        p.push(
+            "tenants.static",
+            "the static source is on but the list is empty",
+        );
+    }
+    let shard = match raw.shard.as_deref() {
+        None => None,
+        Some("auto") => {
+            let host = crate::support::host::hostname();
+            match raw.shard_count {
+                Some(n) => match Shard::from_hostname(&host, n) {
+                    Some(s) => Some(s),
+                    None => {
+                        p.push(
+                            "tenants.shard",
+                            format!("\"auto\" needs a hostname ending in -N below shard_count {n}; this host is {host:?}"),
+                        );
+                        None
+                    }
+                },
+                None => {
+                    p.push(
+                        "tenants.shard_count",
+                        "missing; \"auto\" sharding needs the replica count",
+                    );
+                    None
+                }
+            }
+        }
+        Some(s) => match Shard::parse(s) {
+            Some(s) => Some(s),
+            None => {
+                p.push(
+                    "tenants.shard",
+                    format!("{s:?} is not \"i/n\" with 0 <= i < n, or \"auto\""),
+                );
+                None
+            }
+        },
+    };
+    let schedule = raw
+        .schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DISCOVERY_SCHEDULE.to_string());
+    valid_cron(p, "tenants.schedule", &schedule);
+    Some(crate::config::DiscoverySettings {
+        sources,
+        static_tenants,
+        include: raw.include.clone().unwrap_or_default(),
+        exclude: raw.exclude.clone().unwrap_or_default(),
+        shard,
+        schedule,
+    })
+}
+
+type Collectors = (
+    std::collections::BTreeMap<String, CollectorSettings>,
+    Vec<crate::config::CustomQuery>,
+);
+
+fn validate_collectors(
+    p: &mut Problems,
+    raw: &std::collections::BTreeMap<String, RawCollector>,
+    defaults: &CollectionSettings,
+) -> Collectors {
+    let mut out = std::collections::BTreeMap::new();
+    for name in raw.keys() {
+        if !crate::config::COLLECTORS.contains(&name.as_str()) {
+            p.push(
+                &format!("collectors.{name}"),
+                format!(
+                    "unknown collector; expected one of {}",
+                    crate::config::COLLECTORS.join(", ")
+                ),
+            );
+        }
+    }
+    let mut queries = Vec::new();
+    for name in crate::config::COLLECTORS {
+        let r = raw.get(*name);
+        let key = |k: &str| format!("collectors.{name}.{k}");
+        let schedule = r
+            .and_then(|r| r.schedule.clone())
+            .unwrap_or_else(|| defaults.schedule.clone());
+        valid_cron(p, &key("schedule"), &schedule);
+        let timeout = match r.and_then(|r| r.timeout.as_deref()) {
+            Some(t) => parse_duration(p, &key("timeout"), Some(t), "60s")
+                .unwrap_or(defaults.tenant_timeout),
+            None => defaults.tenant_timeout,
+        };
+        if let Some(qs) = r.and_then(|r| r.queries.as_ref()) {
+            if *name != "resource_graph" {
+                p.push(&key("queries"), "only resource_graph takes queries");
+            }
+            for (i, q) in qs.iter().enumerate() {
+                let qk = |k: &str| format!("collectors.{name}.queries[{i}].{k}");
+                let qname = p.required(&qk("name"), &q.name).map(str::to_string);
+                if let Some(n) = &qname {
+                    if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        p.push(&qk("name"), format!("{n:?} must be letters, digits and _ (it becomes tenantwatch_azure_query_{n})"));
+                    }
+                }
+                let query = p.required(&qk("query"), &q.query).map(str::to_string);
+                let value_column = p
+                    .required(&qk("value_column"), &q.value_column)
+                    .map(str::to_string);
+                for l in &q.label_columns {
+                    if l.is_empty()
+                        || l == "tenant_id"
+                        || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        || l.starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        p.push(
+                            &qk("label_columns"),
+                            format!("{l:?} is not a usable label name"),
+                        );
+                    }
+                }
+                if let (Some(name), Some(query), Some(value_column)) = (qname, query, value_column)
+                {
+                    queries.push(crate::config::CustomQuery {
+                        help: q
+                            .help
+                            .clone()
+                            .unwrap_or_else(|| format!("Custom Resource Graph query {name}.")),
+                        name,
+                        query,
+                        value_column,
+                        label_columns: q.label_columns.clone(),
+                    });
+                }
+            }
+        }
+        out.insert(
+            name.to_string(),
+            CollectorSettings {
+                enabled: r.and_then(|r| r.enabled).unwrap_or(true),
+                schedule,
+                timeout,
+            },
+        );
+    }
+    (out, queries)
+}
+
+fn validate_rotation(p: &mut Problems, raw: &RawRotation) -> Option<RotationSettings> {
+    let schedule = raw
+        .schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ROTATION_SCHEDULE.to_string());
+    valid_cron(p, "rotation.schedule", &schedule);
+    let rotate_after = parse_duration(
+        p,
+        "rotation.rotate_after",
+        raw.rotate_after.as_deref(),
+        "7d",
+    )?;
+    if rotate_after > Duration::from_secs(60 * 24 * 3600) {
+        p.push(
+            "rotation.rotate_after",
+            "must be well under the refresh token's 90-day lifetime (at most 60d)",
+        );
+    }
+    Some(RotationSettings {
+        enabled: raw.enabled.unwrap_or(true),
+        schedule,
+        rotate_after,
+    })
+}
+
+fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<CollectionSettings> {
+    let schedule = raw
+        .schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+    valid_cron(p, "collection.schedule", &schedule);
+    let concurrency = raw.concurrency.unwrap_or(16);
+    if concurrency == 0 || concurrency > 10_000 {
+        p.push(
+            "collection.concurrency",
+            format!("{concurrency} must be between 1 and 10000"),
+        );
+    }
+    let timeout = parse_duration(
+        p,
+        "collection.tenant_timeout",
+        raw.tenant_timeout.as_deref(),
+        "60s",
+    );
+    let request_timeout = match (raw.request_timeout.as_deref(), timeout) {
+        // Default: room for a hung request plus a retry inside the tenant's budget.
+        (None, Some(t)) => Some(DEFAULT_REQUEST_TIMEOUT.min(t / 2)),
+        (None, None) => None,
+        (Some(v), t) => {
+            let r = parse_duration(p, "collection.request_timeout", Some(v), "20s")?;
+            match t {
+                Some(t) if r > t => {
+                    p.push(
+                        "collection.request_timeout",
+                        format!("{v} is longer than collection.tenant_timeout; a hung request would fail the collector instead of being retried"),
+                    );
+                    None
+                }
+                _ if r.is_zero() => {
+                    p.push("collection.request_timeout", "must be above 0");
+                    None
+                }
+                _ => Some(r),
+            }
+        }
+    };
+    let mut limits = crate::config::ApiLimits::default();
+    let mut bounded = |key: &str, v: Option<usize>, slot: &mut usize, max: usize| {
+        if let Some(v) = v {
+            if v == 0 || v > max {
+                p.push(key, format!("{v} must be between 1 and {max}"));
+            } else {
+                *slot = v;
+            }
+        }
+    };
+    bounded(
+        "collection.max_requests",
+        raw.max_requests,
+        &mut limits.global,
+        10_000,
+    );
+    bounded(
+        "collection.max_requests_per_tenant",
+        raw.max_requests_per_tenant,
+        &mut limits.per_tenant,
+        1_000,
+    );
+    bounded(
+        "collection.max_pages",
+        raw.max_pages,
+        &mut limits.max_pages,
+        100_000,
+    );
+    let mut max_series = 10_000;
+    bounded(
+        "collection.max_series",
+        raw.max_series,
+        &mut max_series,
+        10_000_000,
+    );
+    Some(CollectionSettings {
+        schedule,
+        concurrency,
+        tenant_timeout: timeout?,
+        request_timeout: request_timeout?,
+        limits,
+        max_series,
+    })
+}
+
+fn parse_duration(p: &mut Problems, key: &str, v: Option<&str>, default: &str) -> Option<Duration> {
+    let s = v.unwrap_or(default);
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            p.push(
+                key,
+                format!("{s:?} is not a duration like \"30s\" or \"5m\""),
+            );
+            None
+        }
+    }
+}
+
+fn validate_log(p: &mut Problems, raw: &RawLog) -> Option<LogSettings> {
+    let format = match raw.format.as_deref().unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            p.push("log.format", format!("{other:?}; expected text or json"));
+            return None;
+        }
+    };
+    Some(LogSettings {
+        format,
+        level: raw.level.clone().unwrap_or_else(|| "info".to_string()),
+    })
+}

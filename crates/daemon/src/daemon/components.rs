@@ -1,0 +1,90 @@
+//! The long-lived parts every command builds the same way from [`Settings`]:
+//! the metrics, the one HTTP client, the token endpoint client and the broker
+//! with its store.
+
+use std::sync::Arc;
+
+use tokio_cron_scheduler::JobSchedulerError;
+
+use crate::auth::entra::TokenClient;
+use crate::auth::identity::IdentitySource;
+use crate::config::{Settings, StoreSettings};
+use crate::exposition::Publisher;
+use crate::metrics::{Metrics, MetricsError};
+use crate::store::keyvault::KeyVaultClient;
+use crate::store::Store;
+use crate::tokens::broker::TokenBroker;
+
+/// The daemon could not start or a vital task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Metrics registration failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] crate::outbound::client::ClientError),
+    /// The scheduler refused a job.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+    /// The HTTP server stopped with an error.
+    #[error("HTTP server: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// The long-lived parts every command builds the same way from [`Settings`].
+pub struct Components {
+    /// Live metrics.
+    pub metrics: Arc<Metrics>,
+    /// The latest published snapshot and the `/metrics` body.
+    pub publisher: Arc<Publisher>,
+    /// Shared HTTP client.
+    pub http: reqwest::Client,
+    /// Token endpoint client.
+    pub tokens: TokenClient,
+    /// Refresh-token broker (owns the store).
+    pub broker: Arc<TokenBroker>,
+}
+
+impl Components {
+    /// Builds the HTTP client, store and broker.
+    pub fn build(settings: &Settings) -> Result<Self, DaemonError> {
+        let metrics = Metrics::new()?;
+        let http = crate::outbound::client::build_client(
+            settings.ca_file.as_deref(),
+            settings.collection.request_timeout,
+        )?;
+        let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone());
+        let store = Arc::new(match &settings.store {
+            StoreSettings::KeyVault {
+                url,
+                secret_name,
+                identity,
+            } => Store::KeyVault {
+                client: Box::new(KeyVaultClient::new(
+                    http.clone(),
+                    url.clone(),
+                    IdentitySource::new(identity, &tokens, metrics.clone())
+                        .map_err(crate::outbound::client::ClientError::Build)?,
+                    &settings.cloud.audiences.keyvault,
+                )),
+                name: secret_name.clone(),
+            },
+            StoreSettings::File { path } => Store::File { path: path.clone() },
+        });
+        let broker = Arc::new(TokenBroker::new(
+            tokens.clone(),
+            settings.partner.clone(),
+            settings.cloud.audiences.clone(),
+            store,
+            metrics.clone(),
+        ));
+        Ok(Self {
+            publisher: Publisher::new(metrics.clone()),
+            metrics,
+            http,
+            tokens,
+            broker,
+        })
+    }
+}

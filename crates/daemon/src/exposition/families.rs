@@ -1,0 +1,266 @@
+//! The families the daemon exports about itself, written from what they
+//! describe: the published [`Snapshot`] (tenants, discovery, GDAP,
+//! collector runs), the refresh-token state, the last rate-limit headers, and
+//! the live registry of counters and histograms. Collectors' own families are
+//! born in their files under `collect/collector/` and encoded by [`crate::exposition::series`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus::TextEncoder;
+use tenantwatch_common::sync::lock;
+
+use crate::exposition::text::{Chunk, GaugeText};
+use crate::metrics::{Metrics, RateLimits, RefreshState};
+use crate::model::Snapshot;
+
+/// Puts pieces in family-name order, each family's HELP/TYPE piece first and
+/// only once. Stable: a family split into pieces keeps its pieces' order.
+pub fn sort_pieces(chunks: &mut Vec<Arc<Chunk>>) {
+    chunks.sort_by(|a, b| a.name.cmp(&b.name).then(b.header.cmp(&a.header)));
+    chunks.dedup_by(|later, earlier| later.header && earlier.header && later.name == earlier.name);
+}
+
+/// A gauge family with HELP and TYPE lines.
+fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeText {
+    GaugeText::new(name, help, labels, true)
+}
+
+pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
+    // Each family is finished before the next starts, so one compressor is
+    // alive at a time.
+    let mut out = Vec::new();
+    let mut up = gauge(
+        "tenantwatch_tenant_up",
+        "1 when a token could be minted for the tenant and its last collection succeeded.",
+        &["tenant_id"],
+    );
+    for t in &s.tenants {
+        up.add(&[&t.tenant_id], if t.up { 1.0 } else { 0.0 });
+    }
+    out.extend(up.done());
+    let mut info = gauge(
+        "tenantwatch_tenant_info",
+        "Names of each tenant, for joins; always 1.",
+        &["tenant_id", "name", "domain"],
+    );
+    for t in &s.tenants {
+        info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
+    }
+    out.extend(info.done());
+    let mut token_error = gauge(
+        "tenantwatch_tenant_token_error",
+        "1 while minting a token for the tenant fails for this reason.",
+        &["tenant_id", "reason"],
+    );
+    for t in &s.tenants {
+        if let Some(reason) = t.token_error {
+            token_error.add(&[&t.tenant_id, reason.as_str()], 1.0);
+        }
+    }
+    out.extend(token_error.done());
+    let mut last_success = gauge(
+        "tenantwatch_collector_last_success_timestamp_seconds",
+        "Unix time of the collector's last successful run for the tenant.",
+        &["tenant_id", "collector"],
+    );
+    for t in &s.tenants {
+        for (name, c) in &t.collectors {
+            if let Some(ts) = c.last_success {
+                last_success.add(&[&t.tenant_id, name], ts);
+            }
+        }
+    }
+    out.extend(last_success.done());
+    let mut sources = gauge(
+        "tenantwatch_tenant_sources",
+        "Which discovery sources list the tenant; always 1.",
+        &["tenant_id", "source"],
+    );
+    for (tenant, srcs) in s.sources.iter() {
+        for src in srcs {
+            sources.add(&[tenant, src.as_str()], 1.0);
+        }
+    }
+    out.extend(sources.done());
+    let mut gdap_end = gauge(
+        "tenantwatch_gdap_relationship_end_timestamp_seconds",
+        "When a GDAP relationship ends unless extended.",
+        &["tenant_id", "relationship_id", "status"],
+    );
+    let mut gdap_auto = gauge(
+        "tenantwatch_gdap_relationship_auto_extend",
+        "1 when the GDAP relationship auto-extends (autoExtendDuration is not zero).",
+        &["tenant_id", "relationship_id", "status"],
+    );
+    for g in s.gdap.iter() {
+        if let Some(end) = g.end {
+            gdap_end.add(&[&g.tenant_id, &g.id, &g.status], end);
+        }
+        gdap_auto.add(
+            &[&g.tenant_id, &g.id, &g.status],
+            if g.auto_extend { 1.0 } else { 0.0 },
+        );
+    }
+    out.extend(gdap_end.done());
+    out.extend(gdap_auto.done());
+    let mut scalars = Vec::new();
+    let mut scalar = |name: &str, help: &str, v: Option<f64>| {
+        let mut f = gauge(name, help, &[]);
+        if let Some(v) = v {
+            f.add(&[], v);
+        }
+        scalars.push(f);
+    };
+    let done = s.discovery.done;
+    scalar(
+        "tenantwatch_tenants",
+        "Tenants in scope after discovery.",
+        done.then_some(s.discovered as f64),
+    );
+    scalar(
+        "tenantwatch_discovery_up",
+        "1 when every discovery source worked at the last run.",
+        done.then_some(if s.discovery.ok { 1.0 } else { 0.0 }),
+    );
+    scalar(
+        "tenantwatch_discovery_last_success_timestamp_seconds",
+        "Unix time of the last fully successful discovery.",
+        s.discovery.last_success,
+    );
+    scalar(
+        "tenantwatch_partner_center_customers_without_gdap",
+        "Partner Center customers with no active GDAP relationship (no delegated access).",
+        s.customers_without_gdap.map(|v| v as f64),
+    );
+    scalar(
+        "tenantwatch_gdap_relationships_without_customer",
+        "Tenants with an active GDAP relationship that Partner Center does not list as customers.",
+        s.gdap_without_customer.map(|v| v as f64),
+    );
+    let mut run_ts = gauge(
+        "tenantwatch_collector_last_run_timestamp_seconds",
+        "Unix time the collector last finished a run over all its tenants.",
+        &["collector"],
+    );
+    let mut run_secs = gauge(
+        "tenantwatch_collector_last_run_duration_seconds",
+        "Wall time of the collector's last run over all its tenants.",
+        &["collector"],
+    );
+    for (name, r) in &s.runs {
+        run_ts.add(&[name], r.finished);
+        run_secs.add(&[name], r.seconds);
+    }
+    out.extend(
+        [run_ts, run_secs]
+            .into_iter()
+            .chain(scalars)
+            .filter_map(GaugeText::done),
+    );
+    out
+}
+
+pub fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
+    let bool_f = |b: bool| if b { 1.0 } else { 0.0 };
+    [
+        (
+            "tenantwatch_refresh_token_expiry_timestamp_seconds",
+            "When the refresh token expires if not used: last successful redemption + 90 days.",
+            r.expiry,
+        ),
+        (
+            "tenantwatch_refresh_token_last_rotation_timestamp_seconds",
+            "Unix time of the last successful rotation.",
+            r.last_rotation,
+        ),
+        (
+            "tenantwatch_refresh_token_valid",
+            "1 when Entra ID accepted the refresh token at the last attempt, 0 when it refused it.",
+            r.valid.map(bool_f),
+        ),
+        (
+            "tenantwatch_refresh_token_created_timestamp_seconds",
+            "When the stored refresh-token version was issued.",
+            r.created,
+        ),
+        (
+            "tenantwatch_refresh_token_store_up",
+            "1 when the refresh token could be read from the store at the last attempt.",
+            r.store_up.map(bool_f),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, help, v)| {
+        let mut f = gauge(name, help, &[]);
+        f.add(&[], v?);
+        f.done()
+    })
+    .collect()
+}
+
+const RATELIMIT_NAME: &str = "tenantwatch_api_ratelimit_remaining";
+const RATELIMIT_HELP: &str = "Last seen remaining request quota from the API's rate-limit headers.";
+const RATELIMIT_LABELS: [&str; 3] = ["api", "tenant_id", "kind"];
+
+/// The encoded text of each rate-limit shard, by shard and the version it was
+/// encoded from: values change with almost every request during a cycle, and
+/// a scrape re-encodes only the shards touched since the last one.
+#[derive(Default)]
+pub struct RateLimitText(Mutex<BTreeMap<(&'static str, u8), (u64, Arc<Chunk>)>>);
+
+impl RateLimitText {
+    /// `tenantwatch_api_ratelimit_remaining` as pieces: HELP/TYPE, then each
+    /// shard's samples in order.
+    pub fn chunks(&self, limits: &RateLimits) -> Vec<Arc<Chunk>> {
+        let mut cache = lock(&self.0);
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        limits.for_each_shard(|api, byte, shard| {
+            seen.push((api, byte));
+            let fresh = cache
+                .get(&(api, byte))
+                .filter(|(v, _)| *v == shard.version)
+                .map(|(_, c)| c.clone());
+            let chunk = fresh.unwrap_or_else(|| {
+                let mut f =
+                    GaugeText::new(RATELIMIT_NAME, RATELIMIT_HELP, &RATELIMIT_LABELS, false);
+                for ((tenant, kind), v) in &shard.values {
+                    f.add(&[api, tenant, kind], *v);
+                }
+                let c = Arc::new(
+                    f.done()
+                        .unwrap_or_else(|| Chunk::new(RATELIMIT_NAME.to_string(), "")),
+                );
+                cache.insert((api, byte), (shard.version, c.clone()));
+                c
+            });
+            out.push(chunk);
+        });
+        cache.retain(|k, _| seen.contains(k));
+        if out.is_empty() {
+            return out;
+        }
+        out.insert(
+            0,
+            Arc::new(GaugeText::header(RATELIMIT_NAME, RATELIMIT_HELP)),
+        );
+        out
+    }
+}
+
+/// The live registry's families (counters, histograms, build info), encoded now.
+pub fn registry_families(metrics: &Metrics) -> Vec<Arc<Chunk>> {
+    let encoder = TextEncoder::new();
+    let mut chunks = Vec::new();
+    for family in metrics.registry().gather() {
+        let mut text = String::new();
+        match encoder.encode_utf8(std::slice::from_ref(&family), &mut text) {
+            Ok(()) => chunks.push(Arc::new(Chunk::new(family.name().to_string(), &text))),
+            Err(e) => {
+                tracing::error!(error = %e, family = family.name(), "cannot encode metrics")
+            }
+        }
+    }
+    chunks
+}

@@ -1,0 +1,363 @@
+//! The latest published snapshot and the `/metrics` body built from it.
+//!
+//! Each publish encodes the snapshot's families once, so scrapes between two
+//! publishes copy `Arc`s instead of re-encoding every tenant; a scrape adds
+//! only what changes without a publish (the live counters, the refresh-token
+//! gauges, rate-limit shards touched since the last scrape).
+
+use std::sync::{Arc, RwLock};
+
+use tenantwatch_common::sync::{read, write};
+
+use crate::exposition::families::{
+    refresh_families, registry_families, snapshot_families, sort_pieces, RateLimitText,
+};
+use crate::exposition::text::{Body, Chunk};
+use crate::metrics::{Metrics, RefreshState};
+use crate::model::Snapshot;
+
+/// A snapshot with its families already encoded.
+#[derive(Clone, Default)]
+struct Published {
+    snapshot: Arc<Snapshot>,
+    chunks: Arc<Vec<Arc<Chunk>>>,
+}
+
+/// What scrapes and the status page read: the live metrics and the latest
+/// published snapshot.
+pub struct Publisher {
+    metrics: Arc<Metrics>,
+    /// A `std` lock, not a Tokio one: held only to clone or swap `Arc`s.
+    published: RwLock<Published>,
+    ratelimits: RateLimitText,
+}
+
+impl Publisher {
+    /// Nothing published yet: an empty, not-ready snapshot.
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            metrics,
+            published: RwLock::new(Published::default()),
+            ratelimits: RateLimitText::default(),
+        })
+    }
+
+    /// The live metrics this publisher exposes.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Replaces the snapshot scrapes read; `collected` are the collectors'
+    /// families, already encoded. An older snapshot (lower generation) never
+    /// replaces a newer one.
+    pub fn publish(&self, snapshot: Snapshot, collected: Vec<Arc<Chunk>>) {
+        let mut chunks: Vec<Arc<Chunk>> = snapshot_families(&snapshot)
+            .into_iter()
+            .map(Arc::new)
+            .chain(collected)
+            .collect();
+        sort_pieces(&mut chunks);
+        let published = Published {
+            snapshot: Arc::new(snapshot),
+            chunks: Arc::new(chunks),
+        };
+        let mut g = write(&self.published);
+        if published.snapshot.generation >= g.snapshot.generation {
+            *g = published;
+        }
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        read(&self.published).snapshot.clone()
+    }
+
+    /// What is known about the refresh token now.
+    pub fn refresh(&self) -> RefreshState {
+        self.metrics.refresh.get()
+    }
+
+    /// The `/metrics` body in pieces, families in name order.
+    pub fn body(&self) -> Body {
+        let mut chunks = registry_families(&self.metrics);
+        chunks.extend(read(&self.published).chunks.iter().cloned());
+        chunks.extend(refresh_families(&self.refresh()).into_iter().map(Arc::new));
+        chunks.extend(self.ratelimits.chunks(&self.metrics.ratelimits));
+        sort_pieces(&mut chunks);
+        Body(chunks)
+    }
+
+    /// The `/metrics` text, uncompressed.
+    pub fn render(&self) -> String {
+        String::from_utf8(self.body().plain()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::text::GaugeText;
+    use prometheus::TextEncoder;
+
+    #[test]
+    fn a_family_from_two_sources_has_one_header_first() {
+        let m = Publisher::new(Metrics::new().unwrap());
+        let piece = |t: &str| {
+            let mut g = GaugeText::new("x_fam", "X.", &["tenant_id"], false);
+            g.add(&[t], 1.0);
+            Arc::new(g.done().unwrap())
+        };
+        m.publish(
+            Snapshot::default(),
+            vec![
+                piece("a"),
+                Arc::new(GaugeText::header("x_fam", "X.")),
+                piece("b"),
+                Arc::new(GaugeText::header("x_fam", "X.")),
+            ],
+        );
+        let text = m.render();
+        let at = text.find("# HELP x_fam X.\n# TYPE x_fam gauge\nx_fam{tenant_id=\"a\"} 1\nx_fam{tenant_id=\"b\"} 1\n");
+        assert!(at.is_some(), "{text}");
+        assert_eq!(text.matches("# TYPE x_fam").count(), 1);
+    }
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let m = Publisher::new(Metrics::new().unwrap());
+        let snap = |generation, ready| Snapshot {
+            generation,
+            ready,
+            ..Default::default()
+        };
+        m.publish(snap(2, true), Vec::new());
+        m.publish(snap(1, false), Vec::new());
+        assert!(
+            m.snapshot().ready,
+            "generation 1 finished encoding last but is older"
+        );
+        m.publish(snap(3, false), Vec::new());
+        assert!(!m.snapshot().ready);
+    }
+    use crate::model::{CollectorStatus, ErrorClass, TenantStatus};
+
+    #[test]
+    fn renders_snapshot_and_drops_vanished_tenants() {
+        let m = Publisher::new(Metrics::new().unwrap());
+        let collectors = vec![(
+            "directory",
+            CollectorStatus {
+                ok: true,
+                last_success: Some(1700000000.0),
+            },
+        )];
+        let t = |id: &str, up: bool| TenantStatus {
+            tenant_id: id.into(),
+            name: "Contoso \"Ltd\"".into(),
+            domain: "contoso.onmicrosoft.com".into(),
+            up,
+            token_error: (!up).then_some(ErrorClass::ConsentRequired),
+            collectors: collectors.clone(),
+        };
+        m.publish(
+            Snapshot {
+                tenants: vec![t("a", true), t("b", false)],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
+        let text = m.render();
+        assert!(
+            text.contains("tenantwatch_tenant_up{tenant_id=\"a\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tenantwatch_tenant_up{tenant_id=\"b\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains(r#"tenantwatch_tenant_info{tenant_id="a",name="Contoso \"Ltd\"",domain="contoso.onmicrosoft.com"} 1"#), "{text}");
+        assert!(text.contains(
+            r#"tenantwatch_tenant_token_error{tenant_id="b",reason="consent_required"} 1"#
+        ));
+        assert!(text.contains("tenantwatch_build_info{version="));
+        m.publish(
+            Snapshot {
+                tenants: vec![t("a", true)],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
+        let text = m.render();
+        assert!(!text.contains("tenant_id=\"b\""), "{text}");
+        assert!(!text.contains("tenantwatch_tenant_token_error"), "{text}");
+    }
+
+    /// The hand-written gauge text must be what the `prometheus` crate's
+    /// TextEncoder printed for the same family before (names, escaping, values).
+    #[test]
+    fn gauge_text_matches_the_prometheus_encoder() {
+        use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+        let rows: &[(&[&str], f64)] = &[
+            (&["a", "Contoso \"Ltd\""], 1.0),
+            (&["b\\c", "line\nbreak"], 0.5),
+            (&["c", "ünïcode"], -3.25e-7),
+            (&["d", ""], 1.0e21),
+            (&["e", "x"], f64::INFINITY),
+            (&["f", "y"], f64::NEG_INFINITY),
+            (&["g", "z"], f64::NAN),
+            (&["h", "z"], 1795921920.123),
+        ];
+        let help = "Help with a \\ backslash,\na newline and \"quotes\".";
+        let mut mine = GaugeText::new("m", help, &["tenant_id", "name"], true);
+        let mut theirs = MetricFamily::default();
+        theirs.set_name("m".into());
+        theirs.set_help(help.into());
+        theirs.set_field_type(MetricType::GAUGE);
+        for (labels, v) in rows {
+            mine.add(labels, *v);
+            let mut m = Metric::default();
+            m.set_label(
+                ["tenant_id", "name"]
+                    .iter()
+                    .zip(labels.iter())
+                    .map(|(n, v)| {
+                        let mut l = LabelPair::default();
+                        l.set_name(n.to_string());
+                        l.set_value(v.to_string());
+                        l
+                    })
+                    .collect(),
+            );
+            let mut g = Gauge::default();
+            g.set_value(*v);
+            m.set_gauge(g);
+            theirs.mut_metric().push(m);
+        }
+        let mut scalar = GaugeText::new("s", "", &[], true);
+        scalar.add(&[], 42.0);
+        let mut s2 = MetricFamily::default();
+        s2.set_name("s".into());
+        s2.set_field_type(MetricType::GAUGE);
+        let mut m = Metric::default();
+        let mut g = Gauge::default();
+        g.set_value(42.0);
+        m.set_gauge(g);
+        s2.mut_metric().push(m);
+        let expected = TextEncoder::new().encode_to_string(&[theirs, s2]).unwrap();
+        let got = Body(vec![
+            Arc::new(mine.done().unwrap()),
+            Arc::new(scalar.done().unwrap()),
+        ])
+        .plain();
+        let got = String::from_utf8(got).unwrap();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn rate_limits_follow_every_change_in_sorted_order() {
+        let m = Publisher::new(Metrics::new().unwrap());
+        m.metrics()
+            .ratelimits
+            .set("arm", "f-tenant", "tenant-reads", 11999.0);
+        m.metrics()
+            .ratelimits
+            .set("arm", "0-tenant", "tenant-reads", 5.0);
+        m.metrics()
+            .ratelimits
+            .set("resource_graph", "a-tenant", "user-quota", 15.0);
+        let first = m.render();
+        let lines: Vec<&str> = first
+            .lines()
+            .filter(|l| l.contains("tenantwatch_api_ratelimit_remaining"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "# HELP tenantwatch_api_ratelimit_remaining Last seen remaining request quota from the API's rate-limit headers.",
+                "# TYPE tenantwatch_api_ratelimit_remaining gauge",
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="0-tenant",kind="tenant-reads"} 5"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="f-tenant",kind="tenant-reads"} 11999"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 15"#,
+            ]
+        );
+        // A scrape after a change sees it, though the other shards come from the cache.
+        m.metrics()
+            .ratelimits
+            .set("resource_graph", "a-tenant", "user-quota", 14.0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 14"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tenant_id="f-tenant",kind="tenant-reads"} 11999"#),
+            "{text}"
+        );
+        let keep: std::collections::HashSet<String> = ["a-tenant".to_string()].into();
+        m.metrics().ratelimits.retain_tenants(&keep);
+        let text = m.render();
+        assert!(
+            !text.contains("f-tenant") && !text.contains("0-tenant"),
+            "{text}"
+        );
+        let names = |m: &Publisher| m.metrics().ratelimits.interned();
+        // Names leave the interner with the last value using them.
+        assert_eq!(names(&m), ["a-tenant", "user-quota"]);
+        m.metrics().ratelimits.retain_tenants(&Default::default());
+        assert!(!m.render().contains("tenantwatch_api_ratelimit_remaining"));
+        assert!(names(&m).is_empty());
+    }
+
+    #[test]
+    fn gzip_body_is_the_plain_body_and_families_stay_sorted() {
+        use std::io::Read;
+        let m = Publisher::new(Metrics::new().unwrap());
+        m.metrics()
+            .token_requests
+            .with_label_values(&["graph", "ok"])
+            .inc();
+        m.metrics().ratelimits.set("arm", "t", "tenant-reads", 1.0);
+        m.metrics().refresh.update(|r| r.valid = Some(true));
+        m.publish(
+            Snapshot {
+                tenants: vec![TenantStatus {
+                    tenant_id: "t".into(),
+                    name: "n".into(),
+                    domain: "d".into(),
+                    up: true,
+                    token_error: None,
+                    collectors: Default::default(),
+                }],
+                ready: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
+        let e = m.body();
+        let plain = e.plain();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&e.gzip()[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain);
+        let text = String::from_utf8(plain).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for want in [
+            "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"} 1",
+            "tenantwatch_tenant_up{tenant_id=\"t\"} 1",
+            "tenantwatch_refresh_token_valid 1",
+            "tenantwatch_build_info{version=",
+        ] {
+            assert!(text.contains(want), "{want} missing from {text}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The live metrics every stage feeds as it works: counters and histograms in
+//! a `prometheus` registry ([`Metrics`]), what is known about the refresh
+//! token ([`RefreshGauges`]) and the last rate-limit headers seen
+//! ([`RateLimits`]). Nothing here writes exposition text: `exposition` reads
+//! these and the published snapshot when it builds the `/metrics` body.
+
+mod ratelimits;
+mod refresh;
+
+use std::sync::Arc;
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+pub use ratelimits::{RateLimits, RateShard};
+pub use refresh::{RefreshGauges, RefreshState};
+
+/// Owns the registry and every live metric family.
+pub struct Metrics {
+    registry: Registry,
+    /// `tenantwatch_token_requests_total{scope,result}`.
+    pub token_requests: IntCounterVec,
+    /// `tenantwatch_collector_duration_seconds{collector}`: one observation per tenant per run.
+    pub collector_duration: HistogramVec,
+    /// `tenantwatch_scheduler_skipped_runs_total{job}`: cron ticks dropped because the previous run was still going.
+    pub skipped_runs: IntCounterVec,
+    /// `tenantwatch_collector_runs_total{collector,result}`.
+    pub collector_runs: IntCounterVec,
+    /// `tenantwatch_refresh_token_rotations_total{result}`.
+    pub rotations: IntCounterVec,
+    /// Refresh-token gauges, each absent until known (never 0 for "unknown").
+    pub refresh: RefreshGauges,
+    /// `tenantwatch_api_requests_total{api,status_class}`.
+    pub api_requests: IntCounterVec,
+    /// `tenantwatch_api_request_duration_seconds{api}`.
+    pub api_duration: HistogramVec,
+    /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
+    pub series_dropped: IntCounterVec,
+    /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
+    pub ratelimits: RateLimits,
+}
+
+/// Why a metric could not be registered (a programming error surfaced at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics registry: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    /// Registers every live family.
+    pub fn new() -> Result<Arc<Self>, MetricsError> {
+        let registry = Registry::new();
+        let token_requests = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_token_requests_total",
+                "Requests to the Entra ID token endpoint, by API scope and result (ok or an error class).",
+            ),
+            &["scope", "result"],
+        )?;
+        let collector_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tenantwatch_collector_duration_seconds",
+                "Time one collector took for one tenant, token included.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            &["collector"],
+        )?;
+        let skipped_runs = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_scheduler_skipped_runs_total",
+                "Scheduled runs skipped because the previous run of the same job was still going.",
+            ),
+            &["task"],
+        )?;
+        let collector_runs = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_collector_runs_total",
+                "Collector runs per tenant, by collector and result (success or failure).",
+            ),
+            &["collector", "result"],
+        )?;
+        let rotations = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_refresh_token_rotations_total",
+                "Refresh-token rotation attempts, by result (success or failure).",
+            ),
+            &["result"],
+        )?;
+        for r in ["success", "failure"] {
+            rotations.with_label_values(&[r]);
+        }
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_api_requests_total",
+                "Requests to Microsoft APIs (token endpoint excluded), by API and status class.",
+            ),
+            &["api", "status_class"],
+        )?;
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tenantwatch_api_request_duration_seconds",
+                "Latency of requests to Microsoft APIs, by API.",
+            )
+            .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["api"],
+        )?;
+        let series_dropped = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_series_dropped_total",
+                "Samples dropped because a collector exceeded its series limit for a tenant.",
+            ),
+            &["collector"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("tenantwatch_build_info", "Build information; always 1."),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(token_requests.clone()))?;
+        registry.register(Box::new(collector_duration.clone()))?;
+        registry.register(Box::new(skipped_runs.clone()))?;
+        registry.register(Box::new(collector_runs.clone()))?;
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(rotations.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(series_dropped.clone()))?;
+        Ok(Arc::new(Self {
+            registry,
+            token_requests,
+            collector_duration,
+            skipped_runs,
+            collector_runs,
+            rotations,
+            refresh: RefreshGauges::default(),
+            api_requests,
+            api_duration,
+            series_dropped,
+            ratelimits: RateLimits::default(),
+        }))
+    }
+
+    /// The registry of the live counters and histograms.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records whether the store could be read.
+    pub fn set_store_up(&self, up: bool) {
+        self.refresh.update(|r| r.store_up = Some(up));
+    }
+}

@@ -1,0 +1,34 @@
+//! What is known about the refresh token, for its gauges and the status page.
+
+use tenantwatch_common::sync::lock;
+
+/// What is known about the refresh token; `None` fields are not exported.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshState {
+    /// When it expires if unused: last successful redemption + 90 days.
+    pub expiry: Option<f64>,
+    /// Last successful rotation.
+    pub last_rotation: Option<f64>,
+    /// Whether Entra accepted it at the last attempt.
+    pub valid: Option<bool>,
+    /// When the stored version was issued.
+    pub created: Option<f64>,
+    /// Whether the store could be read at the last attempt.
+    pub store_up: Option<bool>,
+}
+
+/// A `std` mutex around [`RefreshState`]: updates and scrapes hold it for a copy.
+#[derive(Default)]
+pub struct RefreshGauges(std::sync::Mutex<RefreshState>);
+
+impl RefreshGauges {
+    /// Applies a change.
+    pub fn update(&self, f: impl FnOnce(&mut RefreshState)) {
+        f(&mut lock(&self.0));
+    }
+
+    /// A copy of the current state.
+    pub fn get(&self) -> RefreshState {
+        lock(&self.0).clone()
+    }
+}

@@ -1,0 +1,112 @@
+//! The error classes of DESIGN §3: the `reason`/`result` label values every
+//! stage agrees on. Which AADSTS code maps to which class is decided in
+//! `auth::classify`; what each class means for an operator is here.
+
+/// What went wrong minting a token, at the granularity an operator acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// The refresh token aged out (90 days unused, or max lifetime): run `tenantwatch consent`.
+    RefreshTokenExpired,
+    /// The grant was revoked (password reset, admin revoke): run `tenantwatch consent`.
+    RefreshTokenRevoked,
+    /// The app is not consented in that tenant.
+    ConsentRequired,
+    /// MFA or another interactive step is required.
+    MfaRequired,
+    /// A Conditional Access policy blocked the sign-in (AADSTS53003).
+    ConditionalAccess,
+    /// The app does not exist in that tenant.
+    AppNotInTenant,
+    /// The tenant does not exist (or is in another cloud).
+    TenantNotFound,
+    /// Client authentication failed (wrong secret, unknown app).
+    InvalidClient,
+    /// The client secret expired.
+    ClientSecretExpired,
+    /// HTTP 429 or AADSTS50196 (loop detected).
+    Throttled,
+    /// 5xx, timeouts, connection failures.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorClass {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::RefreshTokenExpired => "refresh_token_expired",
+            ErrorClass::RefreshTokenRevoked => "refresh_token_revoked",
+            ErrorClass::ConsentRequired => "consent_required",
+            ErrorClass::MfaRequired => "mfa_required",
+            ErrorClass::ConditionalAccess => "conditional_access",
+            ErrorClass::AppNotInTenant => "app_not_in_tenant",
+            ErrorClass::TenantNotFound => "tenant_not_found",
+            ErrorClass::InvalidClient => "invalid_client",
+            ErrorClass::ClientSecretExpired => "client_secret_expired",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// Every class, for tests and for documentation tables.
+    pub const ALL: [ErrorClass; 12] = [
+        ErrorClass::RefreshTokenExpired,
+        ErrorClass::RefreshTokenRevoked,
+        ErrorClass::ConsentRequired,
+        ErrorClass::MfaRequired,
+        ErrorClass::ConditionalAccess,
+        ErrorClass::AppNotInTenant,
+        ErrorClass::TenantNotFound,
+        ErrorClass::InvalidClient,
+        ErrorClass::ClientSecretExpired,
+        ErrorClass::Throttled,
+        ErrorClass::Transient,
+        ErrorClass::Other,
+    ];
+
+    /// True when retrying soon may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorClass::Throttled | ErrorClass::Transient)
+    }
+
+    /// True when the partner's refresh token itself is unusable, so every tenant fails alike.
+    pub fn is_partner_wide(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::RefreshTokenExpired
+                | ErrorClass::RefreshTokenRevoked
+                | ErrorClass::InvalidClient
+                | ErrorClass::ClientSecretExpired
+        )
+    }
+
+    /// What an operator should do about it, for log lines and `check`.
+    pub fn advice(self) -> &'static str {
+        match self {
+            ErrorClass::RefreshTokenExpired | ErrorClass::RefreshTokenRevoked => {
+                "the partner refresh token is no longer accepted: run `tenantwatch consent` to sign in again"
+            }
+            ErrorClass::ConsentRequired => {
+                "the SAM app is not consented in this customer tenant: grant consent (GDAP role + app consent)"
+            }
+            ErrorClass::MfaRequired | ErrorClass::ConditionalAccess => {
+                "sign-in needs MFA or is blocked by Conditional Access: run `tenantwatch consent` with MFA, or exclude the app from the policy"
+            }
+            ErrorClass::AppNotInTenant => "the SAM app is not present in this tenant: re-run consent for it",
+            ErrorClass::TenantNotFound => "the tenant does not exist in this cloud: remove it or check cloud.name",
+            ErrorClass::InvalidClient => "the app's client id or secret is wrong: check partner.client_id and the secret file",
+            ErrorClass::ClientSecretExpired => "the app's client secret expired: create a new one and update the secret file",
+            ErrorClass::Throttled => "throttled by Entra ID: will back off and retry",
+            ErrorClass::Transient => "temporary failure: will retry",
+            ErrorClass::Other => "unexpected error: see the message",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

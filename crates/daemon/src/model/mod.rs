@@ -1,0 +1,24 @@
+//! Value types several stages share, so no stage reaches up to another for
+//! them: what discovery finds (tenants, sources, GDAP relationships), what a
+//! collector produces (samples), what a collection cycle publishes (the
+//! snapshot), the refresh token as stored, the APIs tokens are for, and the
+//! error classes every failure is counted by. The module imports nothing else
+//! of the crate.
+
+mod api;
+mod error_class;
+mod gdap;
+mod refresh_token;
+mod sample;
+mod snapshot;
+mod source;
+mod tenant;
+
+pub use api::Api;
+pub use error_class::ErrorClass;
+pub use gdap::GdapRelationship;
+pub use refresh_token::{StoredToken, REFRESH_TOKEN_LIFETIME};
+pub use sample::{Family, Sample};
+pub use snapshot::{CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus};
+pub use source::Source;
+pub use tenant::Tenant;

@@ -1,0 +1,90 @@
+//! The immutable result of collection. Jobs publish a new one after every run;
+//! scrapes and the status page only read the latest, so a scrape never waits on
+//! Microsoft.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::model::{ErrorClass, GdapRelationship, Source};
+
+/// Everything known after the latest run of any job.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Build order: an older snapshot never replaces a newer one.
+    pub generation: u64,
+    /// Tenants with at least one collector result, ordered by tenant id.
+    pub tenants: Vec<TenantStatus>,
+    /// Discovery outcome.
+    pub discovery: DiscoveryStatus,
+    /// Tenants in scope after discovery.
+    pub discovered: usize,
+    /// Which sources listed each tenant.
+    pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
+    /// GDAP relationships of tenants in scope.
+    pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
+    /// Partner Center customers without an active GDAP relationship.
+    pub customers_without_gdap: Option<usize>,
+    /// Active GDAP relationships without a Partner Center customer.
+    pub gdap_without_customer: Option<usize>,
+    /// Last run of each collector.
+    pub runs: BTreeMap<String, CollectorRun>,
+    /// True once discovery and every enabled collector have run once.
+    pub ready: bool,
+}
+
+/// Outcome of listing tenants.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryStatus {
+    /// True when every source worked at the last run.
+    pub ok: bool,
+    /// True once discovery has run.
+    pub done: bool,
+    /// Unix seconds of the last fully successful run.
+    pub last_success: Option<f64>,
+}
+
+/// When a collector last ran over all its tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CollectorRun {
+    /// Unix seconds it finished.
+    pub finished: f64,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+/// One customer tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantStatus {
+    /// Directory (tenant) id.
+    pub tenant_id: Arc<str>,
+    /// Display name (from Graph, else from discovery).
+    pub name: Arc<str>,
+    /// Default domain.
+    pub domain: Arc<str>,
+    /// True when every collector's last run for it succeeded.
+    pub up: bool,
+    /// Why no token could be minted, if so.
+    pub token_error: Option<ErrorClass>,
+    /// Per collector: outcome of its last run.
+    /// A list, not a map: thousands of tenants each with a few entries.
+    pub collectors: Vec<(&'static str, CollectorStatus)>,
+}
+
+/// A collector's state for one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CollectorStatus {
+    /// Whether the last run succeeded.
+    pub ok: bool,
+    /// Unix seconds of the last success, if ever.
+    pub last_success: Option<f64>,
+}
+
+impl Snapshot {
+    /// Finds a tenant.
+    pub fn tenant(&self, tenant_id: &str) -> Option<&TenantStatus> {
+        self.tenants
+            .binary_search_by(|t| (*t.tenant_id).cmp(tenant_id))
+            .ok()
+            .map(|i| &self.tenants[i])
+    }
+}

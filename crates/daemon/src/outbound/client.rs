@@ -1,0 +1,362 @@
+//! The one HTTP client every API client shares, and the response handling they
+//! have in common: size caps, JSON decoding with context, Microsoft's error bodies.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// Largest response body read from any Microsoft API. Real pages are far smaller;
+/// the cap keeps a broken or hostile endpoint from exhausting memory.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The extra CA file could not be read.
+    #[error("cloud.ca_file: cannot read {path}: {source}")]
+    ReadCa {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate in the CA file is not valid.
+    #[error("cloud.ca_file: {path}: {source}")]
+    BadCa {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// reqwest refused the configuration.
+    #[error("cannot build HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Builds the shared client: rustls with the web PKI roots plus `ca_file`,
+/// `HTTPS_PROXY`/`NO_PROXY` from the environment (reqwest's default), and
+/// `request_timeout` for each request (a timed-out request is retried).
+pub fn build_client(
+    ca_file: Option<&Path>,
+    request_timeout: Duration,
+) -> Result<Client, ClientError> {
+    let mut b = Client::builder()
+        .user_agent(concat!("tenantwatch/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10).min(request_timeout))
+        .timeout(request_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .https_only(true);
+    if let Some(path) = ca_file {
+        let pem = crate::support::files::read_capped(path, crate::support::files::DOCUMENT_LIMIT)
+            .map_err(|source| ClientError::ReadCa {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::BadCa {
+                path: path.display().to_string(),
+                source,
+            })?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(ClientError::Build)
+}
+
+/// A failed call to a Microsoft API, with the API, tenant and URL it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No response: DNS, connect, TLS, timeout.
+    #[error("{api} {url} (tenant {tenant}): request failed: {source}")]
+    Transport {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The service answered with an error status.
+    #[error("{api} {url} (tenant {tenant}): HTTP {status}: {code}: {message}")]
+    Status {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The body was not what the API documents.
+    #[error("{api} {url} (tenant {tenant}): unexpected response body: {source} (body starts {snippet:?})")]
+    Decode {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+        snippet: String,
+    },
+    /// The body exceeded [`MAX_BODY_BYTES`].
+    #[error("{api} {url} (tenant {tenant}): response larger than {limit} bytes")]
+    TooLarge {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        limit: usize,
+    },
+    /// A next-page link pointed at another host: following it would send the
+    /// tenant's bearer token there.
+    #[error("{api} {url} (tenant {tenant}): next-page link {link:?} leaves the API's host; not followed")]
+    ForeignNextLink {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        link: String,
+    },
+    /// Paging did not end within the cap.
+    #[error("{api} {url} (tenant {tenant}): more than {max} pages; stopping")]
+    TooManyPages {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        max: usize,
+    },
+}
+
+impl ApiError {
+    /// True for failures worth retrying soon: throttling, 5xx, no response.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Sends a request and returns status, headers and a size-capped body. The cap
+/// is checked against `Content-Length` up front and again chunk by chunk, so a
+/// body that lies about or omits its length is never held beyond the cap.
+pub async fn send(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    req: RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
+    let transport = |source| ApiError::Transport {
+        api,
+        tenant: tenant.to_string(),
+        url: url.to_string(),
+        source,
+    };
+    let too_large = || ApiError::TooLarge {
+        api,
+        tenant: tenant.to_string(),
+        url: url.to_string(),
+        limit: MAX_BODY_BYTES,
+    };
+    let mut resp: Response = req.send().await.map_err(transport)?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body))
+}
+
+/// True when `link` has the scheme, host and port of `url`, so a next-page
+/// link can be followed with the same bearer token.
+pub fn same_origin(url: &str, link: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(link)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// Sends a request and decodes a JSON success body, or turns an error status into [`ApiError::Status`].
+pub async fn send_json<T: DeserializeOwned>(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    req: RequestBuilder,
+) -> Result<(T, HeaderMap), ApiError> {
+    let (status, headers, body) = send(api, tenant, url, req).await?;
+    let value = parse_json(api, tenant, url, status, &headers, &body)?;
+    Ok((value, headers))
+}
+
+/// The pure half of every JSON call: a success status decodes `body` as `T`,
+/// any other becomes [`ApiError::Status`]. The fuzz targets call this too.
+pub fn parse_json<T: DeserializeOwned>(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if !status.is_success() {
+        return Err(status_error(api, tenant, url, status, headers, body));
+    }
+    decode(api, tenant, url, body)
+}
+
+/// Decodes JSON, keeping the start of the body for the error message.
+pub fn decode<T: DeserializeOwned>(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|source| ApiError::Decode {
+        api,
+        tenant: tenant.to_string(),
+        url: url.to_string(),
+        source,
+        snippet: snippet(body),
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+}
+
+/// Builds [`ApiError::Status`] from any of Microsoft's three error body shapes:
+/// `{"error":{"code","message"}}` (ARM, Graph, Key Vault), `{"code","description"}`
+/// (Partner Center) and `{"statusCode","message"}` (Partner Center's 429).
+pub fn status_error(
+    api: &'static str,
+    tenant: &str,
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let (code, message) = if let Some(e) = v.get("error").filter(|e| e.is_object()) {
+        (e.get("code").and_then(s), e.get("message").and_then(s))
+    } else if v.get("code").is_some() || v.get("description").is_some() {
+        (
+            v.get("code")
+                .and_then(|c| s(c).or_else(|| Some(c.to_string()))),
+            v.get("description").and_then(s),
+        )
+    } else {
+        (
+            v.get("statusCode").map(|c| c.to_string()),
+            v.get("message").and_then(s),
+        )
+    };
+    ApiError::Status {
+        api,
+        tenant: tenant.to_string(),
+        url: url.to_string(),
+        status: status.as_u16(),
+        code: code.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
+        message: message.unwrap_or_else(|| snippet(body)),
+        retry_after: crate::support::retry::retry_after(headers),
+    }
+}
+
+/// The server's clock from the `Date` header, unix seconds. Lifetimes Entra and
+/// Key Vault state (issue times, `exp`) are in the server's frame; comparing them
+/// with the server's own "now" keeps a skewed local clock out of the answer.
+pub fn server_time(headers: &HeaderMap) -> Option<i64> {
+    let v = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(v.trim())
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> (String, String) {
+        match status_error(
+            "t",
+            "tenant",
+            "u",
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            body.as_bytes(),
+        ) {
+            ApiError::Status { code, message, .. } => (code, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn three_error_shapes() {
+        assert_eq!(
+            err(r#"{"error":{"code":"SecretNotFound","message":"nope","innererror":null}}"#),
+            ("SecretNotFound".into(), "nope".into())
+        );
+        assert_eq!(
+            err(r#"{"code":"600008","description":"The customer does not exist"}"#),
+            ("600008".into(), "The customer does not exist".into())
+        );
+        assert_eq!(
+            err(
+                r#"{ "statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds." }"#
+            ),
+            (
+                "429".into(),
+                "Rate limit is exceeded. Try again in 57 seconds.".into()
+            )
+        );
+        assert_eq!(err("<html>").0, "Bad Request");
+    }
+
+    #[test]
+    fn next_links_must_stay_on_the_host() {
+        let u = "https://graph.microsoft.com/v1.0/organization";
+        assert!(same_origin(
+            u,
+            "https://graph.microsoft.com/v1.0/organization?$skiptoken=x"
+        ));
+        assert!(!same_origin(u, "https://evil.example/v1.0/organization"));
+        assert!(!same_origin(
+            u,
+            "http://graph.microsoft.com/v1.0/organization"
+        ));
+        assert!(!same_origin(
+            u,
+            "https://graph.microsoft.com:8443/v1.0/organization"
+        ));
+        assert!(!same_origin(u, "/v1.0/organization"));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_response_is_a_value_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            headers in crate::arb::headers(),
+            body in crate::arb::body(),
+        ) {
+            let r = parse_json::<serde_json::Value>(
+                "graph", "contoso-tenant", "https://graph.test/v1.0/x", status, &headers, &body,
+            );
+            match r {
+                Ok(_) => prop_assert!(status.is_success()),
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("graph") && text.contains("contoso-tenant"), "{}", text);
+                    prop_assert!(matches!(e, ApiError::Status { .. } | ApiError::Decode { .. }), "{e:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The request path every collector shares: concurrency limits (global and per
+//! tenant), throttling (`Retry-After`, backoff with jitter), rate-limit headers,
+//! request metrics, and the paging styles of Microsoft's APIs.
+//!
+//! Throttling guidance: ARM <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
+//! Graph <https://learn.microsoft.com/graph/throttling>, Resource Graph
+//! <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Method};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tenantwatch_common::sync::lock;
+use tokio::sync::Semaphore;
+
+use crate::config::ApiLimits;
+use crate::metrics::Metrics;
+use crate::outbound::client::{self, ApiError};
+use crate::support::retry::Backoff;
+use crate::support::secret::{ExposeSecret, SecretString};
+
+/// Waits between attempts of a request: up to 1 s, doubling to 32 s, or
+/// `Retry-After` when the API sent one.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(32));
+
+/// One request: which API and tenant it is for (labels and limits), and what to send.
+pub struct Request<'a> {
+    /// API label, e.g. `arm`, `graph`, `resource_graph`.
+    pub api: &'static str,
+    /// The tenant the token is for.
+    pub tenant: &'a str,
+    /// Method.
+    pub method: Method,
+    /// Full URL.
+    pub url: String,
+    /// Bearer token.
+    pub bearer: &'a SecretString,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+}
+
+impl<'a> Request<'a> {
+    /// A GET.
+    pub fn get(api: &'static str, tenant: &'a str, url: String, bearer: &'a SecretString) -> Self {
+        Self {
+            api,
+            tenant,
+            method: Method::GET,
+            url,
+            bearer,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The shared client for resource APIs.
+pub struct ApiClient {
+    http: Client,
+    metrics: Arc<Metrics>,
+    limits: ApiLimits,
+    global: Arc<Semaphore>,
+    /// Per-tenant semaphores; `std` mutex held only to find one.
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl ApiClient {
+    /// A client with `limits`.
+    pub fn new(http: Client, metrics: Arc<Metrics>, limits: ApiLimits) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(limits.global.max(1))),
+            http,
+            metrics,
+            limits,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &ApiLimits {
+        &self.limits
+    }
+
+    fn tenant_permits(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut map = lock(&self.tenants);
+        map.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_tenant.max(1))))
+            .clone()
+    }
+
+    /// Forgets per-tenant state of tenants no longer in scope.
+    pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
+        let mut map = lock(&self.tenants);
+        map.retain(|t, _| keep.contains(t));
+    }
+
+    /// Sends a request with retries and decodes the JSON body.
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<(T, HeaderMap), ApiError> {
+        let tenant_permits = self.tenant_permits(req.tenant);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = {
+                // Both permits are held only while the request is on the wire, not while backing off.
+                let _g = self.global.acquire().await;
+                let _t = tenant_permits.acquire().await;
+                let mut b = self
+                    .http
+                    .request(req.method.clone(), &req.url)
+                    .bearer_auth(req.bearer.expose_secret())
+                    .header("Accept", "application/json");
+                for (k, v) in &req.headers {
+                    b = b.header(*k, v);
+                }
+                if let Some(body) = &req.body {
+                    b = b.json(body);
+                }
+                let started = Instant::now();
+                let r = client::send(req.api, req.tenant, &req.url, b).await;
+                self.metrics
+                    .api_duration
+                    .with_label_values(&[req.api])
+                    .observe(started.elapsed().as_secs_f64());
+                r
+            };
+            let status_class = match &result {
+                Ok((s, _, _)) => status_class(s.as_u16()),
+                Err(_) => "error",
+            };
+            self.metrics
+                .api_requests
+                .with_label_values(&[req.api, status_class])
+                .inc();
+            let err = match result {
+                Ok((status, headers, body)) => {
+                    self.record_ratelimits(req.api, req.tenant, &headers);
+                    match client::parse_json(req.api, req.tenant, &req.url, status, &headers, &body)
+                    {
+                        Ok(v) => return Ok((v, headers)),
+                        Err(e) => e,
+                    }
+                }
+                Err(e) => e,
+            };
+            if !err.is_transient() || attempt >= self.limits.attempts {
+                return Err(err);
+            }
+            let retry_after = match &err {
+                ApiError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let wait = RETRY.delay(attempt, retry_after);
+            if wait > self.limits.max_retry_wait {
+                return Err(err);
+            }
+            tracing::debug!(api = req.api, tenant = req.tenant, url = %req.url, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn record_ratelimits(&self, api: &'static str, tenant: &str, headers: &HeaderMap) {
+        for (name, value) in headers {
+            let name = name.as_str();
+            let kind = if let Some(k) = name.strip_prefix("x-ms-ratelimit-remaining-") {
+                k
+            } else if name == "x-ms-user-quota-remaining" {
+                "user-quota"
+            } else {
+                continue;
+            };
+            if let Some(v) = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+            {
+                self.metrics.ratelimits.set(api, tenant, kind, v);
+            }
+        }
+    }
+
+    /// Follows `nextLink` (ARM, Key Vault) or `@odata.nextLink` (Graph) to the end.
+    pub async fn get_all<T: DeserializeOwned>(
+        &self,
+        first: Request<'_>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        let mut req = first;
+        let first_url = req.url.clone();
+        for _ in 0..self.limits.max_pages {
+            let (page, _) = self.send_json::<Page<T>>(&req).await?;
+            out.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) if !client::same_origin(&first_url, &next) => {
+                    return Err(ApiError::ForeignNextLink {
+                        api: req.api,
+                        tenant: req.tenant.to_string(),
+                        url: first_url,
+                        link: next,
+                    })
+                }
+                // Links are followed verbatim: they may carry a different api-version.
+                Some(next) => req.url = next,
+                None => return Ok(out),
+            }
+        }
+        Err(ApiError::TooManyPages {
+            api: req.api,
+            tenant: req.tenant.to_string(),
+            url: first_url,
+            max: self.limits.max_pages,
+        })
+    }
+}
+
+/// One page of a `value` + `nextLink` (ARM, Key Vault) or `@odata.nextLink`
+/// (Graph) collection, as [`ApiClient::get_all`] decodes it.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    /// The next page's URL, followed verbatim.
+    #[serde(rename = "nextLink", alias = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// `2xx`, `4xx`, … for the `status_class` label.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        429 => "429",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(429), "429");
+        assert_eq!(status_class(404), "4xx");
+        assert_eq!(status_class(503), "5xx");
+    }
+
+    use proptest::prelude::*;
+
+    fn page<T: DeserializeOwned>(
+        api: &'static str,
+        status: reqwest::StatusCode,
+        body: &[u8],
+    ) -> Result<Page<T>, ApiError> {
+        client::parse_json(
+            api,
+            "contoso-tenant",
+            "https://api.test/x",
+            status,
+            &HeaderMap::new(),
+            body,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_page_is_items_or_an_error_naming_api_and_tenant(
+            status in crate::arb::status(),
+            body in crate::arb::body(),
+        ) {
+            let results = [
+                page::<serde_json::Value>("arm", status, &body).map(|_| ()),
+                page::<crate::outbound::graph::Organization>("graph", status, &body).map(|_| ()),
+            ];
+            for r in results {
+                if let Err(e) = r {
+                    prop_assert!(e.to_string().contains("contoso-tenant"), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn graph_and_arm_next_links_both_decode(link in "https://[a-z]{1,10}\\.test/[a-z?=&]{0,20}", graph in any::<bool>()) {
+            let key = if graph { "@odata.nextLink" } else { "nextLink" };
+            let body = serde_json::json!({ "value": [1, 2], key: link.clone() }).to_string();
+            let p = page::<u8>("graph", reqwest::StatusCode::OK, body.as_bytes()).unwrap();
+            prop_assert_eq!(p.value, vec![1, 2]);
+            prop_assert_eq!(p.next_link, Some(link));
+        }
+    }
+
+    #[test]
+    fn wrong_typed_value_is_a_decode_error_naming_api_and_tenant() {
+        let e = page::<serde_json::Value>("graph", reqwest::StatusCode::OK, br#"{"value": 7}"#)
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Decode { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("graph https://api.test/x (tenant contoso-tenant)"),
+            "{e}"
+        );
+    }
+}

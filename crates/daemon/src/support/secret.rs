@@ -1,0 +1,85 @@
+//! Secret values: read from files or the environment, held in redacting types.
+
+use std::path::{Path, PathBuf};
+
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file named by a `*_file` key could not be read.
+    #[error("{key}: cannot read secret file {path}: {source}")]
+    Read {
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exists but holds nothing but whitespace.
+    #[error("{key}: secret file {path} is empty")]
+    Empty { key: String, path: PathBuf },
+}
+
+/// Resolves a `*_file` path: relative paths are looked up in systemd's
+/// `$CREDENTIALS_DIRECTORY` when it is set, so `LoadCredential=` works unchanged.
+pub fn resolve_secret_path(path: &Path) -> PathBuf {
+    if path.is_relative() {
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+            return Path::new(&dir).join(path);
+        }
+    }
+    path.to_path_buf()
+}
+
+/// Reads a secret file, trimming the trailing newline editors and `echo` add.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, SecretError> {
+    let path = resolve_secret_path(path);
+    let text =
+        crate::support::files::read_capped_string(&path, crate::support::files::SECRET_LIMIT)
+            .map_err(|source| SecretError::Read {
+                key: key.to_string(),
+                path: path.clone(),
+                source,
+            })?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(SecretError::Empty {
+            key: key.to_string(),
+            path,
+        });
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts() {
+        let s = SecretString::from("hunter2".to_string());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn file_is_trimmed_and_empty_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "abc\n").unwrap();
+        assert_eq!(read_secret_file("k", &p).unwrap().expose_secret(), "abc");
+        std::fs::write(&p, "\n").unwrap();
+        let err = read_secret_file("k", &p).unwrap_err().to_string();
+        assert!(
+            err.contains("k: secret file") && err.contains("empty"),
+            "{err}"
+        );
+        let err = read_secret_file("partner.client_secret_file", &dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("partner.client_secret_file: cannot read"),
+            "{err}"
+        );
+    }
+}

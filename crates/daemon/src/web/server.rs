@@ -1,0 +1,255 @@
+//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and a landing page at `/`.
+//! Every handler reads the latest snapshot; none calls Microsoft.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::exposition::Publisher;
+use crate::web::serve::WebConfigSource;
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The latest snapshot and the `/metrics` body.
+    pub publisher: Arc<Publisher>,
+    /// Set when a background task died; `/readyz` then fails.
+    pub failed: Arc<AtomicBool>,
+    /// Bounds `/metrics` requests in flight (`server.max_requests`); `None`: no bound.
+    pub scrapes: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The router, separate from [`serve`] so tests can drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests;
+/// with a web config, under its TLS, basic auth and headers.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    web: Option<Arc<WebConfigSource>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    match web {
+        None => {
+            use axum::serve::ListenerExt as _;
+            // Without TCP_NODELAY the last small segment of a multi-megabyte
+            // body waited for the scraper's delayed ACK (40 ms on Linux):
+            // that was the tail of /metrics latency at thousands of tenants.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        Some(source) => {
+            let router = crate::web::serve::protect(router(state), source.clone());
+            crate::web::serve::serve(listener, router, source, shutdown).await
+        }
+    }
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    // The permit travels with the body: a response is in flight until sent.
+    let permit = match &s.scrapes {
+        None => None,
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                tracing::warn!("too many concurrent /metrics requests; answering 503");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many concurrent requests (server.max_requests)\n",
+                )
+                    .into_response();
+            }
+        },
+    };
+    let body = s.publisher.body();
+    if accepts_gzip(&headers) {
+        (
+            [
+                (header::CONTENT_TYPE, TEXT),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            // The cached pieces themselves, not a copy per scrape.
+            Body::new(Parts::new(body.gzip_parts(), permit)),
+        )
+            .into_response()
+    } else {
+        (
+            [
+                (header::CONTENT_TYPE, TEXT),
+                (header::VARY, "accept-encoding"),
+            ],
+            Body::new(Parts::new(vec![body.plain().into()], permit)),
+        )
+            .into_response()
+    }
+}
+
+/// A body sent from pieces already in memory, with its length known: it goes
+/// out with `Content-Length` rather than chunked, as one run of writes.
+struct Parts {
+    parts: std::collections::VecDeque<bytes::Bytes>,
+    remaining: u64,
+    /// Released when the body is dropped (sent, or the client went away).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Parts {
+    fn new(parts: Vec<bytes::Bytes>, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        Self {
+            remaining: parts.iter().map(|p| p.len() as u64).sum(),
+            parts: parts.into(),
+            _permit: permit,
+        }
+    }
+}
+
+impl http_body::Body for Parts {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let next = self.parts.pop_front();
+        if let Some(p) = &next {
+            self.remaining -= p.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|p| Ok(http_body::Frame::data(p))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q-value,
+/// as Prometheus sends it.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let q_zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.failed.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a background task failed\n",
+        )
+            .into_response();
+    }
+    if s.publisher.snapshot().ready {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first discovery and collector runs not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn index(State(s): State<AppState>) -> Html<String> {
+    Html(crate::web::status_page::render(
+        &s.publisher.snapshot(),
+        &s.publisher.refresh(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+        h
+    }
+
+    #[tokio::test]
+    async fn scrapes_beyond_the_limit_get_503_until_one_finishes() {
+        let sem = Arc::new(tokio::sync::Semaphore::new(1));
+        let state = AppState {
+            publisher: Publisher::new(crate::metrics::Metrics::new().unwrap()),
+            failed: Arc::new(AtomicBool::new(false)),
+            scrapes: Some(sem.clone()),
+        };
+        let first = metrics(State(state.clone()), with("gzip")).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        // The first response has not been sent (its body is alive): no room.
+        let second = metrics(State(state.clone()), HeaderMap::new()).await;
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        let third = metrics(State(state.clone()), HeaderMap::new()).await;
+        assert_eq!(third.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(third.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("tenantwatch_build_info"));
+        assert_eq!(
+            sem.available_permits(),
+            1,
+            "released once the body is consumed"
+        );
+        let unlimited = AppState {
+            scrapes: None,
+            ..state
+        };
+        let a = metrics(State(unlimited.clone()), HeaderMap::new()).await;
+        let b = metrics(State(unlimited), HeaderMap::new()).await;
+        assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("identity, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0, br")));
+        assert!(!accepts_gzip(&with("deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
