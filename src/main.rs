@@ -1,4 +1,12 @@
 //! The `tenantwatch` binary: parse the command line and hand over to [`cli::main`].
+//!
+//! # Layout
+//!
+//! - [`cli`]: the arguments and the dispatch to a command.
+//! - [`commands`]: one file per subcommand (`run`, `check`, `consent`,
+//!   `rotate`, and with the `sim` feature `demo` and `sim`); each turns its
+//!   arguments into calls to the daemon library and its outcome into an exit code.
+//! - [`signals`]: SIGTERM and SIGINT as the cancellation token every task watches.
 
 mod cli;
 mod commands;

@@ -123,6 +123,28 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, resp.text().await.expect("body"))
 }
 
+/// Polls `/metrics` until `ok` holds for it, and returns that scrape; fails
+/// the test with the last scrape after `within`.
+pub async fn wait_for(
+    addr: std::net::SocketAddr,
+    within: Duration,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, m) = get(addr, "/metrics").await;
+        if ok(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not seen within {within:?}:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls `/readyz` until 200 or the deadline.
 pub async fn wait_ready(addr: SocketAddr, within: Duration) {
     let deadline = Instant::now() + within;

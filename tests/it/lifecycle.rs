@@ -2,7 +2,7 @@
 //! device code) brings it back; every service identity kind reads the vault.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tenantwatch_daemon::daemon::Components;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -14,26 +14,6 @@ fn every_second(config: &std::path::Path) {
         config,
         "[collection]\nschedule = \"*/1 * * * * *\"\n[tenants]\nschedule = \"*/1 * * * * *\"\n",
     );
-}
-
-async fn wait_for(
-    addr: std::net::SocketAddr,
-    within: Duration,
-    what: &str,
-    ok: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let (_, m) = get(addr, "/metrics").await;
-        if ok(&m) {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not seen within {within:?}:\n{m}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn all_tenants(m: &str, sim: &azure_sim::SimHandle, line: impl Fn(&str) -> String, v: f64) -> bool {

@@ -1,9 +1,10 @@
-//! Error classes from AADSTS codes: the `reason`/`result` label values of DESIGN.md §3.
+//! Error classes from AADSTS codes: the `reason`/`result` label values (the README's
+//! troubleshooting table).
 //!
 //! Classes come from `error_codes`, never from `error_description` text, which
 //! Microsoft rewords. Codes: <https://learn.microsoft.com/entra/identity-platform/reference-error-codes>.
 
-pub use crate::model::ErrorClass;
+use crate::model::ErrorClass;
 
 /// AADSTS code → class. The table the whole daemon agrees on.
 const TABLE: &[(u32, ErrorClass)] = &[

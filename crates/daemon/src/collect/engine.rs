@@ -6,7 +6,7 @@
 //! `collection.concurrency` at once, so a slow or failing tenant delays nobody
 //! else beyond that bound and shows up as its own `tenant_up 0`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,83 +16,18 @@ use tokio::task::JoinSet;
 
 use crate::collect::collector::{CollectError, Collector, Scope, TenantContext};
 use crate::collect::discovery::Discovered;
+use crate::collect::results::{About, Encoded, Pending, RunTally, State, TenantResult};
 use crate::config::cloud::Cloud;
 use crate::config::{CollectionSettings, CollectorSettings};
 use crate::exposition::series::{FamilyLists, SeriesSet};
 use crate::exposition::Chunk;
 use crate::exposition::Publisher;
 use crate::metrics::Metrics;
-use crate::model::{
-    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, Snapshot, Tenant, TenantStatus,
-};
+use crate::model::{CollectorRun, DiscoveryStatus, Tenant};
 use crate::outbound::request::ApiClient;
 use crate::tokens::broker::TokenBroker;
 use tenantwatch_common::sync::lock;
 use tenantwatch_common::time::unix_now;
-
-/// One collector's latest outcome for one tenant.
-#[derive(Debug, Clone)]
-struct TenantResult {
-    ok: bool,
-    last_success: Option<f64>,
-    token_error: Option<ErrorClass>,
-    /// From the last successful run: a failed run keeps showing the last known values.
-    series: SeriesSet,
-    /// Name and domain, from the collectors that read them (the last successful run).
-    about: Option<Arc<About>>,
-    /// The run that produced it.
-    run: u64,
-}
-
-/// A tenant's name and domain as a collector read them.
-#[derive(Debug)]
-struct About {
-    name: Option<Arc<str>>,
-    domain: Option<Arc<str>>,
-}
-
-/// One collector's kept samples, by tenant.
-type TenantSets = Vec<(Arc<str>, SeriesSet)>;
-
-/// One tenant's results, a slot per collector.
-type Row = Box<[Option<TenantResult>]>;
-
-/// A collector's families as encoded for one version of its results.
-type Encoded = (u64, Arc<Vec<Arc<Chunk>>>);
-
-#[derive(Default)]
-struct State {
-    /// Shared with collector runs, which walk it without copying every tenant.
-    discovered: Option<Arc<Discovered>>,
-    discovery: DiscoveryStatus,
-    /// Per tenant, each collector's latest outcome (indexed like
-    /// `Engine::collectors`): one entry and one row per tenant rather than one
-    /// per tenant and collector.
-    results: BTreeMap<Arc<str>, Row>,
-    /// Bumped whenever a collector's results change, so its families are
-    /// re-encoded only then rather than at every publish.
-    versions: BTreeMap<&'static str, u64>,
-    encoded: BTreeMap<&'static str, Encoded>,
-    runs: BTreeMap<&'static str, CollectorRun>,
-    /// Snapshots built so far; a snapshot carries its number so an older one
-    /// can never replace a newer one.
-    generation: u64,
-}
-
-/// What one collector run has done so far.
-struct RunTally {
-    /// Tags this run's results (a set of tenant ids would cost a copy of each).
-    id: u64,
-    done: usize,
-    ok: usize,
-}
-
-/// A snapshot ready to publish, and the collectors whose families need encoding.
-struct Pending {
-    snapshot: Snapshot,
-    cached: Vec<Arc<Chunk>>,
-    stale: Vec<(&'static str, u64, TenantSets)>,
-}
 
 /// Everything the jobs need; built once by the daemon.
 pub struct Engine {
@@ -514,7 +449,7 @@ impl Engine {
         // Every request up to here changed the state before asking, so the
         // snapshot built below includes its change.
         *covered = self.publish_requests.load(Ordering::SeqCst);
-        let Some(pending) = self.build_snapshot() else {
+        let Some(pending) = self.state().snapshot(&self.collectors) else {
             return;
         };
         let publisher = self.publisher.clone();
@@ -553,112 +488,5 @@ impl Engine {
             }
             Err(e) => tracing::error!(error = %e, "publishing the snapshot failed"),
         }
-    }
-
-    fn build_snapshot(&self) -> Option<Pending> {
-        let mut st = self.state();
-        st.generation += 1;
-        let generation = st.generation;
-        let Some(found) = &st.discovered else {
-            return None;
-        };
-        let customer_collectors: Vec<(usize, &'static str)> = self
-            .collectors
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, _))| c.scope() == Scope::Customers)
-            .map(|(i, (c, _))| (i, c.name()))
-            .collect();
-        let mut tenants = Vec::with_capacity(found.tenants.len());
-        for t in &found.tenants {
-            let row = st.results.get(&*t.tenant_id);
-            let mut status = TenantStatus {
-                tenant_id: t.tenant_id.clone(),
-                name: if t.name.is_empty() {
-                    t.tenant_id.clone()
-                } else {
-                    t.name.clone()
-                },
-                domain: t.domain.clone(),
-                up: true,
-                token_error: None,
-                collectors: Vec::with_capacity(customer_collectors.len()),
-            };
-            let mut any = false;
-            for (idx, name) in &customer_collectors {
-                let Some(r) = row.and_then(|row| row.get(*idx)?.as_ref()) else {
-                    continue;
-                };
-                any = true;
-                status.up &= r.ok;
-                if status.token_error.is_none() {
-                    status.token_error = r.token_error;
-                }
-                let about = r.about.as_deref();
-                if let Some(n) = about
-                    .and_then(|a| a.name.as_ref())
-                    .filter(|n| !n.is_empty())
-                {
-                    status.name = n.clone();
-                }
-                if let Some(d) = about
-                    .and_then(|a| a.domain.as_ref())
-                    .filter(|d| !d.is_empty())
-                {
-                    status.domain = d.clone();
-                }
-                status.collectors.push((
-                    name,
-                    CollectorStatus {
-                        ok: r.ok,
-                        last_success: r.last_success,
-                    },
-                ));
-            }
-            if any {
-                tenants.push(status);
-            }
-        }
-        let (mut cached, mut stale) = (Vec::new(), Vec::new());
-        for (idx, (c, _)) in self.collectors.iter().enumerate() {
-            let name = c.name();
-            let version = st.versions.get(name).copied().unwrap_or_default();
-            match st.encoded.get(name) {
-                Some((v, chunks)) if *v == version => cached.extend(chunks.iter().cloned()),
-                _ => {
-                    let sets = st
-                        .results
-                        .iter()
-                        .filter_map(|(t, row)| {
-                            Some((t.clone(), row.get(idx)?.as_ref()?.series.clone()))
-                        })
-                        .collect();
-                    stale.push((name, version, sets));
-                }
-            }
-        }
-        let ready = st.discovery.done
-            && self
-                .collectors
-                .iter()
-                .all(|(c, _)| st.runs.contains_key(c.name()));
-        let snapshot = Snapshot {
-            generation,
-            tenants,
-            discovery: st.discovery.clone(),
-            discovered: found.tenants.len(),
-            sources: found.sources.clone(),
-            gdap: found.gdap.clone(),
-            customers_without_gdap: found.customers_without_gdap,
-            gdap_without_customer: found.gdap_without_customer,
-            runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            ready,
-        };
-        drop(st);
-        Some(Pending {
-            snapshot,
-            cached,
-            stale,
-        })
     }
 }

@@ -7,4 +7,5 @@
 pub mod collector;
 pub mod discovery;
 pub mod engine;
+mod results;
 pub mod scope;

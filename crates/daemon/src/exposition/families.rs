@@ -1,17 +1,17 @@
-//! The families the daemon exports about itself, written from what they
-//! describe: the published [`Snapshot`] (tenants, discovery, GDAP,
-//! collector runs), the refresh-token state, the last rate-limit headers, and
-//! the live registry of counters and histograms. Collectors' own families are
-//! born in their files under `collect/collector/` and encoded by [`crate::exposition::series`].
+//! The gauge families the daemon exports about itself, written from what they
+//! describe: the published [`Snapshot`] (tenants, discovery, GDAP, collector
+//! runs), the refresh-token state and the last rate-limit headers. The live
+//! counters and histograms are encoded by `text::registry_families`;
+//! collectors' own families are born in their files under
+//! `collect/collector/` and encoded by [`crate::exposition::series`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use prometheus::TextEncoder;
 use tenantwatch_common::sync::lock;
 
 use crate::exposition::text::{Chunk, GaugeText};
-use crate::metrics::{Metrics, RateLimits, RefreshState};
+use crate::metrics::{RateLimits, RefreshState};
 use crate::model::Snapshot;
 
 /// Puts pieces in family-name order, each family's HELP/TYPE piece first and
@@ -207,7 +207,10 @@ const RATELIMIT_LABELS: [&str; 3] = ["api", "tenant_id", "kind"];
 /// encoded from: values change with almost every request during a cycle, and
 /// a scrape re-encodes only the shards touched since the last one.
 #[derive(Default)]
-pub struct RateLimitText(Mutex<BTreeMap<(&'static str, u8), (u64, Arc<Chunk>)>>);
+pub struct RateLimitText(Mutex<BTreeMap<Shard, (u64, Arc<Chunk>)>>);
+
+/// A rate-limit shard: the API and the first byte of its tenants' ids.
+type Shard = (&'static str, u8);
 
 impl RateLimitText {
     /// `tenantwatch_api_ratelimit_remaining` as pieces: HELP/TYPE, then each
@@ -247,20 +250,4 @@ impl RateLimitText {
         );
         out
     }
-}
-
-/// The live registry's families (counters, histograms, build info), encoded now.
-pub fn registry_families(metrics: &Metrics) -> Vec<Arc<Chunk>> {
-    let encoder = TextEncoder::new();
-    let mut chunks = Vec::new();
-    for family in metrics.registry().gather() {
-        let mut text = String::new();
-        match encoder.encode_utf8(std::slice::from_ref(&family), &mut text) {
-            Ok(()) => chunks.push(Arc::new(Chunk::new(family.name().to_string(), &text))),
-            Err(e) => {
-                tracing::error!(error = %e, family = family.name(), "cannot encode metrics")
-            }
-        }
-    }
-    chunks
 }

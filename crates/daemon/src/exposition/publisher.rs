@@ -10,9 +10,9 @@ use std::sync::{Arc, RwLock};
 use tenantwatch_common::sync::{read, write};
 
 use crate::exposition::families::{
-    refresh_families, registry_families, snapshot_families, sort_pieces, RateLimitText,
+    refresh_families, snapshot_families, sort_pieces, RateLimitText,
 };
-use crate::exposition::text::{Body, Chunk};
+use crate::exposition::text::{registry_families, Body, Chunk};
 use crate::metrics::{Metrics, RefreshState};
 use crate::model::Snapshot;
 
@@ -79,7 +79,7 @@ impl Publisher {
 
     /// The `/metrics` body in pieces, families in name order.
     pub fn body(&self) -> Body {
-        let mut chunks = registry_families(&self.metrics);
+        let mut chunks = registry_families(self.metrics.registry());
         chunks.extend(read(&self.published).chunks.iter().cloned());
         chunks.extend(refresh_families(&self.refresh()).into_iter().map(Arc::new));
         chunks.extend(self.ratelimits.chunks(&self.metrics.ratelimits));

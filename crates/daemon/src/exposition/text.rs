@@ -1,5 +1,6 @@
 //! Exposition text, the one way it is written here: [`GaugeText`] for gauge
-//! families and [`Chunk`]s of already-encoded text, joined into a [`Body`].
+//! families, [`registry_families`] for the live registry's counters and
+//! histograms, each ending up as [`Chunk`]s joined into a [`Body`].
 //!
 //! The `/metrics` body is kept as pre-encoded pieces: each metric family's exposition
 //! text kept next to its deflate stream, so a scrape only concatenates what
@@ -117,6 +118,23 @@ impl Chunk {
 /// A whole `/metrics` body: pieces in name order.
 #[derive(Default)]
 pub struct Body(pub Vec<Arc<Chunk>>);
+
+/// The families of a `prometheus` registry (the live counters and
+/// histograms), each encoded by the crate's own text encoder into a piece.
+pub fn registry_families(registry: &prometheus::Registry) -> Vec<Arc<Chunk>> {
+    let encoder = prometheus::TextEncoder::new();
+    let mut chunks = Vec::new();
+    for family in registry.gather() {
+        let mut text = String::new();
+        match encoder.encode_utf8(std::slice::from_ref(&family), &mut text) {
+            Ok(()) => chunks.push(Arc::new(Chunk::new(family.name().to_string(), &text))),
+            Err(e) => {
+                tracing::error!(error = %e, family = family.name(), "cannot encode metrics")
+            }
+        }
+    }
+    chunks
+}
 
 /// gzip header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];

@@ -1,5 +1,5 @@
-//! The error classes of DESIGN §3: the `reason`/`result` label values every
-//! stage agrees on. Which AADSTS code maps to which class is decided in
+//! The error classes: the `reason`/`result` label values every stage agrees
+//! on, and a contract dashboards and alert rules rely on. Which AADSTS code maps to which class is decided in
 //! `auth::classify`; what each class means for an operator is here.
 
 /// What went wrong minting a token, at the granularity an operator acts on.

@@ -1,4 +1,6 @@
-//! Per-tenant collectors: one file each behind one small trait, registered in [`all`].
+//! Per-tenant collectors: one file each behind one small trait ([`Collector`]),
+//! registered in [`builtin`]; what each gets to work with ([`TenantContext`])
+//! and the one place a 401 turns into a fresh token ([`with_token`]).
 
 pub mod app_credentials;
 pub mod arm_subscriptions;

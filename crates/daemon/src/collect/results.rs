@@ -1,0 +1,191 @@
+//! What the engine keeps between runs: each tenant's latest result per
+//! collector (its kept samples, name and domain, token error), the encoded
+//! families of each collector's results, and how a [`Snapshot`] is built from
+//! them for publishing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::collect::collector::{Collector, Scope};
+use crate::collect::discovery::Discovered;
+use crate::config::CollectorSettings;
+use crate::exposition::series::SeriesSet;
+use crate::exposition::Chunk;
+use crate::model::{
+    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, Snapshot, TenantStatus,
+};
+
+/// One collector's latest outcome for one tenant.
+#[derive(Debug, Clone)]
+pub(super) struct TenantResult {
+    pub(super) ok: bool,
+    pub(super) last_success: Option<f64>,
+    pub(super) token_error: Option<ErrorClass>,
+    /// From the last successful run: a failed run keeps showing the last known values.
+    pub(super) series: SeriesSet,
+    /// Name and domain, from the collectors that read them (the last successful run).
+    pub(super) about: Option<Arc<About>>,
+    /// The run that produced it.
+    pub(super) run: u64,
+}
+
+/// A tenant's name and domain as a collector read them.
+#[derive(Debug)]
+pub(super) struct About {
+    pub(super) name: Option<Arc<str>>,
+    pub(super) domain: Option<Arc<str>>,
+}
+
+/// One collector's kept samples, by tenant.
+pub(super) type TenantSets = Vec<(Arc<str>, SeriesSet)>;
+
+/// One tenant's results, a slot per collector.
+pub(super) type Row = Box<[Option<TenantResult>]>;
+
+/// A collector's families as encoded for one version of its results.
+pub(super) type Encoded = (u64, Arc<Vec<Arc<Chunk>>>);
+
+#[derive(Default)]
+pub(super) struct State {
+    /// Shared with collector runs, which walk it without copying every tenant.
+    pub(super) discovered: Option<Arc<Discovered>>,
+    pub(super) discovery: DiscoveryStatus,
+    /// Per tenant, each collector's latest outcome (indexed like
+    /// `Engine::collectors`): one entry and one row per tenant rather than one
+    /// per tenant and collector.
+    pub(super) results: BTreeMap<Arc<str>, Row>,
+    /// Bumped whenever a collector's results change, so its families are
+    /// re-encoded only then rather than at every publish.
+    pub(super) versions: BTreeMap<&'static str, u64>,
+    pub(super) encoded: BTreeMap<&'static str, Encoded>,
+    pub(super) runs: BTreeMap<&'static str, CollectorRun>,
+    /// Snapshots built so far; a snapshot carries its number so an older one
+    /// can never replace a newer one.
+    pub(super) generation: u64,
+}
+
+/// What one collector run has done so far.
+pub(super) struct RunTally {
+    /// Tags this run's results (a set of tenant ids would cost a copy of each).
+    pub(super) id: u64,
+    pub(super) done: usize,
+    pub(super) ok: usize,
+}
+
+/// A snapshot ready to publish, and the collectors whose families need encoding.
+pub(super) struct Pending {
+    pub(super) snapshot: Snapshot,
+    pub(super) cached: Vec<Arc<Chunk>>,
+    pub(super) stale: Vec<(&'static str, u64, TenantSets)>,
+}
+
+impl State {
+    /// Builds a snapshot from the current results, and lists the collectors
+    /// whose families changed since they were last encoded.
+    pub(super) fn snapshot(
+        &mut self,
+        collectors: &[(Arc<dyn Collector>, CollectorSettings)],
+    ) -> Option<Pending> {
+        let st = self;
+        st.generation += 1;
+        let generation = st.generation;
+        let Some(found) = &st.discovered else {
+            return None;
+        };
+        let customer_collectors: Vec<(usize, &'static str)> = collectors
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.scope() == Scope::Customers)
+            .map(|(i, (c, _))| (i, c.name()))
+            .collect();
+        let mut tenants = Vec::with_capacity(found.tenants.len());
+        for t in &found.tenants {
+            let row = st.results.get(&*t.tenant_id);
+            let mut status = TenantStatus {
+                tenant_id: t.tenant_id.clone(),
+                name: if t.name.is_empty() {
+                    t.tenant_id.clone()
+                } else {
+                    t.name.clone()
+                },
+                domain: t.domain.clone(),
+                up: true,
+                token_error: None,
+                collectors: Vec::with_capacity(customer_collectors.len()),
+            };
+            let mut any = false;
+            for (idx, name) in &customer_collectors {
+                let Some(r) = row.and_then(|row| row.get(*idx)?.as_ref()) else {
+                    continue;
+                };
+                any = true;
+                status.up &= r.ok;
+                if status.token_error.is_none() {
+                    status.token_error = r.token_error;
+                }
+                let about = r.about.as_deref();
+                if let Some(n) = about
+                    .and_then(|a| a.name.as_ref())
+                    .filter(|n| !n.is_empty())
+                {
+                    status.name = n.clone();
+                }
+                if let Some(d) = about
+                    .and_then(|a| a.domain.as_ref())
+                    .filter(|d| !d.is_empty())
+                {
+                    status.domain = d.clone();
+                }
+                status.collectors.push((
+                    name,
+                    CollectorStatus {
+                        ok: r.ok,
+                        last_success: r.last_success,
+                    },
+                ));
+            }
+            if any {
+                tenants.push(status);
+            }
+        }
+        let (mut cached, mut stale) = (Vec::new(), Vec::new());
+        for (idx, (c, _)) in collectors.iter().enumerate() {
+            let name = c.name();
+            let version = st.versions.get(name).copied().unwrap_or_default();
+            match st.encoded.get(name) {
+                Some((v, chunks)) if *v == version => cached.extend(chunks.iter().cloned()),
+                _ => {
+                    let sets = st
+                        .results
+                        .iter()
+                        .filter_map(|(t, row)| {
+                            Some((t.clone(), row.get(idx)?.as_ref()?.series.clone()))
+                        })
+                        .collect();
+                    stale.push((name, version, sets));
+                }
+            }
+        }
+        let ready = st.discovery.done
+            && collectors
+                .iter()
+                .all(|(c, _)| st.runs.contains_key(c.name()));
+        let snapshot = Snapshot {
+            generation,
+            tenants,
+            discovery: st.discovery.clone(),
+            discovered: found.tenants.len(),
+            sources: found.sources.clone(),
+            gdap: found.gdap.clone(),
+            customers_without_gdap: found.customers_without_gdap,
+            gdap_without_customer: found.gdap_without_customer,
+            runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ready,
+        };
+        Some(Pending {
+            snapshot,
+            cached,
+            stale,
+        })
+    }
+}
