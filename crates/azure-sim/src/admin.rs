@@ -1,6 +1,6 @@
 //! The simulator's admin API: plain HTTP on loopback, for shell scripts and
 //! for end-to-end tests that run `tenantwatch sim` as a process. It drives
-//! the same controls as [`super::SimHandle`] and never returns a secret or
+//! the same controls as [`crate::SimHandle`] and never returns a secret or
 //! token value.
 
 use std::collections::BTreeMap;
@@ -14,12 +14,12 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::faults::Fault;
-use super::http::{self, first};
-use super::state::{lock, SimState};
-use super::truth;
-use super::user_tokens;
-use super::Service;
+use crate::faults::Fault;
+use crate::http::{self, first};
+use crate::state::{lock, SimState};
+use crate::truth;
+use crate::user_tokens;
+use crate::Service;
 
 /// Builds the admin API's routes.
 pub(crate) fn router(state: Arc<SimState>) -> Router {

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
-use super::client_auth::ClientAuth;
-use super::data::{random_token, App, Tenant};
-use super::entra::{Flavor, Issued};
-use super::errors::{aad, AadError};
-use super::http::first;
-use super::resources::{ResourceRef, ScopeError, Scopes};
-use super::state::SimState;
+use crate::client_auth::ClientAuth;
+use crate::data::{random_token, App, Tenant};
+use crate::entra::{Flavor, Issued};
+use crate::errors::{aad, AadError};
+use crate::http::first;
+use crate::resources::{ResourceRef, ScopeError, Scopes};
+use crate::state::SimState;
 
 /// A minted app-only token.
 pub(crate) struct AppToken {

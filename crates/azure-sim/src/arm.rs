@@ -1,6 +1,6 @@
 //! Azure Resource Manager: the subscriptions list of the token's tenant,
 //! shaped after arm/subscriptions-2022-12-01.json and its example. Resource
-//! Graph shares this origin ([`super::resource_graph`]).
+//! Graph shares this origin ([`crate::resource_graph`]).
 
 use std::sync::Arc;
 
@@ -12,14 +12,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
-use super::bearer::{self, AccessClaims, BearerError};
-use super::clock::to_datetime;
-use super::data::{Subscription, Tenant};
-use super::errors::ArmErrorBody;
-use super::http::{self, first};
-use super::resource_graph;
-use super::resources::ARM;
-use super::state::SimState;
+use crate::bearer::{self, AccessClaims, BearerError};
+use crate::clock::to_datetime;
+use crate::data::{Subscription, Tenant};
+use crate::errors::ArmErrorBody;
+use crate::http::{self, first};
+use crate::resource_graph;
+use crate::resources::ARM;
+use crate::state::SimState;
 
 /// api-versions of Microsoft.Resources' subscription operations.
 const API_VERSIONS: &[&str] = &[

@@ -14,17 +14,17 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::aadsts;
-use super::certs::AppCertificate;
-use super::client_auth::ClientAuth;
-use super::clock::{dotnet_round_trip, to_datetime};
-use super::data::App;
-use super::entra::Authority;
-use super::errors::AadError;
-use super::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
-use super::jwt;
-use super::keys::{self, JwsAlg};
-use super::state::SimState;
+use crate::aadsts;
+use crate::certs::AppCertificate;
+use crate::client_auth::ClientAuth;
+use crate::clock::{dotnet_round_trip, to_datetime};
+use crate::data::App;
+use crate::entra::Authority;
+use crate::errors::AadError;
+use crate::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
+use crate::jwt;
+use crate::keys::{self, JwsAlg};
+use crate::state::SimState;
 
 /// Clock skew tolerated on `nbf`, as token validators commonly allow.
 const NBF_SKEW_SECS: i64 = 300;

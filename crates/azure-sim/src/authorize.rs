@@ -18,15 +18,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::aadsts;
-use super::client_auth::ClientAuth;
-use super::data::{random_token, App};
-use super::entra::{self, Authority, Flavor, Issued};
-use super::errors::{aad, AadError};
-use super::http::{self, first};
-use super::resources;
-use super::state::{lock, SimState};
-use super::user_tokens::{self, Requester};
+use crate::aadsts;
+use crate::client_auth::ClientAuth;
+use crate::data::{random_token, App};
+use crate::entra::{self, Authority, Flavor, Issued};
+use crate::errors::{aad, AadError};
+use crate::http::{self, first};
+use crate::resources;
+use crate::state::{lock, SimState};
+use crate::user_tokens::{self, Requester};
 
 /// Codes are short lived: about ten minutes (auth code flow docs).
 pub(crate) const CODE_LIFETIME_SECS: i64 = 600;

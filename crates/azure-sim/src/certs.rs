@@ -8,8 +8,8 @@ use rcgen::{date_time_ymd, CertificateParams, DistinguishedName, DnType, KeyPair
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use sha2::{Digest, Sha256};
 
-use super::errors::SimError;
-use super::keys::RsaKey;
+use crate::errors::SimError;
+use crate::keys::RsaKey;
 
 /// A certificate registered on an app, with what verification needs.
 pub(crate) struct AppCertificate {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::errors::SimError;
+use crate::errors::SimError;
 
 /// Everything the config points at.
 pub(crate) struct ConfigInputs<'a> {

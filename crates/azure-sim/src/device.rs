@@ -18,16 +18,16 @@ use axum::response::Response;
 use rand::Rng;
 use serde::Serialize;
 
-use super::aadsts;
-use super::authorize::html_escape;
-use super::client_auth::ClientAuth;
-use super::data::{random_token, App};
-use super::entra::{self, Authority, Flavor, Issued};
-use super::errors::{aad, AadError};
-use super::http::{self, first};
-use super::resources;
-use super::state::{lock, SimState};
-use super::user_tokens::{self, Requester};
+use crate::aadsts;
+use crate::authorize::html_escape;
+use crate::client_auth::ClientAuth;
+use crate::data::{random_token, App};
+use crate::entra::{self, Authority, Flavor, Issued};
+use crate::errors::{aad, AadError};
+use crate::http::{self, first};
+use crate::resources;
+use crate::state::{lock, SimState};
+use crate::user_tokens::{self, Requester};
 
 /// Entra's default: the user has 15 minutes to sign in.
 pub(crate) const EXPIRES_IN_SECS: i64 = 900;

@@ -18,13 +18,13 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::clock::entra_timestamp;
-use super::data::Tenant;
-use super::errors::{aad, AadError, ErrorCtx};
-use super::federation::ISSUER_PATH;
-use super::http::{self, first};
-use super::state::SimState;
-use super::{app_tokens, authorize, client_auth, device, fault_bodies, user_tokens};
+use crate::clock::entra_timestamp;
+use crate::data::Tenant;
+use crate::errors::{aad, AadError, ErrorCtx};
+use crate::federation::ISSUER_PATH;
+use crate::http::{self, first};
+use crate::state::SimState;
+use crate::{app_tokens, authorize, client_auth, device, fault_bodies, user_tokens};
 
 /// `grant_type` of the device authorization grant (RFC 8628 3.4).
 pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -333,7 +333,7 @@ fn grant(
         .ok_or_else(|| aad::missing_parameter("client_id"))?;
     if let Authority::Tenant(t) = &authority {
         if let Some(code) = state.token_error(&t.id) {
-            return Err(super::aadsts::injected(code, &client_id, &t.name));
+            return Err(crate::aadsts::injected(code, &client_id, &t.name));
         }
     }
     let grant_type =

@@ -7,13 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use super::aadsts;
-use super::clock::{entra_timestamp, graph_date};
-use super::errors::{ArmErrorBody, ErrorCtx, KvErrorBody, PcErrorBody};
-use super::faults::Fault;
-use super::http;
-use super::state::SimState;
-use super::{arm, graph, keyvault, partner_center, resource_graph, Service};
+use crate::aadsts;
+use crate::clock::{entra_timestamp, graph_date};
+use crate::errors::{ArmErrorBody, ErrorCtx, KvErrorBody, PcErrorBody};
+use crate::faults::Fault;
+use crate::http;
+use crate::state::SimState;
+use crate::{arm, graph, keyvault, partner_center, resource_graph, Service};
 
 /// The response a service gives under `fault` (`Hang` is handled by the
 /// caller: it never produces a response).

@@ -2,14 +2,14 @@
 //! scopes: every request to a service for a window of real time, the next N
 //! requests to a service, every request for one tenant, or a fixed fraction
 //! of a service's requests. What a service answers under a fault is in
-//! [`super::fault_bodies`].
+//! [`crate::fault_bodies`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::state::lock;
-use super::Service;
+use crate::state::lock;
+use crate::Service;
 
 /// A fault a service can be made to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::errors::SimError;
-use super::jwt;
-use super::keys::{self, JwsAlg, RsaKey};
+use crate::errors::SimError;
+use crate::jwt;
+use crate::keys::{self, JwsAlg, RsaKey};
 
 /// The audience Entra requires of federated tokens.
 pub(crate) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";

@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config_file;
-use super::errors::SimError;
-use super::state::SimState;
+use crate::config_file;
+use crate::errors::SimError;
+use crate::state::SimState;
 
 const PARTNER_SECRET_FILE: &str = "partner-client-secret";
 const IDENTITY_SECRET_FILE: &str = "keyvault-client-secret";

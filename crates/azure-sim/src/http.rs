@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 
-use super::fault_bodies;
-use super::faults::Fault;
-use super::jwt;
-use super::requests::RequestRecord;
-use super::state::SimState;
-use super::Service;
+use crate::fault_bodies;
+use crate::faults::Fault;
+use crate::jwt;
+use crate::requests::RequestRecord;
+use crate::state::SimState;
+use crate::Service;
 
 /// Wraps a service's router with request recording, latency and fault
 /// injection (in that order: faulted requests are recorded too).

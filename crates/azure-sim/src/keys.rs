@@ -11,7 +11,7 @@ use ring::signature::{self, KeyPair, RsaKeyPair, UnparsedPublicKey};
 use rsa::pkcs8::EncodePrivateKey;
 use rsa::traits::PublicKeyParts;
 
-use super::errors::SimError;
+use crate::errors::SimError;
 
 /// Bits per generated key; Entra refuses certificate keys under 2048.
 const KEY_BITS: usize = 2048;

@@ -15,11 +15,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::bearer::{self, AccessClaims, BearerError};
-use super::errors::KvErrorBody;
-use super::http::{self, first};
-use super::resources::KEY_VAULT;
-use super::state::{lock, SimState};
+use crate::bearer::{self, AccessClaims, BearerError};
+use crate::errors::KvErrorBody;
+use crate::http::{self, first};
+use crate::resources::KEY_VAULT;
+use crate::state::{lock, SimState};
 
 /// api-versions the service answers (7.x, the date-based ones in the specs,
 /// and 2026-04-01, the default of azure-keyvault-secrets 4.12).

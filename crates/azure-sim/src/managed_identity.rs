@@ -15,12 +15,12 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::json;
 
-use super::app_tokens::{self, AppTokenRequest};
-use super::entra;
-use super::errors::{aad, AadError};
-use super::http::{self, first};
-use super::resources::ResourceRef;
-use super::state::SimState;
+use crate::app_tokens::{self, AppTokenRequest};
+use crate::entra;
+use crate::errors::{aad, AadError};
+use crate::http::{self, first};
+use crate::resources::ResourceRef;
+use crate::state::SimState;
 
 /// Managed identity tokens live about a day (IMDS caches them that long).
 const MI_TOKEN_LIFETIME_SECS: i64 = 86_399;

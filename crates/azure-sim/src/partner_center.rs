@@ -13,11 +13,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
 
-use super::bearer::{self, BearerError};
-use super::errors::PcErrorBody;
-use super::http::{self, first};
-use super::resources::PARTNER_CENTER;
-use super::state::SimState;
+use crate::bearer::{self, BearerError};
+use crate::errors::PcErrorBody;
+use crate::http::{self, first};
+use crate::resources::PARTNER_CENTER;
+use crate::state::SimState;
 
 /// Page size when the request gives none: the docs' example (`size=40`,
 /// "read customers into chunks of 40s"); they document no other default.

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::state::lock;
-use super::Service;
+use crate::state::lock;
+use crate::Service;
 
 /// Records kept before the oldest are dropped. A long-running `tenantwatch
 /// sim` would otherwise grow without bound; counts stay exact regardless.

@@ -6,18 +6,18 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::authorize::AuthCodes;
-use super::certs::AppCertificate;
-use super::clock::Clock;
-use super::data::{Tenant, World};
-use super::device::DeviceCodes;
-use super::estate::{gdap, Estate, Relationship};
-use super::faults::Faults;
-use super::federation::Issuer;
-use super::jwt::Signer;
-use super::keyvault::Vault;
-use super::requests::{RequestLog, RequestRecord};
-use super::Service;
+use crate::authorize::AuthCodes;
+use crate::certs::AppCertificate;
+use crate::clock::Clock;
+use crate::data::{Tenant, World};
+use crate::device::DeviceCodes;
+use crate::estate::{gdap, Estate, Relationship};
+use crate::faults::Faults;
+use crate::federation::Issuer;
+use crate::jwt::Signer;
+use crate::keyvault::Vault;
+use crate::requests::{RequestLog, RequestRecord};
+use crate::Service;
 
 /// Resource Graph's documented user quota: 15 queries per 5-second window
 /// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).

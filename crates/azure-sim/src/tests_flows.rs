@@ -9,8 +9,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::tests::{claims, start, Fixture};
 use super::*;
+use crate::tests::{claims, start, Fixture};
 
 const PC_SCOPE: &str = "https://api.partnercenter.microsoft.com/user_impersonation";
 const VAULT_SCOPE: &str = "https://vault.azure.net/.default";

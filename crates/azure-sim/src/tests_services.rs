@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::tests::{start, Fixture};
 use super::*;
+use crate::tests::{start, Fixture};
 
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 const ARM: &str = "https://management.azure.com/.default";

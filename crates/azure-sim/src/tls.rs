@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::errors::SimError;
+use crate::errors::SimError;
 
 /// A slow or silent client must not hold a task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,7 +108,7 @@ pub(crate) fn serve(
                         return;
                     }
                 };
-                super::plain::serve_connection(tls, router, peer, cancel).await;
+                crate::plain::serve_connection(tls, router, peer, cancel).await;
             });
         }
     })

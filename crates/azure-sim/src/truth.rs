@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::data::Tenant;
-use super::state::SimState;
+use crate::data::Tenant;
+use crate::state::SimState;
 
 /// Everything the APIs report, per tenant.
 #[derive(Debug, Clone, Serialize)]

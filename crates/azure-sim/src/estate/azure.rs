@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::data::{stream, Tenant};
+use crate::data::{stream, Tenant};
 
 /// Resource types (lower-case, as Resource Graph returns `type`), whether
 /// Resource Health reports on them, and a name prefix (CAF abbreviations).

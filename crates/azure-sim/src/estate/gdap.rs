@@ -9,8 +9,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::super::data::{guid, stream, Tenant};
 use super::GdapRole;
+use crate::data::{guid, stream, Tenant};
 
 const DAY: i64 = 86_400;
 

@@ -2,8 +2,8 @@
 //! health (`healthOverviews`), Secure Score history, user count and
 //! Entra Connect directory sync.
 
-use super::super::data::{guid, stream, Tenant};
 use super::Role;
+use crate::data::{guid, stream, Tenant};
 
 /// A product SKU as Microsoft publishes it: id, part number and some of
 /// its service plans (`servicePlanId`, `servicePlanName`).

@@ -19,13 +19,13 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::bearer::{self, BearerError};
-use super::clock::graph_date;
-use super::data::Tenant;
-use super::errors::{GraphError, GraphErrorBody, GraphInnerError};
-use super::http;
-use super::resources::GRAPH;
-use super::state::SimState;
+use crate::bearer::{self, BearerError};
+use crate::clock::graph_date;
+use crate::data::Tenant;
+use crate::errors::{GraphError, GraphErrorBody, GraphInnerError};
+use crate::http;
+use crate::resources::GRAPH;
+use crate::state::SimState;
 
 /// The content type of Graph's JSON responses.
 pub(crate) const JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";

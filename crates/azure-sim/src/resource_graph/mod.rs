@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::arm;
-use super::bearer;
-use super::clock::dotnet_round_trip;
-use super::data::Tenant;
-use super::fault_bodies::server_code;
-use super::http::{self, first};
-use super::resources::ARM;
-use super::state::{SimState, RG_QUOTA_WINDOW};
+use crate::arm;
+use crate::bearer;
+use crate::clock::dotnet_round_trip;
+use crate::data::Tenant;
+use crate::fault_bodies::server_code;
+use crate::http::{self, first};
+use crate::resources::ARM;
+use crate::state::{SimState, RG_QUOTA_WINDOW};
 
 /// The resource path, as Azure spells it (matched case-insensitively).
 pub(crate) const PATH: &str = "/providers/Microsoft.ResourceGraph/resources";
