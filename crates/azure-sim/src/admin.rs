@@ -13,10 +13,12 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
+use tenantwatch_common::sync::lock;
 
 use crate::faults::Fault;
 use crate::http::{self, first};
-use crate::state::{lock, SimState};
+
+use crate::state::SimState;
 use crate::truth;
 use crate::user_tokens;
 use crate::Service;

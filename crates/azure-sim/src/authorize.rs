@@ -17,6 +17,7 @@ use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tenantwatch_common::sync::lock;
 
 use crate::aadsts;
 use crate::client_auth::ClientAuth;
@@ -25,7 +26,8 @@ use crate::entra::{self, Authority, Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources;
-use crate::state::{lock, SimState};
+
+use crate::state::SimState;
 use crate::user_tokens::{self, Requester};
 
 /// Codes are short lived: about ten minutes (auth code flow docs).

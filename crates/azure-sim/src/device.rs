@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rand::Rng;
 use serde::Serialize;
+use tenantwatch_common::sync::lock;
 
 use crate::aadsts;
 use crate::authorize::html_escape;
@@ -26,7 +27,8 @@ use crate::entra::{self, Authority, Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources;
-use crate::state::{lock, SimState};
+
+use crate::state::SimState;
 use crate::user_tokens::{self, Requester};
 
 /// Entra's default: the user has 15 minutes to sign in.

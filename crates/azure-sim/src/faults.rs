@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::state::lock;
+use tenantwatch_common::sync::lock;
+
 use crate::Service;
 
 /// A fault a service can be made to show.

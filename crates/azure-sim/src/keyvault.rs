@@ -14,12 +14,14 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use tenantwatch_common::sync::lock;
 
 use crate::bearer::{self, AccessClaims, BearerError};
 use crate::errors::KvErrorBody;
 use crate::http::{self, first};
 use crate::resources::KEY_VAULT;
-use crate::state::{lock, SimState};
+
+use crate::state::SimState;
 
 /// api-versions the service answers (7.x, the date-based ones in the specs,
 /// and 2026-04-01, the default of azure-keyvault-secrets 4.12).

@@ -62,6 +62,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use tenantwatch_common::sync::lock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +78,7 @@ pub use truth::{
 };
 
 use files::StateFiles;
-use state::{lock, Credentials, Origins, SimState};
+use state::{Credentials, Origins, SimState};
 
 /// Seed used when none is given, so default runs are reproducible.
 pub const DEFAULT_SEED: u64 = 20_250_101;

@@ -6,8 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
+use tenantwatch_common::sync::lock;
 
-use crate::state::lock;
 use crate::Service;
 
 /// Records kept before the oldest are dropped. A long-running `tenantwatch

@@ -3,8 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tenantwatch_common::sync::lock;
 
 use crate::authorize::AuthCodes;
 use crate::certs::AppCertificate;
@@ -101,12 +103,6 @@ pub(crate) struct SimState {
     token_errors: Mutex<HashMap<String, u32>>,
     token_throttles: Mutex<HashMap<String, u64>>,
     issued: Mutex<Vec<String>>,
-}
-
-/// Locks a mutex, carrying on with the data if a handler panicked while
-/// holding it: every critical section leaves the data consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SimState {

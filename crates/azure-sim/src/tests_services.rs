@@ -198,7 +198,10 @@ async fn graph_m365_endpoints_page_to_the_ground_truth() {
             Some(ts) => {
                 synced += 1;
                 assert_eq!(o["onPremisesSyncEnabled"], true);
-                assert_eq!(o["onPremisesLastSyncDateTime"], clock::iso_seconds(ts));
+                assert_eq!(
+                    o["onPremisesLastSyncDateTime"],
+                    tenantwatch_common::time::rfc3339(ts)
+                );
             }
             None => {
                 assert_eq!(o["onPremisesSyncEnabled"], Value::Null);
@@ -317,7 +320,7 @@ async fn gdap_relationships_reconcile_with_partner_center() {
             assert_eq!(r["id"], g.relationship_id);
             assert_eq!(r["status"], g.status);
             assert_eq!(r["customer"]["displayName"], tt.name);
-            assert_eq!(r["endDateTime"], clock::iso_seconds(g.end));
+            assert_eq!(r["endDateTime"], tenantwatch_common::time::rfc3339(g.end));
             assert_eq!(
                 r["autoExtendDuration"],
                 if g.auto_extend { "P180D" } else { "PT0S" }
@@ -431,7 +434,13 @@ async fn applications_filter_and_select_give_the_sam_app_credentials() {
         .partner_app
         .credentials
         .iter()
-        .map(|c| (c.key_id.clone(), c.kind.as_str(), clock::iso_seconds(c.end)))
+        .map(|c| {
+            (
+                c.key_id.clone(),
+                c.kind.as_str(),
+                tenantwatch_common::time::rfc3339(c.end),
+            )
+        })
         .collect();
     assert_eq!(got, want);
     assert_eq!(truth.partner_app.app_id, app_id);

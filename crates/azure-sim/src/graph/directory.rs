@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use super::{begin, error, JSON};
-use crate::clock::iso_seconds;
 use crate::data::Tenant;
 use crate::http;
 use crate::state::SimState;
@@ -71,7 +71,7 @@ fn org(t: &Tenant, is_partner: bool, last_sync: Option<i64>) -> Value {
         "displayName": t.name,
         "isMultipleDataLocationsForServicesEnabled": null,
         "marketingNotificationEmails": [],
-        "onPremisesLastSyncDateTime": last_sync.map(iso_seconds),
+        "onPremisesLastSyncDateTime": last_sync.map(rfc3339),
         "onPremisesSyncEnabled": last_sync.map(|_| true),
         "partnerTenantType": if is_partner { json!("ResellerPartnerDelegatedAdmin") } else { Value::Null },
         "postalCode": null,

@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::clock::iso_seconds;
 use crate::estate::m365::{Score, Sku};
 use crate::estate::M365;
 use crate::state::SimState;
@@ -148,7 +148,7 @@ pub(super) async fn health_overviews(
 }
 
 fn score(tenant_id: &str, users: u64, s: &Score) -> Value {
-    let created = iso_seconds(s.created);
+    let created = rfc3339(s.created);
     json!({
         "id": format!("{tenant_id}_{}", &created[..10]),
         "azureTenantId": tenant_id,
