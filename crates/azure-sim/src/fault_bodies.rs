@@ -12,8 +12,9 @@ use crate::clock::{entra_timestamp, graph_date};
 use crate::errors::{ArmErrorBody, ErrorCtx, KvErrorBody, PcErrorBody};
 use crate::faults::Fault;
 use crate::http;
+use crate::service::Service;
 use crate::state::SimState;
-use crate::{arm, graph, keyvault, partner_center, resource_graph, Service};
+use crate::{arm, graph, keyvault, partner_center, resource_graph};
 
 /// The response a service gives under `fault` (`Hang` is handled by the
 /// caller: it never produces a response).

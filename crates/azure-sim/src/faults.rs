@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tenantwatch_common::sync::lock;
 
-use crate::Service;
+use crate::service::Service;
 
 /// A fault a service can be made to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use crate::fault_bodies;
 use crate::faults::Fault;
 use crate::jwt;
 use crate::requests::RequestRecord;
+use crate::service::Service;
 use crate::state::SimState;
-use crate::Service;
 
 /// Wraps a service's router with request recording, latency and fault
 /// injection (in that order: faulted requests are recorded too).

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use tenantwatch_common::sync::lock;
 
-use crate::Service;
+use crate::service::Service;
 
 /// Records kept before the oldest are dropped. A long-running `tenantwatch
 /// sim` would otherwise grow without bound; counts stay exact regardless.

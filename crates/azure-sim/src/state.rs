@@ -19,7 +19,7 @@ use crate::federation::Issuer;
 use crate::jwt::Signer;
 use crate::keyvault::Vault;
 use crate::requests::{RequestLog, RequestRecord};
-use crate::Service;
+use crate::service::Service;
 
 /// Resource Graph's documented user quota: 15 queries per 5-second window
 /// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
