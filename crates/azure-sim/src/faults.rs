@@ -2,7 +2,7 @@
 //! scopes: every request to a service for a window of real time, the next N
 //! requests to a service, every request for one tenant, or a fixed fraction
 //! of a service's requests. What a service answers under a fault is in
-//! [`crate::fault_bodies`].
+//! [`crate::server::fault_bodies`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 
-use crate::fault_bodies;
 use crate::faults::Fault;
 use crate::jwt;
 use crate::requests::RequestRecord;
+use crate::server::fault_bodies;
 use crate::service::Service;
 use crate::state::SimState;
 

@@ -12,43 +12,28 @@
 //! dropping every clone of the handle, which cancels the servers without
 //! waiting for them).
 
-mod aadsts;
 mod admin;
-mod app_tokens;
 mod arm;
-mod assertion;
-mod authorize;
 mod bearer;
-mod certs;
 mod cli;
-mod client_auth;
 mod clock;
-mod config_file;
-mod data;
-mod device;
 mod entra;
 mod errors;
 mod estate;
-mod fault_bodies;
 mod faults;
-mod federation;
 mod files;
 mod graph;
 mod http;
 mod jwt;
-mod keys;
 mod keyvault;
-mod managed_identity;
 mod partner_center;
-mod plain;
 mod requests;
-mod resource_graph;
 mod resources;
+mod server;
 mod service;
 mod state;
-mod tls;
 mod truth;
-mod user_tokens;
+mod world;
 
 #[cfg(test)]
 mod tests;
@@ -69,7 +54,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use cli::{run_cli, SimArgs};
-pub use data::SimTenant;
 pub use errors::SimError;
 pub use faults::Fault;
 pub use requests::RequestRecord;
@@ -78,6 +62,7 @@ pub use truth::{
     AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
     ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth,
 };
+pub use world::SimTenant;
 
 use files::StateFiles;
 use state::{Credentials, Origins, SimState};
@@ -158,25 +143,25 @@ impl Sim {
             admin: plain_origin(addrs[6]),
         };
 
-        let pki = tls::generate()?;
+        let pki = server::tls::generate()?;
         let ca_file = state_dir.join(CA_FILE);
-        config_file::write_atomic(&ca_file, pki.ca_pem.as_bytes(), 0o644)?;
+        files::config::write_atomic(&ca_file, pki.ca_pem.as_bytes(), 0o644)?;
 
         // Key generation is CPU-bound; keep it off the async workers.
-        let keys = tokio::task::spawn_blocking(keys::key_set)
+        let keys = tokio::task::spawn_blocking(entra::keys::key_set)
             .await
             .map_err(|e| SimError::Crypto(e.to_string()))??;
         let creds = Credentials {
-            identity_cert: certs::AppCertificate::issue(
+            identity_cert: entra::certs::AppCertificate::issue(
                 &keys.identity,
                 "tenantwatch vault reader",
             )?,
-            partner_cert: certs::AppCertificate::issue(&keys.partner, "tenantwatch SAM")?,
-            issuer: federation::Issuer::new(&origins.login, keys.federation),
+            partner_cert: entra::certs::AppCertificate::issue(&keys.partner, "tenantwatch SAM")?,
+            issuer: entra::federation::Issuer::new(&origins.login, keys.federation),
             identity_header: uuid::Uuid::new_v4().to_string(),
         };
 
-        let world = data::World::generate(opts.seed, opts.tenants);
+        let world = world::World::generate(opts.seed, opts.tenants);
         let estate = estate::Estate::generate(
             &world,
             chrono::Utc::now().timestamp(),
@@ -218,17 +203,17 @@ impl Sim {
             .zip(routers)
             .map(|(listener, (router, service))| {
                 let router = http::instrument(router, state.clone(), service);
-                tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
+                server::tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
             })
             .collect();
         if let (Some(mi), Some(adm)) = (listeners.next(), listeners.next()) {
             let mi_router = http::instrument(
-                managed_identity::router(state.clone()),
+                entra::managed_identity::router(state.clone()),
                 state.clone(),
                 Service::ManagedIdentity,
             );
-            tasks.push(plain::serve(mi, mi_router, cancel.clone()));
-            tasks.push(plain::serve(
+            tasks.push(server::plain::serve(mi, mi_router, cancel.clone()));
+            tasks.push(server::plain::serve(
                 adm,
                 admin::router(state.clone()),
                 cancel.clone(),
@@ -463,7 +448,7 @@ impl SimHandle {
     /// Pages the built-in Resource Graph query takes for a tenant (at least
     /// one, even when it has no rows).
     pub fn resource_graph_pages(&self, tenant_id: &str) -> usize {
-        resource_graph::builtin_pages(self.state(), &self.tenant_key(tenant_id))
+        arm::resource_graph::builtin_pages(self.state(), &self.tenant_key(tenant_id))
     }
 
     /// Every client secret, refresh token, access token, id token and vault
@@ -517,7 +502,7 @@ impl SimHandle {
         let s = self.state();
         let o = &s.origins;
         let partner = s.world.partner.id.clone();
-        let text = config_file::render(&config_file::ConfigInputs {
+        let text = files::config::render(&files::config::ConfigInputs {
             login: &o.login,
             graph: &o.graph,
             arm: &o.arm,
@@ -538,7 +523,7 @@ impl SimHandle {
             partner_certificate: &self.inner.files.partner_cert,
             federated_token_file: &self.inner.files.federated_token,
         })?;
-        config_file::write_atomic(path, text.as_bytes(), 0o644)
+        files::config::write_atomic(path, text.as_bytes(), 0o644)
     }
 
     /// Current simulated time, unix seconds.
@@ -557,7 +542,7 @@ impl SimHandle {
     /// Whether the token endpoint would accept this refresh token now
     /// (known, not revoked, not past 90 days of inactivity).
     pub fn refresh_token_valid(&self, rt: &str) -> bool {
-        user_tokens::check_refresh_token(self.state(), rt).is_ok()
+        entra::user_tokens::check_refresh_token(self.state(), rt).is_ok()
     }
 
     /// Expires an app's client secret: using it answers AADSTS7000222
@@ -697,7 +682,7 @@ fn prepare_state_dir(requested: &Path) -> Result<PathBuf, SimError> {
         std::env::temp_dir().join(format!(
             "tenantwatch-sim-{}-{}",
             std::process::id(),
-            data::random_token(8).to_ascii_lowercase()
+            world::random_token(8).to_ascii_lowercase()
         ))
     } else {
         requested.to_path_buf()

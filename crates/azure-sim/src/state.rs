@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 
 use tenantwatch_common::sync::lock;
 
-use crate::authorize::AuthCodes;
-use crate::certs::AppCertificate;
 use crate::clock::Clock;
-use crate::data::{Tenant, World};
-use crate::device::DeviceCodes;
+use crate::entra::authorize::AuthCodes;
+use crate::entra::certs::AppCertificate;
+use crate::entra::device::DeviceCodes;
+use crate::entra::federation::Issuer;
 use crate::estate::{gdap, Estate, Relationship};
 use crate::faults::Faults;
-use crate::federation::Issuer;
 use crate::jwt::Signer;
 use crate::keyvault::Vault;
 use crate::requests::{RequestLog, RequestRecord};
 use crate::service::Service;
+use crate::world::{Tenant, World};
 
 /// Resource Graph's documented user quota: 15 queries per 5-second window
 /// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).

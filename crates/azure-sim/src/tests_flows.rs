@@ -320,7 +320,7 @@ async fn device_code_declined_expired_and_unknown() {
 }
 
 /// A client assertion signed with the process's identity or partner key.
-fn assertion(key: &keys::RsaKey, header: Value, claims: Value, pss: bool) -> String {
+fn assertion(key: &entra::keys::RsaKey, header: Value, claims: Value, pss: bool) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -363,7 +363,7 @@ async fn assert_cc(f: &Fixture, client_id: &str, jwt: &str) -> (u16, Value) {
 #[tokio::test]
 async fn certificate_and_federated_assertions() {
     let f = start(1).await;
-    let ks = keys::key_set().unwrap();
+    let ks = entra::keys::key_set().unwrap();
     let st = &f.sim.inner.state;
     let id = f.sim.identity_client_id();
     let now = chrono::Utc::now().timestamp();
@@ -459,7 +459,7 @@ async fn certificate_and_federated_assertions() {
             .sign(&json!({"iss": issuer.url(), "sub": sub, "aud": aud, "exp": now + 600, "nbf": now, "iat": now}))
             .unwrap()
     };
-    let subject = federation::Issuer::subject();
+    let subject = entra::federation::Issuer::subject();
     let (s, b) = assert_cc(&f, &id, &fed(json!("api://other"), &subject)).await;
     assert_eq!((s, code(&b)), (401, Some(700212)));
     let (_, b) = assert_cc(

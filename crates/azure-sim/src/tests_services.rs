@@ -467,7 +467,7 @@ async fn resource_graph_builtin_query_pages_to_the_ground_truth() {
     let mut multi_page = 0;
     for tt in truth.tenants.iter().chain(&truth.gdap_only) {
         let token = f.access(&tt.tenant_id, ARM).await;
-        let (rows, pages) = f.rg_all(&token, resource_graph::query::BUILTIN).await;
+        let (rows, pages) = f.rg_all(&token, arm::resource_graph::query::BUILTIN).await;
         assert_eq!(
             pages,
             f.sim.resource_graph_pages(&tt.tenant_id),
@@ -615,7 +615,7 @@ async fn resource_graph_subset_scope_formats_and_errors() {
         .rg(
             &token,
             "2024-04-01",
-            json!({"query": resource_graph::query::BUILTIN, "options": {"$top": 2, "$skip": 1}}),
+            json!({"query": arm::resource_graph::query::BUILTIN, "options": {"$top": 2, "$skip": 1}}),
         )
         .await;
     let body: Value = r.json().await.unwrap();

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::data::Tenant;
 use crate::state::SimState;
+use crate::world::Tenant;
 
 /// Everything the APIs report, per tenant.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@
 //! and an older one that expires within 30 days, the case an expiry alert
 //! exists for — and its certificate.
 
-use crate::data::{guid, stream};
+use crate::world::{guid, stream};
 
 const DAY: i64 = 86_400;
 

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use tenantwatch_common::time::rfc3339;
 
 use super::{begin, error, JSON};
-use crate::data::Tenant;
 use crate::http;
 use crate::state::SimState;
+use crate::world::Tenant;
 
 /// Permissions any of which lets a caller read the organization.
 const ORG_READ: &[&str] = &[

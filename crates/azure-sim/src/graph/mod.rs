@@ -21,11 +21,11 @@ use axum::Router;
 
 use crate::bearer::{self, BearerError};
 use crate::clock::graph_date;
-use crate::data::Tenant;
 use crate::errors::{GraphError, GraphErrorBody, GraphInnerError};
 use crate::http;
 use crate::resources::GRAPH;
 use crate::state::SimState;
+use crate::world::Tenant;
 
 /// The content type of Graph's JSON responses.
 pub(crate) const JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";

@@ -14,10 +14,10 @@ use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::data::{guid, App};
 use crate::estate::gdap::{self, Current};
 use crate::estate::{AppCredential, CredentialKind, Relationship};
 use crate::state::SimState;
+use crate::world::{guid, App};
 
 const GDAP_READ: &[&str] = &[
     "DelegatedAdminRelationship.Read.All",

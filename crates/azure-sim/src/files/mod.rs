@@ -2,6 +2,8 @@
 //! clients (secrets, certificates, the App Service identity header, the
 //! federated token), and the rotation of the federated token file.
 
+pub(crate) mod config;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config_file;
 use crate::errors::SimError;
 use crate::state::SimState;
 
@@ -57,7 +58,7 @@ impl StateFiles {
             (&self.partner_cert, c.partner_cert.pem.as_str()),
             (&self.identity_header, c.identity_header.as_str()),
         ] {
-            config_file::write_atomic(path, contents.as_bytes(), 0o600)?;
+            config::write_atomic(path, contents.as_bytes(), 0o600)?;
         }
         write_federated_token(state, &self.federated_token)
     }
@@ -76,7 +77,7 @@ pub(crate) fn new_federated_token(state: &SimState) -> Result<String, SimError> 
 
 fn write_federated_token(state: &SimState, path: &Path) -> Result<(), SimError> {
     let token = new_federated_token(state)?;
-    config_file::write_atomic(path, token.as_bytes(), 0o600)
+    config::write_atomic(path, token.as_bytes(), 0o600)
 }
 
 /// Rewrites the federated token file before the token in it expires, as

@@ -15,7 +15,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app_tokens::{self, AppTokenRequest};
+use super::app_tokens::{self, AppTokenRequest};
 use crate::entra;
 use crate::errors::{aad, AadError};
 use crate::http::{self, first};

@@ -19,17 +19,17 @@ use rand::Rng;
 use serde::Serialize;
 use tenantwatch_common::sync::lock;
 
-use crate::aadsts;
-use crate::authorize::html_escape;
-use crate::client_auth::ClientAuth;
-use crate::data::{random_token, App};
+use super::aadsts;
+use super::authorize::html_escape;
+use super::client_auth::ClientAuth;
 use crate::entra::{self, Authority, Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources;
+use crate::world::{random_token, App};
 
+use super::user_tokens::{self, Requester};
 use crate::state::SimState;
-use crate::user_tokens::{self, Requester};
 
 /// Entra's default: the user has 15 minutes to sign in.
 pub(crate) const EXPIRES_IN_SECS: i64 = 900;

@@ -7,14 +7,14 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::client_auth::ClientAuth;
+use super::client_auth::ClientAuth;
+use super::{Authority, Flavor, Issued};
 use crate::clock::{dotnet_round_trip, to_datetime};
-use crate::data::{random_token, App, Tenant};
-use crate::entra::{Authority, Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::{RefreshGrant, SimState};
+use crate::world::{random_token, App, Tenant};
 
 /// Refresh tokens lapse after this long without being redeemed.
 pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;

@@ -7,14 +7,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use crate::aadsts;
+use crate::arm;
+use crate::arm::resource_graph;
 use crate::clock::{entra_timestamp, graph_date};
+use crate::entra::aadsts;
 use crate::errors::{ArmErrorBody, ErrorCtx, KvErrorBody, PcErrorBody};
 use crate::faults::Fault;
+use crate::graph;
 use crate::http;
+use crate::keyvault;
+use crate::partner_center;
 use crate::service::Service;
 use crate::state::SimState;
-use crate::{arm, graph, keyvault, partner_center, resource_graph};
 
 /// The response a service gives under `fault` (`Hang` is handled by the
 /// caller: it never produces a response).

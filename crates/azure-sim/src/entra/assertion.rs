@@ -14,17 +14,17 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::aadsts;
-use crate::certs::AppCertificate;
-use crate::client_auth::ClientAuth;
+use super::aadsts;
+use super::certs::AppCertificate;
+use super::client_auth::ClientAuth;
+use super::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
+use super::keys::{self, JwsAlg};
+use super::Authority;
 use crate::clock::{dotnet_round_trip, to_datetime};
-use crate::data::App;
-use crate::entra::Authority;
 use crate::errors::AadError;
-use crate::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
 use crate::jwt;
-use crate::keys::{self, JwsAlg};
 use crate::state::SimState;
+use crate::world::App;
 
 /// Clock skew tolerated on `nbf`, as token validators commonly allow.
 const NBF_SKEW_SECS: i64 = 300;
@@ -239,10 +239,10 @@ fn decode_thumbprint(t: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::key_set;
+    use crate::entra::keys::key_set;
     use serde_json::json;
 
-    fn sign(key: &crate::keys::RsaKey, header: Value, claims: Value) -> String {
+    fn sign(key: &crate::entra::keys::RsaKey, header: Value, claims: Value) -> String {
         let h = URL_SAFE_NO_PAD.encode(header.to_string());
         let c = URL_SAFE_NO_PAD.encode(claims.to_string());
         let input = format!("{h}.{c}");
@@ -252,7 +252,7 @@ mod tests {
 
     struct Setup {
         cert: AppCertificate,
-        key: crate::keys::RsaKey,
+        key: crate::entra::keys::RsaKey,
         auds: Vec<String>,
     }
 

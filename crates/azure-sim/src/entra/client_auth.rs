@@ -2,13 +2,13 @@
 //! HTTP Basic) or a JWT client assertion (certificate or federated token).
 //! Each grant decides whether a client with no credential may proceed.
 
-use crate::aadsts;
-use crate::assertion;
-use crate::data::App;
-use crate::entra::Authority;
+use super::aadsts;
+use super::assertion;
+use super::Authority;
 use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::state::SimState;
+use crate::world::App;
 
 /// `client_assertion_type` of RFC 7523 client authentication.
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

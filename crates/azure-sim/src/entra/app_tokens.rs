@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
-use crate::client_auth::ClientAuth;
-use crate::data::{random_token, App, Tenant};
-use crate::entra::{Flavor, Issued};
+use super::client_auth::ClientAuth;
+use super::{Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::SimState;
+use crate::world::{random_token, App, Tenant};
 
 /// A minted app-only token.
 pub(crate) struct AppToken {

@@ -160,7 +160,7 @@ fn builtin(azure: &Azure, in_scope: &dyn Fn(&str) -> bool) -> Table {
 mod tests {
     use super::super::query::parse;
     use super::*;
-    use crate::data::World;
+    use crate::world::World;
 
     fn estate() -> (World, Azure) {
         let w = World::generate(9, 10);

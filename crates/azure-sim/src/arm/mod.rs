@@ -1,6 +1,8 @@
 //! Azure Resource Manager: the subscriptions list of the token's tenant,
 //! shaped after arm/subscriptions-2022-12-01.json and its example. Resource
-//! Graph shares this origin ([`crate::resource_graph`]).
+//! Graph shares this origin ([`resource_graph`]).
+
+pub(crate) mod resource_graph;
 
 use std::sync::Arc;
 
@@ -14,12 +16,11 @@ use serde::Serialize;
 
 use crate::bearer::{self, AccessClaims, BearerError};
 use crate::clock::to_datetime;
-use crate::data::{Subscription, Tenant};
 use crate::errors::ArmErrorBody;
 use crate::http::{self, first};
-use crate::resource_graph;
 use crate::resources::ARM;
 use crate::state::SimState;
+use crate::world::{Subscription, Tenant};
 
 /// api-versions of Microsoft.Resources' subscription operations.
 const API_VERSIONS: &[&str] = &[

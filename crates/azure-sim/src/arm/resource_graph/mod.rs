@@ -26,11 +26,11 @@ use sha2::{Digest, Sha256};
 use crate::arm;
 use crate::bearer;
 use crate::clock::dotnet_round_trip;
-use crate::data::Tenant;
-use crate::fault_bodies::server_code;
 use crate::http::{self, first};
 use crate::resources::ARM;
+use crate::server::fault_bodies::server_code;
 use crate::state::{SimState, RG_QUOTA_WINDOW};
+use crate::world::Tenant;
 
 /// The resource path, as Azure spells it (matched case-insensitively).
 pub(crate) const PATH: &str = "/providers/Microsoft.ResourceGraph/resources";

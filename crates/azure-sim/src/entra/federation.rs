@@ -11,9 +11,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::keys::{self, JwsAlg, RsaKey};
 use crate::errors::SimError;
 use crate::jwt;
-use crate::keys::{self, JwsAlg, RsaKey};
 
 /// The audience Entra requires of federated tokens.
 pub(crate) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -150,7 +150,7 @@ impl Issuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::key_set;
+    use crate::entra::keys::key_set;
 
     fn issuer() -> Issuer {
         Issuer::new("https://127.0.0.1:1", key_set().unwrap().federation)

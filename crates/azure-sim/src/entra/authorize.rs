@@ -19,16 +19,16 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tenantwatch_common::sync::lock;
 
-use crate::aadsts;
-use crate::client_auth::ClientAuth;
-use crate::data::{random_token, App};
+use super::aadsts;
+use super::client_auth::ClientAuth;
 use crate::entra::{self, Authority, Flavor, Issued};
 use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources;
+use crate::world::{random_token, App};
 
+use super::user_tokens::{self, Requester};
 use crate::state::SimState;
-use crate::user_tokens::{self, Requester};
 
 /// Codes are short lived: about ten minutes (auth code flow docs).
 pub(crate) const CODE_LIFETIME_SECS: i64 = 600;

@@ -8,8 +8,8 @@ use rcgen::{date_time_ymd, CertificateParams, DistinguishedName, DnType, KeyPair
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use sha2::{Digest, Sha256};
 
+use super::keys::RsaKey;
 use crate::errors::SimError;
-use crate::keys::RsaKey;
 
 /// A certificate registered on an app, with what verification needs.
 pub(crate) struct AppCertificate {
@@ -61,7 +61,7 @@ impl AppCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys;
+    use crate::entra::keys;
 
     #[test]
     fn certificate_pem_has_both_blocks_and_thumbprints_match_the_der() {

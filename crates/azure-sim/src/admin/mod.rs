@@ -18,10 +18,10 @@ use tenantwatch_common::sync::lock;
 use crate::faults::Fault;
 use crate::http::{self, first};
 
+use crate::entra::user_tokens;
 use crate::service::Service;
 use crate::state::SimState;
 use crate::truth;
-use crate::user_tokens;
 
 /// Builds the admin API's routes.
 pub(crate) fn router(state: Arc<SimState>) -> Router {

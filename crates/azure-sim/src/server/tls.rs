@@ -108,7 +108,7 @@ pub(crate) fn serve(
                         return;
                     }
                 };
-                crate::plain::serve_connection(tls, router, peer, cancel).await;
+                super::plain::serve_connection(tls, router, peer, cancel).await;
             });
         }
     })

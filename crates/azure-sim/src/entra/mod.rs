@@ -4,6 +4,18 @@
 //! `authorize` (authorization code + PKCE) and `device` (device code);
 //! client authentication in `client_auth`.
 
+pub(crate) mod aadsts;
+pub(crate) mod app_tokens;
+pub(crate) mod assertion;
+pub(crate) mod authorize;
+pub(crate) mod certs;
+pub(crate) mod client_auth;
+pub(crate) mod device;
+pub(crate) mod federation;
+pub(crate) mod keys;
+pub(crate) mod managed_identity;
+pub(crate) mod user_tokens;
+
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -19,12 +31,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::entra_timestamp;
-use crate::data::Tenant;
 use crate::errors::{aad, AadError, ErrorCtx};
-use crate::federation::ISSUER_PATH;
 use crate::http::{self, first};
+use crate::server::fault_bodies;
 use crate::state::SimState;
-use crate::{app_tokens, authorize, client_auth, device, fault_bodies, user_tokens};
+use crate::world::Tenant;
+use federation::ISSUER_PATH;
 
 /// `grant_type` of the device authorization grant (RFC 8628 3.4).
 pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -333,7 +345,7 @@ fn grant(
         .ok_or_else(|| aad::missing_parameter("client_id"))?;
     if let Authority::Tenant(t) = &authority {
         if let Some(code) = state.token_error(&t.id) {
-            return Err(crate::aadsts::injected(code, &client_id, &t.name));
+            return Err(aadsts::injected(code, &client_id, &t.name));
         }
     }
     let grant_type =
