@@ -202,12 +202,12 @@ impl Sim {
             .take(5)
             .zip(routers)
             .map(|(listener, (router, service))| {
-                let router = http::instrument(router, state.clone(), service);
+                let router = server::instrument::instrument(router, state.clone(), service);
                 server::tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
             })
             .collect();
         if let (Some(mi), Some(adm)) = (listeners.next(), listeners.next()) {
-            let mi_router = http::instrument(
+            let mi_router = server::instrument::instrument(
                 entra::managed_identity::router(state.clone()),
                 state.clone(),
                 Service::ManagedIdentity,

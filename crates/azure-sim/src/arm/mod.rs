@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::bearer::{self, AccessClaims, BearerError};
 use crate::clock::to_datetime;
-use crate::errors::ArmErrorBody;
+use crate::faults::server_code;
 use crate::http::{self, first};
 use crate::resources::ARM;
 use crate::state::SimState;
@@ -126,6 +126,30 @@ pub(crate) fn arm_headers() -> Vec<(&'static str, String)> {
         ),
         ("x-content-type-options", "nosniff".into()),
     ]
+}
+
+/// ARM's `CloudError`: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ArmErrorBody {
+    pub error: ArmError,
+}
+
+/// The inner part of an ARM error.
+#[derive(Debug, Serialize)]
+pub(crate) struct ArmError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ArmErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            error: ArmError {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
 }
 
 pub(crate) fn error(
@@ -317,4 +341,35 @@ async fn one(
             None,
         ),
     }
+}
+
+/// The ARM origin under an injected fault: Resource Graph's own bodies on
+/// its path, otherwise ARM's `SubscriptionRequestsThrottled` for 429 (with
+/// the read quota at zero) or the status's code.
+pub(crate) fn fault_response(
+    state: &SimState,
+    path: &str,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    if resource_graph::is_path(path) {
+        return resource_graph::fault_response(state, status, retry_after);
+    }
+    let body = match retry_after {
+        // NOTES.md: velero-io/velero#9171.
+        Some(secs) => ArmErrorBody::new(
+            "SubscriptionRequestsThrottled",
+            format!("Number of 'read' requests for subscription actor has exceeded. Please try again after '{secs}' seconds after the additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information."),
+        ),
+        None => ArmErrorBody::new(
+            server_code(status),
+            "The server is currently unable to receive requests. Please retry your request.",
+        ),
+    };
+    let mut extra = arm_headers();
+    if retry_after.is_some() {
+        extra.retain(|(k, _)| !k.starts_with("x-ms-ratelimit"));
+        extra.push(("x-ms-ratelimit-remaining-subscription-reads", "0".into()));
+    }
+    http::json(status, &body, &extra)
 }

@@ -11,7 +11,7 @@
 //! choice is marked "best match"; clients must branch on `error` and
 //! `error_codes`, which is what these get right first.
 
-use crate::errors::{aad, AadError};
+use super::errors::{aad, AadError};
 
 /// Entra's pointer to the certificate-credential docs, in assertion errors.
 const CERT_DOCS: &str = "Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .";

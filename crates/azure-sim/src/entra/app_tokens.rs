@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::client_auth::ClientAuth;
+use super::errors::{aad, AadError};
 use super::{Flavor, Issued};
-use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::SimState;

@@ -21,8 +21,8 @@ use tenantwatch_common::sync::lock;
 
 use super::aadsts;
 use super::client_auth::ClientAuth;
+use super::errors::{aad, AadError};
 use crate::entra::{self, Authority, Flavor, Issued};
-use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources;
 use crate::world::{random_token, App};

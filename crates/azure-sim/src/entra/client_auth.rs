@@ -4,8 +4,8 @@
 
 use super::aadsts;
 use super::assertion;
+use super::errors::{aad, AadError};
 use super::Authority;
-use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::state::SimState;
 use crate::world::App;

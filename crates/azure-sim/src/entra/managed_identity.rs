@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::app_tokens::{self, AppTokenRequest};
+use super::errors::{aad, AadError};
 use crate::entra;
-use crate::errors::{aad, AadError};
 use crate::http::{self, first};
 use crate::resources::ResourceRef;
 use crate::state::SimState;
@@ -244,4 +244,36 @@ async fn app_service(State(state): State<Arc<SimState>>, headers: HeaderMap, uri
             "An unexpected error occured while fetching the AAD Token.",
         ),
     }
+}
+
+/// The managed identity endpoint under an injected fault: IMDS errors are
+/// `{error, error_description}`; App Service's are `{statusCode, message,
+/// correlationId}`.
+pub(crate) fn fault_response(path: &str, status: StatusCode, retry_after: Option<u64>) -> Response {
+    if path.starts_with("/msi/") {
+        let message = match retry_after {
+            Some(_) => "Too many requests.",
+            None => "An unexpected error occured while fetching the AAD Token.",
+        };
+        return http::json(
+            status,
+            &json!({"statusCode": status.as_u16(), "message": message, "correlationId": http::new_id()}),
+            &[("server", "Kestrel".into())],
+        );
+    }
+    let (error, desc) = match retry_after {
+        Some(_) => (
+            "throttled",
+            "IMDS Throttle limit reached. Retry with exponential backoff.",
+        ),
+        None => (
+            "unknown",
+            "Failed to retrieve token from the Active directory. Retry the request.",
+        ),
+    };
+    http::json(
+        status,
+        &json!({"error": error, "error_description": desc}),
+        &[],
+    )
 }

@@ -4,6 +4,8 @@
 //! `authorize` (authorization code + PKCE) and `device` (device code);
 //! client authentication in `client_auth`.
 
+pub(crate) mod errors;
+
 pub(crate) mod aadsts;
 pub(crate) mod app_tokens;
 pub(crate) mod assertion;
@@ -18,7 +20,7 @@ pub(crate) mod user_tokens;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -31,11 +33,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::entra_timestamp;
-use crate::errors::{aad, AadError, ErrorCtx};
 use crate::http::{self, first};
-use crate::server::fault_bodies;
 use crate::state::SimState;
 use crate::world::Tenant;
+use errors::{aad, AadError, ErrorCtx};
 use federation::ISSUER_PATH;
 
 /// `grant_type` of the device authorization grant (RFC 8628 3.4).
@@ -247,7 +248,7 @@ fn token(
         .tenant(tenant)
         .and_then(|t| state.token_throttle(&t.id))
     {
-        let mut resp = fault_bodies::token(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
+        let mut resp = fault_response(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut().insert("retry-after", v);
         }
@@ -493,4 +494,30 @@ async fn jwks(State(state): State<Arc<SimState>>) -> Response {
         }]
     });
     http::json(StatusCode::OK, &doc, &[])
+}
+
+/// The token endpoint under an injected fault (and injected per-tenant
+/// throttling): 429 is plain text `Too Many Requests` (catalog,
+/// MSAL.NET#2855); 5xx is a JSON error with `temporarily_unavailable`.
+pub(crate) fn fault_response(
+    state: &SimState,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    if retry_after.is_some() || status == StatusCode::TOO_MANY_REQUESTS {
+        return http::with_headers(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain; charset=utf-8",
+            Body::from("Too Many Requests"),
+            &[],
+        );
+    }
+    let ctx = ErrorCtx {
+        login: state.origins.login.clone(),
+        trace_id: http::new_id(),
+        correlation_id: http::new_id(),
+        timestamp: entra_timestamp(state.clock.now()),
+    };
+    let e = aadsts::transient(status);
+    http::json(status, &e.body(&ctx), &[])
 }

@@ -8,9 +8,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::client_auth::ClientAuth;
+use super::errors::{aad, AadError};
 use super::{Authority, Flavor, Issued};
 use crate::clock::{dotnet_round_trip, to_datetime};
-use crate::errors::{aad, AadError};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::{RefreshGrant, SimState};

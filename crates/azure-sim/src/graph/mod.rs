@@ -18,10 +18,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use serde::Serialize;
+use serde_json::json;
 
 use crate::bearer::{self, BearerError};
 use crate::clock::graph_date;
-use crate::errors::{GraphError, GraphErrorBody, GraphInnerError};
 use crate::http;
 use crate::resources::GRAPH;
 use crate::state::SimState;
@@ -84,6 +85,33 @@ impl Ids {
             ),
         ]
     }
+}
+
+/// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`
+/// (capital E), per NOTES.md and real 401 bodies.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphErrorBody {
+    pub error: GraphError,
+}
+
+/// The inner part of a Graph error.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphError {
+    pub code: String,
+    pub message: String,
+    #[serde(rename = "innerError")]
+    pub inner_error: GraphInnerError,
+}
+
+/// Diagnostics Graph adds to every error.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphInnerError {
+    /// `2022-03-17T16:05:41` (no zone), as real bodies show.
+    pub date: String,
+    #[serde(rename = "request-id")]
+    pub request_id: String,
+    #[serde(rename = "client-request-id")]
+    pub client_request_id: String,
 }
 
 /// A Graph error body (`innerError` with date and request ids).
@@ -201,4 +229,34 @@ async fn unknown_segment(
         "BadRequest",
         &format!("Resource not found for the segment '{segment}'."),
     )
+}
+
+/// Graph under an injected fault: `TooManyRequests`, `generalException` or
+/// `serviceNotAvailable`, with the request ids Graph always echoes.
+pub(crate) fn fault_response(
+    state: &SimState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    let ids = Ids::from(headers);
+    let (code, message) = match retry_after {
+        Some(_) => (
+            "TooManyRequests",
+            "Too many requests. Application is over its request limit (throttle category: Default).",
+        ),
+        None if status == StatusCode::INTERNAL_SERVER_ERROR => {
+            ("generalException", "General exception while processing.")
+        }
+        None => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable for maintenance or is overloaded. Retry the request.",
+        ),
+    };
+    let body = json!({"error": {"code": code, "message": message, "innerError": {
+        "date": graph_date(state.clock.now()),
+        "request-id": ids.request_id,
+        "client-request-id": ids.client_request_id,
+    }}});
+    http::json(status, &body, &ids.headers())
 }

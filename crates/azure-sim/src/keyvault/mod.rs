@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tenantwatch_common::sync::lock;
 
 use crate::bearer::{self, AccessClaims, BearerError};
-use crate::errors::KvErrorBody;
+use crate::faults::server_code;
 use crate::http::{self, first};
 use crate::resources::KEY_VAULT;
 
@@ -308,6 +308,43 @@ pub(crate) fn kv_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
         h.push(("x-ms-client-request-id", c.to_string()));
     }
     h
+}
+
+/// `{"error":{"code","message","innererror"?}}` (lowercase `innererror`, which
+/// real bodies fill with only a `code`), as in keyvault/recordings and the
+/// spec's `KeyVaultError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KvErrorBody {
+    pub code: String,
+    pub message: String,
+    pub inner_code: Option<String>,
+}
+
+impl KvErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            inner_code: None,
+        }
+    }
+
+    pub fn with_inner(code: &str, message: impl Into<String>, inner: &str) -> Self {
+        Self {
+            inner_code: Some(inner.into()),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// The wire JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.inner_code {
+            Some(inner) => serde_json::json!({
+                "error": {"code": self.code, "message": self.message, "innererror": {"code": inner}}
+            }),
+            None => serde_json::json!({"error": {"code": self.code, "message": self.message}}),
+        }
+    }
 }
 
 fn error(state: &SimState, headers: &HeaderMap, status: StatusCode, body: KvErrorBody) -> Response {
@@ -804,9 +841,41 @@ async fn not_found(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Re
     )
 }
 
+/// Key Vault under an injected fault: `Throttled` for 429
+/// (learn.microsoft.com/azure/key-vault/general/overview-throttling), the
+/// status's code otherwise.
+pub(crate) fn fault_response(
+    headers: &HeaderMap,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    let body = match retry_after {
+        Some(_) => KvErrorBody::new(
+            "Throttled",
+            "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
+        ),
+        None => KvErrorBody::new(
+            server_code(status),
+            "The service is temporarily unavailable. Please retry the request.",
+        ),
+    };
+    http::json(status, &body.to_json(), &kv_headers(headers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inner_error_has_only_code() {
+        let v = KvErrorBody::with_inner("Forbidden", "no", "AccessDenied").to_json();
+        assert_eq!(
+            v,
+            serde_json::json!({"error":{"code":"Forbidden","message":"no","innererror":{"code":"AccessDenied"}}})
+        );
+        let v = KvErrorBody::new("Unauthorized", "AKV10000: x").to_json();
+        assert!(v["error"].get("innererror").is_none());
+    }
 
     #[test]
     fn names_follow_the_spec_pattern() {

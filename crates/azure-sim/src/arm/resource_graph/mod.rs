@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::arm;
 use crate::bearer;
 use crate::clock::dotnet_round_trip;
+use crate::faults::server_code;
 use crate::http::{self, first};
 use crate::resources::ARM;
-use crate::server::fault_bodies::server_code;
 use crate::state::{SimState, RG_QUOTA_WINDOW};
 use crate::world::Tenant;
 
@@ -152,7 +152,11 @@ fn bad_request(state: &SimState, details: Vec<Value>) -> Response {
 
 /// The answer under an injected fault: `RateLimiting` with the quota
 /// exhausted for 429, the status's code otherwise.
-pub(crate) fn fault(state: &SimState, status: StatusCode, retry_after: Option<u64>) -> Response {
+pub(crate) fn fault_response(
+    state: &SimState,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
     match retry_after {
         Some(secs) => {
             let mut h = headers(0);
