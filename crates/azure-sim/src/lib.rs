@@ -173,14 +173,14 @@ impl Sim {
             estate,
             opts.resource_graph_page_size,
             origins,
-            keyvault::Vault::default(),
             opts.latency,
             creds,
         ));
         state.set_token_lifetime(opts.access_token_lifetime);
         let rt = entra::issue_consent_refresh_token(&state);
         let now = state.clock.now_unix();
-        lock(&state.vault).set(SECRET_NAME, &rt, None, now);
+        let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
+        keyvault.set(SECRET_NAME, &rt, now);
 
         let files = StateFiles::new(&state_dir);
         files.write(&state)?;
@@ -188,7 +188,7 @@ impl Sim {
         let cancel = CancellationToken::new();
         let routers: [(Router, Service); 5] = [
             (entra::router(state.clone()), Service::Token),
-            (keyvault::router(state.clone()), Service::KeyVault),
+            (keyvault::router(keyvault.clone()), Service::KeyVault),
             (graph::router(state.clone()), Service::Graph),
             (arm::router(state.clone()), Service::Arm),
             (
@@ -215,7 +215,10 @@ impl Sim {
             tasks.push(server::plain::serve(mi, mi_router, cancel.clone()));
             tasks.push(server::plain::serve(
                 adm,
-                admin::router(state.clone()),
+                admin::router(admin::Admin {
+                    sim: state.clone(),
+                    keyvault: keyvault.clone(),
+                }),
                 cancel.clone(),
             ));
         }
@@ -238,6 +241,7 @@ impl Sim {
         Ok(SimHandle {
             inner: Arc::new(Inner {
                 state,
+                keyvault,
                 ca_file,
                 ca_pem: pki.ca_pem,
                 state_dir,
@@ -258,6 +262,7 @@ pub struct SimHandle {
 
 struct Inner {
     state: Arc<SimState>,
+    keyvault: Arc<keyvault::KeyVault>,
     ca_file: PathBuf,
     ca_pem: String,
     state_dir: PathBuf,
@@ -374,7 +379,7 @@ impl SimHandle {
     /// The newest value of a vault secret (e.g. to see which refresh token
     /// the daemon stored last).
     pub fn stored_secret(&self, name: &str) -> Option<String> {
-        lock(&self.state().vault).latest_value(name)
+        self.inner.keyvault.latest_value(name)
     }
 
     /// The customer tenants Partner Center lists now, in its order.

@@ -16,7 +16,6 @@ use crate::entra::federation::Issuer;
 use crate::estate::{gdap, Estate, Relationship};
 use crate::faults::Faults;
 use crate::jwt::Signer;
-use crate::keyvault::Vault;
 use crate::requests::{RequestLog, RequestRecord};
 use crate::service::Service;
 use crate::world::{Tenant, World};
@@ -79,7 +78,6 @@ pub(crate) struct SimState {
     pub origins: Origins,
     pub clock: Clock,
     pub signer: Signer,
-    pub vault: Mutex<Vault>,
     pub creds: Credentials,
     pub faults: Faults,
     pub auth_codes: AuthCodes,
@@ -111,7 +109,6 @@ impl SimState {
         estate: Estate,
         rg_page_size: usize,
         origins: Origins,
-        vault: Vault,
         latency: Duration,
         creds: Credentials,
     ) -> Self {
@@ -130,7 +127,6 @@ impl SimState {
             origins,
             clock: Clock::default(),
             signer: Signer::random(),
-            vault: Mutex::new(vault),
             creds,
             faults: Faults::default(),
             auth_codes: AuthCodes::default(),

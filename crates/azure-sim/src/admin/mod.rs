@@ -7,24 +7,46 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use tenantwatch_common::sync::lock;
 
 use crate::faults::Fault;
 use crate::http::{self, first};
 
 use crate::entra::user_tokens;
+use crate::keyvault::KeyVault;
 use crate::service::Service;
 use crate::state::SimState;
 use crate::truth;
 
+/// What the admin API controls: the shared state and the services' own.
+/// Handlers take the part they need (axum's `FromRef`).
+#[derive(Clone)]
+pub(crate) struct Admin {
+    /// What every service shares: faults, clock, request log, world.
+    pub sim: Arc<SimState>,
+    /// Key Vault, for the secret view.
+    pub keyvault: Arc<KeyVault>,
+}
+
+impl FromRef<Admin> for Arc<SimState> {
+    fn from_ref(admin: &Admin) -> Self {
+        admin.sim.clone()
+    }
+}
+
+impl FromRef<Admin> for Arc<KeyVault> {
+    fn from_ref(admin: &Admin) -> Self {
+        admin.keyvault.clone()
+    }
+}
+
 /// Builds the admin API's routes.
-pub(crate) fn router(state: Arc<SimState>) -> Router {
+pub(crate) fn router(admin: Admin) -> Router {
     Router::new()
         .route("/_sim", get(index))
         .route("/_sim/clock", get(clock))
@@ -57,7 +79,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/requests", get(requests))
         .route("/_sim/secrets/{name}", get(secret))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(admin)
 }
 
 fn ok(body: Value) -> Response {
@@ -450,8 +472,12 @@ async fn requests(State(state): State<Arc<SimState>>) -> Response {
     ok(Value::Object(body))
 }
 
-async fn secret(State(state): State<Arc<SimState>>, Path(name): Path<String>) -> Response {
-    let latest = lock(&state.vault).latest_version(&name);
+async fn secret(
+    State(state): State<Arc<SimState>>,
+    State(keyvault): State<Arc<KeyVault>>,
+    Path(name): Path<String>,
+) -> Response {
+    let latest = keyvault.latest_version(&name);
     match latest {
         Some((name, version, value, updated)) => {
             let valid = user_tokens::check_refresh_token(&state, &value).is_ok();
