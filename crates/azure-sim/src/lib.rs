@@ -177,7 +177,7 @@ impl Sim {
             creds,
         ));
         state.set_token_lifetime(opts.access_token_lifetime);
-        let rt = entra::issue_consent_refresh_token(&state);
+        let rt = entra::user_tokens::issue_consent_refresh_token(&state);
         let now = state.clock.now_unix();
         let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
         keyvault.set(SECRET_NAME, &rt, now);

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::client_auth::ClientAuth;
 use super::errors::{aad, AadError};
-use super::{Flavor, Issued};
+use super::token::{Flavor, Issued};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::SimState;

@@ -15,12 +15,12 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::aadsts;
+use super::authority::Authority;
 use super::certs::AppCertificate;
 use super::client_auth::ClientAuth;
 use super::errors::AadError;
 use super::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
 use super::keys::{self, JwsAlg};
-use super::Authority;
 use crate::clock::{dotnet_round_trip, to_datetime};
 use crate::jwt;
 use crate::state::SimState;

@@ -20,9 +20,11 @@ use sha2::{Digest, Sha256};
 use tenantwatch_common::sync::lock;
 
 use super::aadsts;
+use super::authority::{resolve, Authority};
 use super::client_auth::ClientAuth;
+use super::errors::error_ctx;
 use super::errors::{aad, AadError};
-use crate::entra::{self, Authority, Flavor, Issued};
+use super::token::{Flavor, Issued};
 use crate::http::{self, first};
 use crate::resources;
 use crate::world::{random_token, App};
@@ -97,7 +99,7 @@ pub(crate) async fn authorize(
             error,
             st,
         } => {
-            let ctx = entra::error_ctx(&state, http::new_id(), None);
+            let ctx = error_ctx(&state, http::new_id(), None);
             let body = error.body(&ctx);
             let mut params = vec![
                 ("error", body.error),
@@ -137,7 +139,7 @@ fn validate(
     tenant: &str,
     q: &[(String, String)],
 ) -> Result<Response, Box<Failure>> {
-    let authority = entra::resolve(state, tenant).map_err(page)?;
+    let authority = resolve(state, tenant).map_err(page)?;
     let client_id =
         first(q, "client_id").ok_or_else(|| page(aad::missing_parameter("client_id")))?;
     let app = state
@@ -289,7 +291,7 @@ fn found(location: &str) -> Response {
 /// Entra's sign-in error page, reduced to what a test or a person reads.
 /// (Entra renders it with status 200; 400 here lets scripts tell it apart.)
 fn error_page(state: &SimState, e: &AadError) -> Response {
-    let ctx = entra::error_ctx(state, http::new_id(), None);
+    let ctx = error_ctx(state, http::new_id(), None);
     let page = format!(
         "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body><h1>Sorry, but we're having trouble signing you in.</h1><p id=\"error\">AADSTS{}: {}</p><p>Request Id: {}<br/>Correlation Id: {}<br/>Timestamp: {}</p></body></html>",
         e.code,

@@ -4,8 +4,8 @@
 
 use super::aadsts;
 use super::assertion;
+use super::authority::Authority;
 use super::errors::{aad, AadError};
-use super::Authority;
 use crate::http::first;
 use crate::state::SimState;
 use crate::world::App;

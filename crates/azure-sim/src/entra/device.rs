@@ -20,10 +20,12 @@ use serde::Serialize;
 use tenantwatch_common::sync::lock;
 
 use super::aadsts;
+use super::authority::{resolve, Authority};
 use super::authorize::html_escape;
 use super::client_auth::ClientAuth;
+use super::errors::error_response;
 use super::errors::{aad, AadError};
-use crate::entra::{self, Authority, Flavor, Issued};
+use super::token::{Flavor, Issued};
 use crate::http::{self, first};
 use crate::resources;
 use crate::world::{random_token, App};
@@ -134,7 +136,7 @@ pub(crate) async fn devicecode(
             &r,
             &[("cache-control", "no-store, no-cache".to_string())],
         ),
-        Err(e) => entra::error_response(&state, &e),
+        Err(e) => error_response(&state, &e),
     }
 }
 
@@ -143,7 +145,7 @@ fn start(
     tenant: &str,
     form: &[(String, String)],
 ) -> Result<DeviceCodeResponse, AadError> {
-    let authority = entra::resolve(state, tenant)?;
+    let authority = resolve(state, tenant)?;
     let client_id = first(form, "client_id").ok_or_else(|| aad::missing_parameter("client_id"))?;
     let app = state
         .world

@@ -5,7 +5,12 @@
 //! Shapes follow the recordings and docs in `shared/reference/azure/`.
 
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
+
+use crate::clock::entra_timestamp;
+use crate::http;
+use crate::state::SimState;
 
 /// One AADSTS error as the token endpoint reports it. The `error` value and
 /// status come from entra/aadsts-error-catalog.md; clients must match on
@@ -310,6 +315,29 @@ pub(crate) mod aad {
             ),
         )
     }
+}
+
+/// Trace/correlation ids and time for an error body.
+pub(crate) fn error_ctx(
+    state: &SimState,
+    trace_id: String,
+    correlation_id: Option<String>,
+) -> ErrorCtx {
+    ErrorCtx {
+        login: state.origins.login.clone(),
+        trace_id,
+        correlation_id: correlation_id.unwrap_or_else(http::new_id),
+        timestamp: entra_timestamp(state.clock.now()),
+    }
+}
+
+/// An Entra error response with fresh ids.
+pub(crate) fn error_response(state: &SimState, e: &AadError) -> Response {
+    http::json(
+        e.status,
+        &e.body(&error_ctx(state, http::new_id(), None)),
+        &[],
+    )
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::app_tokens::{self, AppTokenRequest};
-use super::errors::{aad, AadError};
-use crate::entra;
+use super::errors::{aad, error_response, AadError};
 use crate::http::{self, first};
 use crate::resources::ResourceRef;
 use crate::state::SimState;
@@ -151,7 +150,7 @@ async fn imds(State(state): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) 
             &[("server", "IMDS/150.870.65.1854".to_string())],
         ),
         // IMDS passes Entra's error through (how-to-use-vm-token, 400 invalid_resource).
-        Err(e) => entra::error_response(&state, &e),
+        Err(e) => error_response(&state, &e),
     }
 }
 

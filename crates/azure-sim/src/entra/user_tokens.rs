@@ -7,14 +7,22 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::authority::Authority;
 use super::client_auth::ClientAuth;
 use super::errors::{aad, AadError};
-use super::{Authority, Flavor, Issued};
+use super::token::{Flavor, Issued};
 use crate::clock::{dotnet_round_trip, to_datetime};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::{RefreshGrant, SimState};
 use crate::world::{random_token, App, Tenant};
+
+/// Issues a refresh token for the partner admin and the SAM app, as the
+/// one-time consent would have.
+pub(crate) fn issue_consent_refresh_token(state: &SimState) -> String {
+    let w = &state.world;
+    new_refresh_token(state, &w.sam_app.client_id, &w.partner.id, false)
+}
 
 /// Refresh tokens lapse after this long without being redeemed.
 pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;

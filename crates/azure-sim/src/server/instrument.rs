@@ -111,7 +111,7 @@ fn fault_response(
         Fault::Hang => (StatusCode::SERVICE_UNAVAILABLE, None),
     };
     let mut resp = match service {
-        Service::Token => entra::fault_response(state, status, retry_after),
+        Service::Token => entra::token::fault_response(state, status, retry_after),
         Service::KeyVault => keyvault::fault_response(headers, status, retry_after),
         Service::Graph => graph::fault_response(state, headers, status, retry_after),
         Service::Arm => arm::fault_response(state, path, status, retry_after),
