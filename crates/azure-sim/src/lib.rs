@@ -64,8 +64,9 @@ pub use truth::{
 };
 pub use world::SimTenant;
 
+use entra::state::{Credentials, Entra};
 use files::StateFiles;
-use state::{Credentials, Origins, SimState};
+use state::{Origins, SimState};
 
 /// Seed used when none is given, so default runs are reproducible.
 pub const DEFAULT_SEED: u64 = 20_250_101;
@@ -174,20 +175,20 @@ impl Sim {
             opts.resource_graph_page_size,
             origins,
             opts.latency,
-            creds,
         ));
-        state.set_token_lifetime(opts.access_token_lifetime);
-        let rt = entra::user_tokens::issue_consent_refresh_token(&state);
+        let entra = Arc::new(Entra::new(state.clone(), creds));
+        entra.set_token_lifetime(opts.access_token_lifetime);
+        let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
         let now = state.clock.now_unix();
         let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
         keyvault.set(SECRET_NAME, &rt, now);
 
         let files = StateFiles::new(&state_dir);
-        files.write(&state)?;
+        files.write(&entra)?;
 
         let cancel = CancellationToken::new();
         let routers: [(Router, Service); 5] = [
-            (entra::router(state.clone()), Service::Token),
+            (entra::router(entra.clone()), Service::Token),
             (keyvault::router(keyvault.clone()), Service::KeyVault),
             (graph::router(state.clone()), Service::Graph),
             (arm::router(state.clone()), Service::Arm),
@@ -208,7 +209,7 @@ impl Sim {
             .collect();
         if let (Some(mi), Some(adm)) = (listeners.next(), listeners.next()) {
             let mi_router = server::instrument::instrument(
-                entra::managed_identity::router(state.clone()),
+                entra::managed_identity::router(entra.clone()),
                 state.clone(),
                 Service::ManagedIdentity,
             );
@@ -217,13 +218,14 @@ impl Sim {
                 adm,
                 admin::router(admin::Admin {
                     sim: state.clone(),
+                    entra: entra.clone(),
                     keyvault: keyvault.clone(),
                 }),
                 cancel.clone(),
             ));
         }
         tasks.push(files::refresh_federated_token(
-            state.clone(),
+            entra.clone(),
             files.federated_token.clone(),
             cancel.clone(),
         ));
@@ -241,6 +243,7 @@ impl Sim {
         Ok(SimHandle {
             inner: Arc::new(Inner {
                 state,
+                entra,
                 keyvault,
                 ca_file,
                 ca_pem: pki.ca_pem,
@@ -262,6 +265,7 @@ pub struct SimHandle {
 
 struct Inner {
     state: Arc<SimState>,
+    entra: Arc<Entra>,
     keyvault: Arc<keyvault::KeyVault>,
     ca_file: PathBuf,
     ca_pem: String,
@@ -464,7 +468,7 @@ impl SimHandle {
 
     /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
     pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
-        self.state().set_token_lifetime(d);
+        self.inner.entra.set_token_lifetime(d);
     }
 
     /// Sets the delay injected before every response.
@@ -477,14 +481,14 @@ impl SimHandle {
     /// `tenant_id` may also be a verified domain.
     pub fn inject_token_error(&self, tenant_id: &str, aadsts: u32) {
         let id = self.tenant_key(tenant_id);
-        self.state().set_token_error(&id, aadsts);
+        self.inner.entra.set_token_error(&id, aadsts);
     }
 
     /// Undoes [`SimHandle::inject_token_error`] and
     /// [`SimHandle::inject_token_throttle`] for a tenant.
     pub fn clear_token_error(&self, tenant_id: &str) {
         let id = self.tenant_key(tenant_id);
-        self.state().clear_token_error(&id);
+        self.inner.entra.clear_token_error(&id);
     }
 
     /// A tenant's id when `key` names a simulated tenant (id or domain).
@@ -541,20 +545,20 @@ impl SimHandle {
     /// does. Tokens from a later consent (authorization code, device code)
     /// work.
     pub fn revoke_refresh_tokens(&self) {
-        self.state().revoke_refresh_tokens();
+        self.inner.entra.revoke_refresh_tokens();
     }
 
     /// Whether the token endpoint would accept this refresh token now
     /// (known, not revoked, not past 90 days of inactivity).
     pub fn refresh_token_valid(&self, rt: &str) -> bool {
-        entra::user_tokens::check_refresh_token(self.state(), rt).is_ok()
+        entra::user_tokens::check_refresh_token(&self.inner.entra, rt).is_ok()
     }
 
     /// Expires an app's client secret: using it answers AADSTS7000222
     /// (401 `invalid_client`). Unknown client ids are ignored.
     pub fn expire_client_secret(&self, client_id: &str) {
         if let Some(app) = self.state().world.app(client_id) {
-            self.state().expire_secret(&app.client_id);
+            self.inner.entra.expire_secret(&app.client_id);
         }
     }
 
@@ -587,20 +591,20 @@ impl SimHandle {
     /// by [`SimHandle::clear_token_error`].
     pub fn inject_token_throttle(&self, tenant_id: &str, retry_after_secs: u64) {
         let id = self.tenant_key(tenant_id);
-        self.state().set_token_throttle(&id, retry_after_secs);
+        self.inner.entra.set_token_throttle(&id, retry_after_secs);
     }
 
     /// Approves a pending device code as if the partner admin had entered
     /// `user_code` at the verification page; `false` if no such pending code.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
         let now = self.now();
-        self.state().device_codes.decide(user_code, true, now)
+        self.inner.entra.device_codes.decide(user_code, true, now)
     }
 
     /// Declines a pending device code (`authorization_declined` on the next poll).
     pub fn deny_device_code(&self, user_code: &str) -> bool {
         let now = self.now();
-        self.state().device_codes.decide(user_code, false, now)
+        self.inner.entra.device_codes.decide(user_code, false, now)
     }
 
     /// PEM file (certificate, then PKCS#8 RSA-2048 private key; mode 0600)
@@ -617,12 +621,12 @@ impl SimHandle {
     /// Upper-case hex SHA-1 thumbprint of [`SimHandle::identity_certificate`],
     /// as the portal shows it (msal's `thumbprint`).
     pub fn identity_certificate_thumbprint(&self) -> String {
-        self.state().creds.identity_cert.thumbprint_hex()
+        self.inner.entra.creds.identity_cert.thumbprint_hex()
     }
 
     /// Upper-case hex SHA-1 thumbprint of [`SimHandle::partner_certificate`].
     pub fn partner_certificate_thumbprint(&self) -> String {
-        self.state().creds.partner_cert.thumbprint_hex()
+        self.inner.entra.creds.partner_cert.thumbprint_hex()
     }
 
     /// `http://127.0.0.1:P/metadata/identity/oauth2/token`: IMDS. Its origin
@@ -640,7 +644,7 @@ impl SimHandle {
         let s = self.state();
         (
             format!("{}/msi/token", s.origins.managed_identity),
-            s.creds.identity_header.clone(),
+            self.inner.entra.creds.identity_header.clone(),
         )
     }
 
@@ -649,7 +653,7 @@ impl SimHandle {
     /// `aud` `api://AzureADTokenExchange`, valid an hour of wall-clock time)
     /// that the service identity's federated credential trusts.
     pub fn federated_token(&self) -> String {
-        files::new_federated_token(self.state()).unwrap_or_else(|e| {
+        files::new_federated_token(&self.inner.entra).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "sim: cannot sign a federated token");
             String::new()
         })
@@ -663,7 +667,7 @@ impl SimHandle {
 
     /// `iss` of federated tokens (the issuer URL of the federated credential).
     pub fn federation_issuer(&self) -> String {
-        self.state().creds.issuer.url().to_string()
+        self.inner.entra.creds.issuer.url().to_string()
     }
 
     /// Plain-HTTP admin API origin on loopback (`http://127.0.0.1:P`).

@@ -364,7 +364,7 @@ async fn assert_cc(f: &Fixture, client_id: &str, jwt: &str) -> (u16, Value) {
 async fn certificate_and_federated_assertions() {
     let f = start(1).await;
     let ks = entra::keys::key_set().unwrap();
-    let st = &f.sim.inner.state;
+    let st = &f.sim.inner.entra;
     let id = f.sim.identity_client_id();
     let now = chrono::Utc::now().timestamp();
     let aud = format!(
@@ -810,14 +810,14 @@ async fn admin_api() {
     .await;
     assert_eq!(s, 200, "{b}");
     let id = b["tenant_id"].as_str().unwrap().to_string();
-    assert_eq!(f.sim.inner.state.token_error(&id), Some(65001));
+    assert_eq!(f.sim.inner.entra.token_error(&id), Some(65001));
     admin(
         &f,
         Method::DELETE,
         &format!("/_sim/tenants/{id}/token-error"),
     )
     .await;
-    assert_eq!(f.sim.inner.state.token_error(&id), None);
+    assert_eq!(f.sim.inner.entra.token_error(&id), None);
     assert_eq!(
         admin(
             &f,
@@ -894,7 +894,7 @@ async fn admin_api() {
         .0,
         200
     );
-    assert!(f.sim.inner.state.secret_expired(&client));
+    assert!(f.sim.inner.entra.secret_expired(&client));
 
     let (_, b) = admin(&f, Method::GET, "/_sim/requests").await;
     assert_eq!(b["token"]["total"], 1, "the devicecode request");

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::faults::Fault;
 use crate::http::{self, first};
 
+use crate::entra::state::Entra;
 use crate::entra::user_tokens;
 use crate::keyvault::KeyVault;
 use crate::service::Service;
@@ -29,8 +30,16 @@ use crate::truth;
 pub(crate) struct Admin {
     /// What every service shares: faults, clock, request log, world.
     pub sim: Arc<SimState>,
+    /// Entra, for revocation, injected token errors and device codes.
+    pub entra: Arc<Entra>,
     /// Key Vault, for the secret view.
     pub keyvault: Arc<KeyVault>,
+}
+
+impl FromRef<Admin> for Arc<Entra> {
+    fn from_ref(admin: &Admin) -> Self {
+        admin.entra.clone()
+    }
 }
 
 impl FromRef<Admin> for Arc<SimState> {
@@ -113,7 +122,7 @@ fn number(q: &[(String, String)], key: &str) -> Result<u64, Box<Response>> {
     })
 }
 
-async fn index(State(state): State<Arc<SimState>>) -> Response {
+async fn index(State(state): State<Arc<SimState>>, State(entra): State<Arc<Entra>>) -> Response {
     let o = &state.origins;
     ok(json!({
         "login": o.login,
@@ -125,7 +134,7 @@ async fn index(State(state): State<Arc<SimState>>) -> Response {
         "identity_endpoint": format!("{}/msi/token", o.managed_identity),
         "admin": o.admin,
         "device_login": format!("{}/devicelogin", o.login),
-        "federation_issuer": state.creds.issuer.url(),
+        "federation_issuer": entra.creds.issuer.url(),
     }))
 }
 
@@ -148,9 +157,9 @@ async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
     }
 }
 
-async fn revoke(State(state): State<Arc<SimState>>) -> Response {
-    state.revoke_refresh_tokens();
-    ok(json!({"revoked": true, "tokens_valid_from": state.tokens_valid_from()}))
+async fn revoke(State(entra): State<Arc<Entra>>) -> Response {
+    entra.revoke_refresh_tokens();
+    ok(json!({"revoked": true, "tokens_valid_from": entra.refresh_tokens.valid_from()}))
 }
 
 /// The tenant id a path names (id or domain), or 404.
@@ -169,6 +178,7 @@ fn tenant_id(state: &SimState, key: &str) -> Result<String, Box<Response>> {
 
 async fn token_error(
     State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     uri: Uri,
 ) -> Response {
@@ -178,7 +188,7 @@ async fn token_error(
     };
     match number(&http::query(&uri), "code").map(u32::try_from) {
         Ok(Ok(code)) => {
-            state.set_token_error(&id, code);
+            entra.set_token_error(&id, code);
             ok(json!({"tenant_id": id, "code": code}))
         }
         Ok(Err(_)) => fail(StatusCode::BAD_REQUEST, "'code' is out of range"),
@@ -188,6 +198,7 @@ async fn token_error(
 
 async fn token_throttle(
     State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     uri: Uri,
 ) -> Response {
@@ -197,7 +208,7 @@ async fn token_throttle(
     };
     match number(&http::query(&uri), "retry_after") {
         Ok(secs) => {
-            state.set_token_throttle(&id, secs);
+            entra.set_token_throttle(&id, secs);
             ok(json!({"tenant_id": id, "retry_after": secs}))
         }
         Err(r) => *r,
@@ -206,11 +217,12 @@ async fn token_throttle(
 
 async fn clear_token_error(
     State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
 ) -> Response {
     match tenant_id(&state, &tenant) {
         Ok(id) => {
-            state.clear_token_error(&id);
+            entra.clear_token_error(&id);
             ok(json!({"tenant_id": id, "cleared": true}))
         }
         Err(r) => *r,
@@ -406,7 +418,7 @@ async fn clear_fault(State(state): State<Arc<SimState>>, Path(name): Path<String
     }
 }
 
-fn decide(state: &SimState, uri: &Uri, approve: bool) -> Response {
+fn decide(entra: &Entra, uri: &Uri, approve: bool) -> Response {
     let q = http::query(uri);
     let Some(code) = first(&q, "user_code") else {
         return fail(
@@ -414,9 +426,9 @@ fn decide(state: &SimState, uri: &Uri, approve: bool) -> Response {
             "query parameter 'user_code' is required",
         );
     };
-    if state
+    if entra
         .device_codes
-        .decide(code, approve, state.clock.now_unix())
+        .decide(code, approve, entra.sim.clock.now_unix())
     {
         ok(json!({"user_code": code, "approved": approve}))
     } else {
@@ -427,21 +439,22 @@ fn decide(state: &SimState, uri: &Uri, approve: bool) -> Response {
     }
 }
 
-async fn approve(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
-    decide(&state, &uri, true)
+async fn approve(State(entra): State<Arc<Entra>>, uri: Uri) -> Response {
+    decide(&entra, &uri, true)
 }
 
-async fn deny(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
-    decide(&state, &uri, false)
+async fn deny(State(entra): State<Arc<Entra>>, uri: Uri) -> Response {
+    decide(&entra, &uri, false)
 }
 
 async fn expire_secret(
     State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(client_id): Path<String>,
 ) -> Response {
     match state.world.app(&client_id) {
         Some(app) => {
-            state.expire_secret(&app.client_id);
+            entra.expire_secret(&app.client_id);
             ok(json!({"client_id": app.client_id, "secret_expired": true}))
         }
         None => fail(
@@ -474,13 +487,14 @@ async fn requests(State(state): State<Arc<SimState>>) -> Response {
 
 async fn secret(
     State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     State(keyvault): State<Arc<KeyVault>>,
     Path(name): Path<String>,
 ) -> Response {
     let latest = keyvault.latest_version(&name);
     match latest {
         Some((name, version, value, updated)) => {
-            let valid = user_tokens::check_refresh_token(&state, &value).is_ok();
+            let valid = user_tokens::check_refresh_token(&entra, &value).is_ok();
             ok(json!({
                 "name": name,
                 "version": version,

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::client_auth::ClientAuth;
 use super::errors::{aad, AadError};
+use super::state::Entra;
 use super::token::{Flavor, Issued};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
@@ -78,13 +79,14 @@ pub(crate) fn mint(state: &SimState, r: AppTokenRequest<'_>) -> AppToken {
 
 /// `grant_type=client_credentials` (the caller checked a credential exists).
 pub(crate) fn client_credentials(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     tenant: &Tenant,
     form: &[(String, String)],
     flavor: Flavor,
     auth: ClientAuth,
 ) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let resource = match flavor {
         Flavor::V2 => {
             let raw = first(form, "scope").ok_or_else(|| aad::missing_parameter("scope"))?;
@@ -118,7 +120,7 @@ pub(crate) fn client_credentials(
             tenant,
             resource: &resource,
             appidacr,
-            expires_in: state.token_lifetime(),
+            expires_in: entra.token_lifetime(),
             mi_resource_id: None,
         },
     );

@@ -21,6 +21,7 @@ use super::client_auth::ClientAuth;
 use super::errors::AadError;
 use super::federation::{Issuer, TOKEN_EXCHANGE_AUDIENCE};
 use super::keys::{self, JwsAlg};
+use super::state::Entra;
 use crate::clock::{dotnet_round_trip, to_datetime};
 use crate::jwt;
 use crate::state::SimState;
@@ -31,12 +32,13 @@ const NBF_SKEW_SECS: i64 = 300;
 
 /// Verifies `token` as the client assertion of `app` at this endpoint.
 pub(crate) fn verify(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     token: &str,
     tenant_seg: &str,
     authority: &Authority<'_>,
 ) -> Result<ClientAuth, AadError> {
+    let state = &*entra.sim;
     let parsed = jwt::parse(token).ok_or_else(aadsts::malformed_jwt)?;
     let iss = claim_str(&parsed.claims, "iss").ok_or_else(|| aadsts::missing_claim("iss"))?;
     let has_thumbprint =
@@ -45,7 +47,7 @@ pub(crate) fn verify(
     // A certificate assertion is issued by the app itself; anything else
     // can only be a federated token.
     if has_thumbprint || iss.eq_ignore_ascii_case(&app.client_id) {
-        let cert = registered_certificate(state, app);
+        let cert = registered_certificate(entra, app);
         let audiences = accepted_audiences(state, tenant_seg, authority);
         verify_certificate(
             &parsed,
@@ -58,18 +60,19 @@ pub(crate) fn verify(
         )?;
         Ok(ClientAuth::Certificate)
     } else {
-        verify_federated(state, app, token, &iss, now)?;
+        verify_federated(entra, app, token, &iss, now)?;
         Ok(ClientAuth::Federated)
     }
 }
 
 /// The one certificate registered on each app.
-fn registered_certificate<'a>(state: &'a SimState, app: &App) -> Option<&'a AppCertificate> {
+fn registered_certificate<'a>(entra: &'a Entra, app: &App) -> Option<&'a AppCertificate> {
+    let state = &*entra.sim;
     let w = &state.world;
     if app.client_id == w.identity_app.client_id {
-        Some(&state.creds.identity_cert)
+        Some(&entra.creds.identity_cert)
     } else if app.client_id == w.sam_app.client_id {
-        Some(&state.creds.partner_cert)
+        Some(&entra.creds.partner_cert)
     } else {
         None
     }
@@ -159,13 +162,14 @@ fn verify_certificate(p: &jwt::Parsed<'_>, c: CertCheck<'_>) -> Result<(), AadEr
 }
 
 fn verify_federated(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     token: &str,
     iss: &str,
     now: i64,
 ) -> Result<(), AadError> {
-    let issuer: &Issuer = &state.creds.issuer;
+    let state = &*entra.sim;
+    let issuer: &Issuer = &entra.creds.issuer;
     // Only the service identity has a federated credential, and it trusts
     // exactly this issuer (Entra compares issuers as exact strings).
     if app.client_id != state.world.identity_app.client_id || iss != issuer.url() {

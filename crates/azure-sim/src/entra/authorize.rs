@@ -24,6 +24,7 @@ use super::authority::{resolve, Authority};
 use super::client_auth::ClientAuth;
 use super::errors::error_ctx;
 use super::errors::{aad, AadError};
+use super::state::Entra;
 use super::token::{Flavor, Issued};
 use crate::http::{self, first};
 use crate::resources;
@@ -82,24 +83,25 @@ fn registered_redirect(app: &App, state: &SimState, uri: &str) -> bool {
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`.
 pub(crate) async fn authorize(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     uri: Uri,
 ) -> Response {
+    let state = &*entra.sim;
     let q = http::query(&uri);
-    let failure = match validate(&state, &tenant, &q) {
+    let failure = match validate(&entra, &tenant, &q) {
         Ok(ok) => return ok,
         Err(f) => *f,
     };
     match failure {
-        Failure::Page(e) => error_page(&state, &e),
+        Failure::Page(e) => error_page(state, &e),
         Failure::Redirect {
             to,
             mode,
             error,
             st,
         } => {
-            let ctx = error_ctx(&state, http::new_id(), None);
+            let ctx = error_ctx(state, http::new_id(), None);
             let body = error.body(&ctx);
             let mut params = vec![
                 ("error", body.error),
@@ -134,11 +136,8 @@ enum ResponseMode {
     FormPost,
 }
 
-fn validate(
-    state: &SimState,
-    tenant: &str,
-    q: &[(String, String)],
-) -> Result<Response, Box<Failure>> {
+fn validate(entra: &Entra, tenant: &str, q: &[(String, String)]) -> Result<Response, Box<Failure>> {
+    let state = &*entra.sim;
     let authority = resolve(state, tenant).map_err(page)?;
     let client_id =
         first(q, "client_id").ok_or_else(|| page(aad::missing_parameter("client_id")))?;
@@ -201,7 +200,7 @@ fn validate(
     let code = format!("1.AXoA{}", random_token(320));
     state.remember_secret(&code);
     {
-        let mut codes = lock(&state.auth_codes.codes);
+        let mut codes = lock(&entra.auth_codes.codes);
         // Drop codes nobody can redeem any more, so the map stays small.
         codes.retain(|_, c| now - c.issued_at <= CODE_LIFETIME_SECS * 6);
         codes.insert(
@@ -362,13 +361,14 @@ fn challenge_size() -> AadError {
 /// `grant_type=authorization_code`: single use, ten minutes of sim time,
 /// same redirect URI and tenant, PKCE verifier matching the challenge.
 pub(crate) fn redeem(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     authority: Authority<'_>,
     form: &[(String, String)],
     flavor: Flavor,
     client: Option<ClientAuth>,
 ) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let code = first(form, "code").ok_or_else(|| aad::missing_parameter("code"))?;
     let redirect_uri =
         first(form, "redirect_uri").ok_or_else(|| aad::missing_parameter("redirect_uri"))?;
@@ -377,7 +377,7 @@ pub(crate) fn redeem(
     let target = user_tokens::target_tenant(state, &authority, home)?;
     let now = state.clock.now_unix();
     let entry = {
-        let mut codes = lock(&state.auth_codes.codes);
+        let mut codes = lock(&entra.auth_codes.codes);
         let entry = codes.get_mut(code).ok_or_else(aad::malformed_grant)?;
         if !entry.client_id.eq_ignore_ascii_case(&app.client_id) {
             return Err(aad::grant_for_other_client());
@@ -408,7 +408,7 @@ pub(crate) fn redeem(
         entry.clone()
     };
     user_tokens::issue_from_form(
-        state,
+        entra,
         form,
         Requester {
             app,

@@ -6,8 +6,8 @@ use super::aadsts;
 use super::assertion;
 use super::authority::Authority;
 use super::errors::{aad, AadError};
+use super::state::Entra;
 use crate::http::first;
-use crate::state::SimState;
 use crate::world::App;
 
 /// `client_assertion_type` of RFC 7523 client authentication.
@@ -27,7 +27,7 @@ pub(crate) enum ClientAuth {
 /// Checks the credential the request carries, if any. `Ok(None)` means the
 /// request carried none: the grant decides whether that is allowed.
 pub(crate) fn authenticate(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     form: &[(String, String)],
     basic_secret: Option<String>,
@@ -38,7 +38,7 @@ pub(crate) fn authenticate(
         .map(str::to_string)
         .or(basic_secret);
     if let Some(secret) = secret {
-        check_secret(state, app, &secret)?;
+        check_secret(entra, app, &secret)?;
         return Ok(Some(ClientAuth::Secret));
     }
     let assertion_type = first(form, "client_assertion_type");
@@ -48,13 +48,13 @@ pub(crate) fn authenticate(
         (None, Some(_)) => Err(aad::missing_parameter("client_assertion_type")),
         (Some(_), None) => Err(aad::missing_parameter("client_assertion")),
         (Some(t), Some(_)) if t != JWT_BEARER => Err(aadsts::bad_assertion_type(t)),
-        (Some(_), Some(jwt)) => assertion::verify(state, app, jwt, tenant_seg, authority).map(Some),
+        (Some(_), Some(jwt)) => assertion::verify(entra, app, jwt, tenant_seg, authority).map(Some),
     }
 }
 
 /// A secret must match the app's; an expired one is refused even when it
 /// matches (AADSTS7000222), as Entra does once the secret's end date passes.
-fn check_secret(state: &SimState, app: &App, presented: &str) -> Result<(), AadError> {
+fn check_secret(entra: &Entra, app: &App, presented: &str) -> Result<(), AadError> {
     // Length leaks nothing useful here; the comparison still avoids early exit.
     let ok = app.secret.len() == presented.len()
         && app
@@ -66,7 +66,7 @@ fn check_secret(state: &SimState, app: &App, presented: &str) -> Result<(), AadE
     if !ok {
         return Err(aad::invalid_client_secret(&app.client_id));
     }
-    if state.secret_expired(&app.client_id) {
+    if entra.secret_expired(&app.client_id) {
         return Err(aad::client_secret_expired(&app.client_id));
     }
     Ok(())

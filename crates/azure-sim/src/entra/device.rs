@@ -25,13 +25,13 @@ use super::authorize::html_escape;
 use super::client_auth::ClientAuth;
 use super::errors::error_response;
 use super::errors::{aad, AadError};
+use super::state::Entra;
 use super::token::{Flavor, Issued};
 use crate::http::{self, first};
 use crate::resources;
 use crate::world::{random_token, App};
 
 use super::user_tokens::{self, Requester};
-use crate::state::SimState;
 
 /// Entra's default: the user has 15 minutes to sign in.
 pub(crate) const EXPIRES_IN_SECS: i64 = 900;
@@ -126,25 +126,27 @@ struct DeviceCodeResponse {
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
 pub(crate) async fn devicecode(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    match start(&state, &tenant, &http::pairs(&body)) {
+    let state = &*entra.sim;
+    match start(&entra, &tenant, &http::pairs(&body)) {
         Ok(r) => http::json(
             StatusCode::OK,
             &r,
             &[("cache-control", "no-store, no-cache".to_string())],
         ),
-        Err(e) => error_response(&state, &e),
+        Err(e) => error_response(state, &e),
     }
 }
 
 fn start(
-    state: &SimState,
+    entra: &Entra,
     tenant: &str,
     form: &[(String, String)],
 ) -> Result<DeviceCodeResponse, AadError> {
+    let state = &*entra.sim;
     let authority = resolve(state, tenant)?;
     let client_id = first(form, "client_id").ok_or_else(|| aad::missing_parameter("client_id"))?;
     let app = state
@@ -160,7 +162,7 @@ fn start(
     let device_code = format!("DAQABIQEAAAB{}", random_token(180));
     state.remember_secret(&device_code);
     {
-        let mut grants = lock(&state.device_codes.grants);
+        let mut grants = lock(&entra.device_codes.grants);
         // Forget codes long dead, so the map stays small.
         grants.retain(|_, g| now <= g.expires_at + EXPIRES_IN_SECS);
         grants.insert(
@@ -193,19 +195,20 @@ fn start(
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`. The app may
 /// poll with or without its credential (public client flows are allowed).
 pub(crate) fn redeem(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     authority: Authority<'_>,
     form: &[(String, String)],
     flavor: Flavor,
     client: Option<ClientAuth>,
 ) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let device_code = first(form, "device_code")
         .or_else(|| first(form, "code"))
         .ok_or_else(|| aad::missing_parameter("device_code"))?;
     let now = state.clock.now_unix();
     let scope = {
-        let mut grants = lock(&state.device_codes.grants);
+        let mut grants = lock(&entra.device_codes.grants);
         let g = grants
             .get_mut(device_code)
             .ok_or_else(aadsts::bad_verification_code)?;
@@ -238,7 +241,7 @@ pub(crate) fn redeem(
     let home = &state.world.partner;
     let target = user_tokens::target_tenant(state, &authority, home)?;
     user_tokens::issue_from_form(
-        state,
+        entra,
         form,
         Requester {
             app,
@@ -270,7 +273,8 @@ pub(crate) async fn page() -> Response {
 
 /// `POST /devicelogin` with `otc=<user code>`: signs the partner admin in
 /// and approves the request (`action=deny` declines it instead).
-pub(crate) async fn submit(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+pub(crate) async fn submit(State(entra): State<Arc<Entra>>, body: Bytes) -> Response {
+    let state = &*entra.sim;
     let form = http::pairs(&body);
     let Some(code) = first(&form, "otc") else {
         return html(
@@ -281,7 +285,7 @@ pub(crate) async fn submit(State(state): State<Arc<SimState>>, body: Bytes) -> R
     };
     let approve = first(&form, "action") != Some("deny");
     let now = state.clock.now_unix();
-    if !state.device_codes.decide(code, approve, now) {
+    if !entra.device_codes.decide(code, approve, now) {
         return html(
             StatusCode::BAD_REQUEST,
             "Enter code",

@@ -14,30 +14,31 @@ use sha2::{Digest, Sha256};
 
 use super::authority::{resolve, Authority};
 use super::errors::error_ctx;
+use super::state::Entra;
 use super::token::Flavor;
 use crate::http;
 use crate::state::SimState;
 
-pub(super) async fn federation_discovery(State(state): State<Arc<SimState>>) -> Response {
-    http::json(StatusCode::OK, &state.creds.issuer.discovery(), &[])
+pub(super) async fn federation_discovery(State(entra): State<Arc<Entra>>) -> Response {
+    http::json(StatusCode::OK, &entra.creds.issuer.discovery(), &[])
 }
 
-pub(super) async fn federation_jwks(State(state): State<Arc<SimState>>) -> Response {
-    http::json(StatusCode::OK, &state.creds.issuer.jwks(), &[])
+pub(super) async fn federation_jwks(State(entra): State<Arc<Entra>>) -> Response {
+    http::json(StatusCode::OK, &entra.creds.issuer.jwks(), &[])
 }
 
 pub(super) async fn openid_v2(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
 ) -> Response {
-    discovery(&state, &tenant, Flavor::V2)
+    discovery(&entra.sim, &tenant, Flavor::V2)
 }
 
 pub(super) async fn openid_v1(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
 ) -> Response {
-    discovery(&state, &tenant, Flavor::V1)
+    discovery(&entra.sim, &tenant, Flavor::V1)
 }
 
 fn discovery(state: &SimState, seg: &str, flavor: Flavor) -> Response {
@@ -112,7 +113,8 @@ fn discovery(state: &SimState, seg: &str, flavor: Flavor) -> Response {
 
 /// A key set naming the sim's key id. The sim signs with HMAC, so the RSA
 /// modulus here is a placeholder: clients fetch this but nothing verifies it.
-pub(super) async fn jwks(State(state): State<Arc<SimState>>) -> Response {
+pub(super) async fn jwks(State(entra): State<Arc<Entra>>) -> Response {
+    let state = &*entra.sim;
     let kid = state.signer.kid();
     let mut modulus = Vec::with_capacity(256);
     for i in 0u8..8 {

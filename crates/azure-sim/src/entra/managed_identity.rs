@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::app_tokens::{self, AppTokenRequest};
 use super::errors::{aad, error_response, AadError};
+use super::state::Entra;
 use crate::http::{self, first};
 use crate::resources::ResourceRef;
 use crate::state::SimState;
@@ -28,11 +29,11 @@ const MI_TOKEN_LIFETIME_SECS: i64 = 86_399;
 const APP_SERVICE_API_VERSION: &str = "2019-08-01";
 
 /// Builds the managed identity listener's routes.
-pub(crate) fn router(state: Arc<SimState>) -> Router {
+pub(crate) fn router(entra: Arc<Entra>) -> Router {
     Router::new()
         .route("/metadata/identity/oauth2/token", get(imds))
         .route("/msi/token", get(app_service))
-        .with_state(state)
+        .with_state(entra)
 }
 
 /// Azure resource id of the (user-assigned) identity, for `msi_res_id`,
@@ -103,7 +104,8 @@ fn imds_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
-async fn imds(State(state): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
+async fn imds(State(entra): State<Arc<Entra>>, headers: HeaderMap, uri: Uri) -> Response {
+    let state = &*entra.sim;
     // The SSRF guard: exactly `Metadata: true`.
     if http::header(&headers, "metadata") != Some("true") {
         return imds_error(
@@ -127,14 +129,14 @@ async fn imds(State(state): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) 
             "Required query variable 'resource' is missing",
         );
     };
-    if !selects_identity(&state, &q, ["client_id", "object_id", "msi_res_id"]) {
+    if !selects_identity(state, &q, ["client_id", "object_id", "msi_res_id"]) {
         return imds_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "Identity not found",
         );
     }
-    match mint(&state, resource) {
+    match mint(state, resource) {
         Ok((token, now, expires_in)) => http::json(
             StatusCode::OK,
             &ImdsToken {
@@ -150,7 +152,7 @@ async fn imds(State(state): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) 
             &[("server", "IMDS/150.870.65.1854".to_string())],
         ),
         // IMDS passes Entra's error through (how-to-use-vm-token, 400 invalid_resource).
-        Err(e) => error_response(&state, &e),
+        Err(e) => error_response(state, &e),
     }
 }
 
@@ -176,7 +178,8 @@ fn app_service_error(status: StatusCode, message: &str) -> Response {
     )
 }
 
-async fn app_service(State(state): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
+async fn app_service(State(entra): State<Arc<Entra>>, headers: HeaderMap, uri: Uri) -> Response {
+    let state = &*entra.sim;
     match http::header(&headers, "x-identity-header") {
         None => {
             return app_service_error(
@@ -184,7 +187,7 @@ async fn app_service(State(state): State<Arc<SimState>>, headers: HeaderMap, uri
                 "The X-IDENTITY-HEADER header is missing from the request.",
             )
         }
-        Some(v) if v != state.creds.identity_header => {
+        Some(v) if v != entra.creds.identity_header => {
             return app_service_error(
                 StatusCode::UNAUTHORIZED,
                 "The X-IDENTITY-HEADER header value is not valid.",
@@ -213,13 +216,13 @@ async fn app_service(State(state): State<Arc<SimState>>, headers: HeaderMap, uri
                 .service_principal_oid(&app.client_id, &app.home_tenant),
         )
     });
-    if !principal_ok || !selects_identity(&state, &q, ["client_id", "object_id", "mi_res_id"]) {
+    if !principal_ok || !selects_identity(state, &q, ["client_id", "object_id", "mi_res_id"]) {
         return app_service_error(
             StatusCode::BAD_REQUEST,
             "Unable to load the proper Managed Identity.",
         );
     }
-    match mint(&state, resource) {
+    match mint(state, resource) {
         Ok((token, now, expires_in)) => {
             let correlation = http::new_id();
             http::json(

@@ -4,6 +4,9 @@
 //! `authorize` (authorization code + PKCE) and `device` (device code);
 //! client authentication in `client_auth`.
 
+pub(crate) mod refresh_tokens;
+pub(crate) mod state;
+
 pub(crate) mod authority;
 pub(crate) mod discovery;
 pub(crate) mod errors;
@@ -26,11 +29,11 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::state::SimState;
 use federation::ISSUER_PATH;
+use state::Entra;
 
 /// Builds the login origin's routes.
-pub(crate) fn router(state: Arc<SimState>) -> Router {
+pub(crate) fn router(entra: Arc<Entra>) -> Router {
     Router::new()
         .route(
             "/{tenant}/oauth2/v2.0/token",
@@ -61,5 +64,5 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             &format!("{ISSUER_PATH}openid/v1/jwks"),
             get(discovery::federation_jwks),
         )
-        .with_state(state)
+        .with_state(entra)
 }

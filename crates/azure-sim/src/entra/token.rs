@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::authority::{resolve, Authority};
 use super::errors::{aad, error_ctx, AadError, ErrorCtx};
+use super::state::Entra;
 use super::{aadsts, app_tokens, authorize, client_auth, device, user_tokens};
 use crate::clock::entra_timestamp;
 use crate::http::{self, first};
@@ -86,45 +87,47 @@ struct TokenResponseV1 {
 }
 
 pub(super) async fn token_v2(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&state, &tenant, &headers, &body, Flavor::V2)
+    token(&entra, &tenant, &headers, &body, Flavor::V2)
 }
 
 pub(super) async fn token_v1(
-    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&state, &tenant, &headers, &body, Flavor::V1)
+    token(&entra, &tenant, &headers, &body, Flavor::V1)
 }
 
-pub(super) async fn token_get(State(state): State<Arc<SimState>>) -> Response {
+pub(super) async fn token_get(State(entra): State<Arc<Entra>>) -> Response {
+    let state = &*entra.sim;
     let e = aad::post_only("GET");
     http::json(
         e.status,
-        &e.body(&error_ctx(&state, http::new_id(), None)),
+        &e.body(&error_ctx(state, http::new_id(), None)),
         &[],
     )
 }
 
 fn token(
-    state: &SimState,
+    entra: &Entra,
     tenant: &str,
     headers: &HeaderMap,
     body: &[u8],
     flavor: Flavor,
 ) -> Response {
+    let state = &*entra.sim;
     // Injected per-tenant throttling answers before anything is parsed, as
     // the front door does (plain-text 429, catalog).
     if let Some(secs) = state
         .world
         .tenant(tenant)
-        .and_then(|t| state.token_throttle(&t.id))
+        .and_then(|t| entra.token_throttle(&t.id))
     {
         let mut resp = fault_response(state, StatusCode::TOO_MANY_REQUESTS, Some(secs));
         if let Ok(v) = secs.to_string().parse() {
@@ -149,7 +152,7 @@ fn token(
     if let Some(c) = http::header(headers, "client-request-id") {
         extra.push(("client-request-id", c.to_string()));
     }
-    match grant(state, tenant, headers, body, flavor) {
+    match grant(entra, tenant, headers, body, flavor) {
         Ok(issued) => {
             let resp = format_success(&issued, flavor);
             http::json(StatusCode::OK, &resp, &extra)
@@ -209,12 +212,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 fn grant(
-    state: &SimState,
+    entra: &Entra,
     tenant_seg: &str,
     headers: &HeaderMap,
     body: &[u8],
     flavor: Flavor,
 ) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let authority = resolve(state, tenant_seg)?;
     let form = http::pairs(body);
     let basic = basic_credentials(headers);
@@ -223,7 +227,7 @@ fn grant(
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| aad::missing_parameter("client_id"))?;
     if let Authority::Tenant(t) = &authority {
-        if let Some(code) = state.token_error(&t.id) {
+        if let Some(code) = entra.token_error(&t.id) {
             return Err(aadsts::injected(code, &client_id, &t.name));
         }
     }
@@ -243,7 +247,7 @@ fn grant(
         _ => {}
     }
     let client = client_auth::authenticate(
-        state,
+        entra,
         app,
         &form,
         basic.map(|(_, s)| s),
@@ -256,11 +260,11 @@ fn grant(
             let Authority::Tenant(t) = authority else {
                 return Err(aad::no_tenant_info());
             };
-            app_tokens::client_credentials(state, app, t, &form, flavor, auth)
+            app_tokens::client_credentials(entra, app, t, &form, flavor, auth)
         }
-        "refresh_token" => user_tokens::refresh_token(state, app, authority, &form, flavor, client),
-        "authorization_code" => authorize::redeem(state, app, authority, &form, flavor, client),
-        DEVICE_CODE_GRANT => device::redeem(state, app, authority, &form, flavor, client),
+        "refresh_token" => user_tokens::refresh_token(entra, app, authority, &form, flavor, client),
+        "authorization_code" => authorize::redeem(entra, app, authority, &form, flavor, client),
+        DEVICE_CODE_GRANT => device::redeem(entra, app, authority, &form, flavor, client),
         other => Err(aad::unsupported_grant_type(other)),
     }
 }

@@ -10,18 +10,21 @@ use sha2::{Digest, Sha256};
 use super::authority::Authority;
 use super::client_auth::ClientAuth;
 use super::errors::{aad, AadError};
+use super::refresh_tokens::RefreshGrant;
+use super::state::Entra;
 use super::token::{Flavor, Issued};
 use crate::clock::{dotnet_round_trip, to_datetime};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
-use crate::state::{RefreshGrant, SimState};
+use crate::state::SimState;
 use crate::world::{random_token, App, Tenant};
 
 /// Issues a refresh token for the partner admin and the SAM app, as the
 /// one-time consent would have.
-pub(crate) fn issue_consent_refresh_token(state: &SimState) -> String {
+pub(crate) fn issue_consent_refresh_token(entra: &Entra) -> String {
+    let state = &*entra.sim;
     let w = &state.world;
-    new_refresh_token(state, &w.sam_app.client_id, &w.partner.id, false)
+    new_refresh_token(entra, &w.sam_app.client_id, &w.partner.id, false)
 }
 
 /// Refresh tokens lapse after this long without being redeemed.
@@ -30,13 +33,14 @@ pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;
 /// Issues a refresh token for the partner admin and `client_id`, with
 /// `home` as the user's home tenant.
 pub(crate) fn new_refresh_token(
-    state: &SimState,
+    entra: &Entra,
     client_id: &str,
     home: &str,
     public: bool,
 ) -> String {
+    let state = &*entra.sim;
     let token = format!("1.AXoA{}", random_token(250));
-    state.insert_refresh_token(
+    entra.insert_refresh_token(
         token.clone(),
         RefreshGrant {
             client_id: client_id.to_string(),
@@ -52,15 +56,17 @@ pub(crate) fn new_refresh_token(
 
 /// The grant behind a refresh token if the token endpoint would accept it
 /// now: known, not revoked (AADSTS50173), not expired (AADSTS700082).
-pub(crate) fn check_refresh_token(state: &SimState, token: &str) -> Result<RefreshGrant, AadError> {
-    let grant = state
-        .refresh_grant(token)
+pub(crate) fn check_refresh_token(entra: &Entra, token: &str) -> Result<RefreshGrant, AadError> {
+    let state = &*entra.sim;
+    let grant = entra
+        .refresh_tokens
+        .get(token)
         .ok_or_else(aad::malformed_grant)?;
     let fmt = |t: i64| dotnet_round_trip(to_datetime(t));
-    if state.is_revoked(&grant) {
+    if entra.refresh_tokens.is_revoked(&grant) {
         return Err(aad::refresh_token_revoked(
             &fmt(grant.issued_at),
-            &fmt(state.tokens_valid_from()),
+            &fmt(entra.refresh_tokens.valid_from()),
         ));
     }
     if state.clock.now_unix() - grant.issued_at > REFRESH_TOKEN_INACTIVITY_SECS {
@@ -71,18 +77,20 @@ pub(crate) fn check_refresh_token(state: &SimState, token: &str) -> Result<Refre
 
 /// `grant_type=refresh_token`.
 pub(crate) fn refresh_token(
-    state: &SimState,
+    entra: &Entra,
     app: &App,
     authority: Authority<'_>,
     form: &[(String, String)],
     flavor: Flavor,
     client: Option<ClientAuth>,
 ) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let w = &state.world;
     let presented =
         first(form, "refresh_token").ok_or_else(|| aad::missing_parameter("refresh_token"))?;
-    let grant = state
-        .refresh_grant(presented)
+    let grant = entra
+        .refresh_tokens
+        .get(presented)
         .ok_or_else(aad::malformed_grant)?;
     if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
         return Err(aad::grant_for_other_client());
@@ -92,7 +100,7 @@ pub(crate) fn refresh_token(
     if client.is_none() && !grant.public {
         return Err(aad::missing_client_secret());
     }
-    let grant = check_refresh_token(state, presented)?;
+    let grant = check_refresh_token(entra, presented)?;
     let home = w
         .tenant(&grant.home_tenant)
         .ok_or_else(aad::malformed_grant)?;
@@ -102,7 +110,7 @@ pub(crate) fn refresh_token(
     }
     let target = target_tenant(state, &authority, home)?;
     issue_from_form(
-        state,
+        entra,
         form,
         Requester {
             app,
@@ -201,7 +209,7 @@ pub(crate) struct Requester<'a> {
 /// approved earlier in the flow) and issues the tokens: the tail every user
 /// grant shares.
 pub(crate) fn issue_from_form(
-    state: &SimState,
+    entra: &Entra,
     form: &[(String, String)],
     r: Requester<'_>,
     granted: Option<&str>,
@@ -209,7 +217,7 @@ pub(crate) fn issue_from_form(
 ) -> Result<Issued, AadError> {
     let (scopes, resource) = requested_scopes(form, r.flavor, r.target, granted)?;
     issue(
-        state,
+        entra,
         UserGrant {
             app: r.app,
             target: r.target,
@@ -226,7 +234,8 @@ pub(crate) fn issue_from_form(
 
 /// Access token, a fresh refresh token and (with `openid`) an id token for
 /// the partner admin.
-pub(crate) fn issue(state: &SimState, g: UserGrant<'_>) -> Result<Issued, AadError> {
+pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
     let w = &state.world;
     // The admin consented to the SAM app, and only to its listed permissions.
     if g.app.client_id != w.sam_app.client_id || !g.scopes.unconsented().is_empty() {
@@ -234,7 +243,7 @@ pub(crate) fn issue(state: &SimState, g: UserGrant<'_>) -> Result<Issued, AadErr
     }
     let now = state.clock.now_unix();
     let scp = g.scopes.granted_short(&g.resource).join(" ");
-    let expires_in = state.token_lifetime();
+    let expires_in = entra.token_lifetime();
     let user = &w.admin;
     let appidacr = match g.client {
         None => "0",
@@ -272,7 +281,7 @@ pub(crate) fn issue(state: &SimState, g: UserGrant<'_>) -> Result<Issued, AadErr
     let access_token = state.signer.sign(&claims);
     state.remember_secret(&access_token);
     // Every redemption returns a new refresh token; the old one stays valid.
-    let refresh = new_refresh_token(state, &g.app.client_id, &g.home.id, g.client.is_none());
+    let refresh = new_refresh_token(entra, &g.app.client_id, &g.home.id, g.client.is_none());
     let id_token = g.scopes.openid.then(|| {
         id_token(
             state,

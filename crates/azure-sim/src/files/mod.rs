@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::entra::state::Entra;
 use crate::errors::SimError;
-use crate::state::SimState;
 
 const PARTNER_SECRET_FILE: &str = "partner-client-secret";
 const IDENTITY_SECRET_FILE: &str = "keyvault-client-secret";
@@ -48,9 +48,9 @@ impl StateFiles {
     }
 
     /// Writes every credential file, each readable by the owner only.
-    pub fn write(&self, state: &SimState) -> Result<(), SimError> {
-        let c = &state.creds;
-        let w = &state.world;
+    pub fn write(&self, entra: &Entra) -> Result<(), SimError> {
+        let c = &entra.creds;
+        let w = &entra.sim.world;
         for (path, contents) in [
             (&self.partner_secret, w.sam_app.secret.as_str()),
             (&self.identity_secret, w.identity_app.secret.as_str()),
@@ -60,30 +60,30 @@ impl StateFiles {
         ] {
             config::write_atomic(path, contents.as_bytes(), 0o600)?;
         }
-        write_federated_token(state, &self.federated_token)
+        write_federated_token(entra, &self.federated_token)
     }
 }
 
 /// A fresh service-account token from the simulated Kubernetes issuer,
 /// stamped with wall-clock time like a kubelet-projected token.
-pub(crate) fn new_federated_token(state: &SimState) -> Result<String, SimError> {
-    let token = state
+pub(crate) fn new_federated_token(entra: &Entra) -> Result<String, SimError> {
+    let token = entra
         .creds
         .issuer
         .service_account_token(chrono::Utc::now().timestamp())?;
-    state.remember_secret(&token);
+    entra.sim.remember_secret(&token);
     Ok(token)
 }
 
-fn write_federated_token(state: &SimState, path: &Path) -> Result<(), SimError> {
-    let token = new_federated_token(state)?;
+fn write_federated_token(entra: &Entra, path: &Path) -> Result<(), SimError> {
+    let token = new_federated_token(entra)?;
     config::write_atomic(path, token.as_bytes(), 0o600)
 }
 
 /// Rewrites the federated token file before the token in it expires, as
 /// the kubelet rotates projected service-account tokens.
 pub(crate) fn refresh_federated_token(
-    state: Arc<SimState>,
+    entra: Arc<Entra>,
     path: PathBuf,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
@@ -92,7 +92,7 @@ pub(crate) fn refresh_federated_token(
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(FEDERATED_TOKEN_REFRESH) => {
-                    if let Err(e) = write_federated_token(&state, &path) {
+                    if let Err(e) = write_federated_token(&entra, &path) {
                         tracing::warn!(error = %e, "sim: cannot refresh the federated token file");
                     }
                 }
