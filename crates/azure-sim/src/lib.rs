@@ -64,6 +64,7 @@ pub use truth::{
 };
 pub use world::SimTenant;
 
+use arm::resource_graph::ResourceGraph;
 use entra::state::{Credentials, Entra};
 use files::StateFiles;
 use state::{Origins, SimState};
@@ -169,18 +170,13 @@ impl Sim {
             &creds.partner_cert.thumbprint_hex(),
             &creds.identity_cert.thumbprint_hex(),
         );
-        let state = Arc::new(SimState::new(
-            world,
-            estate,
-            opts.resource_graph_page_size,
-            origins,
-            opts.latency,
-        ));
+        let state = Arc::new(SimState::new(world, estate, origins, opts.latency));
         let entra = Arc::new(Entra::new(state.clone(), creds));
         entra.set_token_lifetime(opts.access_token_lifetime);
         let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
         let now = state.clock.now_unix();
         let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
+        let resource_graph = Arc::new(ResourceGraph::new(opts.resource_graph_page_size));
         keyvault.set(SECRET_NAME, &rt, now);
 
         let files = StateFiles::new(&state_dir);
@@ -191,7 +187,13 @@ impl Sim {
             (entra::router(entra.clone()), Service::Token),
             (keyvault::router(keyvault.clone()), Service::KeyVault),
             (graph::router(state.clone()), Service::Graph),
-            (arm::router(state.clone()), Service::Arm),
+            (
+                arm::router(arm::Arm {
+                    sim: state.clone(),
+                    resource_graph: resource_graph.clone(),
+                }),
+                Service::Arm,
+            ),
             (
                 partner_center::router(state.clone()),
                 Service::PartnerCenter,
@@ -245,6 +247,7 @@ impl Sim {
                 state,
                 entra,
                 keyvault,
+                resource_graph,
                 ca_file,
                 ca_pem: pki.ca_pem,
                 state_dir,
@@ -267,6 +270,7 @@ struct Inner {
     state: Arc<SimState>,
     entra: Arc<Entra>,
     keyvault: Arc<keyvault::KeyVault>,
+    resource_graph: Arc<ResourceGraph>,
     ca_file: PathBuf,
     ca_pem: String,
     state_dir: PathBuf,
@@ -451,13 +455,17 @@ impl SimHandle {
 
     /// Rows per Resource Graph page.
     pub fn resource_graph_page_size(&self) -> usize {
-        self.state().rg_page_size
+        self.inner.resource_graph.page_size
     }
 
     /// Pages the built-in Resource Graph query takes for a tenant (at least
     /// one, even when it has no rows).
     pub fn resource_graph_pages(&self, tenant_id: &str) -> usize {
-        arm::resource_graph::builtin_pages(self.state(), &self.tenant_key(tenant_id))
+        arm::resource_graph::builtin_pages(
+            self.state(),
+            &self.inner.resource_graph,
+            &self.tenant_key(tenant_id),
+        )
     }
 
     /// Every client secret, refresh token, access token, id token and vault

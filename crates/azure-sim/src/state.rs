@@ -1,10 +1,10 @@
 //! Shared, mutable simulator state: counters, issued refresh tokens, injected
 //! faults, the vault's contents. Locks are never held across an `.await`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tenantwatch_common::sync::lock;
 
@@ -15,12 +15,6 @@ use crate::jwt::Signer;
 use crate::requests::{RequestLog, RequestRecord};
 use crate::service::Service;
 use crate::world::{Tenant, World};
-
-/// Resource Graph's documented user quota: 15 queries per 5-second window
-/// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
-pub(crate) const RG_QUOTA: u32 = 15;
-/// Length of a Resource Graph quota window.
-pub(crate) const RG_QUOTA_WINDOW: Duration = Duration::from_secs(5);
 
 /// The origin (scheme://host:port) of each simulated service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +35,6 @@ pub(crate) struct SimState {
     pub world: World,
     /// Licences, resources, GDAP relationships… generated at start-up.
     pub estate: Estate,
-    /// Rows per Resource Graph page.
-    pub rg_page_size: usize,
     /// Every request received.
     pub requests: RequestLog,
     pub origins: Origins,
@@ -52,19 +44,11 @@ pub(crate) struct SimState {
     latency_ms: AtomicU64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
     removed: Mutex<HashSet<String>>,
-    /// Resource Graph quota per caller: window start and queries in it.
-    rg_quota: Mutex<HashMap<String, (Instant, u32)>>,
     issued: Mutex<Vec<String>>,
 }
 
 impl SimState {
-    pub fn new(
-        world: World,
-        estate: Estate,
-        rg_page_size: usize,
-        origins: Origins,
-        latency: Duration,
-    ) -> Self {
+    pub fn new(world: World, estate: Estate, origins: Origins, latency: Duration) -> Self {
         let issued = vec![
             world.sam_app.secret.clone(),
             world.identity_app.secret.clone(),
@@ -72,7 +56,6 @@ impl SimState {
         Self {
             world,
             estate,
-            rg_page_size: rg_page_size.max(1),
             requests: RequestLog::default(),
             origins,
             clock: Clock::default(),
@@ -80,7 +63,6 @@ impl SimState {
             faults: Faults::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
             removed: Mutex::default(),
-            rg_quota: Mutex::default(),
             issued: Mutex::new(issued),
         }
     }
@@ -154,20 +136,6 @@ impl SimState {
             .filter(|r| !removed.contains(&r.customer_id.to_ascii_lowercase()))
             .map(|r| (r, r.at(now)))
             .collect()
-    }
-
-    /// Counts one Resource Graph query against `caller`'s quota and returns
-    /// what is left in the window. The sim never throttles on its own: at
-    /// zero it keeps answering (inject a fault for 429s).
-    pub fn rg_quota_take(&self, caller: &str) -> u32 {
-        let now = Instant::now();
-        let mut map = lock(&self.rg_quota);
-        let entry = map.entry(caller.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= RG_QUOTA_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        RG_QUOTA.saturating_sub(entry.1)
     }
 
     /// Records a secret value so tests can look for leaks of it.

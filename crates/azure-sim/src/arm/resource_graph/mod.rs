@@ -11,7 +11,9 @@
 pub(crate) mod query;
 mod table;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,6 +24,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tenantwatch_common::sync::lock;
 
 use crate::arm;
 use crate::bearer;
@@ -29,8 +32,47 @@ use crate::clock::dotnet_round_trip;
 use crate::faults::server_code;
 use crate::http::{self, first};
 use crate::resources::ARM;
-use crate::state::{SimState, RG_QUOTA_WINDOW};
+use crate::state::SimState;
 use crate::world::Tenant;
+
+/// Resource Graph's documented user quota: 15 queries per 5-second window
+/// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
+const QUOTA: u32 = 15;
+/// Length of a Resource Graph quota window.
+const QUOTA_WINDOW: Duration = Duration::from_secs(5);
+
+/// Resource Graph's own state: its page size and each caller's quota.
+#[derive(Debug)]
+pub(crate) struct ResourceGraph {
+    /// Rows per page (at least one).
+    pub page_size: usize,
+    /// Per caller: window start and queries in it.
+    quota: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl ResourceGraph {
+    /// Resource Graph serving `page_size` rows per page.
+    pub fn new(page_size: usize) -> Self {
+        Self {
+            page_size: page_size.max(1),
+            quota: Mutex::default(),
+        }
+    }
+
+    /// Counts one query against `caller`'s quota and returns what is left
+    /// in the window. The sim never throttles on its own: at zero it keeps
+    /// answering (inject a fault for 429s).
+    pub fn quota_take(&self, caller: &str) -> u32 {
+        let now = Instant::now();
+        let mut map = lock(&self.quota);
+        let entry = map.entry(caller.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= QUOTA_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        QUOTA.saturating_sub(entry.1)
+    }
+}
 
 /// The resource path, as Azure spells it (matched case-insensitively).
 pub(crate) const PATH: &str = "/providers/Microsoft.ResourceGraph/resources";
@@ -92,10 +134,7 @@ fn headers(remaining: u32) -> Vec<(&'static str, String)> {
     let mut h = arm::arm_headers();
     h.retain(|(k, _)| !k.starts_with("x-ms-ratelimit"));
     h.push(("x-ms-user-quota-remaining", remaining.to_string()));
-    h.push((
-        "x-ms-user-quota-resets-after",
-        hms(RG_QUOTA_WINDOW.as_secs()),
-    ));
+    h.push(("x-ms-user-quota-resets-after", hms(QUOTA_WINDOW.as_secs())));
     h.push((
         "x-ms-ratelimit-remaining-tenant-resource-requests",
         "149".into(),
@@ -254,6 +293,7 @@ fn decode_token(s: &str) -> Option<SkipToken> {
 /// `POST /providers/Microsoft.ResourceGraph/resources`.
 pub(crate) async fn handle(
     State(state): State<Arc<SimState>>,
+    State(rg): State<Arc<ResourceGraph>>,
     uri: Uri,
     headers_in: HeaderMap,
     body: Bytes,
@@ -361,7 +401,7 @@ pub(crate) async fn handle(
     };
     let in_scope = |s: &str| scope.iter().any(|x| x.eq_ignore_ascii_case(s));
     let result = table::evaluate(&plan, &estate.azure, &in_scope);
-    let size = usize::try_from(top).unwrap_or(1).min(state.rg_page_size);
+    let size = usize::try_from(top).unwrap_or(1).min(rg.page_size);
     let rows: Vec<Vec<Value>> = result
         .rows
         .iter()
@@ -389,21 +429,17 @@ pub(crate) async fn handle(
         skip_token,
         data,
     };
-    http::json(
-        StatusCode::OK,
-        &body,
-        &headers(state.rg_quota_take(&caller)),
-    )
+    http::json(StatusCode::OK, &body, &headers(rg.quota_take(&caller)))
 }
 
 /// Pages the built-in query takes for a tenant at `page_size` rows (the
 /// daemon asks for `$top` 1000, so the sim's page size decides).
-pub(crate) fn builtin_pages(state: &SimState, tenant_id: &str) -> usize {
+pub(crate) fn builtin_pages(state: &SimState, rg: &ResourceGraph, tenant_id: &str) -> usize {
     let rows = state
         .estate
         .tenant(tenant_id)
         .map_or(0, |e| e.azure.builtin_rows());
-    let size = state.rg_page_size.min(MAX_TOP as usize);
+    let size = rg.page_size.min(MAX_TOP as usize);
     rows.div_ceil(size).max(1)
 }
 
