@@ -42,14 +42,13 @@ mod tests_flows;
 #[cfg(test)]
 mod tests_services;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use tenantwatch_common::sync::lock;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -125,8 +124,8 @@ impl Sim {
     /// Binds every service, writes the CA and secret files, seeds the vault
     /// with a valid partner refresh token, and starts serving.
     pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
-        let state_dir = prepare_state_dir(&opts.state_dir)?;
-        let listeners = bind_all(opts.listen).await?;
+        let state_dir = files::prepare_state_dir(&opts.state_dir)?;
+        let listeners = server::bind_all(opts.listen).await?;
         let mut addrs = Vec::with_capacity(listeners.len());
         for (l, requested) in &listeners {
             let addr = l.local_addr().map_err(|source| SimError::Bind {
@@ -136,13 +135,13 @@ impl Sim {
             addrs.push(addr);
         }
         let origins = Origins {
-            login: origin(addrs[0]),
-            keyvault: origin(addrs[1]),
-            graph: origin(addrs[2]),
-            arm: origin(addrs[3]),
-            partner_center: origin(addrs[4]),
-            managed_identity: plain_origin(addrs[5]),
-            admin: plain_origin(addrs[6]),
+            login: server::origin(addrs[0]),
+            keyvault: server::origin(addrs[1]),
+            graph: server::origin(addrs[2]),
+            arm: server::origin(addrs[3]),
+            partner_center: server::origin(addrs[4]),
+            managed_identity: server::plain_origin(addrs[5]),
+            admin: server::plain_origin(addrs[6]),
         };
 
         let pki = server::tls::generate()?;
@@ -691,79 +690,5 @@ impl SimHandle {
         for t in tasks {
             let _ = t.await;
         }
-    }
-}
-
-fn prepare_state_dir(requested: &Path) -> Result<PathBuf, SimError> {
-    let dir = if requested.as_os_str().is_empty() {
-        std::env::temp_dir().join(format!(
-            "tenantwatch-sim-{}-{}",
-            std::process::id(),
-            world::random_token(8).to_ascii_lowercase()
-        ))
-    } else {
-        requested.to_path_buf()
-    };
-    let io = |source| SimError::Io {
-        path: dir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    if requested.as_os_str().is_empty() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        }
-    }
-    dir.canonicalize().map_err(io)
-}
-
-/// Binds the five HTTPS services, then the managed identity endpoint and
-/// the admin API: all on random ports for port 0, otherwise on consecutive
-/// ports starting at the requested one. The two plain-HTTP listeners are
-/// always on loopback: they hand out tokens and control the simulator.
-async fn bind_all(listen: SocketAddr) -> Result<Vec<(TcpListener, SocketAddr)>, SimError> {
-    const COUNT: u16 = 7;
-    let base = listen.port();
-    if base != 0 && base > u16::MAX - (COUNT - 1) {
-        return Err(SimError::InvalidOption(format!(
-            "listen port {base} leaves no room for the six service ports after it"
-        )));
-    }
-    let loopback = if listen.ip().is_loopback() {
-        listen.ip()
-    } else if listen.is_ipv6() {
-        IpAddr::V6(Ipv6Addr::LOCALHOST)
-    } else {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    };
-    let mut out = Vec::with_capacity(usize::from(COUNT));
-    for i in 0..COUNT {
-        let ip = if i < 5 { listen.ip() } else { loopback };
-        let addr = SocketAddr::new(ip, if base == 0 { 0 } else { base + i });
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind { addr, source })?;
-        out.push((l, addr));
-    }
-    Ok(out)
-}
-
-/// `http://host:port` for a plain-HTTP loopback listener.
-fn plain_origin(addr: SocketAddr) -> String {
-    origin(addr).replacen("https://", "http://", 1)
-}
-
-/// `https://host:port` for a bound address; wildcard binds are reached via
-/// loopback, which the server certificate covers.
-fn origin(addr: SocketAddr) -> String {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => format!("https://127.0.0.1:{}", addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            format!("https://[{}]:{}", Ipv6Addr::LOCALHOST, addr.port())
-        }
-        IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
-        IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
     }
 }

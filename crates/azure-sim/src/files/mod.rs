@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::entra::state::Entra;
 use crate::errors::SimError;
+use crate::world::random_token;
 
 const PARTNER_SECRET_FILE: &str = "partner-client-secret";
 const IDENTITY_SECRET_FILE: &str = "keyvault-client-secret";
@@ -99,4 +100,31 @@ pub(crate) fn refresh_federated_token(
             }
         }
     })
+}
+
+/// The state directory: the one asked for, or a new private one under the
+/// system temp dir; created if missing, returned canonical.
+pub(crate) fn prepare_state_dir(requested: &Path) -> Result<PathBuf, SimError> {
+    let dir = if requested.as_os_str().is_empty() {
+        std::env::temp_dir().join(format!(
+            "tenantwatch-sim-{}-{}",
+            std::process::id(),
+            random_token(8).to_ascii_lowercase()
+        ))
+    } else {
+        requested.to_path_buf()
+    };
+    let io = |source| SimError::Io {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    if requested.as_os_str().is_empty() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+    }
+    dir.canonicalize().map_err(io)
 }
