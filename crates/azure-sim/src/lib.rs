@@ -36,11 +36,9 @@ mod truth;
 mod world;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_flows;
-#[cfg(test)]
-mod tests_services;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

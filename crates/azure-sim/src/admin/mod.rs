@@ -3,6 +3,9 @@
 //! the same controls as [`crate::SimHandle`] and never returns a secret or
 //! token value.
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

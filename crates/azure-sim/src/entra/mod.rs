@@ -10,6 +10,8 @@ pub(crate) mod state;
 pub(crate) mod authority;
 pub(crate) mod discovery;
 pub(crate) mod errors;
+#[cfg(test)]
+mod tests;
 pub(crate) mod token;
 
 pub(crate) mod aadsts;

@@ -10,6 +10,8 @@ mod directory;
 mod m365;
 pub(crate) mod odata;
 mod partner;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

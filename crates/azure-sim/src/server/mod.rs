@@ -5,6 +5,8 @@
 
 pub(crate) mod instrument;
 pub(crate) mod plain;
+#[cfg(test)]
+mod tests;
 pub(crate) mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -10,6 +10,8 @@
 
 pub(crate) mod query;
 mod table;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -441,36 +443,4 @@ pub(crate) fn builtin_pages(state: &SimState, rg: &ResourceGraph, tenant_id: &st
         .map_or(0, |e| e.azure.builtin_rows());
     let size = rg.page_size.min(MAX_TOP as usize);
     rows.div_ceil(size).max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_roundtrip_and_bind_to_the_query() {
-        let scope = vec!["a".to_string()];
-        let t = SkipToken {
-            offset: 8,
-            fingerprint: fingerprint("resources | count", &scope),
-        };
-        assert_eq!(decode_token(&encode_token(&t)), Some(t));
-        assert_eq!(
-            fingerprint("resources  |\ncount", &scope),
-            fingerprint("resources | count", &scope)
-        );
-        assert_ne!(
-            fingerprint("resources | count", &[]),
-            fingerprint("resources | count", &scope)
-        );
-        assert_eq!(decode_token("not base64!"), None);
-    }
-
-    #[test]
-    fn quota_reset_format() {
-        assert_eq!(hms(5), "00:00:05");
-        assert_eq!(hms(3725), "01:02:05");
-        assert!(is_path("/providers/microsoft.resourcegraph/resources"));
-        assert!(!is_path("/subscriptions"));
-    }
 }
