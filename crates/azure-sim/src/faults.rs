@@ -1,8 +1,10 @@
 //! Injected service faults — a status code, throttling, or a hang — in four
 //! scopes: every request to a service for a window of real time, the next N
 //! requests to a service, every request for one tenant, or a fixed fraction
-//! of a service's requests. What a service answers under a fault is in
-//! each service's `fault_response`, called from [`crate::server::instrument`].
+//! of a service's requests. This is the registry the admin API and
+//! [`crate::SimHandle`] write and [`crate::server::instrument`] consults on
+//! every request; what a service answers under a fault is its own
+//! `fault_response`, next to its other error bodies.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -11,6 +11,49 @@
 //! Start it with [`Sim::start`]; stop it with [`SimHandle::shutdown`] (or by
 //! dropping every clone of the handle, which cancels the servers without
 //! waiting for them).
+//!
+//! # Layout
+//!
+//! One folder or file per simulated service, above the state they share;
+//! no module imports one that imports it back (`.ci/layers`).
+//!
+//! The services, each with its own router, state, error bodies and fault
+//! answers:
+//! - `entra/`: Entra ID, the login origin (token endpoint and every grant,
+//!   `/authorize` + PKCE, device code, client secrets and assertions,
+//!   workload identity federation, discovery, AADSTS errors) and the
+//!   managed identity endpoint; what it remembers is `entra/state.rs`
+//! - `keyvault/`: Key Vault secrets; the stored versions are `store.rs`
+//! - `graph/`: Microsoft Graph v1.0 (directory, Microsoft 365, GDAP, apps)
+//! - `arm/`: Azure Resource Manager subscriptions, and `arm/resource_graph/`
+//!   (Resource Graph, served on ARM's origin)
+//! - `partner_center.rs`: Partner Center's customer list
+//!
+//! Around them:
+//! - `server/`: binding, TLS and plain-HTTP accept loops, and
+//!   `instrument.rs`, which records each request, adds latency and applies
+//!   injected faults before the service sees it
+//! - `admin/`: the plain-HTTP admin API for scripts
+//! - `files/`: the state directory (CA, secrets, certificates, the rotated
+//!   federated token) and the tenantwatch config the simulator writes
+//! - `truth.rs`: the ground truth tests compare the daemon's metrics with
+//! - `cli.rs`: `tenantwatch sim`
+//!
+//! What they share:
+//! - `state.rs`: the state every service reads (world, clock, signer,
+//!   request log, faults, latency, removed customers, issued secrets)
+//! - `world.rs`: the seeded directory (partner, customers, apps, admin);
+//!   `estate/`: what each tenant owns (licences, Azure resources, GDAP)
+//! - `faults.rs`: the fault registry; `requests.rs`: the request log;
+//!   `service.rs`: the names of the services they count by
+//! - `bearer.rs`: how resources validate Entra's access tokens;
+//!   `resources.rs`: the resource APIs, their audiences and scopes;
+//!   `jwt.rs`: the token signer and parser
+//! - `http.rs`: request parsing and JSON responses; `clock.rs`: the
+//!   simulated clock and Microsoft's time formats; `errors.rs`: [`SimError`]
+//!
+//! Tests sit beside what they exercise (`tests.rs` or a `tests/` folder);
+//! `test_support.rs` holds what the end-to-end ones share.
 
 mod admin;
 mod arm;
@@ -173,8 +216,8 @@ impl Sim {
         let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
         let now = state.clock.now_unix();
         let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
-        let resource_graph = Arc::new(ResourceGraph::new(opts.resource_graph_page_size));
         keyvault.set(SECRET_NAME, &rt, now);
+        let resource_graph = Arc::new(ResourceGraph::new(opts.resource_graph_page_size));
 
         let files = StateFiles::new(&state_dir);
         files.write(&entra)?;

@@ -111,6 +111,7 @@ pub(crate) struct PcErrorBody {
 }
 
 impl PcErrorBody {
+    /// A Partner Center error body from `PartnerFD`.
     pub fn new(code: u32, description: impl Into<String>) -> Self {
         Self {
             code,

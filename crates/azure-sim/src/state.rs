@@ -1,5 +1,12 @@
-//! Shared, mutable simulator state: counters, issued refresh tokens, injected
-//! faults, the vault's contents. Locks are never held across an `.await`.
+//! The state every simulated service reads: the seeded world and estate,
+//! the origins, the simulated clock, the access-token signer, the request
+//! log and fault registry the middleware uses, the injected latency, the
+//! customers taken away, and every secret handed out (for leak checks).
+//!
+//! What only one service needs lives with it (`entra::state::Entra`,
+//! `keyvault::KeyVault`, `arm::resource_graph::ResourceGraph`), each beside
+//! an `Arc` of this, so this module depends on no service. Locks are never
+//! held across an `.await`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,10 +26,15 @@ use crate::world::{Tenant, World};
 /// The origin (scheme://host:port) of each simulated service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origins {
+    /// Entra's login origin.
     pub login: String,
+    /// Key Vault (the vault URL).
     pub keyvault: String,
+    /// Microsoft Graph.
     pub graph: String,
+    /// Azure Resource Manager (and Resource Graph).
     pub arm: String,
+    /// Partner Center.
     pub partner_center: String,
     /// Plain-HTTP managed identity endpoint (IMDS and App Service paths).
     pub managed_identity: String,
@@ -30,24 +42,32 @@ pub(crate) struct Origins {
     pub admin: String,
 }
 
-/// Everything the request handlers share.
+/// What every service shares.
 pub(crate) struct SimState {
+    /// Tenants, apps and the partner admin, fixed at start-up.
     pub world: World,
     /// Licences, resources, GDAP relationships… generated at start-up.
     pub estate: Estate,
     /// Every request received.
     pub requests: RequestLog,
     pub origins: Origins,
+    /// Simulated time: token lifetimes, refresh-token inactivity, `Date`.
     pub clock: Clock,
+    /// Signs the access and id tokens Entra issues; resources verify with it.
     pub signer: Signer,
+    /// Faults injected per service, tenant, count or rate.
     pub faults: Faults,
+    /// Delay before every response, in milliseconds.
     latency_ms: AtomicU64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
     removed: Mutex<HashSet<String>>,
+    /// Every secret, token and key handed out, in order.
     issued: Mutex<Vec<String>>,
 }
 
 impl SimState {
+    /// The shared state at start-up; the apps' client secrets are the first
+    /// secrets remembered.
     pub fn new(world: World, estate: Estate, origins: Origins, latency: Duration) -> Self {
         let issued = vec![
             world.sam_app.secret.clone(),
@@ -67,10 +87,12 @@ impl SimState {
         }
     }
 
+    /// The delay injected before every response.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
     }
 
+    /// Sets the delay injected before every response.
     pub fn set_latency(&self, d: Duration) {
         self.latency_ms.store(duration_ms(d), Ordering::Relaxed);
     }
@@ -80,6 +102,7 @@ impl SimState {
         self.requests.record(r);
     }
 
+    /// Requests to `service`, for one tenant or (`None`) all.
     pub fn request_count(&self, service: Service, tenant: Option<&str>) -> u64 {
         self.requests.count(service, tenant)
     }
@@ -143,6 +166,7 @@ impl SimState {
         lock(&self.issued).push(s.to_string());
     }
 
+    /// Every secret remembered so far, in the order handed out.
     pub fn issued_secrets(&self) -> Vec<String> {
         lock(&self.issued).clone()
     }

@@ -116,6 +116,7 @@ pub(crate) struct ArmError {
 }
 
 impl ArmErrorBody {
+    /// A `CloudError` body.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             error: ArmError {
@@ -126,6 +127,7 @@ impl ArmErrorBody {
     }
 }
 
+/// An ARM error response, with a bearer challenge when `www_auth` is given.
 pub(crate) fn error(
     status: StatusCode,
     code: &str,

@@ -134,6 +134,7 @@ fn to_wire(s: &Subscription, tenant: &Tenant, partner: &str) -> SubscriptionOut 
     }
 }
 
+/// `GET /subscriptions`, two per page.
 pub(super) async fn list(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -180,6 +181,7 @@ pub(super) async fn list(
     )
 }
 
+/// `GET /subscriptions/{id}`.
 pub(super) async fn one(
     State(state): State<Arc<SimState>>,
     Path(id): Path<String>,

@@ -19,14 +19,17 @@ use super::token::Flavor;
 use crate::http;
 use crate::state::SimState;
 
+/// The Kubernetes issuer's OpenID configuration.
 pub(super) async fn federation_discovery(State(entra): State<Arc<Entra>>) -> Response {
     http::json(StatusCode::OK, &entra.creds.issuer.discovery(), &[])
 }
 
+/// The Kubernetes issuer's signing keys.
 pub(super) async fn federation_jwks(State(entra): State<Arc<Entra>>) -> Response {
     http::json(StatusCode::OK, &entra.creds.issuer.jwks(), &[])
 }
 
+/// `/{tenant}/v2.0/.well-known/openid-configuration`.
 pub(super) async fn openid_v2(
     State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
@@ -34,6 +37,7 @@ pub(super) async fn openid_v2(
     discovery(&entra.sim, &tenant, Flavor::V2)
 }
 
+/// `/{tenant}/.well-known/openid-configuration`.
 pub(super) async fn openid_v1(
     State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,

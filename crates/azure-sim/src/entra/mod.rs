@@ -1,29 +1,41 @@
-//! Entra ID (login origin): the v2 and v1 token endpoints and their grant
-//! dispatch, OpenID discovery and a JWKS. The grants themselves live in
-//! `app_tokens` (client credentials), `user_tokens` (refresh token),
-//! `authorize` (authorization code + PKCE) and `device` (device code);
-//! client authentication in `client_auth`.
+//! Entra ID: the login origin and the managed identity endpoint, which
+//! issue every token the other services accept.
+//!
+//! Where things are:
+//! - [`token`]: the v2 and v1 token endpoints, injected throttling and
+//!   AADSTS errors, and the dispatch to a grant:
+//!   [`app_tokens`] (client credentials), [`user_tokens`] (refresh token,
+//!   and the issuance the code grants share), [`authorize`] (authorization
+//!   code + PKCE, and `/authorize`) and [`device`] (device code, and
+//!   `/devicelogin`)
+//! - [`client_auth`]: client secrets and JWT assertions ([`assertion`]:
+//!   certificates from [`certs`], federated tokens from the simulated
+//!   Kubernetes issuer in [`federation`]; RSA keys in [`keys`])
+//! - [`discovery`]: OpenID configuration and key sets; [`authority`]: the
+//!   tenant segment of a login URL
+//! - [`errors`] and [`aadsts`]: Entra's error body and the AADSTS catalogue
+//! - [`state`]: what Entra remembers (credentials, codes, injected errors),
+//!   with the refresh tokens and their revocation in [`refresh_tokens`]
+//! - [`managed_identity`]: IMDS and App Service, on their own listener
 
-pub(crate) mod refresh_tokens;
-pub(crate) mod state;
-
-pub(crate) mod authority;
-pub(crate) mod discovery;
-pub(crate) mod errors;
-#[cfg(test)]
-mod tests;
-pub(crate) mod token;
-
-pub(crate) mod aadsts;
-pub(crate) mod app_tokens;
-pub(crate) mod assertion;
-pub(crate) mod authorize;
+mod aadsts;
+mod app_tokens;
+mod assertion;
+mod authority;
+mod authorize;
 pub(crate) mod certs;
-pub(crate) mod client_auth;
-pub(crate) mod device;
+mod client_auth;
+mod device;
+mod discovery;
+mod errors;
 pub(crate) mod federation;
 pub(crate) mod keys;
 pub(crate) mod managed_identity;
+mod refresh_tokens;
+pub(crate) mod state;
+#[cfg(test)]
+mod tests;
+pub(crate) mod token;
 pub(crate) mod user_tokens;
 
 use std::sync::Arc;

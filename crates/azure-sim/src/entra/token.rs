@@ -86,6 +86,7 @@ struct TokenResponseV1 {
     id_token: Option<String>,
 }
 
+/// `POST /{tenant}/oauth2/v2.0/token`.
 pub(super) async fn token_v2(
     State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
@@ -95,6 +96,7 @@ pub(super) async fn token_v2(
     token(&entra, &tenant, &headers, &body, Flavor::V2)
 }
 
+/// `POST /{tenant}/oauth2/token`.
 pub(super) async fn token_v1(
     State(entra): State<Arc<Entra>>,
     Path(tenant): Path<String>,
@@ -104,6 +106,7 @@ pub(super) async fn token_v1(
     token(&entra, &tenant, &headers, &body, Flavor::V1)
 }
 
+/// `GET` on either token endpoint: Entra's POST-only error.
 pub(super) async fn token_get(State(entra): State<Arc<Entra>>) -> Response {
     let state = &*entra.sim;
     let e = aad::post_only("GET");

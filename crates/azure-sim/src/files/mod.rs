@@ -1,6 +1,7 @@
-//! The credential files the simulator keeps in its state directory for
-//! clients (secrets, certificates, the App Service identity header, the
-//! federated token), and the rotation of the federated token file.
+//! The simulator's state directory: creating it, the credential files it
+//! keeps there for clients (secrets, certificates, the App Service identity
+//! header, the federated token, rotated as the kubelet would), and in
+//! [`config`] the tenantwatch config and the atomic writes everything uses.
 
 pub(crate) mod config;
 

@@ -35,6 +35,7 @@ const USERS_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
+/// `GET /v1.0/organization`.
 pub(super) async fn organization(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -105,6 +106,7 @@ fn org(t: &Tenant, is_partner: bool, last_sync: Option<i64>) -> Value {
     })
 }
 
+/// `GET /v1.0/users/$count`.
 pub(super) async fn users_count(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,

@@ -105,6 +105,7 @@ fn sku(tenant_id: &str, account_name: &str, account_id: &str, s: &Sku) -> Value 
     })
 }
 
+/// `GET /v1.0/subscribedSkus`.
 pub(super) async fn subscribed_skus(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -122,6 +123,7 @@ pub(super) async fn subscribed_skus(
     odata::page(&state, &call, &uri, &q, "subscribedSkus", items, SKU_PAGING)
 }
 
+/// `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.
 pub(super) async fn health_overviews(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -177,6 +179,7 @@ fn score(tenant_id: &str, users: u64, s: &Score) -> Value {
     })
 }
 
+/// `GET /v1.0/security/secureScores`.
 pub(super) async fn secure_scores(
     State(state): State<Arc<SimState>>,
     uri: Uri,

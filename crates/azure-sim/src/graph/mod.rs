@@ -3,12 +3,12 @@
 //! service health, Secure Score), and in the partner's tenant its GDAP
 //! relationships and app registrations. Shapes follow graph/examples/.
 //!
-//! Layout: this file authenticates and answers errors; [`odata`] pages
-//! collections; one file per area serves its endpoints.
+//! This file routes, authenticates, and answers errors and faults;
+//! [`odata`] pages collections; one file per area serves its endpoints.
 
 mod directory;
 mod m365;
-pub(crate) mod odata;
+mod odata;
 mod partner;
 #[cfg(test)]
 mod tests;
@@ -60,6 +60,7 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
+    /// A fresh request id; the client's `client-request-id`, or the same id.
     pub fn from(headers: &HeaderMap) -> Self {
         let request_id = http::new_id();
         let client_request_id = http::header(headers, "client-request-id")
@@ -70,6 +71,7 @@ impl Ids {
         }
     }
 
+    /// The headers Graph puts on every response.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("request-id", self.request_id.clone()),

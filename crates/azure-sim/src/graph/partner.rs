@@ -71,6 +71,7 @@ fn relationship(r: &Relationship, now: &Current) -> Value {
     })
 }
 
+/// `GET /v1.0/tenantRelationships/delegatedAdminRelationships`.
 pub(super) async fn relationships(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -151,6 +152,7 @@ fn application(state: &SimState, app: &App, creds: &[AppCredential]) -> Value {
     })
 }
 
+/// `GET /v1.0/applications`.
 pub(super) async fn applications(
     State(state): State<Arc<SimState>>,
     uri: Uri,

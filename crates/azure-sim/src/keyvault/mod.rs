@@ -160,6 +160,7 @@ pub(crate) struct KvErrorBody {
 }
 
 impl KvErrorBody {
+    /// An error without `innererror`.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
@@ -168,6 +169,7 @@ impl KvErrorBody {
         }
     }
 
+    /// An error whose `innererror` carries only `inner` as its code.
     pub fn with_inner(code: &str, message: impl Into<String>, inner: &str) -> Self {
         Self {
             inner_code: Some(inner.into()),

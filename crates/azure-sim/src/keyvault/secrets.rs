@@ -149,6 +149,7 @@ fn bundle(
     }
 }
 
+/// `PUT /secrets/{name}`: a new version.
 pub(super) async fn set_secret(
     State(kv): State<Arc<KeyVault>>,
     Path(name): Path<String>,
@@ -199,6 +200,7 @@ pub(super) async fn set_secret(
     ok(&headers, &body)
 }
 
+/// `GET /secrets/{name}`: the newest version.
 pub(super) async fn get_latest(
     State(kv): State<Arc<KeyVault>>,
     Path(name): Path<String>,
@@ -208,6 +210,7 @@ pub(super) async fn get_latest(
     read_secret(&kv, &name, None, &uri, &headers)
 }
 
+/// `GET /secrets/{name}/{version}`.
 pub(super) async fn get_version(
     State(kv): State<Arc<KeyVault>>,
     Path((name, version)): Path<(String, String)>,
@@ -256,6 +259,7 @@ fn read_secret(
     ok(headers, &body)
 }
 
+/// `PATCH /secrets/{name}/`: the newest version's attributes.
 pub(super) async fn update_latest(
     State(kv): State<Arc<KeyVault>>,
     Path(name): Path<String>,
@@ -266,6 +270,7 @@ pub(super) async fn update_latest(
     update(&kv, &name, None, &uri, &headers, &body)
 }
 
+/// `PATCH /secrets/{name}/{version}`: that version's attributes.
 pub(super) async fn update_version(
     State(kv): State<Arc<KeyVault>>,
     Path((name, version)): Path<(String, String)>,
@@ -366,6 +371,7 @@ fn next_link(path: &str, api_version: &str, next: usize, size: usize) -> String 
     format!("{path}?api-version={api_version}&$skiptoken={token}&maxresults={size}")
 }
 
+/// `GET /secrets/{name}/versions`, paged.
 pub(super) async fn list_versions(
     State(kv): State<Arc<KeyVault>>,
     Path(name): Path<String>,
@@ -413,6 +419,7 @@ pub(super) async fn list_versions(
     ok(&headers, &SecretListResult { value, next_link })
 }
 
+/// `GET /secrets`: the newest version of each, paged.
 pub(super) async fn list_secrets(
     State(kv): State<Arc<KeyVault>>,
     uri: Uri,
@@ -455,6 +462,7 @@ pub(super) async fn list_secrets(
     ok(&headers, &SecretListResult { value, next_link })
 }
 
+/// Any other path.
 pub(super) async fn not_found(State(kv): State<Arc<KeyVault>>, headers: HeaderMap) -> Response {
     let state = &*kv.sim;
     // Unknown paths still get the challenge first when no token is sent.

@@ -20,6 +20,7 @@ pub(super) struct SecretVersion {
     pub(super) updated: i64,
 }
 
+/// A secret: its name as first written and its versions, oldest first.
 #[derive(Debug, Clone)]
 pub(super) struct SecretEntry {
     pub(super) name: String,
@@ -40,6 +41,7 @@ pub(super) struct AttributesIn {
     pub(super) exp: Option<i64>,
 }
 
+/// The body of a set (`PUT`).
 #[derive(Debug, Deserialize)]
 pub(super) struct SetParams {
     pub(super) value: Option<String>,
@@ -49,6 +51,7 @@ pub(super) struct SetParams {
     pub(super) attributes: Option<AttributesIn>,
 }
 
+/// The body of an update (`PATCH`).
 #[derive(Debug, Deserialize)]
 pub(super) struct UpdateParams {
     #[serde(rename = "contentType")]
@@ -74,6 +77,7 @@ impl Vault {
         .clone()
     }
 
+    /// Adds a version with everything a `PUT` may carry.
     pub(super) fn set_full(&mut self, name: &str, p: SetParams, now: i64) -> &SecretVersion {
         let attrs = p.attributes.unwrap_or_default();
         let entry = self
@@ -117,16 +121,19 @@ impl Vault {
         ))
     }
 
+    /// A secret by name, any case.
     pub(super) fn entry(&self, name: &str) -> Option<&SecretEntry> {
         self.secrets.get(&name.to_ascii_lowercase())
     }
 
+    /// A secret by name, any case, to update.
     pub(super) fn entry_mut(&mut self, name: &str) -> Option<&mut SecretEntry> {
         self.secrets.get_mut(&name.to_ascii_lowercase())
     }
 }
 
 impl SecretEntry {
+    /// A version by id (any case), or the newest; with its index.
     pub(super) fn find(&self, version: Option<&str>) -> Option<(usize, &SecretVersion)> {
         match version {
             None => self

@@ -8,7 +8,7 @@
 //! answer carries the user-quota headers. The queries understood are in
 //! [`query`]; evaluation is in [`table`].
 
-pub(crate) mod query;
+mod query;
 mod table;
 #[cfg(test)]
 mod tests;
