@@ -33,9 +33,13 @@ pub(crate) struct Credentials {
 pub(crate) struct Entra {
     /// What every service shares (world, clock, token signer, faults…).
     pub sim: Arc<SimState>,
+    /// Certificates, the federation issuer and App Service's identity header.
     pub creds: Credentials,
+    /// Every refresh token issued, and the revocation point.
     pub refresh_tokens: RefreshTokens,
+    /// Codes `/authorize` issued, until redeemed or long expired.
     pub auth_codes: AuthCodes,
+    /// Device codes `/devicecode` issued, with their approval state.
     pub device_codes: DeviceCodes,
     /// Access-token lifetime in seconds; 0 means Entra's own (just under an hour).
     token_lifetime_secs: AtomicI64,

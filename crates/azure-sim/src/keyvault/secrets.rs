@@ -26,6 +26,9 @@ const WITH_PREVIOUS_VERSION: &[&str] = &["2025-07-01", "2026-04-01"];
 const MAX_RESULTS: usize = 25;
 const RECOVERY_LEVEL: &str = "Recoverable+Purgeable";
 const RECOVERABLE_DAYS: u32 = 90;
+
+// ------------------------------------------------------------- wire shapes
+
 #[derive(Serialize)]
 struct AttributesOut {
     enabled: bool,
