@@ -5,9 +5,9 @@
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
-use super::http;
-use super::jwt::JwtError;
-use super::state::SimState;
+use crate::http;
+use crate::jwt::JwtError;
+use crate::state::SimState;
 
 /// The claims the resources act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{Sim, SimOptions, DEFAULT_RESOURCE_GRAPH_PAGE_SIZE, DEFAULT_SEED};
+use crate::{Sim, SimOptions, DEFAULT_RESOURCE_GRAPH_PAGE_SIZE, DEFAULT_SEED};
 
 /// Flags of `tenantwatch sim`.
 #[derive(Debug, Clone, clap::Args)]

@@ -45,12 +45,6 @@ pub(crate) fn graph_date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-/// `2024-01-02T03:04:05Z` for unix seconds: the whole-second ISO 8601 form
-/// Graph uses for `endDateTime`, `onPremisesLastSyncDateTime` and the like.
-pub(crate) fn iso_seconds(secs: i64) -> String {
-    to_datetime(secs).format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 /// `2024-01-02T03:04:05.0000000Z`, .NET round-trip format used in AADSTS messages.
 pub(crate) fn dotnet_round_trip(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string()
@@ -74,6 +68,10 @@ mod tests {
         assert_eq!(entra_timestamp(t), "2023-11-14 22:13:20Z");
         assert_eq!(graph_date(t), "2023-11-14T22:13:20");
         assert_eq!(dotnet_round_trip(t), "2023-11-14T22:13:20.0000000Z");
-        assert_eq!(iso_seconds(1_700_000_000), "2023-11-14T22:13:20Z");
+        // Graph's `…DateTime` fields use the project's one RFC 3339 form.
+        assert_eq!(
+            tenantwatch_common::time::rfc3339(1_700_000_000),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

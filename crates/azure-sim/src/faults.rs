@@ -1,15 +1,19 @@
 //! Injected service faults — a status code, throttling, or a hang — in four
 //! scopes: every request to a service for a window of real time, the next N
 //! requests to a service, every request for one tenant, or a fixed fraction
-//! of a service's requests. What a service answers under a fault is in
-//! [`super::fault_bodies`].
+//! of a service's requests. This is the registry the admin API and
+//! [`crate::SimHandle`] write and [`crate::server::instrument`] consults on
+//! every request; what a service answers under a fault is its own
+//! `fault_response`, next to its other error bodies.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::state::lock;
-use super::Service;
+use axum::http::StatusCode;
+use tenantwatch_common::sync::lock;
+
+use crate::service::Service;
 
 /// A fault a service can be made to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,9 +223,30 @@ impl Faults {
     }
 }
 
+/// The `code` Azure services use in fault bodies for common 5xx statuses.
+pub(crate) fn server_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        s if s >= 500 => "ServiceUnavailable",
+        _ => "BadRequest",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_codes() {
+        assert_eq!(
+            server_code(StatusCode::SERVICE_UNAVAILABLE),
+            "ServiceUnavailable"
+        );
+        assert_eq!(server_code(StatusCode::BAD_GATEWAY), "BadGateway");
+    }
 
     #[test]
     fn windows_expire_and_clear_removes() {

@@ -1,94 +1,11 @@
-//! Plumbing shared by every simulated service: injected latency, request
-//! counting, query/form parsing and JSON responses.
-
-use std::sync::Arc;
+//! HTTP plumbing every simulated service shares: bearer-header, query and
+//! form parsing, fresh request ids, and JSON responses with a service's own
+//! headers. A leaf, so every service can use it without reaching up.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use serde::Serialize;
-
-use super::fault_bodies;
-use super::faults::Fault;
-use super::jwt;
-use super::requests::RequestRecord;
-use super::state::SimState;
-use super::Service;
-
-/// Wraps a service's router with request recording, latency and fault
-/// injection (in that order: faulted requests are recorded too).
-pub(crate) fn instrument(router: Router, state: Arc<SimState>, service: Service) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(
-        (state, service),
-        track,
-    ))
-}
-
-async fn track(
-    State((state, service)): State<(Arc<SimState>, Service)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let tenant = match service {
-        // The token endpoint is counted by the tenant in its path, resolved
-        // to an id when it is a known domain.
-        Service::Token => req
-            .uri()
-            .path()
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            // The device-login page and the federation issuer name no tenant.
-            .filter(|s| !s.is_empty() && *s != "devicelogin" && *s != "k8s-oidc")
-            .map(|seg| {
-                state
-                    .world
-                    .tenant(seg)
-                    .map_or_else(|| seg.to_ascii_lowercase(), |t| t.id.clone())
-            }),
-        // Resources are counted by the tenant the presented token is for.
-        _ => bearer(req.headers())
-            .and_then(jwt::claims_unverified)
-            .and_then(|c| c.get("tid").and_then(|v| v.as_str()).map(str::to_string)),
-    };
-    let fault = state.faults.decide(service, tenant.as_deref());
-    state.record(RequestRecord {
-        service,
-        tenant,
-        method: req.method().to_string(),
-        path: req.uri().path().to_string(),
-    });
-    let latency = state.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let mut resp = match fault {
-        None => next.run(req).await,
-        // Held until the fault is lifted; dropped if the client gives up first.
-        Some((Fault::Hang, lift)) => {
-            state.faults.hang(&lift).await;
-            next.run(req).await
-        }
-        Some((fault, _)) => {
-            fault_bodies::respond(&state, service, fault, req.uri().path(), req.headers())
-        }
-    };
-    // `Date` on the simulated clock, as the real services stamp theirs: clients that
-    // measure lifetimes in the server's frame see the moved clock. (hyper only adds
-    // its own `Date` when the response has none.)
-    let date = state
-        .clock
-        .now()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
-    if let Ok(v) = HeaderValue::from_str(&date) {
-        resp.headers_mut().insert(axum::http::header::DATE, v);
-    }
-    resp
-}
 
 /// The token of an `Authorization: Bearer …` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {

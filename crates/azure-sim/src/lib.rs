@@ -11,73 +11,103 @@
 //! Start it with [`Sim::start`]; stop it with [`SimHandle::shutdown`] (or by
 //! dropping every clone of the handle, which cancels the servers without
 //! waiting for them).
+//!
+//! # Layout
+//!
+//! One folder or file per simulated service, above the state they share;
+//! no module imports one that imports it back (`.ci/layers`).
+//!
+//! The services, each with its own router, state, error bodies and fault
+//! answers:
+//! - `entra/`: Entra ID, the login origin (token endpoint and every grant,
+//!   `/authorize` + PKCE, device code, client secrets and assertions,
+//!   workload identity federation, discovery, AADSTS errors) and the
+//!   managed identity endpoint; what it remembers is `entra/state.rs`
+//! - `keyvault/`: Key Vault secrets; the stored versions are `store.rs`
+//! - `graph/`: Microsoft Graph v1.0 (directory, Microsoft 365, GDAP, apps)
+//! - `arm/`: Azure Resource Manager subscriptions, and `arm/resource_graph/`
+//!   (Resource Graph, served on ARM's origin)
+//! - `partner_center.rs`: Partner Center's customer list
+//!
+//! Around them:
+//! - `server/`: binding, TLS and plain-HTTP accept loops, and
+//!   `instrument.rs`, which records each request, adds latency and applies
+//!   injected faults before the service sees it
+//! - `admin/`: the plain-HTTP admin API for scripts
+//! - `files/`: the state directory (CA, secrets, certificates, the rotated
+//!   federated token) and the tenantwatch config the simulator writes
+//! - `truth.rs`: the ground truth tests compare the daemon's metrics with
+//! - `cli.rs`: `tenantwatch sim`
+//!
+//! What they share:
+//! - `state.rs`: the state every service reads (world, clock, signer,
+//!   request log, faults, latency, removed customers, issued secrets)
+//! - `world.rs`: the seeded directory (partner, customers, apps, admin);
+//!   `estate/`: what each tenant owns (licences, Azure resources, GDAP)
+//! - `faults.rs`: the fault registry; `requests.rs`: the request log;
+//!   `service.rs`: the names of the services they count by
+//! - `bearer.rs`: how resources validate Entra's access tokens;
+//!   `resources.rs`: the resource APIs, their audiences and scopes;
+//!   `jwt.rs`: the token signer and parser
+//! - `http.rs`: request parsing and JSON responses; `clock.rs`: the
+//!   simulated clock and Microsoft's time formats; `errors.rs`: [`SimError`]
+//!
+//! Tests sit beside what they exercise (`tests.rs` or a `tests/` folder);
+//! `test_support.rs` holds what the end-to-end ones share.
 
-mod aadsts;
 mod admin;
-mod app_tokens;
 mod arm;
-mod assertion;
-mod authorize;
 mod bearer;
-mod certs;
 mod cli;
-mod client_auth;
 mod clock;
-mod config_file;
-mod data;
-mod device;
 mod entra;
 mod errors;
 mod estate;
-mod fault_bodies;
 mod faults;
-mod federation;
 mod files;
 mod graph;
 mod http;
 mod jwt;
-mod keys;
 mod keyvault;
-mod managed_identity;
 mod partner_center;
-mod plain;
 mod requests;
-mod resource_graph;
 mod resources;
+mod server;
+mod service;
 mod state;
-mod tls;
 mod truth;
-mod user_tokens;
+mod world;
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_flows;
-#[cfg(test)]
-mod tests_services;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::TcpListener;
+use tenantwatch_common::sync::lock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use cli::{run_cli, SimArgs};
-pub use data::SimTenant;
 pub use errors::SimError;
 pub use faults::Fault;
 pub use requests::RequestRecord;
+pub use service::Service;
 pub use truth::{
     AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
     ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth,
 };
+pub use world::SimTenant;
 
+use arm::resource_graph::ResourceGraph;
+use entra::state::{Credentials, Entra};
 use files::StateFiles;
-use state::{lock, Credentials, Origins, SimState};
+use state::{Origins, SimState};
 
 /// Seed used when none is given, so default runs are reproducible.
 pub const DEFAULT_SEED: u64 = 20_250_101;
@@ -128,63 +158,6 @@ impl Default for SimOptions {
     }
 }
 
-/// One of the simulated services, for request counting and faults.
-/// Serialises as [`Service::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    /// The Entra ID login origin: token, authorize, device code, discovery.
-    Token,
-    /// Key Vault secrets.
-    #[serde(rename = "keyvault")]
-    KeyVault,
-    /// Microsoft Graph.
-    Graph,
-    /// Azure Resource Manager.
-    Arm,
-    /// Partner Center.
-    PartnerCenter,
-    /// The managed identity endpoint (IMDS and App Service paths).
-    ManagedIdentity,
-}
-
-impl Service {
-    /// Every service, in a stable order.
-    pub const ALL: [Service; 6] = [
-        Service::Token,
-        Service::KeyVault,
-        Service::Graph,
-        Service::Arm,
-        Service::PartnerCenter,
-        Service::ManagedIdentity,
-    ];
-
-    /// The name the admin API and its JSON use (`token`, `keyvault`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Token => "token",
-            Service::KeyVault => "keyvault",
-            Service::Graph => "graph",
-            Service::Arm => "arm",
-            Service::PartnerCenter => "partner_center",
-            Service::ManagedIdentity => "managed_identity",
-        }
-    }
-
-    /// The service a name (or a common alias such as `login`) stands for.
-    pub fn from_name(name: &str) -> Option<Service> {
-        match name.to_ascii_lowercase().replace('-', "_").as_str() {
-            "token" | "login" | "entra" => Some(Service::Token),
-            "keyvault" | "key_vault" | "vault" => Some(Service::KeyVault),
-            "graph" => Some(Service::Graph),
-            "arm" => Some(Service::Arm),
-            "partner_center" | "partnercenter" => Some(Service::PartnerCenter),
-            "managed_identity" | "imds" | "msi" => Some(Service::ManagedIdentity),
-            _ => None,
-        }
-    }
-}
-
 /// Entry point: `Sim::start(options)`.
 pub struct Sim;
 
@@ -192,8 +165,8 @@ impl Sim {
     /// Binds every service, writes the CA and secret files, seeds the vault
     /// with a valid partner refresh token, and starts serving.
     pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
-        let state_dir = prepare_state_dir(&opts.state_dir)?;
-        let listeners = bind_all(opts.listen).await?;
+        let state_dir = files::prepare_state_dir(&opts.state_dir)?;
+        let listeners = server::bind_all(opts.listen).await?;
         let mut addrs = Vec::with_capacity(listeners.len());
         for (l, requested) in &listeners {
             let addr = l.local_addr().map_err(|source| SimError::Bind {
@@ -203,63 +176,64 @@ impl Sim {
             addrs.push(addr);
         }
         let origins = Origins {
-            login: origin(addrs[0]),
-            keyvault: origin(addrs[1]),
-            graph: origin(addrs[2]),
-            arm: origin(addrs[3]),
-            partner_center: origin(addrs[4]),
-            managed_identity: plain_origin(addrs[5]),
-            admin: plain_origin(addrs[6]),
+            login: server::origin(addrs[0]),
+            keyvault: server::origin(addrs[1]),
+            graph: server::origin(addrs[2]),
+            arm: server::origin(addrs[3]),
+            partner_center: server::origin(addrs[4]),
+            managed_identity: server::plain_origin(addrs[5]),
+            admin: server::plain_origin(addrs[6]),
         };
 
-        let pki = tls::generate()?;
+        let pki = server::tls::generate()?;
         let ca_file = state_dir.join(CA_FILE);
-        config_file::write_atomic(&ca_file, pki.ca_pem.as_bytes(), 0o644)?;
+        files::config::write_atomic(&ca_file, pki.ca_pem.as_bytes(), 0o644)?;
 
         // Key generation is CPU-bound; keep it off the async workers.
-        let keys = tokio::task::spawn_blocking(keys::key_set)
+        let keys = tokio::task::spawn_blocking(entra::keys::key_set)
             .await
             .map_err(|e| SimError::Crypto(e.to_string()))??;
         let creds = Credentials {
-            identity_cert: certs::AppCertificate::issue(
+            identity_cert: entra::certs::AppCertificate::issue(
                 &keys.identity,
                 "tenantwatch vault reader",
             )?,
-            partner_cert: certs::AppCertificate::issue(&keys.partner, "tenantwatch SAM")?,
-            issuer: federation::Issuer::new(&origins.login, keys.federation),
+            partner_cert: entra::certs::AppCertificate::issue(&keys.partner, "tenantwatch SAM")?,
+            issuer: entra::federation::Issuer::new(&origins.login, keys.federation),
             identity_header: uuid::Uuid::new_v4().to_string(),
         };
 
-        let world = data::World::generate(opts.seed, opts.tenants);
+        let world = world::World::generate(opts.seed, opts.tenants);
         let estate = estate::Estate::generate(
             &world,
             chrono::Utc::now().timestamp(),
             &creds.partner_cert.thumbprint_hex(),
             &creds.identity_cert.thumbprint_hex(),
         );
-        let state = Arc::new(SimState::new(
-            world,
-            estate,
-            opts.resource_graph_page_size,
-            origins,
-            keyvault::Vault::default(),
-            opts.latency,
-            creds,
-        ));
-        state.set_token_lifetime(opts.access_token_lifetime);
-        let rt = entra::issue_consent_refresh_token(&state);
+        let state = Arc::new(SimState::new(world, estate, origins, opts.latency));
+        let entra = Arc::new(Entra::new(state.clone(), creds));
+        entra.set_token_lifetime(opts.access_token_lifetime);
+        let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
         let now = state.clock.now_unix();
-        lock(&state.vault).set(SECRET_NAME, &rt, None, now);
+        let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
+        keyvault.set(SECRET_NAME, &rt, now);
+        let resource_graph = Arc::new(ResourceGraph::new(opts.resource_graph_page_size));
 
         let files = StateFiles::new(&state_dir);
-        files.write(&state)?;
+        files.write(&entra)?;
 
         let cancel = CancellationToken::new();
         let routers: [(Router, Service); 5] = [
-            (entra::router(state.clone()), Service::Token),
-            (keyvault::router(state.clone()), Service::KeyVault),
+            (entra::router(entra.clone()), Service::Token),
+            (keyvault::router(keyvault.clone()), Service::KeyVault),
             (graph::router(state.clone()), Service::Graph),
-            (arm::router(state.clone()), Service::Arm),
+            (
+                arm::router(arm::Arm {
+                    sim: state.clone(),
+                    resource_graph: resource_graph.clone(),
+                }),
+                Service::Arm,
+            ),
             (
                 partner_center::router(state.clone()),
                 Service::PartnerCenter,
@@ -271,25 +245,29 @@ impl Sim {
             .take(5)
             .zip(routers)
             .map(|(listener, (router, service))| {
-                let router = http::instrument(router, state.clone(), service);
-                tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
+                let router = server::instrument::instrument(router, state.clone(), service);
+                server::tls::serve(listener, pki.acceptor.clone(), router, cancel.clone())
             })
             .collect();
         if let (Some(mi), Some(adm)) = (listeners.next(), listeners.next()) {
-            let mi_router = http::instrument(
-                managed_identity::router(state.clone()),
+            let mi_router = server::instrument::instrument(
+                entra::managed_identity::router(entra.clone()),
                 state.clone(),
                 Service::ManagedIdentity,
             );
-            tasks.push(plain::serve(mi, mi_router, cancel.clone()));
-            tasks.push(plain::serve(
+            tasks.push(server::plain::serve(mi, mi_router, cancel.clone()));
+            tasks.push(server::plain::serve(
                 adm,
-                admin::router(state.clone()),
+                admin::router(admin::Admin {
+                    sim: state.clone(),
+                    entra: entra.clone(),
+                    keyvault: keyvault.clone(),
+                }),
                 cancel.clone(),
             ));
         }
         tasks.push(files::refresh_federated_token(
-            state.clone(),
+            entra.clone(),
             files.federated_token.clone(),
             cancel.clone(),
         ));
@@ -307,6 +285,9 @@ impl Sim {
         Ok(SimHandle {
             inner: Arc::new(Inner {
                 state,
+                entra,
+                keyvault,
+                resource_graph,
                 ca_file,
                 ca_pem: pki.ca_pem,
                 state_dir,
@@ -327,6 +308,9 @@ pub struct SimHandle {
 
 struct Inner {
     state: Arc<SimState>,
+    entra: Arc<Entra>,
+    keyvault: Arc<keyvault::KeyVault>,
+    resource_graph: Arc<ResourceGraph>,
     ca_file: PathBuf,
     ca_pem: String,
     state_dir: PathBuf,
@@ -443,7 +427,7 @@ impl SimHandle {
     /// The newest value of a vault secret (e.g. to see which refresh token
     /// the daemon stored last).
     pub fn stored_secret(&self, name: &str) -> Option<String> {
-        lock(&self.state().vault).latest_value(name)
+        self.inner.keyvault.latest_value(name)
     }
 
     /// The customer tenants Partner Center lists now, in its order.
@@ -511,13 +495,17 @@ impl SimHandle {
 
     /// Rows per Resource Graph page.
     pub fn resource_graph_page_size(&self) -> usize {
-        self.state().rg_page_size
+        self.inner.resource_graph.page_size
     }
 
     /// Pages the built-in Resource Graph query takes for a tenant (at least
     /// one, even when it has no rows).
     pub fn resource_graph_pages(&self, tenant_id: &str) -> usize {
-        resource_graph::builtin_pages(self.state(), &self.tenant_key(tenant_id))
+        arm::resource_graph::builtin_pages(
+            self.state(),
+            &self.inner.resource_graph,
+            &self.tenant_key(tenant_id),
+        )
     }
 
     /// Every client secret, refresh token, access token, id token and vault
@@ -528,7 +516,7 @@ impl SimHandle {
 
     /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
     pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
-        self.state().set_token_lifetime(d);
+        self.inner.entra.set_token_lifetime(d);
     }
 
     /// Sets the delay injected before every response.
@@ -541,14 +529,14 @@ impl SimHandle {
     /// `tenant_id` may also be a verified domain.
     pub fn inject_token_error(&self, tenant_id: &str, aadsts: u32) {
         let id = self.tenant_key(tenant_id);
-        self.state().set_token_error(&id, aadsts);
+        self.inner.entra.set_token_error(&id, aadsts);
     }
 
     /// Undoes [`SimHandle::inject_token_error`] and
     /// [`SimHandle::inject_token_throttle`] for a tenant.
     pub fn clear_token_error(&self, tenant_id: &str) {
         let id = self.tenant_key(tenant_id);
-        self.state().clear_token_error(&id);
+        self.inner.entra.clear_token_error(&id);
     }
 
     /// A tenant's id when `key` names a simulated tenant (id or domain).
@@ -571,7 +559,7 @@ impl SimHandle {
         let s = self.state();
         let o = &s.origins;
         let partner = s.world.partner.id.clone();
-        let text = config_file::render(&config_file::ConfigInputs {
+        let text = files::config::render(&files::config::ConfigInputs {
             login: &o.login,
             graph: &o.graph,
             arm: &o.arm,
@@ -592,7 +580,7 @@ impl SimHandle {
             partner_certificate: &self.inner.files.partner_cert,
             federated_token_file: &self.inner.files.federated_token,
         })?;
-        config_file::write_atomic(path, text.as_bytes(), 0o644)
+        files::config::write_atomic(path, text.as_bytes(), 0o644)
     }
 
     /// Current simulated time, unix seconds.
@@ -605,20 +593,20 @@ impl SimHandle {
     /// does. Tokens from a later consent (authorization code, device code)
     /// work.
     pub fn revoke_refresh_tokens(&self) {
-        self.state().revoke_refresh_tokens();
+        self.inner.entra.revoke_refresh_tokens();
     }
 
     /// Whether the token endpoint would accept this refresh token now
     /// (known, not revoked, not past 90 days of inactivity).
     pub fn refresh_token_valid(&self, rt: &str) -> bool {
-        user_tokens::check_refresh_token(self.state(), rt).is_ok()
+        entra::user_tokens::check_refresh_token(&self.inner.entra, rt).is_ok()
     }
 
     /// Expires an app's client secret: using it answers AADSTS7000222
     /// (401 `invalid_client`). Unknown client ids are ignored.
     pub fn expire_client_secret(&self, client_id: &str) {
         if let Some(app) = self.state().world.app(client_id) {
-            self.state().expire_secret(&app.client_id);
+            self.inner.entra.expire_secret(&app.client_id);
         }
     }
 
@@ -651,20 +639,20 @@ impl SimHandle {
     /// by [`SimHandle::clear_token_error`].
     pub fn inject_token_throttle(&self, tenant_id: &str, retry_after_secs: u64) {
         let id = self.tenant_key(tenant_id);
-        self.state().set_token_throttle(&id, retry_after_secs);
+        self.inner.entra.set_token_throttle(&id, retry_after_secs);
     }
 
     /// Approves a pending device code as if the partner admin had entered
     /// `user_code` at the verification page; `false` if no such pending code.
     pub fn approve_device_code(&self, user_code: &str) -> bool {
         let now = self.now();
-        self.state().device_codes.decide(user_code, true, now)
+        self.inner.entra.device_codes.decide(user_code, true, now)
     }
 
     /// Declines a pending device code (`authorization_declined` on the next poll).
     pub fn deny_device_code(&self, user_code: &str) -> bool {
         let now = self.now();
-        self.state().device_codes.decide(user_code, false, now)
+        self.inner.entra.device_codes.decide(user_code, false, now)
     }
 
     /// PEM file (certificate, then PKCS#8 RSA-2048 private key; mode 0600)
@@ -681,12 +669,12 @@ impl SimHandle {
     /// Upper-case hex SHA-1 thumbprint of [`SimHandle::identity_certificate`],
     /// as the portal shows it (msal's `thumbprint`).
     pub fn identity_certificate_thumbprint(&self) -> String {
-        self.state().creds.identity_cert.thumbprint_hex()
+        self.inner.entra.creds.identity_cert.thumbprint_hex()
     }
 
     /// Upper-case hex SHA-1 thumbprint of [`SimHandle::partner_certificate`].
     pub fn partner_certificate_thumbprint(&self) -> String {
-        self.state().creds.partner_cert.thumbprint_hex()
+        self.inner.entra.creds.partner_cert.thumbprint_hex()
     }
 
     /// `http://127.0.0.1:P/metadata/identity/oauth2/token`: IMDS. Its origin
@@ -704,7 +692,7 @@ impl SimHandle {
         let s = self.state();
         (
             format!("{}/msi/token", s.origins.managed_identity),
-            s.creds.identity_header.clone(),
+            self.inner.entra.creds.identity_header.clone(),
         )
     }
 
@@ -713,7 +701,7 @@ impl SimHandle {
     /// `aud` `api://AzureADTokenExchange`, valid an hour of wall-clock time)
     /// that the service identity's federated credential trusts.
     pub fn federated_token(&self) -> String {
-        files::new_federated_token(self.state()).unwrap_or_else(|e| {
+        files::new_federated_token(&self.inner.entra).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "sim: cannot sign a federated token");
             String::new()
         })
@@ -727,7 +715,7 @@ impl SimHandle {
 
     /// `iss` of federated tokens (the issuer URL of the federated credential).
     pub fn federation_issuer(&self) -> String {
-        self.state().creds.issuer.url().to_string()
+        self.inner.entra.creds.issuer.url().to_string()
     }
 
     /// Plain-HTTP admin API origin on loopback (`http://127.0.0.1:P`).
@@ -743,79 +731,5 @@ impl SimHandle {
         for t in tasks {
             let _ = t.await;
         }
-    }
-}
-
-fn prepare_state_dir(requested: &Path) -> Result<PathBuf, SimError> {
-    let dir = if requested.as_os_str().is_empty() {
-        std::env::temp_dir().join(format!(
-            "tenantwatch-sim-{}-{}",
-            std::process::id(),
-            data::random_token(8).to_ascii_lowercase()
-        ))
-    } else {
-        requested.to_path_buf()
-    };
-    let io = |source| SimError::Io {
-        path: dir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    if requested.as_os_str().is_empty() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        }
-    }
-    dir.canonicalize().map_err(io)
-}
-
-/// Binds the five HTTPS services, then the managed identity endpoint and
-/// the admin API: all on random ports for port 0, otherwise on consecutive
-/// ports starting at the requested one. The two plain-HTTP listeners are
-/// always on loopback: they hand out tokens and control the simulator.
-async fn bind_all(listen: SocketAddr) -> Result<Vec<(TcpListener, SocketAddr)>, SimError> {
-    const COUNT: u16 = 7;
-    let base = listen.port();
-    if base != 0 && base > u16::MAX - (COUNT - 1) {
-        return Err(SimError::InvalidOption(format!(
-            "listen port {base} leaves no room for the six service ports after it"
-        )));
-    }
-    let loopback = if listen.ip().is_loopback() {
-        listen.ip()
-    } else if listen.is_ipv6() {
-        IpAddr::V6(Ipv6Addr::LOCALHOST)
-    } else {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    };
-    let mut out = Vec::with_capacity(usize::from(COUNT));
-    for i in 0..COUNT {
-        let ip = if i < 5 { listen.ip() } else { loopback };
-        let addr = SocketAddr::new(ip, if base == 0 { 0 } else { base + i });
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind { addr, source })?;
-        out.push((l, addr));
-    }
-    Ok(out)
-}
-
-/// `http://host:port` for a plain-HTTP loopback listener.
-fn plain_origin(addr: SocketAddr) -> String {
-    origin(addr).replacen("https://", "http://", 1)
-}
-
-/// `https://host:port` for a bound address; wildcard binds are reached via
-/// loopback, which the server certificate covers.
-fn origin(addr: SocketAddr) -> String {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => format!("https://127.0.0.1:{}", addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            format!("https://[{}]:{}", Ipv6Addr::LOCALHOST, addr.port())
-        }
-        IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
-        IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
     }
 }

@@ -12,12 +12,12 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
+use serde_json::json;
 
-use super::bearer::{self, BearerError};
-use super::errors::PcErrorBody;
-use super::http::{self, first};
-use super::resources::PARTNER_CENTER;
-use super::state::SimState;
+use crate::bearer::{self, BearerError};
+use crate::http::{self, first};
+use crate::resources::PARTNER_CENTER;
+use crate::state::SimState;
 
 /// Page size when the request gives none: the docs' example (`size=40`,
 /// "read customers into chunks of 40s"); they document no other default.
@@ -97,6 +97,29 @@ pub(crate) fn pc_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
         ),
         ("ms-serverid", "0000112E".to_string()),
     ]
+}
+
+/// Partner Center's flat error: `{"code","description","data","source"}`
+/// (partnercenter/docs-error-codes.md; real bodies carry a numeric code and
+/// `source: "PartnerFD"`).
+#[derive(Debug, Serialize)]
+pub(crate) struct PcErrorBody {
+    pub code: u32,
+    pub description: String,
+    pub data: Vec<String>,
+    pub source: String,
+}
+
+impl PcErrorBody {
+    /// A Partner Center error body from `PartnerFD`.
+    pub fn new(code: u32, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            data: Vec::new(),
+            source: "PartnerFD".into(),
+        }
+    }
 }
 
 fn error(headers: &HeaderMap, status: StatusCode, body: PcErrorBody) -> Response {
@@ -232,6 +255,31 @@ async fn not_found(headers: HeaderMap) -> Response {
         StatusCode::NOT_FOUND,
         PcErrorBody::new(1000, "Not found"),
     )
+}
+
+/// Partner Center under an injected fault: its rate-limit message for 429
+/// (partnercenter/docs-api-throttling-guidance.md), its flat error otherwise.
+pub(crate) fn fault_response(
+    headers: &HeaderMap,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    let extra = pc_headers(headers);
+    match retry_after {
+        Some(secs) => http::json(
+            status,
+            &json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")}),
+            &extra,
+        ),
+        None => http::json(
+            status,
+            &PcErrorBody::new(
+                u32::from(status.as_u16()),
+                "The service is temporarily unavailable. Please try again later.",
+            ),
+            &extra,
+        ),
+    }
 }
 
 #[cfg(test)]

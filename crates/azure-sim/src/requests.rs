@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
+use tenantwatch_common::sync::lock;
 
-use super::state::lock;
-use super::Service;
+use crate::service::Service;
 
 /// Records kept before the oldest are dropped. A long-running `tenantwatch
 /// sim` would otherwise grow without bound; counts stay exact regardless.

@@ -1,37 +1,40 @@
-//! Shared, mutable simulator state: counters, issued refresh tokens, injected
-//! faults, the vault's contents. Locks are never held across an `.await`.
+//! The state every simulated service reads: the seeded world and estate,
+//! the origins, the simulated clock, the access-token signer, the request
+//! log and fault registry the middleware uses, the injected latency, the
+//! customers taken away, and every secret handed out (for leak checks).
+//!
+//! What only one service needs lives with it (`entra::state::Entra`,
+//! `keyvault::KeyVault`, `arm::resource_graph::ResourceGraph`), each beside
+//! an `Arc` of this, so this module depends on no service. Locks are never
+//! held across an `.await`.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use super::authorize::AuthCodes;
-use super::certs::AppCertificate;
-use super::clock::Clock;
-use super::data::{Tenant, World};
-use super::device::DeviceCodes;
-use super::estate::{gdap, Estate, Relationship};
-use super::faults::Faults;
-use super::federation::Issuer;
-use super::jwt::Signer;
-use super::keyvault::Vault;
-use super::requests::{RequestLog, RequestRecord};
-use super::Service;
+use tenantwatch_common::sync::lock;
 
-/// Resource Graph's documented user quota: 15 queries per 5-second window
-/// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
-pub(crate) const RG_QUOTA: u32 = 15;
-/// Length of a Resource Graph quota window.
-pub(crate) const RG_QUOTA_WINDOW: Duration = Duration::from_secs(5);
+use crate::clock::Clock;
+use crate::estate::{gdap, Estate, Relationship};
+use crate::faults::Faults;
+use crate::jwt::Signer;
+use crate::requests::{RequestLog, RequestRecord};
+use crate::service::Service;
+use crate::world::{Tenant, World};
 
 /// The origin (scheme://host:port) of each simulated service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origins {
+    /// Entra's login origin.
     pub login: String,
+    /// Key Vault (the vault URL).
     pub keyvault: String,
+    /// Microsoft Graph.
     pub graph: String,
+    /// Azure Resource Manager (and Resource Graph).
     pub arm: String,
+    /// Partner Center.
     pub partner_center: String,
     /// Plain-HTTP managed identity endpoint (IMDS and App Service paths).
     pub managed_identity: String,
@@ -39,143 +42,59 @@ pub(crate) struct Origins {
     pub admin: String,
 }
 
-/// What the token endpoint remembers about a refresh token it issued.
-#[derive(Debug, Clone)]
-pub(crate) struct RefreshGrant {
-    pub client_id: String,
-    pub user_oid: String,
-    pub home_tenant: String,
-    pub issued_at: i64,
-    /// Issue order, so a revocation can cut off everything issued before it.
-    pub seq: u64,
-    /// Issued to a public-client flow (device code or auth code without a
-    /// client credential), so it may be redeemed without one.
-    pub public: bool,
-}
-
-/// The credentials registered on the apps besides their secrets.
-pub(crate) struct Credentials {
-    /// Certificate of the single-tenant service identity.
-    pub identity_cert: AppCertificate,
-    /// Certificate of the multi-tenant SAM (partner) app.
-    pub partner_cert: AppCertificate,
-    /// The Kubernetes OIDC issuer the identity's federated credential trusts.
-    pub issuer: Issuer,
-    /// App Service's `IDENTITY_HEADER` value.
-    pub identity_header: String,
-}
-
-/// Everything the request handlers share.
+/// What every service shares.
 pub(crate) struct SimState {
+    /// Tenants, apps and the partner admin, fixed at start-up.
     pub world: World,
     /// Licences, resources, GDAP relationships… generated at start-up.
     pub estate: Estate,
-    /// Rows per Resource Graph page.
-    pub rg_page_size: usize,
     /// Every request received.
     pub requests: RequestLog,
     pub origins: Origins,
+    /// Simulated time: token lifetimes, refresh-token inactivity, `Date`.
     pub clock: Clock,
+    /// Signs the access and id tokens Entra issues; resources verify with it.
     pub signer: Signer,
-    pub vault: Mutex<Vault>,
-    pub creds: Credentials,
+    /// Faults injected per service, tenant, count or rate.
     pub faults: Faults,
-    pub auth_codes: AuthCodes,
-    pub device_codes: DeviceCodes,
+    /// Delay before every response, in milliseconds.
     latency_ms: AtomicU64,
-    /// Access-token lifetime in seconds; 0 means Entra's own (just under an hour).
-    token_lifetime_secs: AtomicI64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
     removed: Mutex<HashSet<String>>,
-    /// Resource Graph quota per caller: window start and queries in it.
-    rg_quota: Mutex<HashMap<String, (Instant, u32)>>,
-    refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
-    /// Next `RefreshGrant::seq`.
-    rt_seq: AtomicU64,
-    /// Grants with a lower `seq` were revoked.
-    revoked_below: AtomicU64,
-    /// Sim time of the last revocation (the user's TokensValidFrom).
-    tokens_valid_from: AtomicI64,
-    /// Lower-case client ids whose secret has expired.
-    expired_secrets: Mutex<HashSet<String>>,
-    token_errors: Mutex<HashMap<String, u32>>,
-    token_throttles: Mutex<HashMap<String, u64>>,
+    /// Every secret, token and key handed out, in order.
     issued: Mutex<Vec<String>>,
 }
 
-/// Locks a mutex, carrying on with the data if a handler panicked while
-/// holding it: every critical section leaves the data consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl SimState {
-    pub fn new(
-        world: World,
-        estate: Estate,
-        rg_page_size: usize,
-        origins: Origins,
-        vault: Vault,
-        latency: Duration,
-        creds: Credentials,
-    ) -> Self {
+    /// The shared state at start-up; the apps' client secrets are the first
+    /// secrets remembered.
+    pub fn new(world: World, estate: Estate, origins: Origins, latency: Duration) -> Self {
         let issued = vec![
             world.sam_app.secret.clone(),
             world.identity_app.secret.clone(),
-            creds.identity_header.clone(),
-            creds.identity_cert.pem.clone(),
-            creds.partner_cert.pem.clone(),
         ];
         Self {
             world,
             estate,
-            rg_page_size: rg_page_size.max(1),
             requests: RequestLog::default(),
             origins,
             clock: Clock::default(),
             signer: Signer::random(),
-            vault: Mutex::new(vault),
-            creds,
             faults: Faults::default(),
-            auth_codes: AuthCodes::default(),
-            device_codes: DeviceCodes::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
-            token_lifetime_secs: AtomicI64::new(0),
             removed: Mutex::default(),
-            rg_quota: Mutex::default(),
-            refresh_tokens: Mutex::default(),
-            rt_seq: AtomicU64::new(0),
-            revoked_below: AtomicU64::new(0),
-            tokens_valid_from: AtomicI64::new(0),
-            expired_secrets: Mutex::default(),
-            token_errors: Mutex::default(),
-            token_throttles: Mutex::default(),
             issued: Mutex::new(issued),
         }
     }
 
+    /// The delay injected before every response.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
     }
 
+    /// Sets the delay injected before every response.
     pub fn set_latency(&self, d: Duration) {
         self.latency_ms.store(duration_ms(d), Ordering::Relaxed);
-    }
-
-    /// Lifetime for the next access token: Entra trims a little off the hour,
-    /// differently per token, unless a fixed lifetime was set (benchmarks and
-    /// the soak compress time this way).
-    pub fn token_lifetime(&self) -> i64 {
-        match self.token_lifetime_secs.load(Ordering::Relaxed) {
-            0 => rand::Rng::gen_range(&mut rand::thread_rng(), 3300..=3599),
-            fixed => fixed,
-        }
-    }
-
-    /// Fixes the access-token lifetime (`None`: Entra's own).
-    pub fn set_token_lifetime(&self, d: Option<Duration>) {
-        let secs = d.map_or(0, |d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX));
-        self.token_lifetime_secs.store(secs, Ordering::Relaxed);
     }
 
     /// Records a request.
@@ -183,6 +102,7 @@ impl SimState {
         self.requests.record(r);
     }
 
+    /// Requests to `service`, for one tenant or (`None`) all.
     pub fn request_count(&self, service: Service, tenant: Option<&str>) -> u64 {
         self.requests.count(service, tenant)
     }
@@ -241,95 +161,14 @@ impl SimState {
             .collect()
     }
 
-    /// Counts one Resource Graph query against `caller`'s quota and returns
-    /// what is left in the window. The sim never throttles on its own: at
-    /// zero it keeps answering (inject a fault for 429s).
-    pub fn rg_quota_take(&self, caller: &str) -> u32 {
-        let now = Instant::now();
-        let mut map = lock(&self.rg_quota);
-        let entry = map.entry(caller.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= RG_QUOTA_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        RG_QUOTA.saturating_sub(entry.1)
-    }
-
     /// Records a secret value so tests can look for leaks of it.
     pub fn remember_secret(&self, s: &str) {
         lock(&self.issued).push(s.to_string());
     }
 
+    /// Every secret remembered so far, in the order handed out.
     pub fn issued_secrets(&self) -> Vec<String> {
         lock(&self.issued).clone()
-    }
-
-    /// Stores a new refresh token; its `seq` is assigned here.
-    pub fn insert_refresh_token(&self, token: String, mut grant: RefreshGrant) {
-        grant.seq = self.rt_seq.fetch_add(1, Ordering::SeqCst);
-        self.remember_secret(&token);
-        lock(&self.refresh_tokens).insert(token, grant);
-    }
-
-    /// Revokes every refresh token issued so far, as "Revoke sessions" (or a
-    /// password reset) does by moving the user's TokensValidFrom to now.
-    pub fn revoke_refresh_tokens(&self) {
-        let below = self.rt_seq.load(Ordering::SeqCst);
-        self.revoked_below.fetch_max(below, Ordering::SeqCst);
-        self.tokens_valid_from
-            .store(self.clock.now_unix(), Ordering::SeqCst);
-    }
-
-    /// Whether a revocation came after this grant was issued.
-    pub fn is_revoked(&self, grant: &RefreshGrant) -> bool {
-        grant.seq < self.revoked_below.load(Ordering::SeqCst)
-    }
-
-    /// Sim time of the last revocation (0 if none).
-    pub fn tokens_valid_from(&self) -> i64 {
-        self.tokens_valid_from.load(Ordering::SeqCst)
-    }
-
-    /// Marks an app's client secret as expired.
-    pub fn expire_secret(&self, client_id: &str) {
-        lock(&self.expired_secrets).insert(client_id.to_ascii_lowercase());
-    }
-
-    /// Whether an app's client secret has expired.
-    pub fn secret_expired(&self, client_id: &str) -> bool {
-        lock(&self.expired_secrets).contains(&client_id.to_ascii_lowercase())
-    }
-
-    pub fn refresh_grant(&self, token: &str) -> Option<RefreshGrant> {
-        lock(&self.refresh_tokens).get(token).cloned()
-    }
-
-    pub fn set_token_error(&self, tenant_id: &str, code: u32) {
-        lock(&self.token_errors).insert(tenant_id.to_ascii_lowercase(), code);
-    }
-
-    /// Clears injected AADSTS errors and throttling for a tenant.
-    pub fn clear_token_error(&self, tenant_id: &str) {
-        lock(&self.token_errors).remove(&tenant_id.to_ascii_lowercase());
-        lock(&self.token_throttles).remove(&tenant_id.to_ascii_lowercase());
-    }
-
-    /// Makes the tenant's token requests answer 429 with this `Retry-After`.
-    pub fn set_token_throttle(&self, tenant_id: &str, retry_after_secs: u64) {
-        lock(&self.token_throttles).insert(tenant_id.to_ascii_lowercase(), retry_after_secs);
-    }
-
-    /// The tenant's injected throttling, if any.
-    pub fn token_throttle(&self, tenant_id: &str) -> Option<u64> {
-        lock(&self.token_throttles)
-            .get(&tenant_id.to_ascii_lowercase())
-            .copied()
-    }
-
-    pub fn token_error(&self, tenant_id: &str) -> Option<u32> {
-        lock(&self.token_errors)
-            .get(&tenant_id.to_ascii_lowercase())
-            .copied()
     }
 }
 

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::data::Tenant;
-use super::state::SimState;
+use crate::state::SimState;
+use crate::world::Tenant;
 
 /// Everything the APIs report, per tenant.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@
 //! and an older one that expires within 30 days, the case an expiry alert
 //! exists for — and its certificate.
 
-use super::super::data::{guid, stream};
+use crate::world::{guid, stream};
 
 const DAY: i64 = 86_400;
 
@@ -149,9 +149,12 @@ mod tests {
     #[test]
     fn certificate_dates_match_the_issued_certificates() {
         assert_eq!(
-            crate::clock::iso_seconds(CERT_START),
+            tenantwatch_common::time::rfc3339(CERT_START),
             "2024-01-01T00:00:00Z"
         );
-        assert_eq!(crate::clock::iso_seconds(CERT_END), "2034-01-01T00:00:00Z");
+        assert_eq!(
+            tenantwatch_common::time::rfc3339(CERT_END),
+            "2034-01-01T00:00:00Z"
+        );
     }
 }

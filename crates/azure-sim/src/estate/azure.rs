@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::data::{stream, Tenant};
+use crate::world::{stream, Tenant};
 
 /// Resource types (lower-case, as Resource Graph returns `type`), whether
 /// Resource Health reports on them, and a name prefix (CAF abbreviations).
@@ -185,7 +185,7 @@ impl Azure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::World;
+    use crate::world::World;
 
     #[test]
     fn tenants_with_subscriptions_have_enough_rows_to_page() {

@@ -9,8 +9,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::super::data::{guid, stream, Tenant};
 use super::GdapRole;
+use crate::world::{guid, stream, Tenant};
 
 const DAY: i64 = 86_400;
 
@@ -247,7 +247,7 @@ pub(crate) fn days(d: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::World;
+    use crate::world::World;
 
     const START: i64 = 1_800_000_000;
 

@@ -2,8 +2,8 @@
 //! health (`healthOverviews`), Secure Score history, user count and
 //! Entra Connect directory sync.
 
-use super::super::data::{guid, stream, Tenant};
 use super::Role;
+use crate::world::{guid, stream, Tenant};
 
 /// A product SKU as Microsoft publishes it: id, part number and some of
 /// its service plans (`servicePlanId`, `servicePlanName`).
@@ -289,7 +289,7 @@ fn scores(n: u64, start: i64) -> Vec<Score> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::World;
+    use crate::world::World;
 
     fn all(n: usize) -> Vec<(Role, M365)> {
         let w = World::generate(11, n);

@@ -16,7 +16,7 @@ pub(crate) mod m365;
 
 use std::collections::HashMap;
 
-use super::data::{Tenant, World};
+use crate::world::{Tenant, World};
 
 pub(crate) use app::{AppCredential, CredentialKind};
 pub(crate) use azure::Azure;

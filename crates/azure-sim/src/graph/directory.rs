@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use super::{begin, error, JSON};
-use crate::clock::iso_seconds;
-use crate::data::Tenant;
 use crate::http;
 use crate::state::SimState;
+use crate::world::Tenant;
 
 /// Permissions any of which lets a caller read the organization.
 const ORG_READ: &[&str] = &[
@@ -35,6 +35,7 @@ const USERS_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
+/// `GET /v1.0/organization`.
 pub(super) async fn organization(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -71,7 +72,7 @@ fn org(t: &Tenant, is_partner: bool, last_sync: Option<i64>) -> Value {
         "displayName": t.name,
         "isMultipleDataLocationsForServicesEnabled": null,
         "marketingNotificationEmails": [],
-        "onPremisesLastSyncDateTime": last_sync.map(iso_seconds),
+        "onPremisesLastSyncDateTime": last_sync.map(rfc3339),
         "onPremisesSyncEnabled": last_sync.map(|_| true),
         "partnerTenantType": if is_partner { json!("ResellerPartnerDelegatedAdmin") } else { Value::Null },
         "postalCode": null,
@@ -105,6 +106,7 @@ fn org(t: &Tenant, is_partner: bool, last_sync: Option<i64>) -> Value {
     })
 }
 
+/// `GET /v1.0/users/$count`.
 pub(super) async fn users_count(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,

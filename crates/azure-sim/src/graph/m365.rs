@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::clock::iso_seconds;
 use crate::estate::m365::{Score, Sku};
 use crate::estate::M365;
 use crate::state::SimState;
@@ -105,6 +105,7 @@ fn sku(tenant_id: &str, account_name: &str, account_id: &str, s: &Sku) -> Value 
     })
 }
 
+/// `GET /v1.0/subscribedSkus`.
 pub(super) async fn subscribed_skus(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -122,6 +123,7 @@ pub(super) async fn subscribed_skus(
     odata::page(&state, &call, &uri, &q, "subscribedSkus", items, SKU_PAGING)
 }
 
+/// `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.
 pub(super) async fn health_overviews(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -148,7 +150,7 @@ pub(super) async fn health_overviews(
 }
 
 fn score(tenant_id: &str, users: u64, s: &Score) -> Value {
-    let created = iso_seconds(s.created);
+    let created = rfc3339(s.created);
     json!({
         "id": format!("{tenant_id}_{}", &created[..10]),
         "azureTenantId": tenant_id,
@@ -177,6 +179,7 @@ fn score(tenant_id: &str, users: u64, s: &Score) -> Value {
     })
 }
 
+/// `GET /v1.0/security/secureScores`.
 pub(super) async fn secure_scores(
     State(state): State<Arc<SimState>>,
     uri: Uri,

@@ -3,13 +3,15 @@
 //! service health, Secure Score), and in the partner's tenant its GDAP
 //! relationships and app registrations. Shapes follow graph/examples/.
 //!
-//! Layout: this file authenticates and answers errors; [`odata`] pages
-//! collections; one file per area serves its endpoints.
+//! This file routes, authenticates, and answers errors and faults;
+//! [`odata`] pages collections; one file per area serves its endpoints.
 
 mod directory;
 mod m365;
-pub(crate) mod odata;
+mod odata;
 mod partner;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -18,14 +20,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use serde::Serialize;
+use serde_json::json;
 
-use super::bearer::{self, BearerError};
-use super::clock::graph_date;
-use super::data::Tenant;
-use super::errors::{GraphError, GraphErrorBody, GraphInnerError};
-use super::http;
-use super::resources::GRAPH;
-use super::state::SimState;
+use crate::bearer::{self, BearerError};
+use crate::clock::graph_date;
+use crate::http;
+use crate::resources::GRAPH;
+use crate::state::SimState;
+use crate::world::Tenant;
 
 /// The content type of Graph's JSON responses.
 pub(crate) const JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -57,6 +60,7 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
+    /// A fresh request id; the client's `client-request-id`, or the same id.
     pub fn from(headers: &HeaderMap) -> Self {
         let request_id = http::new_id();
         let client_request_id = http::header(headers, "client-request-id")
@@ -67,6 +71,7 @@ impl Ids {
         }
     }
 
+    /// The headers Graph puts on every response.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("request-id", self.request_id.clone()),
@@ -84,6 +89,33 @@ impl Ids {
             ),
         ]
     }
+}
+
+/// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`
+/// (capital E), per NOTES.md and real 401 bodies.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphErrorBody {
+    pub error: GraphError,
+}
+
+/// The inner part of a Graph error.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphError {
+    pub code: String,
+    pub message: String,
+    #[serde(rename = "innerError")]
+    pub inner_error: GraphInnerError,
+}
+
+/// Diagnostics Graph adds to every error.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphInnerError {
+    /// `2022-03-17T16:05:41` (no zone), as real bodies show.
+    pub date: String,
+    #[serde(rename = "request-id")]
+    pub request_id: String,
+    #[serde(rename = "client-request-id")]
+    pub client_request_id: String,
 }
 
 /// A Graph error body (`innerError` with date and request ids).
@@ -201,4 +233,34 @@ async fn unknown_segment(
         "BadRequest",
         &format!("Resource not found for the segment '{segment}'."),
     )
+}
+
+/// Graph under an injected fault: `TooManyRequests`, `generalException` or
+/// `serviceNotAvailable`, with the request ids Graph always echoes.
+pub(crate) fn fault_response(
+    state: &SimState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    let ids = Ids::from(headers);
+    let (code, message) = match retry_after {
+        Some(_) => (
+            "TooManyRequests",
+            "Too many requests. Application is over its request limit (throttle category: Default).",
+        ),
+        None if status == StatusCode::INTERNAL_SERVER_ERROR => {
+            ("generalException", "General exception while processing.")
+        }
+        None => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable for maintenance or is overloaded. Retry the request.",
+        ),
+    };
+    let body = json!({"error": {"code": code, "message": message, "innerError": {
+        "date": graph_date(state.clock.now()),
+        "request-id": ids.request_id,
+        "client-request-id": ids.client_request_id,
+    }}});
+    http::json(status, &body, &ids.headers())
 }

@@ -10,14 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::clock::iso_seconds;
-use crate::data::{guid, App};
 use crate::estate::gdap::{self, Current};
 use crate::estate::{AppCredential, CredentialKind, Relationship};
 use crate::state::SimState;
+use crate::world::{guid, App};
 
 const GDAP_READ: &[&str] = &[
     "DelegatedAdminRelationship.Read.All",
@@ -64,13 +64,14 @@ fn relationship(r: &Relationship, now: &Current) -> Value {
         },
         "status": now.status,
         "autoExtendDuration": if r.auto_extend { gdap::days(gdap::AUTO_EXTEND_DAYS) } else { "PT0S".into() },
-        "createdDateTime": iso_seconds(r.created),
-        "lastModifiedDateTime": iso_seconds(now.last_modified),
-        "activatedDateTime": iso_seconds(r.activated),
-        "endDateTime": iso_seconds(now.end),
+        "createdDateTime": rfc3339(r.created),
+        "lastModifiedDateTime": rfc3339(now.last_modified),
+        "activatedDateTime": rfc3339(r.activated),
+        "endDateTime": rfc3339(now.end),
     })
 }
 
+/// `GET /v1.0/tenantRelationships/delegatedAdminRelationships`.
 pub(super) async fn relationships(
     State(state): State<Arc<SimState>>,
     uri: Uri,
@@ -117,19 +118,19 @@ fn credential(c: &AppCredential) -> Value {
         CredentialKind::Secret => json!({
             "customKeyIdentifier": null,
             "displayName": c.display_name,
-            "endDateTime": iso_seconds(c.end),
+            "endDateTime": rfc3339(c.end),
             "hint": c.hint,
             "keyId": c.key_id,
             "secretText": null,
-            "startDateTime": iso_seconds(c.start),
+            "startDateTime": rfc3339(c.start),
         }),
         CredentialKind::Certificate => json!({
             "customKeyIdentifier": c.thumbprint,
             "displayName": c.display_name,
-            "endDateTime": iso_seconds(c.end),
+            "endDateTime": rfc3339(c.end),
             "key": null,
             "keyId": c.key_id,
-            "startDateTime": iso_seconds(c.start),
+            "startDateTime": rfc3339(c.start),
             "type": "AsymmetricX509Cert",
             "usage": "Verify",
         }),
@@ -151,6 +152,7 @@ fn application(state: &SimState, app: &App, creds: &[AppCredential]) -> Value {
     })
 }
 
+/// `GET /v1.0/applications`.
 pub(super) async fn applications(
     State(state): State<Arc<SimState>>,
     uri: Uri,

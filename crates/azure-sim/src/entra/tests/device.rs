@@ -1,0 +1,137 @@
+//! The device code flow: approval, polling, decline, expiry.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::test_support::{claims, start, start_device, Fixture, PC_SCOPE};
+
+async fn poll(f: &Fixture, device_code: &str) -> (u16, Value) {
+    f.token(
+        &f.sim.partner_tenant_id(),
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &f.sim.partner_client_id()),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn device_code_flow_end_to_end() {
+    let f = start(1).await;
+    let d = start_device(&f).await;
+    let (user_code, device_code) = (
+        d["user_code"].as_str().unwrap().to_string(),
+        d["device_code"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        d["verification_uri"],
+        format!("{}/devicelogin", f.sim.login_url())
+    );
+    assert_eq!(
+        (d["expires_in"].as_i64(), d["interval"].as_i64()),
+        (Some(900), Some(1))
+    );
+    assert!(d["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("To sign in, use a web browser to open the page "));
+
+    let (s, b) = poll(&f, &device_code).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    assert_eq!(b["error_codes"], json!([70016]));
+
+    // The admin enters the code at the verification page.
+    let r = f
+        .http
+        .post(d["verification_uri"].as_str().unwrap())
+        .form(&[("otc", user_code.to_lowercase())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (s, b) = poll(&f, &device_code).await;
+    assert_eq!(s, 200, "{b}");
+    let rt = b["refresh_token"].as_str().unwrap();
+    assert_eq!(claims(b["access_token"].as_str().unwrap())["appidacr"], "0");
+    // A public-client refresh token needs no secret to redeem.
+    let (s, b) = f
+        .token(
+            &f.sim.partner_tenant_id(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &f.sim.partner_client_id()),
+                ("refresh_token", rt),
+                ("scope", PC_SCOPE),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // But the seeded (confidential) one does.
+    let (s, b) = f
+        .token(
+            &f.sim.partner_tenant_id(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &f.sim.partner_client_id()),
+                ("refresh_token", &f.seeded_rt()),
+                ("scope", PC_SCOPE),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error_codes"][0].as_u64()), (401, Some(7000218)));
+}
+
+#[tokio::test]
+async fn device_code_declined_expired_and_unknown() {
+    let f = start(1).await;
+    // Polled twice at once: slow down (and the interval grows).
+    let d = start_device(&f).await;
+    assert_eq!(
+        poll(&f, d["device_code"].as_str().unwrap()).await.1["error"],
+        "authorization_pending"
+    );
+    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("slow_down")));
+    assert!(b["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("6 seconds"));
+
+    let d = start_device(&f).await;
+    assert!(f.sim.deny_device_code(d["user_code"].as_str().unwrap()));
+    assert!(!f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
+    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("authorization_declined"))
+    );
+
+    let d = start_device(&f).await;
+    f.sim.advance_clock(Duration::from_secs(901));
+    assert!(!f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
+    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("expired_token")));
+    assert_eq!(b["error_codes"], json!([70020]));
+
+    let (s, b) = poll(&f, "DAQABnot-a-code").await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("bad_verification_code"))
+    );
+
+    // Approved through the handle, redeemed once.
+    let d = start_device(&f).await;
+    assert!(f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
+    let (s, _) = poll(&f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")));
+}

@@ -1,0 +1,375 @@
+//! Delegated tokens for the partner admin: the refresh-token grant, and the
+//! token issuance shared with the authorization-code and device-code
+//! grants (access token, rotated refresh token, optional id token).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::authority::Authority;
+use super::client_auth::ClientAuth;
+use super::errors::{aad, AadError};
+use super::refresh_tokens::RefreshGrant;
+use super::state::Entra;
+use super::token::{Flavor, Issued};
+use crate::clock::{dotnet_round_trip, to_datetime};
+use crate::http::first;
+use crate::resources::{ResourceRef, ScopeError, Scopes};
+use crate::state::SimState;
+use crate::world::{random_token, App, Tenant};
+
+/// Issues a refresh token for the partner admin and the SAM app, as the
+/// one-time consent would have.
+pub(crate) fn issue_consent_refresh_token(entra: &Entra) -> String {
+    let state = &*entra.sim;
+    let w = &state.world;
+    new_refresh_token(entra, &w.sam_app.client_id, &w.partner.id, false)
+}
+
+/// Refresh tokens lapse after this long without being redeemed.
+pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;
+
+/// Issues a refresh token for the partner admin and `client_id`, with
+/// `home` as the user's home tenant.
+pub(crate) fn new_refresh_token(
+    entra: &Entra,
+    client_id: &str,
+    home: &str,
+    public: bool,
+) -> String {
+    let state = &*entra.sim;
+    let token = format!("1.AXoA{}", random_token(250));
+    entra.insert_refresh_token(
+        token.clone(),
+        RefreshGrant {
+            client_id: client_id.to_string(),
+            user_oid: state.world.admin.oid.clone(),
+            home_tenant: home.to_string(),
+            issued_at: state.clock.now_unix(),
+            seq: 0,
+            public,
+        },
+    );
+    token
+}
+
+/// The grant behind a refresh token if the token endpoint would accept it
+/// now: known, not revoked (AADSTS50173), not expired (AADSTS700082).
+pub(crate) fn check_refresh_token(entra: &Entra, token: &str) -> Result<RefreshGrant, AadError> {
+    let state = &*entra.sim;
+    let grant = entra
+        .refresh_tokens
+        .get(token)
+        .ok_or_else(aad::malformed_grant)?;
+    let fmt = |t: i64| dotnet_round_trip(to_datetime(t));
+    if entra.refresh_tokens.is_revoked(&grant) {
+        return Err(aad::refresh_token_revoked(
+            &fmt(grant.issued_at),
+            &fmt(entra.refresh_tokens.valid_from()),
+        ));
+    }
+    if state.clock.now_unix() - grant.issued_at > REFRESH_TOKEN_INACTIVITY_SECS {
+        return Err(aad::refresh_token_expired(&fmt(grant.issued_at)));
+    }
+    Ok(grant)
+}
+
+/// `grant_type=refresh_token`.
+pub(crate) fn refresh_token(
+    entra: &Entra,
+    app: &App,
+    authority: Authority<'_>,
+    form: &[(String, String)],
+    flavor: Flavor,
+    client: Option<ClientAuth>,
+) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
+    let w = &state.world;
+    let presented =
+        first(form, "refresh_token").ok_or_else(|| aad::missing_parameter("refresh_token"))?;
+    let grant = entra
+        .refresh_tokens
+        .get(presented)
+        .ok_or_else(aad::malformed_grant)?;
+    if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
+        return Err(aad::grant_for_other_client());
+    }
+    // Tokens from confidential flows need the client's credential again;
+    // those from public-client flows (no credential then) do not.
+    if client.is_none() && !grant.public {
+        return Err(aad::missing_client_secret());
+    }
+    let grant = check_refresh_token(entra, presented)?;
+    let home = w
+        .tenant(&grant.home_tenant)
+        .ok_or_else(aad::malformed_grant)?;
+    // The partner admin is the only user who ever consented.
+    if grant.user_oid != w.admin.oid {
+        return Err(aad::malformed_grant());
+    }
+    let target = target_tenant(state, &authority, home)?;
+    issue_from_form(
+        entra,
+        form,
+        Requester {
+            app,
+            target,
+            home,
+            flavor,
+            client,
+        },
+        None,
+        None,
+    )
+}
+
+/// The tenant the token is for: the authority's, or the user's home for
+/// `organizations`/`common`. Delegated admin (GDAP) lets the partner's admin
+/// act in every customer, and nowhere else.
+pub(crate) fn target_tenant<'a>(
+    state: &'a SimState,
+    authority: &Authority<'a>,
+    home: &'a Tenant,
+) -> Result<&'a Tenant, AadError> {
+    let w = &state.world;
+    let target = match authority {
+        Authority::Tenant(t) => t,
+        Authority::Multi(_) => home,
+    };
+    if target.id != home.id && !state.has_delegated_access(&target.id) {
+        return Err(aad::user_not_in_tenant(&w.admin.upn, &target.name));
+    }
+    Ok(target)
+}
+
+/// The scopes (v2 `scope`) or resource (v1 `resource`) of a delegated
+/// request; `fallback` is used when a v2 request omits `scope` (code and
+/// device grants may, and then get what was consented).
+pub(crate) fn requested_scopes(
+    form: &[(String, String)],
+    flavor: Flavor,
+    target: &Tenant,
+    fallback: Option<&str>,
+) -> Result<(Scopes, ResourceRef), AadError> {
+    match flavor {
+        Flavor::V2 => {
+            let raw = first(form, "scope")
+                .or(fallback)
+                .ok_or_else(|| aad::missing_parameter("scope"))?;
+            let scopes = Scopes::parse(raw).map_err(|e| match e {
+                ScopeError::MultipleResources => aad::multiple_resources(raw),
+                ScopeError::Invalid => aad::invalid_scope(raw),
+                ScopeError::UnknownResource(r) => aad::resource_not_found(&r, &target.name),
+            })?;
+            let resource = scopes.resource_or_graph();
+            Ok((scopes, resource))
+        }
+        Flavor::V1 => {
+            let raw = first(form, "resource").ok_or_else(|| aad::missing_parameter("resource"))?;
+            let resource = ResourceRef::named(raw)
+                .ok_or_else(|| aad::resource_not_found(raw, &target.name))?;
+            let mut scopes = Scopes::parse(first(form, "scope").unwrap_or(""))
+                .unwrap_or_else(|_| empty_scopes());
+            scopes.resource = Some(resource.clone());
+            scopes.permissions = vec![".default".into()];
+            Ok((scopes, resource))
+        }
+    }
+}
+
+/// Everything a delegated token issuance needs.
+pub(crate) struct UserGrant<'a> {
+    pub app: &'a App,
+    pub target: &'a Tenant,
+    pub home: &'a Tenant,
+    pub scopes: Scopes,
+    pub resource: ResourceRef,
+    pub flavor: Flavor,
+    /// `client_info=1` was sent (MSAL always sends it).
+    pub client_info: bool,
+    /// OIDC `nonce` from the authorization request, echoed in the id token.
+    pub nonce: Option<String>,
+    /// How the client authenticated; `None` marks a public-client flow.
+    pub client: Option<ClientAuth>,
+}
+
+/// Who asks for a user token, and for which tenant: what every user grant
+/// (refresh token, authorization code, device code) knows before its scopes.
+pub(crate) struct Requester<'a> {
+    pub app: &'a App,
+    pub target: &'a Tenant,
+    pub home: &'a Tenant,
+    pub flavor: Flavor,
+    /// How the client authenticated; `None` marks a public-client flow.
+    pub client: Option<ClientAuth>,
+}
+
+/// Reads the scopes from the form (falling back to `granted`, the scopes
+/// approved earlier in the flow) and issues the tokens: the tail every user
+/// grant shares.
+pub(crate) fn issue_from_form(
+    entra: &Entra,
+    form: &[(String, String)],
+    r: Requester<'_>,
+    granted: Option<&str>,
+    nonce: Option<String>,
+) -> Result<Issued, AadError> {
+    let (scopes, resource) = requested_scopes(form, r.flavor, r.target, granted)?;
+    issue(
+        entra,
+        UserGrant {
+            app: r.app,
+            target: r.target,
+            home: r.home,
+            scopes,
+            resource,
+            flavor: r.flavor,
+            client_info: first(form, "client_info") == Some("1"),
+            nonce,
+            client: r.client,
+        },
+    )
+}
+
+/// Access token, a fresh refresh token and (with `openid`) an id token for
+/// the partner admin.
+pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError> {
+    let state = &*entra.sim;
+    let w = &state.world;
+    // The admin consented to the SAM app, and only to its listed permissions.
+    if g.app.client_id != w.sam_app.client_id || !g.scopes.unconsented().is_empty() {
+        return Err(aad::consent_required(&g.app.client_id, &g.app.name));
+    }
+    let now = state.clock.now_unix();
+    let scp = g.scopes.granted_short(&g.resource).join(" ");
+    let expires_in = entra.token_lifetime();
+    let user = &w.admin;
+    let appidacr = match g.client {
+        None => "0",
+        Some(ClientAuth::Secret) => "1",
+        Some(ClientAuth::Certificate | ClientAuth::Federated) => "2",
+    };
+    let mut claims = json!({
+        "aud": g.resource.aud,
+        "iss": format!("https://sts.windows.net/{}/", g.target.id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + expires_in,
+        "acr": "1",
+        "aio": random_token(40),
+        "amr": ["pwd", "mfa"],
+        "appid": g.app.client_id,
+        "appidacr": appidacr,
+        "family_name": "Agent",
+        "given_name": "Partner Admin",
+        "ipaddr": "127.0.0.1",
+        "name": user.name,
+        "oid": user.oid,
+        "rh": format!("0.{}.", random_token(20)),
+        "scp": scp,
+        "sub": pairwise_sub(&user.oid, &g.resource.prefix),
+        "tid": g.target.id,
+        "unique_name": user.upn,
+        "upn": user.upn,
+        "uti": random_token(22),
+        "ver": "1.0",
+    });
+    if g.target.id != g.home.id {
+        claims["idp"] = json!(format!("https://sts.windows.net/{}/", g.home.id));
+    }
+    let access_token = state.signer.sign(&claims);
+    state.remember_secret(&access_token);
+    // Every redemption returns a new refresh token; the old one stays valid.
+    let refresh = new_refresh_token(entra, &g.app.client_id, &g.home.id, g.client.is_none());
+    let id_token = g.scopes.openid.then(|| {
+        id_token(
+            state,
+            IdToken {
+                app: g.app,
+                tenant: g.target,
+                now,
+                expires_in,
+                flavor: g.flavor,
+                nonce: g.nonce.as_deref(),
+            },
+        )
+    });
+    let client_info = g
+        .client_info
+        .then(|| URL_SAFE_NO_PAD.encode(json!({"uid": user.oid, "utid": g.home.id}).to_string()));
+    Ok(Issued {
+        access_token,
+        expires_in,
+        now,
+        refresh_token: Some(refresh),
+        id_token,
+        client_info,
+        scope: Some(g.scopes.granted_scope_string(&g.resource)),
+        scope_v1: Some(scp),
+        resource: g.resource.prefix,
+    })
+}
+
+fn empty_scopes() -> Scopes {
+    Scopes {
+        openid: false,
+        profile: false,
+        offline_access: false,
+        email: false,
+        resource: None,
+        permissions: Vec::new(),
+    }
+}
+
+struct IdToken<'a> {
+    app: &'a App,
+    tenant: &'a Tenant,
+    now: i64,
+    expires_in: i64,
+    flavor: Flavor,
+    nonce: Option<&'a str>,
+}
+
+fn id_token(state: &SimState, t: IdToken<'_>) -> String {
+    let user = &state.world.admin;
+    let (iss, ver) = match t.flavor {
+        Flavor::V2 => (
+            format!("{}/{}/v2.0", state.origins.login, t.tenant.id),
+            "2.0",
+        ),
+        Flavor::V1 => (format!("https://sts.windows.net/{}/", t.tenant.id), "1.0"),
+    };
+    let mut claims = json!({
+        "aud": t.app.client_id,
+        "iss": iss,
+        "iat": t.now,
+        "nbf": t.now,
+        "exp": t.now + t.expires_in,
+        "name": user.name,
+        "oid": user.oid,
+        "preferred_username": user.upn,
+        "rh": format!("0.{}.", random_token(20)),
+        "sub": pairwise_sub(&user.oid, &t.app.client_id),
+        "tid": t.tenant.id,
+        "upn": user.upn,
+        "uti": random_token(22),
+        "ver": ver,
+    });
+    if let Some(n) = t.nonce {
+        claims["nonce"] = json!(n);
+    }
+    let token = state.signer.sign(&claims);
+    state.remember_secret(&token);
+    token
+}
+
+/// `sub` is pairwise: stable per user and app, different across apps.
+fn pairwise_sub(oid: &str, audience: &str) -> String {
+    let d = Sha256::new()
+        .chain_update(oid.as_bytes())
+        .chain_update(b"/")
+        .chain_update(audience.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(d)
+}
