@@ -70,6 +70,8 @@ pub fn form_fields(
                     why: "the federated token file is empty".into(),
                 });
             }
+            // Kubernetes rewrites the file hourly: each new token is remembered.
+            crate::support::scrub::remember(token);
             vec![
                 ("client_assertion_type", SecretString::from(JWT_BEARER)),
                 ("client_assertion", SecretString::from(token.to_string())),

@@ -134,6 +134,40 @@ impl TokenClient {
         }
     }
 
+    /// `{login}/{tenant}/oauth2/v2.0/{leaf}`, the tenant as one percent-encoded
+    /// path segment. Only a tenant id (GUID) or a domain name is accepted: an
+    /// alias such as `common` or `organizations` would sign in at the
+    /// partner's own home tenant, and anything else is not a tenant at all.
+    /// `Err` holds the reason, for [`TokenClient::refused`].
+    fn endpoint(&self, tenant: &str, leaf: &str) -> Result<Url, String> {
+        if !crate::model::is_tenant_id(tenant) && !crate::model::is_domain(tenant) {
+            return Err(format!(
+                "tenant {:?} is neither a tenant id (GUID) nor a domain name; not sent to Entra ID",
+                crate::support::scrub::upstream(tenant)
+            ));
+        }
+        crate::outbound::url::with_segments(
+            &self.login,
+            &[("tenant", tenant), ("", "oauth2"), ("", "v2.0"), ("", leaf)],
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The error for a request that was never sent because its tenant is not one.
+    fn refused(&self, tenant: &str, scope: &str, detail: String) -> TokenError {
+        TokenError {
+            tenant: crate::support::scrub::upstream(tenant),
+            scope: scope.to_string(),
+            url: self.login.to_string(),
+            status: None,
+            error: None,
+            codes: Vec::new(),
+            class: ErrorClass::TenantNotFound,
+            retry_after: None,
+            detail,
+        }
+    }
+
     /// A client for one login authority host.
     pub fn new(http: Client, login: Url, metrics: Arc<Metrics>) -> Self {
         Self {
@@ -211,13 +245,9 @@ impl TokenClient {
         state: &str,
         challenge: &str,
     ) -> String {
-        let base = crate::outbound::url::join(
-            &self.login,
-            &format!("{}/oauth2/v2.0/authorize", app.tenant_id),
-        );
-        let mut url = match Url::parse(&base) {
+        let mut url = match self.endpoint(&app.tenant_id, "authorize") {
             Ok(u) => u,
-            Err(_) => return base,
+            Err(e) => return e,
         };
         url.query_pairs_mut()
             .append_pair("client_id", &app.client_id)
@@ -238,10 +268,12 @@ impl TokenClient {
         app: &PartnerApp,
         scope: &str,
     ) -> Result<DeviceCode, TokenError> {
-        let url = crate::outbound::url::join(
-            &self.login,
-            &format!("{}/oauth2/v2.0/devicecode", app.tenant_id),
-        );
+        let url = match self.endpoint(&app.tenant_id, "devicecode") {
+            Ok(u) => u.to_string(),
+            Err(detail) => {
+                return Err(self.refused(&app.tenant_id, scope, detail));
+            }
+        };
         let req = self
             .http
             .post(&url)
@@ -262,7 +294,8 @@ impl TokenClient {
             .map_err(|e| fail(None, e.to_string(), ErrorBody::default()))?;
         if !status.is_success() {
             let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
-            let detail = parsed.error_description.clone().unwrap_or_default();
+            let detail =
+                crate::support::scrub::upstream(parsed.error_description.as_deref().unwrap_or(""));
             return Err(fail(Some(status.as_u16()), detail, parsed));
         }
         serde_json::from_slice(&body).map_err(|e| {
@@ -299,8 +332,18 @@ impl TokenClient {
         scope_label: &str,
         form: &[(&str, &str)],
     ) -> Result<Redeemed, TokenError> {
-        let url = crate::outbound::url::join(&self.login, &format!("{tenant}/oauth2/v2.0/token"));
         let started = Instant::now();
+        let url = match self.endpoint(tenant, "token") {
+            Ok(u) => u.to_string(),
+            Err(detail) => {
+                let e = self.refused(tenant, scope, detail);
+                self.metrics
+                    .token_requests
+                    .with_label_values(&[scope_label, e.class.as_str()])
+                    .inc();
+                return Err(e);
+            }
+        };
         let result =
             match crate::auth::assertion::form_fields(&app.credential, &app.client_id, &url) {
                 Ok(auth) => {
@@ -384,6 +427,9 @@ pub fn parse_token_response(
             Some(e) => format!("{e}: {detail}"),
             None => detail,
         };
+        // Entra's text, which a hostile or buggy endpoint can fill with the
+        // request it received (refresh token and client secret included).
+        let detail = crate::support::scrub::upstream(&detail);
         return Err(token_error(
             tenant,
             scope,
@@ -406,6 +452,11 @@ pub fn parse_token_response(
             format!("unexpected token response: {e}"),
         )
     })?;
+    // Access tokens are JWTs, redacted by shape; a refresh token is opaque,
+    // so the scrubber has to know its value.
+    if let Some(rt) = &parsed.refresh_token {
+        crate::support::scrub::remember(rt.expose_secret());
+    }
     Ok(Redeemed {
         access: AccessToken {
             secret: parsed.access_token,

@@ -179,11 +179,11 @@ async fn managed(
         let mut err = fail(
             Some(status.as_u16()),
             class,
-            format!(
+            crate::support::scrub::upstream(&format!(
                 "{}: {}",
                 e.error.unwrap_or_else(|| status.to_string()),
                 e.error_description.unwrap_or_default()
-            ),
+            )),
         );
         err.retry_after = crate::support::retry::retry_after(&headers);
         return Err(err);

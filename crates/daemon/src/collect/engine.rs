@@ -449,7 +449,8 @@ impl Engine {
         // Every request up to here changed the state before asking, so the
         // snapshot built below includes its change.
         *covered = self.publish_requests.load(Ordering::SeqCst);
-        let Some(pending) = self.state().snapshot(&self.collectors) else {
+        let usable = self.broker.has_refresh_token();
+        let Some(pending) = self.state().snapshot(&self.collectors, usable) else {
             return;
         };
         let publisher = self.publisher.clone();

@@ -81,10 +81,13 @@ pub(super) struct Pending {
 
 impl State {
     /// Builds a snapshot from the current results, and lists the collectors
-    /// whose families changed since they were last encoded.
+    /// whose families changed since they were last encoded. It is ready only
+    /// once discovery and every collector ran and a usable refresh token is
+    /// known (`has_token`): without one, no tenant can have been collected.
     pub(super) fn snapshot(
         &mut self,
         collectors: &[(Arc<dyn Collector>, CollectorSettings)],
+        has_token: bool,
     ) -> Option<Pending> {
         let st = self;
         st.generation += 1;
@@ -166,7 +169,8 @@ impl State {
                 }
             }
         }
-        let ready = st.discovery.done
+        let ready = has_token
+            && st.discovery.done
             && collectors
                 .iter()
                 .all(|(c, _)| st.runs.contains_key(c.name()));

@@ -48,14 +48,12 @@ impl Problems {
 }
 
 fn is_guid(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
+    crate::model::is_tenant_id(s)
 }
 
+/// The partner's own tenant may be named by its GUID or a verified domain.
 fn valid_tenant(s: &str) -> bool {
-    is_guid(s)
-        || (s.contains('.')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+    crate::model::is_tenant_id(s) || crate::model::is_domain(s)
 }
 
 impl RawConfig {
@@ -293,9 +291,12 @@ fn secret_or_certificate(
                 None
             }
         },
-        (None, Some(s)) if !s.trim().is_empty() => Some(ClientCredential::Secret(
-            SecretString::from(s.trim().to_string()),
-        )),
+        (None, Some(s)) if !s.trim().is_empty() => {
+            crate::support::scrub::remember(s.trim());
+            Some(ClientCredential::Secret(SecretString::from(
+                s.trim().to_string(),
+            )))
+        }
         _ => {
             let env = format!(
                 "{ENV_PREFIX}__{}__CLIENT_SECRET",
@@ -391,7 +392,10 @@ fn validate_identity(p: &mut Problems, raw: &RawApp, env: &AzureEnv) -> Option<S
                 (Some(e), _, _) => ManagedIdentityEndpoint::Imds(url_any(p, &key("endpoint"), e)?),
                 (None, Some(e), Some(h)) => ManagedIdentityEndpoint::AppService {
                     endpoint: url_any(p, "IDENTITY_ENDPOINT", e)?,
-                    header: SecretString::from(h.clone()),
+                    header: {
+                        crate::support::scrub::remember(h);
+                        SecretString::from(h.clone())
+                    },
                 },
                 _ => {
                     let imds = env

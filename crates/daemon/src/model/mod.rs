@@ -17,8 +17,10 @@ mod tenant;
 pub use api::Api;
 pub use error_class::ErrorClass;
 pub use gdap::GdapRelationship;
-pub use refresh_token::{StoredToken, REFRESH_TOKEN_LIFETIME};
+pub use refresh_token::{
+    check_refresh_token, StoredToken, MAX_REFRESH_TOKEN_BYTES, REFRESH_TOKEN_LIFETIME,
+};
 pub use sample::{Family, Sample};
 pub use snapshot::{CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus};
 pub use source::Source;
-pub use tenant::Tenant;
+pub use tenant::{is_domain, is_tenant_id, Tenant};

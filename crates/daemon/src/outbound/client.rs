@@ -8,6 +8,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::support::scrub;
+
 /// Largest response body read from any Microsoft API. Real pages are far smaller;
 /// the cap keeps a broken or hostile endpoint from exhausting memory.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -145,16 +147,18 @@ pub async fn send(
     url: &str,
     req: RequestBuilder,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
-    let transport = |source| ApiError::Transport {
+    // A followed next-page link is the server's text: errors keep it scrubbed,
+    // and the transport error's own copy of the URL is dropped.
+    let transport = |source: reqwest::Error| ApiError::Transport {
         api,
         tenant: tenant.to_string(),
-        url: url.to_string(),
-        source,
+        url: scrub::upstream(url),
+        source: source.without_url(),
     };
     let too_large = || ApiError::TooLarge {
         api,
         tenant: tenant.to_string(),
-        url: url.to_string(),
+        url: scrub::upstream(url),
         limit: MAX_BODY_BYTES,
     };
     let mut resp: Response = req.send().await.map_err(transport)?;
@@ -220,14 +224,15 @@ pub fn decode<T: DeserializeOwned>(
     serde_json::from_slice(body).map_err(|source| ApiError::Decode {
         api,
         tenant: tenant.to_string(),
-        url: url.to_string(),
+        url: scrub::upstream(url),
         source,
         snippet: snippet(body),
     })
 }
 
+/// The start of a body for an error message: scrubbed, escaped, bounded.
 fn snippet(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+    scrub::upstream(&String::from_utf8_lossy(&body[..body.len().min(200)]))
 }
 
 /// Builds [`ApiError::Status`] from any of Microsoft's three error body shapes:
@@ -260,10 +265,14 @@ pub fn status_error(
     ApiError::Status {
         api,
         tenant: tenant.to_string(),
-        url: url.to_string(),
+        url: scrub::upstream(url),
         status: status.as_u16(),
-        code: code.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
-        message: message.unwrap_or_else(|| snippet(body)),
+        code: code
+            .map(|c| scrub::upstream(&c))
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
+        message: message
+            .map(|m| scrub::upstream(&m))
+            .unwrap_or_else(|| snippet(body)),
         retry_after: crate::support::retry::retry_after(headers),
     }
 }

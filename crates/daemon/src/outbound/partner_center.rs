@@ -149,7 +149,7 @@ pub async fn list_customers(
                     api: "partner_center",
                     tenant: partner_tenant.to_string(),
                     url: first,
-                    link: next.url,
+                    link: crate::support::scrub::upstream(&next.url),
                 })
             }
             Some(next) => {

@@ -210,7 +210,7 @@ impl ApiClient {
                         api: req.api,
                         tenant: req.tenant.to_string(),
                         url: first_url,
-                        link: next,
+                        link: crate::support::scrub::upstream(&next),
                     })
                 }
                 // Links are followed verbatim: they may carry a different api-version.

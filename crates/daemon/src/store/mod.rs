@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use tenantwatch_common::time::{parse_rfc3339, rfc3339};
 
-use crate::model::StoredToken;
+use crate::model::{check_refresh_token, StoredToken};
 use crate::store::file::{load_file, write_file, FileDoc};
 use crate::store::keyvault::{KeyVaultClient, KeyVaultError, NewSecret};
 use crate::support::host::hostname;
@@ -83,6 +83,16 @@ pub enum StoreError {
     /// The token file is empty or not in a known format.
     #[error("refresh token store (file {path}): {why}; run `tenantwatch consent`")]
     BadFile { path: PathBuf, why: String },
+    /// The store holds something that cannot be a refresh token; the token in use stays.
+    #[error("refresh token store ({store}): version {version} is not a usable refresh token ({why}); the token in use (if any) stays: run `tenantwatch consent`, or restore the previous version")]
+    Unusable {
+        store: String,
+        version: String,
+        why: &'static str,
+    },
+    /// Entra answered with something that cannot be a refresh token; it was not written.
+    #[error("refresh token store ({store}): the new refresh token is not usable ({why}); not written, the previous one stays")]
+    UnusableNew { store: String, why: &'static str },
     /// What was read back after a write is not what was written.
     #[error("refresh token store ({store}): read-back of version {version} does not match what was written")]
     ReadBack { store: String, version: String },
@@ -109,8 +119,20 @@ fn tag_time(tags: &BTreeMap<String, String>, key: &str) -> Option<i64> {
 }
 
 impl Store {
-    /// Reads the current refresh token.
+    /// Reads the current refresh token, and refuses a value that cannot be one
+    /// (empty, oversized, not printable), so it never replaces the token in use.
     pub async fn load(&self) -> Result<StoredToken, StoreError> {
+        let token = self.read_current().await?;
+        check_refresh_token(token.value.expose_secret()).map_err(|why| StoreError::Unusable {
+            store: self.describe(),
+            version: token.version.clone(),
+            why,
+        })?;
+        crate::support::scrub::remember(token.value.expose_secret());
+        Ok(token)
+    }
+
+    async fn read_current(&self) -> Result<StoredToken, StoreError> {
         match self {
             Store::KeyVault { client, name } => {
                 let bundle = client
@@ -133,6 +155,11 @@ impl Store {
     /// Writes a new token, reads it back and checks it, and returns what was stored.
     /// The previous token stays valid in Entra, so a failure here loses nothing.
     pub async fn save(&self, new: &NewToken<'_>) -> Result<StoredToken, StoreError> {
+        check_refresh_token(new.value.expose_secret()).map_err(|why| StoreError::UnusableNew {
+            store: self.describe(),
+            why,
+        })?;
+        crate::support::scrub::remember(new.value.expose_secret());
         let written = match self {
             Store::KeyVault { client, name } => {
                 let mut tags = BTreeMap::new();

@@ -5,4 +5,5 @@
 pub mod files;
 pub mod host;
 pub mod retry;
+pub mod scrub;
 pub mod secret;

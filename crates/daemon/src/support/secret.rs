@@ -48,6 +48,7 @@ pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, SecretEr
             path,
         });
     }
+    crate::support::scrub::remember(trimmed);
     Ok(SecretString::from(trimmed.to_string()))
 }
 

@@ -210,6 +210,9 @@ impl TokenBroker {
         drop(cur);
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);
+            // Whether Entra accepts this token is unknown until it is used: the
+            // gauge describes the token in use, not the one before it.
+            self.metrics.refresh.update(|r| r.valid = None);
             // A different token deserves an immediate try, not the next probe slot.
             if let Some(c) = lock(&self.circuit).as_mut() {
                 c.next_probe = Instant::now();
@@ -273,16 +276,28 @@ impl TokenBroker {
         lock(&self.last_success).is_none_or(|t| t.elapsed() > CANARY_AFTER)
     }
 
-    fn on_success(&self) {
+    /// True when `used` is still the token in use: only then does its
+    /// outcome say anything about `tenantwatch_refresh_token_valid`.
+    fn in_use(&self, used: &StoredToken) -> bool {
+        read(&self.current)
+            .as_ref()
+            .is_some_and(|c| c.token.value.expose_secret() == used.value.expose_secret())
+    }
+
+    fn on_success(&self, used: &StoredToken) {
         *lock(&self.last_success) = Some(Instant::now());
-        self.metrics.refresh.update(|r| r.valid = Some(true));
+        if self.in_use(used) {
+            self.metrics.refresh.update(|r| r.valid = Some(true));
+        }
         if lock(&self.circuit).take().is_some() {
             tracing::info!("the partner refresh token works again; resuming every tenant");
         }
     }
 
-    fn on_partner_failure(&self, error: &TokenError) {
-        self.metrics.refresh.update(|r| r.valid = Some(false));
+    fn on_partner_failure(&self, used: &StoredToken, error: &TokenError) {
+        if self.in_use(used) {
+            self.metrics.refresh.update(|r| r.valid = Some(false));
+        }
         let mut c = lock(&self.circuit);
         if c.is_none() {
             tracing::error!(
@@ -322,7 +337,7 @@ impl TokenBroker {
                 .await;
             let error = match result {
                 Ok(r) => {
-                    self.on_success();
+                    self.on_success(&token);
                     return Ok(r);
                 }
                 Err(e) => e,
@@ -341,7 +356,7 @@ impl TokenBroker {
                     reloaded = true;
                     continue;
                 }
-                self.on_partner_failure(&error);
+                self.on_partner_failure(&token, &error);
             }
             return Err(BrokerError::Token(Box::new(error)));
         }
