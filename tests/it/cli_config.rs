@@ -148,3 +148,15 @@ fn several_problems_reported_at_once() {
         );
     expect_config_error(&body, &[], &["cloud.name", "store.keyvault.secret_name"]);
 }
+
+#[test]
+fn a_directory_as_config_is_named_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_with(dir.path(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is a directory", dir.path().display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not found"), "{stderr}");
+}

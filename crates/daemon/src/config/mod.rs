@@ -37,6 +37,9 @@ pub enum ConfigError {
     /// The file does not exist.
     #[error("config file {0} not found: pass --config FILE (see config/tenantwatch.example.toml)")]
     NotFound(PathBuf),
+    /// The path names a directory, not the TOML file inside it.
+    #[error("config file {0} is a directory: pass --config with the TOML file itself (e.g. {0}/tenantwatch.toml)")]
+    IsDirectory(PathBuf),
     /// The file exists but could not be read.
     #[error("config file {path}: {source}")]
     Read {
@@ -82,8 +85,14 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        if !path.is_file() {
-            return Err(ConfigError::NotFound(path.to_path_buf()));
+        // Only these two get their own message; read_capped reports the rest
+        // (no permission, a device, a FIFO) with the OS's reason.
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotFound(path.to_path_buf()))
+            }
+            Ok(m) if m.is_dir() => return Err(ConfigError::IsDirectory(path.to_path_buf())),
+            _ => {}
         }
         let text =
             crate::support::files::read_capped_string(path, crate::support::files::DOCUMENT_LIMIT)
@@ -265,6 +274,16 @@ client_secret_file = "secret"
             err.contains("partner.client_secret_file") && err.contains("not a regular file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_directory_is_named_as_one_not_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_with_env(dir.path(), []).unwrap_err();
+        assert!(matches!(err, ConfigError::IsDirectory(_)), "{err:?}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let err = Settings::load_with_env(&dir.path().join("absent.toml"), []).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound(_)), "{err:?}");
     }
 
     #[test]
