@@ -1,19 +1,24 @@
 //! Configuration: a TOML file overlaid with `TENANTWATCH__SECTION__KEY` variables,
 //! parsed into validated [`Settings`] before anything starts.
 //!
-//! Validation collects every problem it finds and names each by its key, so an
-//! operator fixes the file in one pass; a config that fails never starts a daemon.
+//! Every problem is collected and named by its key (and by the variable, when
+//! a `TENANTWATCH__…` variable set it) — values of the wrong type, unknown
+//! keys, numbers out of range and failed checks in one list — so an operator
+//! fixes the config in one pass; a config that fails never starts a daemon.
 //!
 //! The settings types of every section live here ([`sections`]), not with the
 //! stages that use them, so configuration depends on no stage: the raw file
-//! shape ([`raw`]), the checks ([`validate`]), the cloud endpoints
-//! ([`cloud`]), client credentials ([`credential`]) and the exporter-toolkit
-//! web config file ([`web`]).
+//! shape ([`raw`]), reading file and variables into it ([`tree`], with the
+//! strict deserializer in [`strict`]), the checks ([`validate`]), the cloud
+//! endpoints ([`cloud`]), client credentials ([`credential`]) and the
+//! exporter-toolkit web config file ([`web`]).
 
 pub mod cloud;
 pub mod credential;
 mod raw;
 mod sections;
+mod strict;
+mod tree;
 mod validate;
 pub mod web;
 
@@ -22,8 +27,7 @@ use std::time::Duration;
 
 pub use sections::*;
 
-use raw::RawConfig;
-use validate::AzureEnv;
+use validate::{AzureEnv, Problems};
 
 /// Where `run` looks for its config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tenantwatch/tenantwatch.toml";
@@ -47,12 +51,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file or an environment variable could not be parsed.
+    /// The file is not TOML (the error names line and column).
     #[error("config file {path}: {source}")]
     Parse {
         path: PathBuf,
         #[source]
-        source: config::ConfigError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// One or more values are missing or wrong; each line names the key.
     #[error("config file {path} is invalid:\n  - {}", problems.join("\n  - "))]
@@ -121,29 +125,23 @@ impl Settings {
             .partition(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")));
         let env: config::Map<String, String> = env.into_iter().collect();
         let azure_env: AzureEnv = azure_env.into_iter().collect();
-        let parse_err = |source| ConfigError::Parse {
+        let parse_err = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Parse {
             path: path.to_path_buf(),
             source,
         };
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(env)),
-            )
-            .build()
-            .map_err(parse_err)?
-            .try_deserialize()
-            .map_err(parse_err)?;
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let (file, out_of_range) = tree::parse_file(text).map_err(|e| parse_err(e.into()))?;
+        let mut problems = Problems(Vec::new(), tree::Keys::from_env(env.keys()));
+        tree::report_file_problems(&mut problems, out_of_range);
+        let merged = tree::merge(file, env).map_err(|e| parse_err(e.into()))?;
+        let Some(raw) = tree::read(merged, &mut problems) else {
+            return Err(invalid(problems.0));
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        raw.validate(base, &azure_env)
-            .map_err(|problems| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            })
+        raw.validate(problems, base, &azure_env).map_err(invalid)
     }
 }
 
@@ -274,6 +272,56 @@ client_secret_file = "secret"
             err.contains("partner.client_secret_file") && err.contains("not a regular file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn type_errors_unknown_keys_and_invalid_values_come_in_one_list() {
+        let body = good().replace("secret_name", "secretname")
+            + "[collection]\nconcurrency = \"many\"\nmax_series = 1.5\n[cloud]\nname = \"mars\"\n";
+        let err = load(
+            &body,
+            &[
+                ("TENANTWATCH__SERVER__LISTN", "x"),
+                ("TENANTWATCH__COLLECTION__MAX_PAGES", "-5"),
+                ("TENANTWATCH__SERVER__LISTEN", "nowhere"),
+            ],
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("{err:?}")
+        };
+        let expect = [
+            "collection.concurrency: expected a whole number, 0 or more, got \"many\"",
+            "TENANTWATCH__COLLECTION__MAX_PAGES sets collection.max_pages: expected a whole number, 0 or more, got \"-5\"",
+            "collection.max_series: expected a whole number, 0 or more, got 1.5",
+            "TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen, web_config_file, max_requests",
+            "store.keyvault.secretname: unknown key; [store.keyvault] takes url, secret_name, identity",
+            "cloud.name: unknown cloud \"mars\"",
+            "TENANTWATCH__SERVER__LISTEN sets server.listen: \"nowhere\" is not IP:PORT",
+            // The typo's value was left out, so validation finds the real key missing.
+            "store.keyvault.secret_name: missing",
+        ];
+        for e in expect {
+            assert!(
+                problems.iter().any(|p| p.starts_with(e)),
+                "{e:?} not in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_refused_key_is_not_also_reported_missing() {
+        let body = good().replace(
+            &format!("client_id = \"{GUID_B}\"\nclient_secret_file"),
+            "client_id = 7\nclient_secret_file",
+        );
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("partner.client_id: expected a string, got 7"),
+            "{err}"
+        );
+        assert!(!err.contains("partner.client_id: missing"), "{err}");
     }
 
     #[test]
