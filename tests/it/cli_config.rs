@@ -232,3 +232,36 @@ fn a_secret_of_the_wrong_type_is_named_but_not_shown() {
     );
     assert!(!stderr.contains("8675309123"), "secret echoed: {stderr}");
 }
+
+#[test]
+fn a_log_level_that_is_no_level_is_exit_2_naming_the_key() {
+    expect_config_error(
+        &format!("{GOOD}[log]\nlevel = \"warning\"\n"),
+        &[],
+        &[
+            "log.level: \"warning\" is not a level",
+            "trace, debug, info, warn, error, off",
+        ],
+    );
+    expect_config_error(
+        GOOD,
+        &[("RUST_LOG", "warning")],
+        &["RUST_LOG: \"warning\" is not a level"],
+    );
+    expect_config_error(
+        GOOD,
+        &[("RUST_LOG", "info,tenantwatch_daemon=verbose")],
+        &["RUST_LOG: \"tenantwatch_daemon=verbose\" has level \"verbose\""],
+    );
+    // Valid filters pass: the only problem left is the one planted.
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("{GOOD}[log]\nlevel = \"tenantwatch_daemon=debug,info\"\n")
+        .replace("name = \"public\"", "name = \"mars\"");
+    let (code, stderr) = run_with(&write(dir.path(), &body), &[("RUST_LOG", "off")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cloud.name"), "{stderr}");
+    assert!(
+        !stderr.contains("log.level") && !stderr.contains("RUST_LOG"),
+        "{stderr}"
+    );
+}

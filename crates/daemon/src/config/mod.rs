@@ -15,6 +15,7 @@
 
 pub mod cloud;
 pub mod credential;
+mod log_filter;
 mod raw;
 mod sections;
 mod strict;
@@ -25,6 +26,7 @@ pub mod web;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use log_filter::{check_log_filter, LOG_ENV};
 pub use sections::*;
 
 use validate::{AzureEnv, Problems};
@@ -115,16 +117,23 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let (env, azure_env): (Vec<_>, Vec<_>) = env
+        let (rust_log, env): (Vec<_>, Vec<_>) = env
             .into_iter()
             .filter(|(k, _)| {
                 k.starts_with(&format!("{ENV_PREFIX}__"))
                     || k.starts_with("AZURE_")
                     || k.starts_with("IDENTITY_")
+                    || k == LOG_ENV
             })
+            .partition(|(k, v)| k == LOG_ENV && !v.trim().is_empty());
+        let (env, azure_env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .filter(|(k, _)| k != LOG_ENV)
             .partition(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")));
         let env: config::Map<String, String> = env.into_iter().collect();
         let azure_env: AzureEnv = azure_env.into_iter().collect();
+        // RUST_LOG wins over log.level (logging::init), so it is checked as strictly.
+        let rust_log = rust_log.into_iter().next().map(|(_, v)| v);
         let parse_err = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Parse {
             path: path.to_path_buf(),
             source,
@@ -137,6 +146,11 @@ impl Settings {
         let mut problems = Problems(Vec::new(), tree::Keys::from_env(env.keys()));
         tree::report_file_problems(&mut problems, out_of_range);
         let merged = tree::merge(file, env).map_err(|e| parse_err(e.into()))?;
+        if let Some(filter) = &rust_log {
+            if let Err(e) = check_log_filter(filter) {
+                problems.push(LOG_ENV, e);
+            }
+        }
         let Some(raw) = tree::read(merged, &mut problems) else {
             return Err(invalid(problems.0));
         };
@@ -322,6 +336,39 @@ client_secret_file = "secret"
             "{err}"
         );
         assert!(!err.contains("partner.client_id: missing"), "{err}");
+    }
+
+    #[test]
+    fn a_log_level_that_is_no_level_is_refused_by_key_or_variable() {
+        let err = load(&(good() + "[log]\nlevel = \"warning\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("log.level: \"warning\" is not a level"),
+            "{err}"
+        );
+        let err = load(&good(), &[("RUST_LOG", "warning")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RUST_LOG: \"warning\" is not a level"),
+            "{err}"
+        );
+        let err = load(&good(), &[("TENANTWATCH__LOG__LEVEL", "x=loud")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TENANTWATCH__LOG__LEVEL sets log.level: \"x=loud\" has level \"loud\""),
+            "{err}"
+        );
+        let s = load(
+            &(good() + "[log]\nlevel = \"tenantwatch_daemon=debug,info\"\n"),
+            &[("RUST_LOG", "off"), ("TENANTWATCH__LOG__FORMAT", "json")],
+        )
+        .unwrap();
+        assert_eq!(s.log.level, "tenantwatch_daemon=debug,info");
+        // Blank is unset, as logging::init reads it.
+        assert!(load(&good(), &[("RUST_LOG", " ")]).is_ok());
     }
 
     #[test]

@@ -833,8 +833,10 @@ fn validate_log(p: &mut Problems, raw: &RawLog) -> Option<LogSettings> {
             return None;
         }
     };
-    Some(LogSettings {
-        format,
-        level: raw.level.clone().unwrap_or_else(|| "info".to_string()),
-    })
+    let level = raw.level.clone().unwrap_or_else(|| "info".to_string());
+    if let Err(e) = check_log_filter(&level) {
+        p.push("log.level", e);
+        return None;
+    }
+    Some(LogSettings { format, level })
 }
