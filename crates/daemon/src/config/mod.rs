@@ -117,23 +117,19 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let (rust_log, env): (Vec<_>, Vec<_>) = env
-            .into_iter()
-            .filter(|(k, _)| {
-                k.starts_with(&format!("{ENV_PREFIX}__"))
-                    || k.starts_with("AZURE_")
-                    || k.starts_with("IDENTITY_")
-                    || k == LOG_ENV
-            })
-            .partition(|(k, v)| k == LOG_ENV && !v.trim().is_empty());
-        let (env, azure_env): (Vec<_>, Vec<_>) = env
-            .into_iter()
-            .filter(|(k, _)| k != LOG_ENV)
-            .partition(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")));
-        let env: config::Map<String, String> = env.into_iter().collect();
-        let azure_env: AzureEnv = azure_env.into_iter().collect();
-        // RUST_LOG wins over log.level (logging::init), so it is checked as strictly.
-        let rust_log = rust_log.into_iter().next().map(|(_, v)| v);
+        let prefix = format!("{ENV_PREFIX}__");
+        let (mut prefixed, mut azure_env) = (config::Map::new(), AzureEnv::new());
+        let mut rust_log = None;
+        for (k, v) in env {
+            if k == LOG_ENV {
+                // Blank is unset, as logging::init reads it.
+                rust_log = Some(v).filter(|v| !v.trim().is_empty());
+            } else if k.starts_with(&prefix) {
+                prefixed.insert(k, v);
+            } else if k.starts_with("AZURE_") || k.starts_with("IDENTITY_") {
+                azure_env.insert(k, v);
+            }
+        }
         let parse_err = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Parse {
             path: path.to_path_buf(),
             source,
@@ -143,9 +139,10 @@ impl Settings {
             problems,
         };
         let (file, out_of_range) = tree::parse_file(text).map_err(|e| parse_err(e.into()))?;
-        let mut problems = Problems(Vec::new(), tree::Keys::from_env(env.keys()));
+        let mut problems = Problems(Vec::new(), tree::Keys::from_env(prefixed.keys()));
         tree::report_file_problems(&mut problems, out_of_range);
-        let merged = tree::merge(file, env).map_err(|e| parse_err(e.into()))?;
+        let merged = tree::merge(file, prefixed).map_err(|e| parse_err(e.into()))?;
+        // RUST_LOG wins over log.level (logging::init), so it is checked as strictly.
         if let Some(filter) = &rust_log {
             if let Err(e) = check_log_filter(filter) {
                 problems.push(LOG_ENV, e);
