@@ -148,3 +148,120 @@ fn several_problems_reported_at_once() {
         );
     expect_config_error(&body, &[], &["cloud.name", "store.keyvault.secret_name"]);
 }
+
+#[test]
+fn a_directory_as_config_is_named_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_with(dir.path(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is a directory", dir.path().display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn unknown_key_from_the_environment_names_the_variable() {
+    expect_config_error(
+        GOOD,
+        &[("TENANTWATCH__SERVER__LISTN", "0.0.0.0:9464")],
+        &["TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen"],
+    );
+}
+
+#[test]
+fn numbers_out_of_range_name_their_key() {
+    expect_config_error(
+        &format!("{GOOD}[collection]\nmax_series = 99999999999999999999\nmax_pages = -1\nconcurrency = 1.5\n"),
+        &[],
+        &[
+            "collection.max_series: 99999999999999999999 is out of range",
+            "collection.max_pages: expected a whole number, 0 or more, got -1",
+            "collection.concurrency: expected a whole number, 0 or more, got 1.5",
+        ],
+    );
+    expect_config_error(
+        GOOD,
+        &[
+            ("TENANTWATCH__COLLECTION__MAX_SERIES", "-5"),
+            ("TENANTWATCH__SERVER__MAX_REQUESTS", "99999999999999999999"),
+            ("TENANTWATCH__COLLECTION__MAX_PAGES", "0"),
+        ],
+        &[
+            "TENANTWATCH__COLLECTION__MAX_SERIES sets collection.max_series: expected a whole number, 0 or more, got \"-5\"",
+            "TENANTWATCH__SERVER__MAX_REQUESTS sets server.max_requests: expected a whole number, 0 or more, got \"99999999999999999999\"",
+            "TENANTWATCH__COLLECTION__MAX_PAGES sets collection.max_pages: 0 must be between 1 and 100000",
+        ],
+    );
+}
+
+#[test]
+fn type_errors_unknown_keys_and_invalid_values_reported_together() {
+    let body = GOOD
+        .replace("name = \"public\"", "name = \"mars\"")
+        .replace("secret_name = ", "secretname = ")
+        + "[collection]\nconcurrency = \"many\"\n[rotation]\nenabled = 1\n";
+    expect_config_error(
+        &body,
+        &[("TENANTWATCH__LOG__FORMT", "json")],
+        &[
+            "collection.concurrency: expected a whole number, 0 or more, got \"many\"",
+            "rotation.enabled: expected true or false, got 1",
+            "store.keyvault.secretname: unknown key; [store.keyvault] takes url, secret_name, identity",
+            "TENANTWATCH__LOG__FORMT sets unknown key log.formt",
+            "cloud.name: unknown cloud \"mars\"",
+            "store.keyvault.secret_name: missing",
+        ],
+    );
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_is_named_but_not_shown() {
+    let body = GOOD.replacen(
+        "client_secret_file = \"SECRET\"",
+        "client_secret = 8675309123",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_with(&write(dir.path(), &body), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("partner.client_secret: expected a string, got a number"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("8675309123"), "secret echoed: {stderr}");
+}
+
+#[test]
+fn a_log_level_that_is_no_level_is_exit_2_naming_the_key() {
+    expect_config_error(
+        &format!("{GOOD}[log]\nlevel = \"warning\"\n"),
+        &[],
+        &[
+            "log.level: \"warning\" is not a level",
+            "trace, debug, info, warn, error, off",
+        ],
+    );
+    expect_config_error(
+        GOOD,
+        &[("RUST_LOG", "warning")],
+        &["RUST_LOG: \"warning\" is not a level"],
+    );
+    expect_config_error(
+        GOOD,
+        &[("RUST_LOG", "info,tenantwatch_daemon=verbose")],
+        &["RUST_LOG: \"tenantwatch_daemon=verbose\" has level \"verbose\""],
+    );
+    // Valid filters pass: the only problem left is the one planted.
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("{GOOD}[log]\nlevel = \"tenantwatch_daemon=debug,info\"\n")
+        .replace("name = \"public\"", "name = \"mars\"");
+    let (code, stderr) = run_with(&write(dir.path(), &body), &[("RUST_LOG", "off")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cloud.name"), "{stderr}");
+    assert!(
+        !stderr.contains("log.level") && !stderr.contains("RUST_LOG"),
+        "{stderr}"
+    );
+}

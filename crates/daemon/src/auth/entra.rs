@@ -72,10 +72,10 @@ pub struct DeviceCode {
     /// Where the user types it.
     pub verification_uri: String,
     /// Seconds until the codes expire.
-    #[serde(deserialize_with = "int_or_string")]
+    #[serde(deserialize_with = "expires_in")]
     pub expires_in: u64,
     /// Polling interval in seconds.
-    #[serde(default = "default_interval", deserialize_with = "int_or_string")]
+    #[serde(default = "default_interval", deserialize_with = "interval")]
     pub interval: u64,
     /// The sentence to show the user.
     #[serde(default)]
@@ -91,7 +91,7 @@ fn default_interval() -> u64 {
 #[derive(Deserialize)]
 struct TokenBody {
     access_token: SecretString,
-    #[serde(deserialize_with = "int_or_string")]
+    #[serde(deserialize_with = "expires_in")]
     expires_in: u64,
     refresh_token: Option<SecretString>,
 }
@@ -104,16 +104,88 @@ struct ErrorBody {
     error_codes: Vec<u32>,
 }
 
-fn int_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        I(u64),
-        S(String),
+fn expires_in<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Seconds("expires_in"))
+}
+
+fn interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Seconds("interval"))
+}
+
+/// Whole seconds as a number or a numeric string, for the field it names.
+/// Every refusal names the field and what it holds but never a string's
+/// text: the body it sits in carries tokens.
+struct Seconds(&'static str);
+
+impl Seconds {
+    fn refuse<E: serde::de::Error>(&self, got: impl std::fmt::Display) -> E {
+        E::custom(format_args!(
+            "{} must be whole seconds >= 0, as a number or a numeric string; got {got}",
+            self.0
+        ))
     }
-    match N::deserialize(d)? {
-        N::I(n) => Ok(n),
-        N::S(s) => s.trim().parse().map_err(serde::de::Error::custom),
+}
+
+impl<'de> serde::de::Visitor<'de> for Seconds {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: whole seconds >= 0, as a number or a numeric string",
+            self.0
+        )
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| self.refuse(v))
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| self.refuse(v))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| self.refuse(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+        // 3600.0 is whole seconds; 1.5, -1.0 and 1e30 are not.
+        if v.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&v) {
+            Ok(v as u64)
+        } else {
+            Err(self.refuse(v))
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+        v.trim()
+            .parse()
+            .map_err(|_| self.refuse("a string that is not a whole number"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<u64, E> {
+        Err(self.refuse(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<u64, E> {
+        Err(self.refuse("null"))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<u64, E> {
+        Err(self.refuse("null"))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<u64, A::Error> {
+        Err(self.refuse("a list"))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<u64, A::Error> {
+        Err(self.refuse("an object"))
     }
 }
 
@@ -505,6 +577,56 @@ fn token_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expires_in_that_is_not_whole_seconds_names_the_field() {
+        for (value, got) in [
+            ("-1", "got -1"),
+            ("1.5", "got 1.5"),
+            ("null", "got null"),
+            ("\"soon\"", "got a string that is not a whole number"),
+            ("true", "got true"),
+        ] {
+            let body = format!(r#"{{"access_token":"s3cr3t-token","expires_in":{value}}}"#);
+            let e = parse(200, &body).err().unwrap();
+            let text = e.to_string();
+            assert!(
+                text.contains(
+                    "expires_in must be whole seconds >= 0, as a number or a numeric string"
+                ),
+                "{text}"
+            );
+            assert!(text.contains(got), "{value}: {text}");
+            assert!(!text.contains("s3cr3t-token"), "{text}");
+        }
+        // Whole seconds as a float or with spaces are still seconds.
+        let b: TokenBody =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":3600.0}"#).unwrap();
+        assert_eq!(b.expires_in, 3600);
+        let b: TokenBody =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":" 60 "}"#).unwrap();
+        assert_eq!(b.expires_in, 60);
+    }
+
+    #[test]
+    fn device_code_response_names_a_bad_interval_or_expiry() {
+        let base = r#""device_code":"dc-secret","user_code":"U","verification_uri":"https://v""#;
+        let e = serde_json::from_str::<DeviceCode>(&format!(
+            r#"{{{base},"expires_in":900,"interval":-5}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("interval must be whole seconds >= 0"), "{e}");
+        assert!(e.contains("got -5"), "{e}");
+        let e = serde_json::from_str::<DeviceCode>(&format!(r#"{{{base},"expires_in":null}}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expires_in must be whole seconds >= 0"), "{e}");
+        assert!(!e.contains("dc-secret"), "{e}");
+        let d: DeviceCode =
+            serde_json::from_str(&format!(r#"{{{base},"expires_in":"900"}}"#)).unwrap();
+        assert_eq!((d.expires_in, d.interval), (900, 5));
+    }
 
     #[test]
     fn expires_in_int_or_string() {

@@ -1,29 +1,35 @@
 //! Configuration: a TOML file overlaid with `TENANTWATCH__SECTION__KEY` variables,
 //! parsed into validated [`Settings`] before anything starts.
 //!
-//! Validation collects every problem it finds and names each by its key, so an
-//! operator fixes the file in one pass; a config that fails never starts a daemon.
+//! Every problem is collected and named by its key (and by the variable, when
+//! a `TENANTWATCH__…` variable set it) — values of the wrong type, unknown
+//! keys, numbers out of range and failed checks in one list — so an operator
+//! fixes the config in one pass; a config that fails never starts a daemon.
 //!
 //! The settings types of every section live here ([`sections`]), not with the
 //! stages that use them, so configuration depends on no stage: the raw file
-//! shape ([`raw`]), the checks ([`validate`]), the cloud endpoints
-//! ([`cloud`]), client credentials ([`credential`]) and the exporter-toolkit
-//! web config file ([`web`]).
+//! shape ([`raw`]), reading file and variables into it ([`tree`], with the
+//! strict deserializer in [`strict`]), the checks ([`validate`]), the cloud
+//! endpoints ([`cloud`]), client credentials ([`credential`]) and the
+//! exporter-toolkit web config file ([`web`]).
 
 pub mod cloud;
 pub mod credential;
+mod log_filter;
 mod raw;
 mod sections;
+mod strict;
+mod tree;
 mod validate;
 pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use log_filter::{check_log_filter, LOG_ENV};
 pub use sections::*;
 
-use raw::RawConfig;
-use validate::AzureEnv;
+use validate::{AzureEnv, Problems};
 
 /// Where `run` looks for its config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tenantwatch/tenantwatch.toml";
@@ -37,6 +43,9 @@ pub enum ConfigError {
     /// The file does not exist.
     #[error("config file {0} not found: pass --config FILE (see config/tenantwatch.example.toml)")]
     NotFound(PathBuf),
+    /// The path names a directory, not the TOML file inside it.
+    #[error("config file {0} is a directory: pass --config with the TOML file itself (e.g. {0}/tenantwatch.toml)")]
+    IsDirectory(PathBuf),
     /// The file exists but could not be read.
     #[error("config file {path}: {source}")]
     Read {
@@ -44,12 +53,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file or an environment variable could not be parsed.
+    /// The file is not TOML (the error names line and column).
     #[error("config file {path}: {source}")]
     Parse {
         path: PathBuf,
         #[source]
-        source: config::ConfigError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// One or more values are missing or wrong; each line names the key.
     #[error("config file {path} is invalid:\n  - {}", problems.join("\n  - "))]
@@ -82,8 +91,14 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        if !path.is_file() {
-            return Err(ConfigError::NotFound(path.to_path_buf()));
+        // Only these two get their own message; read_capped reports the rest
+        // (no permission, a device, a FIFO) with the OS's reason.
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotFound(path.to_path_buf()))
+            }
+            Ok(m) if m.is_dir() => return Err(ConfigError::IsDirectory(path.to_path_buf())),
+            _ => {}
         }
         let text =
             crate::support::files::read_capped_string(path, crate::support::files::DOCUMENT_LIMIT)
@@ -102,39 +117,42 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let (env, azure_env): (Vec<_>, Vec<_>) = env
-            .into_iter()
-            .filter(|(k, _)| {
-                k.starts_with(&format!("{ENV_PREFIX}__"))
-                    || k.starts_with("AZURE_")
-                    || k.starts_with("IDENTITY_")
-            })
-            .partition(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")));
-        let env: config::Map<String, String> = env.into_iter().collect();
-        let azure_env: AzureEnv = azure_env.into_iter().collect();
-        let parse_err = |source| ConfigError::Parse {
+        let prefix = format!("{ENV_PREFIX}__");
+        let (mut prefixed, mut azure_env) = (config::Map::new(), AzureEnv::new());
+        let mut rust_log = None;
+        for (k, v) in env {
+            if k == LOG_ENV {
+                // Blank is unset, as logging::init reads it.
+                rust_log = Some(v).filter(|v| !v.trim().is_empty());
+            } else if k.starts_with(&prefix) {
+                prefixed.insert(k, v);
+            } else if k.starts_with("AZURE_") || k.starts_with("IDENTITY_") {
+                azure_env.insert(k, v);
+            }
+        }
+        let parse_err = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Parse {
             path: path.to_path_buf(),
             source,
         };
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(env)),
-            )
-            .build()
-            .map_err(parse_err)?
-            .try_deserialize()
-            .map_err(parse_err)?;
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let (file, out_of_range) = tree::parse_file(text).map_err(|e| parse_err(e.into()))?;
+        let mut problems = Problems(Vec::new(), tree::Keys::from_env(prefixed.keys()));
+        tree::report_file_problems(&mut problems, out_of_range);
+        let merged = tree::merge(file, prefixed).map_err(|e| parse_err(e.into()))?;
+        // RUST_LOG wins over log.level (logging::init), so it is checked as strictly.
+        if let Some(filter) = &rust_log {
+            if let Err(e) = check_log_filter(filter) {
+                problems.push(LOG_ENV, e);
+            }
+        }
+        let Some(raw) = tree::read(merged, &mut problems) else {
+            return Err(invalid(problems.0));
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        raw.validate(base, &azure_env)
-            .map_err(|problems| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            })
+        raw.validate(problems, base, &azure_env).map_err(invalid)
     }
 }
 
@@ -265,6 +283,99 @@ client_secret_file = "secret"
             err.contains("partner.client_secret_file") && err.contains("not a regular file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn type_errors_unknown_keys_and_invalid_values_come_in_one_list() {
+        let body = good().replace("secret_name", "secretname")
+            + "[collection]\nconcurrency = \"many\"\nmax_series = 1.5\n[cloud]\nname = \"mars\"\n";
+        let err = load(
+            &body,
+            &[
+                ("TENANTWATCH__SERVER__LISTN", "x"),
+                ("TENANTWATCH__COLLECTION__MAX_PAGES", "-5"),
+                ("TENANTWATCH__SERVER__LISTEN", "nowhere"),
+            ],
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("{err:?}")
+        };
+        let expect = [
+            "collection.concurrency: expected a whole number, 0 or more, got \"many\"",
+            "TENANTWATCH__COLLECTION__MAX_PAGES sets collection.max_pages: expected a whole number, 0 or more, got \"-5\"",
+            "collection.max_series: expected a whole number, 0 or more, got 1.5",
+            "TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen, web_config_file, max_requests",
+            "store.keyvault.secretname: unknown key; [store.keyvault] takes url, secret_name, identity",
+            "cloud.name: unknown cloud \"mars\"",
+            "TENANTWATCH__SERVER__LISTEN sets server.listen: \"nowhere\" is not IP:PORT",
+            // The typo's value was left out, so validation finds the real key missing.
+            "store.keyvault.secret_name: missing",
+        ];
+        for e in expect {
+            assert!(
+                problems.iter().any(|p| p.starts_with(e)),
+                "{e:?} not in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_refused_key_is_not_also_reported_missing() {
+        let body = good().replace(
+            &format!("client_id = \"{GUID_B}\"\nclient_secret_file"),
+            "client_id = 7\nclient_secret_file",
+        );
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("partner.client_id: expected a string, got 7"),
+            "{err}"
+        );
+        assert!(!err.contains("partner.client_id: missing"), "{err}");
+    }
+
+    #[test]
+    fn a_log_level_that_is_no_level_is_refused_by_key_or_variable() {
+        let err = load(&(good() + "[log]\nlevel = \"warning\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("log.level: \"warning\" is not a level"),
+            "{err}"
+        );
+        let err = load(&good(), &[("RUST_LOG", "warning")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RUST_LOG: \"warning\" is not a level"),
+            "{err}"
+        );
+        let err = load(&good(), &[("TENANTWATCH__LOG__LEVEL", "x=loud")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TENANTWATCH__LOG__LEVEL sets log.level: \"x=loud\" has level \"loud\""),
+            "{err}"
+        );
+        let s = load(
+            &(good() + "[log]\nlevel = \"tenantwatch_daemon=debug,info\"\n"),
+            &[("RUST_LOG", "off"), ("TENANTWATCH__LOG__FORMAT", "json")],
+        )
+        .unwrap();
+        assert_eq!(s.log.level, "tenantwatch_daemon=debug,info");
+        // Blank is unset, as logging::init reads it.
+        assert!(load(&good(), &[("RUST_LOG", " ")]).is_ok());
+    }
+
+    #[test]
+    fn a_directory_is_named_as_one_not_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_with_env(dir.path(), []).unwrap_err();
+        assert!(matches!(err, ConfigError::IsDirectory(_)), "{err:?}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let err = Settings::load_with_env(&dir.path().join("absent.toml"), []).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound(_)), "{err:?}");
     }
 
     #[test]

@@ -179,7 +179,8 @@ pub enum LogFormat {
 pub struct LogSettings {
     /// Output format.
     pub format: LogFormat,
-    /// `RUST_LOG`-style filter, e.g. `info` or `tenantwatch=debug`.
+    /// `RUST_LOG`-style filter, e.g. `info` or `tenantwatch_daemon=debug,info`
+    /// (checked by [`crate::config::check_log_filter`]).
     pub level: String,
 }
 

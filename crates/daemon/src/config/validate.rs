@@ -1,5 +1,7 @@
 //! The checks that turn a [`RawConfig`] into [`Settings`]: each problem is
-//! collected with the key it concerns, so all of them are reported at once.
+//! collected with the key it concerns (and the variable that set it), after
+//! those [`super::tree`] found reading the file, so all of them are reported
+//! at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,15 +12,25 @@ use url::Url;
 use super::cloud::{Audiences, Cloud, CloudName};
 use super::credential::{Certificate, ClientCredential};
 use super::raw::*;
+use super::tree::Keys;
 use super::*;
 use crate::support::secret::{read_secret_file, SecretString};
 
 /// Collects problems while validating so all of them are reported at once.
-struct Problems(Vec<String>);
+/// A key a `TENANTWATCH__…` variable set is reported with the variable's
+/// name; one the reader already reported and left out is not reported again
+/// (as "missing", say).
+pub(super) struct Problems(pub(super) Vec<String>, pub(super) Keys);
 
 impl Problems {
-    fn push(&mut self, key: &str, msg: impl std::fmt::Display) {
-        self.0.push(format!("{key}: {msg}"));
+    pub(super) fn push(&mut self, key: &str, msg: impl std::fmt::Display) {
+        if self.1.refused(key) {
+            return;
+        }
+        match self.1.var_for(key) {
+            Some(var) => self.0.push(format!("{var} sets {key}: {msg}")),
+            None => self.0.push(format!("{key}: {msg}")),
+        }
     }
 
     fn required<'a>(&mut self, key: &str, v: &'a Option<String>) -> Option<&'a str> {
@@ -57,12 +69,14 @@ fn valid_tenant(s: &str) -> bool {
 }
 
 impl RawConfig {
+    /// Checks every key; `p` may hold problems found before (reading the
+    /// tree), and any problem at all means no settings.
     pub(super) fn validate(
         self,
+        mut p: Problems,
         base: &Path,
         azure_env: &AzureEnv,
     ) -> Result<Settings, Vec<String>> {
-        let mut p = Problems(Vec::new());
         let cloud = validate_cloud(&mut p, &self.cloud);
         let ca_file = self.cloud.ca_file.clone().map(|f| absolute(base, &f));
         if let Some(f) = &ca_file {
@@ -823,8 +837,10 @@ fn validate_log(p: &mut Problems, raw: &RawLog) -> Option<LogSettings> {
             return None;
         }
     };
-    Some(LogSettings {
-        format,
-        level: raw.level.clone().unwrap_or_else(|| "info".to_string()),
-    })
+    let level = raw.level.clone().unwrap_or_else(|| "info".to_string());
+    if let Err(e) = check_log_filter(&level) {
+        p.push("log.level", e);
+        return None;
+    }
+    Some(LogSettings { format, level })
 }

@@ -80,7 +80,7 @@ pub enum ApiError {
         source: reqwest::Error,
     },
     /// The service answered with an error status.
-    #[error("{api} {url} (tenant {tenant}): HTTP {status}: {code}: {message}")]
+    #[error("{api} {url} (tenant {tenant}): HTTP {status}: {code}: {message}{}", refused(.refused_wait))]
     Status {
         api: &'static str,
         tenant: String,
@@ -89,6 +89,8 @@ pub enum ApiError {
         code: String,
         message: String,
         retry_after: Option<Duration>,
+        /// Set when a retryable answer was not retried because its `Retry-After` was too long.
+        refused_wait: Option<RefusedWait>,
     },
     /// The body was not what the API documents.
     #[error("{api} {url} (tenant {tenant}): unexpected response body: {source} (body starts {snippet:?})")]
@@ -125,6 +127,26 @@ pub enum ApiError {
         url: String,
         max: usize,
     },
+}
+
+/// A `Retry-After` the request path would not wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedWait {
+    /// What the server asked for.
+    pub asked: Duration,
+    /// The longest wait allowed ([`crate::config::ApiLimits::max_retry_wait`]).
+    pub allowed: Duration,
+}
+
+fn refused(w: &Option<RefusedWait>) -> String {
+    match w {
+        Some(w) => format!(
+            "; the server asked to wait {} s, more than the {} s allowed, so it was not retried",
+            w.asked.as_secs(),
+            w.allowed.as_secs()
+        ),
+        None => String::new(),
+    }
 }
 
 impl ApiError {
@@ -274,6 +296,7 @@ pub fn status_error(
             .map(|m| scrub::upstream(&m))
             .unwrap_or_else(|| snippet(body)),
         retry_after: crate::support::retry::retry_after(headers),
+        refused_wait: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The request path every collector shares: concurrency limits (global and per
-//! tenant), throttling (`Retry-After`, backoff with jitter), rate-limit headers,
-//! request metrics, and the paging styles of Microsoft's APIs.
+//! tenant), throttling (`Retry-After`, backoff with jitter; a `Retry-After`
+//! beyond `ApiLimits::max_retry_wait` fails the request at once, and the error
+//! says so), rate-limit headers, request metrics, and the paging styles of
+//! Microsoft's APIs.
 //!
 //! Throttling guidance: ARM <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
 //! Graph <https://learn.microsoft.com/graph/throttling>, Resource Graph
@@ -19,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::ApiLimits;
 use crate::metrics::Metrics;
-use crate::outbound::client::{self, ApiError};
+use crate::outbound::client::{self, ApiError, RefusedWait};
 use crate::support::retry::Backoff;
 use crate::support::secret::{ExposeSecret, SecretString};
 
@@ -166,7 +168,7 @@ impl ApiClient {
             };
             let wait = RETRY.delay(attempt, retry_after);
             if wait > self.limits.max_retry_wait {
-                return Err(err);
+                return Err(refuse_wait(err, self.limits.max_retry_wait));
             }
             tracing::debug!(api = req.api, tenant = req.tenant, url = %req.url, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(wait).await;
@@ -225,6 +227,24 @@ impl ApiClient {
             max: self.limits.max_pages,
         })
     }
+}
+
+/// `err` with the reason it was not retried: its `Retry-After` asked for more
+/// than `allowed`. Without the note a throttled request that fails at once
+/// reads as if retries had been tried and had run out.
+fn refuse_wait(mut err: ApiError, allowed: Duration) -> ApiError {
+    if let ApiError::Status {
+        retry_after: Some(asked),
+        refused_wait,
+        ..
+    } = &mut err
+    {
+        *refused_wait = Some(RefusedWait {
+            asked: *asked,
+            allowed,
+        });
+    }
+    err
 }
 
 /// One page of a `value` + `nextLink` (ARM, Key Vault) or `@odata.nextLink`
@@ -304,6 +324,52 @@ mod tests {
             prop_assert_eq!(p.value, vec![1, 2]);
             prop_assert_eq!(p.next_link, Some(link));
         }
+    }
+
+    /// Answers every connection with `response` and counts the connections.
+    async fn canned(response: &'static str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1.0/organization",
+            listener.local_addr().unwrap()
+        );
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(response.as_bytes()).await;
+            }
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_cap_is_not_waited_for_and_the_error_says_so() {
+        let (url, served) = canned(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let api = ApiClient::new(Client::new(), Metrics::new().unwrap(), ApiLimits::default());
+        let bearer = SecretString::from("t".to_string());
+        let started = Instant::now();
+        let e = api
+            .send_json::<serde_json::Value>(&Request::get("graph", "contoso", url, &bearer))
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("HTTP 429"), "{text}");
+        assert!(
+            text.contains(
+                "the server asked to wait 120 s, more than the 60 s allowed, so it was not retried"
+            ),
+            "{text}"
+        );
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl ResourceGraph {
                         code: "ResultTruncated".into(),
                         message: "resultTruncated is true and no $skipToken came back; project `id` or summarize".into(),
                         retry_after: None,
+                        refused_wait: None,
                     }
                     .into())
                 }
