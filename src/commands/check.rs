@@ -1,7 +1,7 @@
 //! `tenantwatch check`: try the store, the partner token, discovery and every
 //! tenant × API once, print an aligned table and say what to fix.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -15,7 +15,7 @@ use tenantwatch_daemon::model::{Api, Tenant};
 use tenantwatch_daemon::outbound::request::{ApiClient, Request};
 use tenantwatch_daemon::outbound::url::join;
 
-use crate::commands::{load, report, ConfigArgs};
+use crate::commands::{clean, load, report, ConfigArgs};
 
 /// One row: a tenant and the outcome per API.
 struct Row {
@@ -65,10 +65,9 @@ pub async fn run(args: ConfigArgs, log: Option<LogFormat>) -> ExitCode {
 
 /// Runs the checks; `Ok(false)` when something failed.
 async fn check(settings: &Settings) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout();
     let tty = std::io::stderr().is_terminal();
     let c = Components::build(settings)?;
-    println!("config        ok");
+    crate::say!("config        ok");
     // 1. The store, through the service identity.
     match c.broker.load_from_store().await {
         Ok(_) => {
@@ -83,26 +82,26 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
                     )
                 })
                 .unwrap_or_default();
-            println!(
+            crate::say!(
                 "store         ok  {} version {}{age}",
                 c.broker.store().describe(),
                 t.map(|t| t.version).unwrap_or_default()
             );
         }
         Err(e) => {
-            println!("store         FAILED  {e}");
-            println!("\nThe refresh token could not be read: check the store settings, the service identity's credentials and its access to the vault (Key Vault Secrets User/Officer), or run `tenantwatch consent`.");
+            crate::say!("store         FAILED  {e}");
+            crate::say!("\nThe refresh token could not be read: check the store settings, the service identity's credentials and its access to the vault (Key Vault Secrets User/Officer), or run `tenantwatch consent`.");
             return Ok(false);
         }
     }
     // 2. The partner token.
     let partner = settings.partner.tenant_id.clone();
     if let Err(e) = c.broker.redeem(&partner, Api::PartnerCenter).await {
-        println!("partner token FAILED  {e}");
-        println!("\n{}", e.class().advice());
+        crate::say!("partner token FAILED  {e}");
+        crate::say!("\n{}", e.class().advice());
         return Ok(false);
     }
-    println!("partner token ok  (tenant {partner})");
+    crate::say!("partner token ok  (tenant {partner})");
     // 3. Discovery.
     let api = Arc::new(ApiClient::new(
         c.http.clone(),
@@ -118,9 +117,9 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
     )
     .await;
     for (source, why) in &found.failures {
-        println!("discovery     FAILED  {}: {why}", source.as_str());
+        crate::say!("discovery     FAILED  {}: {why}", source.as_str());
     }
-    println!(
+    crate::say!(
         "discovery     {}  {} tenants from {}",
         if found.failures.is_empty() {
             "ok"
@@ -195,11 +194,13 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
         .iter()
         .map(|r| {
             [
-                r.tenant.tenant_id.to_string(),
-                r.tenant.name.to_string(),
-                r.tenant.domain.to_string(),
-                outcome(&r.graph),
-                outcome(&r.arm),
+                // Names and outcomes came from outside: cleaned before the
+                // columns are measured.
+                clean(&r.tenant.tenant_id),
+                clean(&r.tenant.name),
+                clean(&r.tenant.domain),
+                clean(&outcome(&r.graph)),
+                clean(&outcome(&r.arm)),
             ]
         })
         .collect();
@@ -219,13 +220,9 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
             .to_string()
     };
     println!();
-    let _ = writeln!(out, "{}", line(header));
+    crate::say!("{}", line(header));
     for row in &cells {
-        let _ = writeln!(
-            out,
-            "{}",
-            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
-        );
+        crate::say!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
     }
     let failing: Vec<&Row> = rows
         .iter()
@@ -240,10 +237,10 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
     if !reasons.is_empty() {
         println!();
         for (why, n) in &reasons {
-            println!("  {n} × {why}");
+            crate::say!("  {n} × {why}");
         }
     }
-    println!(
+    crate::say!(
         "\n{total} tenants: {} ok, {} failing{}",
         total - failing.len(),
         failing.len(),

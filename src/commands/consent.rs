@@ -25,7 +25,7 @@ use tenantwatch_daemon::config::{LogFormat, Settings, DEFAULT_CONFIG_PATH};
 use tenantwatch_daemon::daemon::Components;
 use tenantwatch_daemon::model::{Api, StoredToken, REFRESH_TOKEN_LIFETIME};
 use tenantwatch_daemon::store::{NewToken, Source};
-use tenantwatch_daemon::support::secret::SecretString;
+use tenantwatch_daemon::support::secret::{ExposeSecret, SecretString};
 
 use crate::commands::{exit, load, when};
 
@@ -211,7 +211,10 @@ async fn callback(State(s): State<CallbackState>, Query(q): Query<Callback>) -> 
         );
     }
     let result = match (q.code, q.error) {
-        (Some(code), None) => Ok(SecretString::from(code)),
+        (Some(code), None) => {
+            tenantwatch_daemon::support::scrub::remember(&code);
+            Ok(SecretString::from(code))
+        }
         (_, error) => Err(ConsentError::SignIn {
             error: error.unwrap_or_else(|| "no_code".into()),
             description: q.error_description.unwrap_or_default(),
@@ -261,6 +264,7 @@ async fn browser_flow(
         .port();
     let redirect = format!("http://localhost:{port}");
     let (verifier, challenge) = pkce();
+    tenantwatch_daemon::support::scrub::remember(verifier.expose_secret());
     let state = random_state();
     let (tx, mut rx) = mpsc::channel(1);
     let router = Router::new()
@@ -301,13 +305,15 @@ async fn device_code_flow(
     say: &impl Fn(&str),
 ) -> Result<Redeemed, ConsentError> {
     let dc = c.tokens.device_code(&settings.partner, scope).await?;
+    tenantwatch_daemon::support::scrub::remember(dc.device_code.expose_secret());
     say(&if dc.message.is_empty() {
         format!(
             "To sign in, open {} and enter the code {}",
             dc.verification_uri, dc.user_code
         )
     } else {
-        dc.message.clone()
+        // Entra's sentence, shown as received only once cleaned.
+        crate::commands::clean(&dc.message)
     });
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(dc.expires_in).min(opts.timeout);

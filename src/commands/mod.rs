@@ -23,6 +23,34 @@ pub struct ConfigArgs {
     pub config: PathBuf,
 }
 
+/// `println!` for text that holds anything from outside (error chains, tenant
+/// names, upstream messages): scrubbed of secrets and control characters.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::commands::clean(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!` likewise.
+#[macro_export]
+macro_rules! warn_user {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::commands::clean(&format!($($arg)*)))
+    };
+}
+
+/// Text fit for a terminal: scrubbed of every secret the process holds and of
+/// secret-shaped strings, control characters escaped line by line.
+pub fn clean(text: &str) -> String {
+    let scrubbed = tenantwatch_daemon::support::scrub::scrub(text);
+    scrubbed
+        .split('\n')
+        .map(|l| tenantwatch_daemon::support::scrub::escape_controls(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Exit code for a configuration error, distinct from a runtime failure.
 pub const EXIT_CONFIG: u8 = 2;
 
@@ -34,7 +62,7 @@ pub fn load(path: &Path, log_override: Option<LogFormat>) -> Result<Settings, Ex
             Ok(s)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::warn_user!("error: {e}");
             Err(ExitCode::from(EXIT_CONFIG))
         }
     }
@@ -42,7 +70,7 @@ pub fn load(path: &Path, log_override: Option<LogFormat>) -> Result<Settings, Ex
 
 /// Reports an error with its whole cause chain, once.
 pub fn report(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
+    crate::warn_user!("error: {e:#}");
 }
 
 /// Success, or the error reported and exit code 1.

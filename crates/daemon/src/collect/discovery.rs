@@ -1,6 +1,12 @@
 //! Tenant discovery: Partner Center customers, GDAP relationships and a static
 //! list, reconciled into one tenant list, filtered and sharded.
 //!
+//! Every id and name a source lists is outside data: a tenant id that is not
+//! a GUID (or is the partner's own) is dropped and reported as a
+//! [`Rejection`]; a default domain that is not a DNS name is dropped (the
+//! tenant stays); names are scrubbed, escaped and bounded before they can
+//! reach a label, a log line or the status page.
+//!
 //! GDAP: <https://learn.microsoft.com/graph/api/tenantrelationship-list-delegatedadminrelationships>.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +36,62 @@ pub struct Discovered {
     pub gdap_without_customer: Option<usize>,
     /// Sources that failed, with why.
     pub failures: Vec<(Source, String)>,
+    /// Values a source listed that were not used, with why.
+    pub rejected: Vec<Rejection>,
+}
+
+/// An id or domain a source listed that was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Which source listed it.
+    pub source: Source,
+    /// The `reason` label: `not_a_tenant_id`, `partner_tenant` or `invalid_domain`.
+    pub reason: &'static str,
+    /// The value, scrubbed and escaped, for the log.
+    pub value: String,
+}
+
+/// The tenant id a source listed, lower-cased, if it is a customer tenant id.
+fn vet_id(
+    raw: &str,
+    source: Source,
+    partner_tenant: &str,
+    rejected: &mut Vec<Rejection>,
+) -> Option<String> {
+    let id = raw.to_ascii_lowercase();
+    let reason = if !crate::model::is_tenant_id(&id) {
+        "not_a_tenant_id"
+    } else if id.eq_ignore_ascii_case(partner_tenant) {
+        // The partner's own tenant listed as a customer would have its data
+        // reported as a customer's.
+        "partner_tenant"
+    } else {
+        return Some(id);
+    };
+    rejected.push(Rejection {
+        source,
+        reason,
+        value: crate::support::scrub::upstream(raw),
+    });
+    None
+}
+
+/// The default domain a source listed, if it is a DNS name (else empty).
+fn vet_domain(raw: String, source: Source, rejected: &mut Vec<Rejection>) -> String {
+    if raw.is_empty() || crate::model::is_domain(&raw) {
+        return raw.to_ascii_lowercase();
+    }
+    rejected.push(Rejection {
+        source,
+        reason: "invalid_domain",
+        value: crate::support::scrub::upstream(&raw),
+    });
+    String::new()
+}
+
+/// A display name from outside: scrubbed, control characters escaped, bounded.
+fn clean_name(raw: &str) -> String {
+    crate::support::scrub::upstream(raw)
 }
 
 #[derive(Deserialize)]
@@ -93,10 +155,18 @@ pub async fn discover(
                     Ok(customers) => {
                         let mut ids = BTreeSet::new();
                         for c in customers {
-                            let id = c.tenant_id.to_ascii_lowercase();
+                            let src = Source::PartnerCenter;
+                            let Some(id) =
+                                vet_id(&c.tenant_id, src, partner_tenant, &mut out.rejected)
+                            else {
+                                continue;
+                            };
+                            let domain = vet_domain(c.domain, src, &mut out.rejected);
                             ids.insert(id.clone());
-                            names.entry(id.clone()).or_insert((c.name, c.domain));
-                            listed.entry(id).or_default().insert(Source::PartnerCenter);
+                            names
+                                .entry(id.clone())
+                                .or_insert((clean_name(&c.name), domain));
+                            listed.entry(id).or_default().insert(src);
                         }
                         pc_customers = Some(ids);
                     }
@@ -118,9 +188,15 @@ pub async fn discover(
                     Ok(rels) => {
                         for r in rels {
                             let Some(c) = r.customer else { continue };
-                            let Some(id) = c.tenant_id.map(|t| t.to_ascii_lowercase()) else {
+                            let Some(id) = vet_id(
+                                c.tenant_id.as_deref().unwrap_or(""),
+                                Source::Gdap,
+                                partner_tenant,
+                                &mut out.rejected,
+                            ) else {
                                 continue;
                             };
+                            let display_name = clean_name(&c.display_name);
                             if r.status == "terminated" {
                                 continue;
                             }
@@ -129,13 +205,13 @@ pub async fn discover(
                                 listed.entry(id.clone()).or_default().insert(Source::Gdap);
                                 names
                                     .entry(id.clone())
-                                    .or_insert((c.display_name.clone(), String::new()));
+                                    .or_insert((display_name.clone(), String::new()));
                             }
                             std::sync::Arc::make_mut(&mut out.gdap).push(GdapRelationship {
-                                id: r.id,
+                                id: crate::support::scrub::upstream(&r.id),
                                 tenant_id: id,
-                                customer_name: c.display_name,
-                                status: r.status,
+                                customer_name: display_name,
+                                status: crate::support::scrub::upstream(&r.status),
                                 end: r
                                     .end
                                     .as_deref()

@@ -29,6 +29,9 @@ use crate::tokens::broker::TokenBroker;
 use tenantwatch_common::sync::lock;
 use tenantwatch_common::time::unix_now;
 
+/// Rejected discovery values remembered for "logged once".
+const MAX_REJECTIONS_LOGGED: usize = 10_000;
+
 /// Everything the jobs need; built once by the daemon.
 pub struct Engine {
     /// Request path with limits and metrics.
@@ -59,6 +62,8 @@ pub struct Engine {
     publish_requests: AtomicU64,
     /// Collector runs started so far.
     runs_started: AtomicU64,
+    /// Rejected discovery values already logged, so each is logged once.
+    rejections_logged: Mutex<HashSet<(crate::model::Source, String)>>,
     /// One publish at a time (each encoding holds a compressor and a body's
     /// worth of pieces); the value is the last request it covered.
     publishing: tokio::sync::Mutex<u64>,
@@ -93,6 +98,7 @@ impl Engine {
             families: FamilyLists::default(),
             publish_requests: AtomicU64::new(0),
             runs_started: AtomicU64::new(0),
+            rejections_logged: Mutex::new(HashSet::new()),
             publishing: tokio::sync::Mutex::new(0),
         }
     }
@@ -117,6 +123,7 @@ impl Engine {
         for (source, why) in &found.failures {
             tracing::error!(source = source.as_str(), error = %why, "tenant discovery source failed");
         }
+        self.report_rejections(&found.rejected);
         {
             let mut st = self.state();
             let ok = found.failures.is_empty();
@@ -178,6 +185,26 @@ impl Engine {
             st.discovered = Some(Arc::new(found));
         }
         self.publish().await;
+    }
+
+    /// Counts every value discovery dropped, and logs each one the first time.
+    fn report_rejections(&self, rejected: &[crate::collect::discovery::Rejection]) {
+        let mut seen = lock(&self.rejections_logged);
+        for r in rejected {
+            self.metrics
+                .discovery_rejected
+                .with_label_values(&[r.source.as_str(), r.reason])
+                .inc();
+            // Bounded: a source listing thousands of bad ids must not grow memory.
+            if seen.len() < MAX_REJECTIONS_LOGGED && seen.insert((r.source, r.value.clone())) {
+                tracing::warn!(
+                    source = r.source.as_str(),
+                    reason = r.reason,
+                    value = %r.value,
+                    "discovery listed a value that is not used (logged once)"
+                );
+            }
+        }
     }
 
     async fn load_refresh_token(&self) {
@@ -374,9 +401,16 @@ impl Engine {
                     tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = self.collection.max_series, "series limit reached; samples dropped");
                 }
                 let about = (findings.name.is_some() || findings.domain.is_some()).then(|| {
+                    // Graph's text: the name is cleaned, a domain that is
+                    // not a DNS name is not used.
                     Arc::new(About {
-                        name: findings.name.map(Arc::from),
-                        domain: findings.domain.map(Arc::from),
+                        name: findings
+                            .name
+                            .map(|n| Arc::from(crate::support::scrub::upstream(&n))),
+                        domain: findings
+                            .domain
+                            .filter(|d| crate::model::is_domain(d))
+                            .map(|d| Arc::from(d.to_ascii_lowercase())),
                     })
                 });
                 TenantResult {

@@ -73,15 +73,25 @@ pub struct Certificate {
 
 impl Certificate {
     /// Loads a PEM file holding the certificate and its private key (PKCS#8 or PKCS#1 RSA),
-    /// the format the Azure SDKs' certificate credentials take.
-    pub fn from_pem_file(key: &str, path: &Path) -> Result<Self, CredentialError> {
+    /// the format the Azure SDKs' certificate credentials take. It holds the
+    /// private key, so read access by other users is refused unless `readers`
+    /// allows it.
+    pub fn from_pem_file(
+        key: &str,
+        path: &Path,
+        readers: crate::support::files::Readers,
+    ) -> Result<Self, CredentialError> {
         let path = crate::support::secret::resolve_secret_path(path);
-        let pem = crate::support::files::read_capped(&path, crate::support::files::DOCUMENT_LIMIT)
-            .map_err(|source| CredentialError::Read {
-                key: key.to_string(),
-                path: path.clone(),
-                source,
-            })?;
+        let pem = crate::support::files::read_private(
+            &path,
+            crate::support::files::DOCUMENT_LIMIT,
+            readers,
+        )
+        .map_err(|source| CredentialError::Read {
+            key: key.to_string(),
+            path: path.clone(),
+            source,
+        })?;
         let bad = |why: &str| CredentialError::Bad {
             key: key.to_string(),
             path: path.clone(),

@@ -166,6 +166,9 @@ mod tests {
 
     fn write(dir: &Path, body: &str) -> PathBuf {
         std::fs::write(dir.join("secret"), "s3cret\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("secret"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
         let p = dir.join("tw.toml");
         std::fs::write(&p, body).unwrap();
         p

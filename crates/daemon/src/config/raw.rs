@@ -25,6 +25,14 @@ pub(super) struct RawConfig {
     pub(super) collectors: std::collections::BTreeMap<String, RawCollector>,
     #[serde(default)]
     pub(super) log: RawLog,
+    #[serde(default)]
+    pub(super) secrets: RawSecrets,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecrets {
+    pub(super) allow_readable_by_others: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,6 +14,7 @@ use super::credential::{Certificate, ClientCredential};
 use super::raw::*;
 use super::tree::Keys;
 use super::*;
+use crate::support::files::Readers;
 use crate::support::secret::{read_secret_file, SecretString};
 
 /// Collects problems while validating so all of them are reported at once.
@@ -82,14 +83,21 @@ impl RawConfig {
         if let Some(f) = &ca_file {
             check_ca_file(&mut p, f);
         }
+        // Secret files others can read are refused, as the token file is,
+        // unless the operator says they come from a Kubernetes secret volume.
+        let readers = if self.secrets.allow_readable_by_others.unwrap_or(false) {
+            Readers::Anyone
+        } else {
+            Readers::OwnerOnly
+        };
         let partner = match &self.partner {
-            Some(raw) => validate_app(&mut p, "partner", raw),
+            Some(raw) => validate_app(&mut p, "partner", raw, readers),
             None => {
                 p.push("partner", "section missing; it names the multi-tenant SAM application (tenant_id, client_id, client_secret_file)");
                 None
             }
         };
-        let store = validate_store(&mut p, self.store.as_ref(), azure_env);
+        let store = validate_store(&mut p, self.store.as_ref(), azure_env, readers);
         let listen = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = match listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -272,6 +280,7 @@ fn secret_or_certificate(
     p: &mut Problems,
     section: &str,
     raw: &RawApp,
+    readers: Readers,
 ) -> Option<ClientCredential> {
     let given = [
         raw.client_secret_file.is_some(),
@@ -289,7 +298,8 @@ fn secret_or_certificate(
         return None;
     }
     if let Some(f) = &raw.certificate_file {
-        return match Certificate::from_pem_file(&format!("{section}.certificate_file"), f) {
+        return match Certificate::from_pem_file(&format!("{section}.certificate_file"), f, readers)
+        {
             Ok(c) => Some(ClientCredential::Certificate(std::sync::Arc::new(c))),
             Err(e) => {
                 p.0.push(e.to_string());
@@ -298,13 +308,15 @@ fn secret_or_certificate(
         };
     }
     match (&raw.client_secret_file, &raw.client_secret) {
-        (Some(f), _) => match read_secret_file(&format!("{section}.client_secret_file"), f) {
-            Ok(s) => Some(ClientCredential::Secret(s)),
-            Err(e) => {
-                p.0.push(e.to_string());
-                None
+        (Some(f), _) => {
+            match read_secret_file(&format!("{section}.client_secret_file"), f, readers) {
+                Ok(s) => Some(ClientCredential::Secret(s)),
+                Err(e) => {
+                    p.0.push(e.to_string());
+                    None
+                }
             }
-        },
+        }
         (None, Some(s)) if !s.trim().is_empty() => {
             crate::support::scrub::remember(s.trim());
             Some(ClientCredential::Secret(SecretString::from(
@@ -325,7 +337,12 @@ fn secret_or_certificate(
     }
 }
 
-fn validate_app(p: &mut Problems, section: &str, raw: &RawApp) -> Option<PartnerApp> {
+fn validate_app(
+    p: &mut Problems,
+    section: &str,
+    raw: &RawApp,
+    readers: Readers,
+) -> Option<PartnerApp> {
     for (key, set) in [
         ("kind", raw.kind.is_some()),
         ("federated_token_file", raw.federated_token_file.is_some()),
@@ -338,7 +355,7 @@ fn validate_app(p: &mut Problems, section: &str, raw: &RawApp) -> Option<Partner
     }
     let none = AzureEnv::new();
     let (tenant_id, client_id) = tenant_and_client(p, section, raw, &none);
-    let credential = secret_or_certificate(p, section, raw);
+    let credential = secret_or_certificate(p, section, raw, readers);
     Some(PartnerApp {
         tenant_id: tenant_id?,
         client_id: client_id?,
@@ -346,7 +363,12 @@ fn validate_app(p: &mut Problems, section: &str, raw: &RawApp) -> Option<Partner
     })
 }
 
-fn validate_identity(p: &mut Problems, raw: &RawApp, env: &AzureEnv) -> Option<ServiceIdentity> {
+fn validate_identity(
+    p: &mut Problems,
+    raw: &RawApp,
+    env: &AzureEnv,
+    readers: Readers,
+) -> Option<ServiceIdentity> {
     let section = "store.keyvault.identity";
     let key = |k: &str| format!("{section}.{k}");
     let authority = raw
@@ -364,7 +386,7 @@ fn validate_identity(p: &mut Problems, raw: &RawApp, env: &AzureEnv) -> Option<S
                 return None;
             }
             let (tenant_id, client_id) = tenant_and_client(p, section, raw, env);
-            let credential = secret_or_certificate(p, section, raw);
+            let credential = secret_or_certificate(p, section, raw, readers);
             Some(ServiceIdentity::App {
                 app: PartnerApp {
                     tenant_id: tenant_id?,
@@ -451,6 +473,7 @@ fn validate_store(
     p: &mut Problems,
     raw: Option<&RawStore>,
     env: &AzureEnv,
+    readers: Readers,
 ) -> Option<StoreSettings> {
     let Some(raw) = raw else {
         p.push(
@@ -482,7 +505,7 @@ fn validate_store(
                 }
             }
             let identity = match &kv.identity {
-                Some(id) => validate_identity(p, id, env),
+                Some(id) => validate_identity(p, id, env, readers),
                 None => {
                     p.push("store.keyvault.identity", "section missing; it names who reads the vault (kind, tenant_id, client_id, client_secret_file)");
                     None

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub api_duration: HistogramVec,
     /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
     pub series_dropped: IntCounterVec,
+    /// `tenantwatch_discovery_rejected_total{source,reason}`: ids and domains discovery dropped.
+    pub discovery_rejected: IntCounterVec,
     /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
     pub ratelimits: RateLimits,
 }
@@ -109,6 +111,13 @@ impl Metrics {
             ),
             &["collector"],
         )?;
+        let discovery_rejected = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_discovery_rejected_total",
+                "Values a discovery source listed that were dropped, by source and reason (not_a_tenant_id, partner_tenant, invalid_domain).",
+            ),
+            &["source", "reason"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("tenantwatch_build_info", "Build information; always 1."),
             &["version"],
@@ -125,6 +134,7 @@ impl Metrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
         registry.register(Box::new(series_dropped.clone()))?;
+        registry.register(Box::new(discovery_rejected.clone()))?;
         Ok(Arc::new(Self {
             registry,
             token_requests,
@@ -136,6 +146,7 @@ impl Metrics {
             api_requests,
             api_duration,
             series_dropped,
+            discovery_rejected,
             ratelimits: RateLimits::default(),
         }))
     }

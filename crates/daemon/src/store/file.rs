@@ -21,12 +21,34 @@ pub(super) struct FileDoc {
     pub(super) source: Option<String>,
 }
 
+/// A token file that is a symbolic link is refused, on read and on write:
+/// rotation renames a new file over the path, which would replace the link
+/// and leave its target holding the old token. Refusing at start, rather
+/// than at the first rotation days later, lets the operator fix it at once.
+async fn refuse_symlink(path: &Path) -> Result<(), StoreError> {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = tokio::fs::read_link(path)
+                .await
+                .map(|t| format!(" (to {})", t.display()))
+                .unwrap_or_default();
+            Err(StoreError::BadFile {
+                path: path.to_path_buf(),
+                why: format!("it is a symbolic link{target}, which rotation would replace instead of its target; point store.file.path at the file itself"),
+            })
+        }
+        // A missing file is reported by the read (or created by the write).
+        _ => Ok(()),
+    }
+}
+
 pub(super) async fn load_file(path: &Path) -> Result<StoredToken, StoreError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let err = |source| StoreError::File {
         path: path.to_path_buf(),
         source,
     };
+    refuse_symlink(path).await?;
     let meta = tokio::fs::metadata(path).await.map_err(err)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -85,6 +107,7 @@ pub(super) async fn load_file(path: &Path) -> Result<StoredToken, StoreError> {
 /// Temp file in the same directory (so rename is atomic), 0600 from creation,
 /// fsync, rename over the old file, fsync the directory so the rename is durable.
 pub(super) async fn write_file(path: &Path, doc: &FileDoc) -> Result<(), StoreError> {
+    refuse_symlink(path).await?;
     let path = path.to_path_buf();
     let text = serde_json::to_vec_pretty(&SerializeDoc(doc)).map_err(|e| StoreError::BadFile {
         path: path.clone(),

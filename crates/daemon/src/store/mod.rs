@@ -278,6 +278,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_symlinked_token_file_is_refused_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real");
+        std::fs::write(&target, "0.AAA-token\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("rt");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let store = Store::File { path: link.clone() };
+        let err = store.load().await.unwrap_err().to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("real"),
+            "{err}"
+        );
+        let v = SecretString::from("0.new-token".to_string());
+        let err = store
+            .save(&NewToken {
+                value: &v,
+                issued_at: 1_700_000_000,
+                expires: 1_700_000_000 + 90 * 86400,
+                source: Source::Rotation,
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "0.AAA-token\n");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_value_is_refused_on_read_and_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rt");
+        let store = Store::File { path: path.clone() };
+        for bad in ["tok en", "{\"refresh_token\":\" \",\"version\":\"1\"}"] {
+            std::fs::write(&path, bad).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert!(store.load().await.is_err(), "{bad:?} accepted");
+        }
+        let huge = SecretString::from("a".repeat(20_000));
+        let err = store
+            .save(&NewToken {
+                value: &huge,
+                issued_at: 1,
+                expires: 2,
+                source: Source::Rotation,
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnusableNew { .. }), "{err}");
+    }
+
+    #[tokio::test]
     async fn file_store_save_is_atomic_0600_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rt");

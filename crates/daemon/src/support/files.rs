@@ -13,9 +13,44 @@ pub const DOCUMENT_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Reads `path` if it is a regular file of at most `limit` bytes.
 pub fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::File::open(path)?;
-    if !f.metadata()?.is_file() {
+    read_checked(path, limit, None)
+}
+
+/// Who may read a secret file besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readers {
+    /// Only the owner: group and others have no access (as for the token file).
+    #[default]
+    OwnerOnly,
+    /// Anyone the file system allows (`secrets.allow_readable_by_others`, for
+    /// Kubernetes secret volumes, whose files are group-readable under fsGroup).
+    Anyone,
+}
+
+/// [`read_capped`] for a secret: also refused when users other than its owner
+/// can read it, unless `readers` allows that.
+pub fn read_private(path: &Path, limit: u64, readers: Readers) -> std::io::Result<Vec<u8>> {
+    read_checked(path, limit, Some(readers))
+}
+
+fn read_checked(path: &Path, limit: u64, private: Option<Readers>) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer forever, before the regular-file check below could refuse it.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if private == Some(Readers::OwnerOnly) && mode & 0o077 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("mode {mode:o} lets other users read it; chmod 600 (for a mounted Kubernetes secret, set secrets.allow_readable_by_others = true)"),
+        ));
     }
     let mut buf = Vec::new();
     f.take(limit + 1).read_to_end(&mut buf)?;
@@ -34,6 +69,36 @@ pub fn read_capped_string(path: &Path, limit: u64) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_capped(&fifo, 10).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file");
+    }
+
+    #[test]
+    fn secrets_others_can_read_are_refused_unless_allowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "secret").unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_private(&p, 100, Readers::OwnerOnly).unwrap_err();
+            assert!(e.to_string().contains(&format!("mode {mode:o}")), "{e}");
+            assert_eq!(read_private(&p, 100, Readers::Anyone).unwrap(), b"secret");
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(
+            read_private(&p, 100, Readers::OwnerOnly).unwrap(),
+            b"secret"
+        );
+    }
 
     #[test]
     fn devices_and_oversized_files_are_refused() {

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+use crate::support::files::{read_private, Readers, SECRET_LIMIT};
+
 /// Why a secret could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -32,15 +34,25 @@ pub fn resolve_secret_path(path: &Path) -> PathBuf {
 }
 
 /// Reads a secret file, trimming the trailing newline editors and `echo` add.
-pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, SecretError> {
+/// A file other users can read is refused unless `readers` allows it.
+pub fn read_secret_file(
+    key: &str,
+    path: &Path,
+    readers: Readers,
+) -> Result<SecretString, SecretError> {
     let path = resolve_secret_path(path);
-    let text =
-        crate::support::files::read_capped_string(&path, crate::support::files::SECRET_LIMIT)
-            .map_err(|source| SecretError::Read {
-                key: key.to_string(),
-                path: path.clone(),
-                source,
-            })?;
+    let read = |source| SecretError::Read {
+        key: key.to_string(),
+        path: path.clone(),
+        source,
+    };
+    let bytes = read_private(&path, SECRET_LIMIT, readers).map_err(read)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(SecretError::Empty {
@@ -68,16 +80,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
         std::fs::write(&p, "abc\n").unwrap();
-        assert_eq!(read_secret_file("k", &p).unwrap().expose_secret(), "abc");
+        assert_eq!(
+            read_secret_file("k", &p, Readers::Anyone)
+                .unwrap()
+                .expose_secret(),
+            "abc"
+        );
         std::fs::write(&p, "\n").unwrap();
-        let err = read_secret_file("k", &p).unwrap_err().to_string();
+        let err = read_secret_file("k", &p, Readers::Anyone)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("k: secret file") && err.contains("empty"),
             "{err}"
         );
-        let err = read_secret_file("partner.client_secret_file", &dir.path().join("nope"))
-            .unwrap_err()
-            .to_string();
+        let err = read_secret_file(
+            "partner.client_secret_file",
+            &dir.path().join("nope"),
+            Readers::Anyone,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.starts_with("partner.client_secret_file: cannot read"),
             "{err}"
