@@ -36,7 +36,8 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 /// The tenant every request is made for; every error must name it.
-const TENANT: &str = "hostile-tenant-7f3a";
+/// (A GUID: the token client sends nothing for a tenant that is not one.)
+const TENANT: &str = "7f3a0c1e-5b2d-4e8f-9a6c-1d2e3f4a5b6c";
 const HUGE: u64 = 50 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 

@@ -138,7 +138,12 @@ impl Rotator {
             .map_err(RotationError::Write)?;
         let new_version = saved.version.clone();
         self.broker.install(saved);
-        self.metrics.refresh.update(|r| r.last_rotation = Some(now));
+        // Entra issued this token seconds ago in a redemption that succeeded:
+        // unlike a value found in the store, it is known to be accepted.
+        self.metrics.refresh.update(|r| {
+            r.last_rotation = Some(now);
+            r.valid = Some(true);
+        });
         tracing::info!(
             old_version = %current.version,
             new_version = %new_version,
