@@ -340,3 +340,79 @@ async fn real_prometheus_scrapes_over_tls_with_basic_auth() {
     assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
     d.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_tls_clients_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ts = start_sim(1, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("slow CA");
+    write_server_cert(dir.path(), &ca);
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    use_web_config(&ts.config, &web);
+    let d = spawn_daemon(
+        &ts.config,
+        &[("TENANTWATCH__SERVER__HEADER_READ_TIMEOUT", "2s")],
+    )
+    .await;
+    let started = Instant::now();
+    // One never starts its TLS handshake; one finishes it and stalls in its headers.
+    let silent = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+    let mut stalled = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    stalled
+        .write_all(crate::slow_clients::PARTIAL)
+        .await
+        .unwrap();
+
+    async fn closed_after(mut s: impl AsyncReadExt + Unpin, since: Instant) -> Duration {
+        let mut buf = [0u8; 256];
+        let read = async {
+            // EOF, or an EOF without close_notify (an error to rustls): both closed.
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            since.elapsed()
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the server closes the connection")
+    }
+    let (a, b) = tokio::join!(
+        closed_after(silent, started),
+        closed_after(stalled, started)
+    );
+    for (what, t) in [("no handshake", a), ("partial headers over TLS", b)] {
+        assert!(
+            t >= Duration::from_millis(1500) && t < Duration::from_secs(9),
+            "{what}: closed after {t:?}; the header timeout is 2 s"
+        );
+    }
+    let r = client_trusting(&ca, None)
+        .get(format!("https://{}/healthz", d.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, _) = d.terminate().await;
+    assert_eq!(code, Some(0));
+}

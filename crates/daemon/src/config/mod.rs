@@ -276,6 +276,44 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn connection_limits_default_override_and_name_their_keys() {
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.server.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(s.server.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(s.server.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let s = load(
+            &(good() + "[server]\nheader_read_timeout = \"2s\"\nidle_timeout = \"90s\"\n"),
+            &[("TENANTWATCH__SERVER__MAX_CONNECTIONS", "20")],
+        )
+        .unwrap();
+        assert_eq!(s.server.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(90));
+        assert_eq!(s.server.max_connections, 20);
+        let body = good()
+            + "[server]\nheader_read_timeout = \"0s\"\nidle_timeout = \"soon\"\nmax_connections = 0\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("server.header_read_timeout: \"0s\" must be above 0"),
+            "{err}"
+        );
+        assert!(
+            err.contains("server.idle_timeout: \"soon\" is not a duration"),
+            "{err}"
+        );
+        assert!(
+            err.contains("server.max_connections: 0 must be between 1 and 100000"),
+            "{err}"
+        );
+        let err = load(
+            &good(),
+            &[("TENANTWATCH__SERVER__MAX_CONNECTIONS", "100001")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.max_connections: 100001"), "{err}");
+    }
+
+    #[test]
     fn a_device_named_as_secret_file_is_an_error_not_an_endless_read() {
         let body = good().replace(
             "client_secret_file = \"secret\"",

@@ -140,6 +140,9 @@ pub(super) struct RawServer {
     pub(super) listen: Option<String>,
     pub(super) web_config_file: Option<PathBuf>,
     pub(super) max_requests: Option<usize>,
+    pub(super) header_read_timeout: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -114,7 +114,25 @@ pub struct ServerSettings {
     pub web: Option<(PathBuf, WebConfig)>,
     /// `/metrics` requests served at once; more get 503 (0: no limit).
     pub max_requests: usize,
+    /// Time a client has from connecting (or from the first byte of its next
+    /// keep-alive request) to send complete request headers.
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections open at once, before the open-file limit lowers it.
+    pub max_connections: usize,
 }
+
+/// Default `server.header_read_timeout`: a scraper sends its headers in one
+/// write, so only a stalled or hostile client needs more than a moment.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `server.idle_timeout`, as Prometheus' own `--web.read-timeout`;
+/// longer than any usual scrape interval so a scraper's connection is reused.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Default `server.max_connections`, as Prometheus' `--web.max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Upper bound of `server.max_connections`.
+pub const MAX_MAX_CONNECTIONS: usize = 100_000;
 
 /// node_exporter's `--web.max-requests` default: every scrape in flight holds
 /// its response, so a stalled or flooding scraper must not grow memory unbounded.

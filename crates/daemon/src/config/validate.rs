@@ -114,6 +114,7 @@ impl RawConfig {
                 .map_err(|e| p.push("server.web_config_file", e.to_string()))
                 .ok()
         });
+        let connections = validate_connections(&mut p, &self.server);
         let collection = validate_collection(&mut p, &self.collection);
         let rotation = validate_rotation(&mut p, &self.rotation);
         let tenants = validate_tenants(&mut p, &self.tenants);
@@ -122,12 +123,22 @@ impl RawConfig {
             None => Default::default(),
         };
         let log = validate_log(&mut p, &self.log);
-        match (cloud, partner, store, listen, collection, rotation, log) {
+        match (
+            cloud,
+            partner,
+            store,
+            listen,
+            connections,
+            collection,
+            rotation,
+            log,
+        ) {
             (
                 Some(cloud),
                 Some(partner),
                 Some(store),
                 Some(listen),
+                Some((header_read_timeout, idle_timeout, max_connections)),
                 Some(collection),
                 Some(rotation),
                 Some(log),
@@ -140,6 +151,9 @@ impl RawConfig {
                     listen,
                     web,
                     max_requests: self.server.max_requests.unwrap_or(DEFAULT_MAX_SCRAPES),
+                    header_read_timeout,
+                    idle_timeout,
+                    max_connections,
                 },
                 collection,
                 rotation,
@@ -151,6 +165,40 @@ impl RawConfig {
             _ => Err(p.0),
         }
     }
+}
+
+/// `server.header_read_timeout`, `server.idle_timeout` and `server.max_connections`.
+fn validate_connections(p: &mut Problems, raw: &RawServer) -> Option<(Duration, Duration, usize)> {
+    let duration = |p: &mut Problems, key: &str, v: &Option<String>, default: Duration| match v {
+        // A zero timeout would close every connection at once; say so plainly.
+        Some(v) if humantime::parse_duration(v).is_ok_and(|d| d.is_zero()) => {
+            p.push(key, format!("{v:?} must be above 0"));
+            None
+        }
+        Some(v) => parse_duration(p, key, Some(v), ""),
+        None => Some(default),
+    };
+    let header = duration(
+        p,
+        "server.header_read_timeout",
+        &raw.header_read_timeout,
+        DEFAULT_HEADER_READ_TIMEOUT,
+    );
+    let idle = duration(
+        p,
+        "server.idle_timeout",
+        &raw.idle_timeout,
+        DEFAULT_IDLE_TIMEOUT,
+    );
+    let max = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max == 0 || max > MAX_MAX_CONNECTIONS {
+        p.push(
+            "server.max_connections",
+            format!("{max} must be between 1 and {MAX_MAX_CONNECTIONS}"),
+        );
+        return None;
+    }
+    Some((header?, idle?, max))
 }
 
 fn absolute(base: &Path, f: &Path) -> PathBuf {

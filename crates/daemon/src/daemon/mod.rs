@@ -102,8 +102,9 @@ pub async fn run(
             .web
             .clone()
             .map(|(path, config)| crate::web::serve::WebConfigSource::new(path, config));
+        let limits = crate::web::connections::Limits::new(&settings.server);
         tracker.spawn(async move {
-            if let Err(e) = server::serve(listener, state, web, shutdown.clone()).await {
+            if let Err(e) = server::serve(listener, state, web, limits, shutdown.clone()).await {
                 tracing::error!(error = %e, "HTTP server failed; shutting down");
                 failed.store(true, Ordering::Relaxed);
                 if let Ok(mut slot) = server_error.lock() {

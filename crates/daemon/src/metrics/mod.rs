@@ -1,5 +1,5 @@
-//! The live metrics every stage feeds as it works: counters and histograms in
-//! a `prometheus` registry ([`Metrics`]), what is known about the refresh
+//! The live metrics every stage feeds as it works: counters, gauges and
+//! histograms in a `prometheus` registry ([`Metrics`]), what is known about the refresh
 //! token ([`RefreshGauges`]) and the last rate-limit headers seen
 //! ([`RateLimits`]). Nothing here writes exposition text: `exposition` reads
 //! these and the published snapshot when it builds the `/metrics` body.
@@ -9,7 +9,9 @@ mod refresh;
 
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 pub use ratelimits::{RateLimits, RateShard};
 pub use refresh::{RefreshGauges, RefreshState};
@@ -39,7 +41,15 @@ pub struct Metrics {
     pub discovery_rejected: IntCounterVec,
     /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
     pub ratelimits: RateLimits,
+    /// `tenantwatch_http_connections`: connections to the daemon's HTTP server open now.
+    pub http_connections: IntGauge,
+    /// `tenantwatch_http_connections_closed_total{reason}`: connections the server closed itself.
+    pub http_connections_closed: IntCounterVec,
 }
+
+/// Why the HTTP server closed a connection itself (the `reason` label).
+pub const HTTP_CLOSE_REASONS: [&str; 4] =
+    ["header_timeout", "idle_timeout", "evicted", "over_capacity"];
 
 /// Why a metric could not be registered (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +128,20 @@ impl Metrics {
             ),
             &["source", "reason"],
         )?;
+        let http_connections = IntGauge::new(
+            "tenantwatch_http_connections",
+            "Connections to the daemon's HTTP server open now.",
+        )?;
+        let http_connections_closed = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_http_connections_closed_total",
+                "Connections the HTTP server closed itself: header_timeout, idle_timeout, evicted (to make room for a new one) or over_capacity (refused: every slot had a request in flight).",
+            ),
+            &["reason"],
+        )?;
+        for r in HTTP_CLOSE_REASONS {
+            http_connections_closed.with_label_values(&[r]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("tenantwatch_build_info", "Build information; always 1."),
             &["version"],
@@ -135,6 +159,8 @@ impl Metrics {
         registry.register(Box::new(api_duration.clone()))?;
         registry.register(Box::new(series_dropped.clone()))?;
         registry.register(Box::new(discovery_rejected.clone()))?;
+        registry.register(Box::new(http_connections.clone()))?;
+        registry.register(Box::new(http_connections_closed.clone()))?;
         Ok(Arc::new(Self {
             registry,
             token_requests,
@@ -148,6 +174,8 @@ impl Metrics {
             series_dropped,
             discovery_rejected,
             ratelimits: RateLimits::default(),
+            http_connections,
+            http_connections_closed,
         }))
     }
 

@@ -1,6 +1,7 @@
-//! Serving the router under a web config: TLS (when configured), basic auth
-//! and extra headers, with the file re-read when it or a certificate changes,
-//! as exporter-toolkit does, so a renewed certificate needs no restart.
+//! The web config in force: the file re-read when it or a certificate
+//! changes, as exporter-toolkit does, so a renewed certificate needs no
+//! restart; and the layer that applies its basic auth and extra headers.
+//! `server::serve` takes its TLS config for each new connection.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,13 +13,6 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use tenantwatch_common::sync::lock;
 
@@ -27,10 +21,6 @@ use crate::web::basic_auth::BasicAuth;
 
 /// How often the files behind the config are looked at.
 const RECHECK: Duration = Duration::from_secs(1);
-/// A client that neither completes a handshake nor leaves must not pin a task.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// In-flight requests get this long after shutdown starts.
-const DRAIN: Duration = Duration::from_secs(5);
 /// Paths that stay open without credentials: probes carry no secrets and
 /// kubelet cannot easily send them.
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
@@ -123,62 +113,4 @@ async fn gate(State(g): State<Guard>, req: Request, next: Next) -> Response {
         resp.headers_mut().insert(name.clone(), value.clone());
     }
     resp
-}
-
-/// Serves `router` on `listener` with TLS when the config has it, until
-/// `shutdown` is cancelled; then lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    source: Arc<WebConfigSource>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    loop {
-        let Some((tcp, peer)) =
-            tenantwatch_common::accept::next_connection(&listener, &shutdown).await
-        else {
-            break;
-        };
-        let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let tls = source.current().tls.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let builder = Builder::new(TokioExecutor::new());
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(tls) => {
-                    let acceptor = TlsAcceptor::from(tls);
-                    let stream =
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::debug!("open connections did not finish within {DRAIN:?}");
-    }
-    Ok(())
 }

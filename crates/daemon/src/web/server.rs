@@ -1,8 +1,12 @@
-//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and a landing page at `/`.
+//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and a landing page at `/`,
+//! and the one accept loop that serves them, plain or under a web config's
+//! TLS, with every connection admitted, timed and evicted by [`Connections`].
 //! Every handler reads the latest snapshot; none calls Microsoft.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -10,11 +14,22 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::exposition::Publisher;
+use crate::web::connections::{
+    watch, Closed, Conn, Connections, End, Limits, TrackRequests, Tracked,
+};
 use crate::web::serve::WebConfigSource;
+
+/// In-flight requests get this long after shutdown starts.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -37,31 +52,146 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` is cancelled, then finishes in-flight requests;
-/// with a web config, under its TLS, basic auth and headers.
+/// Serves until `shutdown` is cancelled, then gives in-flight requests
+/// [`DRAIN`] to finish; with a web config, under its TLS, basic auth and
+/// headers. Plain or TLS, every connection is admitted, timed and evicted by
+/// the same [`Connections`] under `limits`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     web: Option<Arc<WebConfigSource>>,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    match web {
+    let connections = Connections::new(limits, state.publisher.metrics());
+    let router = match &web {
+        None => router(state),
+        Some(source) => crate::web::serve::protect(router(state), source.clone()),
+    };
+    tracing::info!(
+        max_connections = limits.configured,
+        open_file_limit = limits.open_file_limit,
+        header_read_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        "HTTP connections capped at {}",
+        limits.max_connections
+    );
+    let tasks = TaskTracker::new();
+    while let Some((tcp, peer)) =
+        tenantwatch_common::accept::next_connection(&listener, &shutdown).await
+    {
+        // At the cap with every connection busy: dropping it closes it now.
+        let Some(conn) = connections.admit() else {
+            continue;
+        };
+        // Without TCP_NODELAY the last small segment of a multi-megabyte
+        // body waited for the scraper's delayed ACK (40 ms on Linux):
+        // that was the tail of /metrics latency at thousands of tenants.
+        let _ = tcp.set_nodelay(true);
+        let tls = web.as_ref().and_then(|w| w.current().tls.clone());
+        tasks.spawn(connection(
+            tcp,
+            peer,
+            tls,
+            router.clone(),
+            conn,
+            connections.clone(),
+            shutdown.clone(),
+        ));
+    }
+    tasks.close();
+    // Each connection bounds its own drain; this only waits for them to see it.
+    if tokio::time::timeout(DRAIN + Duration::from_secs(1), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::debug!("open connections did not finish within {DRAIN:?}");
+    }
+    Ok(())
+}
+
+/// One connection, from the TLS handshake (if any) to its end.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
+    conn: Arc<Conn>,
+    connections: Arc<Connections>,
+    shutdown: CancellationToken,
+) {
+    let limits = *connections.limits();
+    let end = match tls {
         None => {
-            use axum::serve::ListenerExt as _;
-            // Without TCP_NODELAY the last small segment of a multi-megabyte
-            // body waited for the scraper's delayed ACK (40 ms on Linux):
-            // that was the tail of /metrics latency at thousands of tenants.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
+            http(
+                Tracked::new(tcp, conn.clone()),
+                router,
+                &conn,
+                &limits,
+                &shutdown,
+            )
+            .await
         }
-        Some(source) => {
-            let router = crate::web::serve::protect(router(state), source.clone());
-            crate::web::serve::serve(listener, router, source, shutdown).await
+        Some(tls) => {
+            // The handshake counts against the header timeout, as the
+            // headers' first bytes cannot come before it; a shutdown drops it.
+            let handshake = TlsAcceptor::from(tls).accept(tcp);
+            match watch(handshake, &conn, &limits, &shutdown, DRAIN, |_| false).await {
+                End::Finished(Ok(stream)) => {
+                    http(
+                        Tracked::new(stream, conn.clone()),
+                        router,
+                        &conn,
+                        &limits,
+                        &shutdown,
+                    )
+                    .await
+                }
+                End::Finished(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    None
+                }
+                End::Closed(why) => Some(why),
+                End::Shutdown => None,
+            }
         }
+    };
+    if let Some(why) = end {
+        tracing::debug!(%peer, reason = ?why, "connection closed by the server");
+    }
+    connections.closed(&conn, end);
+}
+
+/// Serves HTTP/1.1 (or HTTP/2, by ALPN or prior knowledge) on `io` until it
+/// ends; why the server closed it, if it did.
+async fn http<S>(
+    io: Tracked<S>,
+    router: Router,
+    conn: &Arc<Conn>,
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) -> Option<Closed>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's own header timeout would also cut idle keep-alive connections
+    // (see `connections`); the one in `watch` replaces it.
+    builder.http1().header_read_timeout(None);
+    let service = TrackRequests::new(TowerToHyperService::new(router), conn.clone());
+    let served = builder.serve_connection(TokioIo::new(io), service);
+    match watch(served, conn, limits, shutdown, DRAIN, |c| {
+        c.graceful_shutdown();
+        true
+    })
+    .await
+    {
+        End::Finished(Err(e)) => {
+            tracing::debug!(error = %e, "connection ended with an error");
+            None
+        }
+        End::Finished(Ok(())) | End::Shutdown => None,
+        End::Closed(why) => Some(why),
     }
 }
 
