@@ -318,7 +318,7 @@ mod tests {
                 "collection.concurrency: expected a whole number, 0 or more, got \"many\"",
                 "collection.max_series: expected a whole number, 0 or more, got -1",
                 "server.listen: expected a string, got 9464",
-                "server.listn: unknown key; [server] takes listen, web_config_file, max_requests",
+                "server.listn: unknown key; [server] takes listen, web_config_file, max_requests, header_read_timeout, idle_timeout, max_connections",
             ]
         );
         let raw = raw.unwrap();
@@ -341,7 +341,7 @@ mod tests {
             [
                 "TENANTWATCH__COLLECTION__MAX_SERIES sets collection.max_series: expected a whole number, 0 or more, got \"-5\"",
                 "TENANTWATCH__NOPE__KEY sets unknown section nope; the sections are cloud, partner, store, server, collection, rotation, tenants, collectors, log, secrets",
-                "TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen, web_config_file, max_requests",
+                "TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen, web_config_file, max_requests, header_read_timeout, idle_timeout, max_connections",
             ]
         );
     }

@@ -26,6 +26,9 @@ pub enum KeyVaultError {
     /// The vault answered with an error, or did not answer.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// A secret name or version cannot be part of the vault's URL.
+    #[error("Key Vault: {0}")]
+    Url(String),
 }
 
 impl KeyVaultError {
@@ -137,8 +140,19 @@ impl KeyVaultClient {
         name: &str,
         version: Option<&str>,
     ) -> Result<SecretBundle, KeyVaultError> {
-        let path = format!("secrets/{name}/{}", version.unwrap_or(""));
-        self.call(reqwest::Method::GET, &path, None).await
+        // The version comes from Key Vault's own answer (a read-back): it goes
+        // in as one encoded segment, like the name.
+        let mut segments = vec![("", "secrets"), ("secret name", name)];
+        if let Some(v) = version {
+            segments.push(("secret version", v));
+        }
+        let mut url = self.url(&segments)?;
+        if version.is_none() {
+            // `secrets/{name}/` asks for the latest version, as the SDKs do.
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        self.call(reqwest::Method::GET, url, None).await
     }
 
     /// Sets a secret: Key Vault stores it as a new version and returns its bundle.
@@ -154,20 +168,24 @@ impl KeyVaultClient {
             "attributes": { "enabled": true, "exp": new.expires },
             "tags": new.tags,
         });
-        self.call(reqwest::Method::PUT, &format!("secrets/{name}"), Some(body))
-            .await
+        let url = self.url(&[("", "secrets"), ("secret name", name)])?;
+        self.call(reqwest::Method::PUT, url, Some(body)).await
+    }
+
+    fn url(&self, segments: &[(&'static str, &str)]) -> Result<Url, KeyVaultError> {
+        crate::outbound::url::with_segments(&self.vault, segments)
+            .map_err(|e| KeyVaultError::Url(e.to_string()))
     }
 
     async fn call(
         &self,
         method: reqwest::Method,
-        path: &str,
+        mut url: Url,
         body: Option<serde_json::Value>,
     ) -> Result<SecretBundle, KeyVaultError> {
-        let url = format!(
-            "{}?api-version={API_VERSION}",
-            crate::outbound::url::join(&self.vault, path)
-        );
+        url.query_pairs_mut()
+            .append_pair("api-version", API_VERSION);
+        let url = url.to_string();
         let mut force = false;
         loop {
             let bearer = self.bearer(force).await?;
