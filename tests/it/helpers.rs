@@ -10,9 +10,11 @@ use azure_sim::{Sim, SimHandle, SimOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Path of the binary under test.
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tenantwatch")
+/// Path of the binary under test: this build's, or `TENANTWATCH_TEST_BIN`
+/// (to show that a test fails against an older build).
+pub fn bin() -> String {
+    std::env::var("TENANTWATCH_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tenantwatch").to_string())
 }
 
 /// A running simulator with a config written for it.

@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod helpers;
 mod hostile;
+mod hostile_cloud;
 mod lifecycle;
 mod restart;
 mod rotation;

@@ -209,15 +209,28 @@ impl Engine {
 
     async fn load_refresh_token(&self) {
         match self.broker.load_from_store().await {
-            Ok(true) => tracing::info!(
-                version = self
+            Ok(true) => {
+                tracing::info!(
+                    version = self
+                        .broker
+                        .current_token()
+                        .map(|t| t.version)
+                        .unwrap_or_default(),
+                    "using the refresh token from {}",
+                    self.broker.store().describe()
+                );
+                // Cached access tokens would keep a new refresh token untried
+                // for up to an hour, and refresh_token_valid unknown with it:
+                // one redemption at the partner tenant says now whether Entra
+                // takes it (a dead one also opens the broker's circuit at once).
+                if let Err(e) = self
                     .broker
-                    .current_token()
-                    .map(|t| t.version)
-                    .unwrap_or_default(),
-                "using the refresh token from {}",
-                self.broker.store().describe()
-            ),
+                    .redeem(&self.partner_tenant, crate::model::Api::PartnerCenter)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the new refresh token was not accepted");
+                }
+            }
             Ok(false) => {}
             Err(e) if self.broker.has_refresh_token() => {
                 tracing::warn!(error = %e, "cannot re-read the refresh token; keeping the one in memory")
