@@ -15,6 +15,8 @@ async fn check(config: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, 
         .await
         .expect("check finishes")
         .expect("check runs");
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stdout));
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

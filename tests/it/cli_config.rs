@@ -14,6 +14,8 @@ fn run_with(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("binary runs");
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stdout));
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -17,6 +17,51 @@ pub fn bin() -> String {
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tenantwatch").to_string())
 }
 
+/// Where the suite keeps everything the binary wrote and every secret the
+/// fake clouds issued, so `tests/secrets-grep` can look for every secret in
+/// everything written, across the whole run.
+pub fn suite_output_dir() -> PathBuf {
+    let dir = std::env::var_os("TENANTWATCH_SUITE_OUTPUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-output"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Appends what the binary wrote (a daemon's log, a command's output) to the suite's record.
+pub fn record_output(text: &str) {
+    use std::io::Write;
+    let path = suite_output_dir().join(format!("output-{}.log", std::process::id()));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// Records secrets a fake cloud issued, one per line, for `tests/secrets-grep`.
+pub fn record_secrets(secrets: &[String]) {
+    use std::io::Write;
+    let path = suite_output_dir().join(format!("secrets-{}.txt", std::process::id()));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        for s in secrets.iter().filter(|s| !s.contains('\n')) {
+            let _ = writeln!(f, "{s}");
+        }
+    }
+}
+
+impl Drop for TestSim {
+    fn drop(&mut self) {
+        record_secrets(&self.sim.issued_secrets());
+    }
+}
+
 /// A running simulator with a config written for it.
 pub struct TestSim {
     pub sim: SimHandle,
@@ -91,6 +136,7 @@ pub async fn spawn_daemon(config: &Path, env: &[(&str, &str)]) -> Daemon {
                         let _ = tx.send(addr);
                     }
                 }
+                record_output(&format!("{line}\n"));
                 log.lock().unwrap().push_str(&line);
                 log.lock().unwrap().push('\n');
             }

@@ -122,7 +122,10 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::DATE, httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .header(
+            header::DATE,
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        )
         .body(Body::from(v.to_string()))
         .unwrap()
 }
@@ -298,6 +301,7 @@ struct Cloud {
 
 impl Drop for Cloud {
     fn drop(&mut self) {
+        record_secrets(&self.fake.secrets());
         self.task.abort();
     }
 }
@@ -436,11 +440,20 @@ fn up(m: &str, id: &str) -> Option<f64> {
 /// must be absent from `log`; at least one redaction must have happened.
 fn assert_clean(log: &str, fake: &Fake, what: &str) {
     for s in fake.secrets() {
-        assert!(!log.contains(&s), "{what}: a secret appears in the log:\n{log}");
+        assert!(
+            !log.contains(&s),
+            "{what}: a secret appears in the log:\n{log}"
+        );
         let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
-        assert!(!log.contains(&encoded), "{what}: a secret appears percent-encoded:\n{log}");
+        assert!(
+            !log.contains(&encoded),
+            "{what}: a secret appears percent-encoded:\n{log}"
+        );
     }
-    assert!(!log.contains('\u{1b}'), "{what}: an escape sequence reached the log");
+    assert!(
+        !log.contains('\u{1b}'),
+        "{what}: an escape sequence reached the log"
+    );
     for line in log.lines() {
         assert!(
             !line.starts_with("2026-01-01T00:00:00"),
@@ -473,16 +486,31 @@ async fn secrets_echoed_by_upstream_never_reach_the_log_in_either_format() {
         .await;
         let log = d.log();
         // The failures were logged (so the test exercised the paths)…
-        assert!(log.contains("AADSTS9002313"), "{format}: echo not logged:\n{log}");
-        assert!(log.contains("Invalid header"), "{format}: quote not logged:\n{log}");
-        assert!(log.contains("could not serialize secret value"), "{format}:\n{log}");
-        assert!(log.contains("[REDACTED]"), "{format}: nothing redacted:\n{log}");
+        assert!(
+            log.contains("AADSTS9002313"),
+            "{format}: echo not logged:\n{log}"
+        );
+        assert!(
+            log.contains("Invalid header"),
+            "{format}: quote not logged:\n{log}"
+        );
+        assert!(
+            log.contains("could not serialize secret value"),
+            "{format}:\n{log}"
+        );
+        assert!(
+            log.contains("[REDACTED]"),
+            "{format}: nothing redacted:\n{log}"
+        );
         // …and none of what they carried came through.
         assert_clean(&log, &cloud.fake, format);
         let (_, page) = get(d.addr, "/").await;
         let (_, metrics) = get(d.addr, "/metrics").await;
         for s in cloud.fake.secrets() {
-            assert!(!page.contains(&s) && !metrics.contains(&s), "{format}: secret on / or /metrics");
+            assert!(
+                !page.contains(&s) && !metrics.contains(&s),
+                "{format}: secret on / or /metrics"
+            );
         }
     }
 }
@@ -513,9 +541,12 @@ async fn tenant_ids_that_are_not_ids_are_dropped_counted_and_logged_once() {
     ));
     let cloud = Cloud::start(customers, None).await;
     let d = spawn_daemon(&cloud.config, &[]).await;
-    let m = wait_for(d.addr, Duration::from_secs(60), "the good tenants up", |m| {
-        up(m, GOOD_A) == Some(1.0) && up(m, GOOD_B) == Some(1.0)
-    })
+    let m = wait_for(
+        d.addr,
+        Duration::from_secs(60),
+        "the good tenants up",
+        |m| up(m, GOOD_A) == Some(1.0) && up(m, GOOD_B) == Some(1.0),
+    )
     .await;
     let rejected = |reason: &str| {
         sample(
@@ -528,8 +559,15 @@ async fn tenant_ids_that_are_not_ids_are_dropped_counted_and_logged_once() {
     assert!(rejected("partner_tenant").unwrap_or(0.0) >= 1.0, "{m}");
     assert!(rejected("invalid_domain").unwrap_or(0.0) >= 1.0, "{m}");
     // Only real ids were sent to Entra: the partner's (its own tokens) and the customers'.
-    let sent: std::collections::BTreeSet<String> =
-        cloud.fake.seen.lock().unwrap().token_tenants.iter().cloned().collect();
+    let sent: std::collections::BTreeSet<String> = cloud
+        .fake
+        .seen
+        .lock()
+        .unwrap()
+        .token_tenants
+        .iter()
+        .cloned()
+        .collect();
     let allowed: std::collections::BTreeSet<String> = [
         PARTNER,
         GOOD_A,
@@ -539,11 +577,19 @@ async fn tenant_ids_that_are_not_ids_are_dropped_counted_and_logged_once() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    assert!(sent.is_subset(&allowed), "sent to the token endpoint: {sent:?}");
+    assert!(
+        sent.is_subset(&allowed),
+        "sent to the token endpoint: {sent:?}"
+    );
     // Only the real customers are exported; the hostile name is cleaned.
-    for t in m.lines().filter(|l| l.starts_with("tenantwatch_tenant_up{")) {
+    for t in m
+        .lines()
+        .filter(|l| l.starts_with("tenantwatch_tenant_up{"))
+    {
         assert!(
-            t.contains(GOOD_A) || t.contains(GOOD_B) || t.contains("6b000000-0000-4000-8000-000000000003"),
+            t.contains(GOOD_A)
+                || t.contains(GOOD_B)
+                || t.contains("6b000000-0000-4000-8000-000000000003"),
             "{t}"
         );
     }
@@ -552,11 +598,15 @@ async fn tenant_ids_that_are_not_ids_are_dropped_counted_and_logged_once() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let log = d.log();
     assert_eq!(
-        log.matches("discovery listed a value that is not used").count(),
+        log.matches("discovery listed a value that is not used")
+            .count(),
         9,
         "7 bad ids, the partner's own, one bad domain, each once:\n{log}"
     );
-    assert!(log.contains("evil tenant") && log.contains("forged-id"), "{log}");
+    assert!(
+        log.contains("evil tenant") && log.contains("forged-id"),
+        "{log}"
+    );
     assert_clean(&log, &cloud.fake, "ids");
 }
 
@@ -571,9 +621,16 @@ async fn an_empty_vault_value_at_start_is_not_ready_until_a_usable_one_appears()
     // Several discoveries later it is still not ready, and nothing was redeemed.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(get(d.addr, "/readyz").await.0, 503);
-    assert!(cloud.fake.seen.lock().unwrap().refresh_token_lengths.is_empty());
+    assert!(cloud
+        .fake
+        .seen
+        .lock()
+        .unwrap()
+        .refresh_token_lengths
+        .is_empty());
     assert!(
-        d.log().contains("is not a usable refresh token (it is empty)"),
+        d.log()
+            .contains("is not a usable refresh token (it is empty)"),
         "{}",
         d.log()
     );
@@ -618,7 +675,13 @@ async fn garbage_vault_versions_never_replace_the_token_in_use() {
         })
         .await;
     }
-    let lengths = cloud.fake.seen.lock().unwrap().refresh_token_lengths.clone();
+    let lengths = cloud
+        .fake
+        .seen
+        .lock()
+        .unwrap()
+        .refresh_token_lengths
+        .clone();
     assert!(!lengths.is_empty());
     assert!(
         lengths.iter().all(|l| *l > 0 && *l <= 16 * 1024),

@@ -52,6 +52,8 @@ async fn rotate_command_writes_a_tagged_version_and_reads_it_back() {
         .await
         .expect("seeded token works");
     let out = rotate_cmd(&t.config, &[]).output().await.unwrap();
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stdout));
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -101,6 +103,8 @@ async fn file_store_rotation_keeps_0600_and_works() {
     let (path, env) = file_store_env(&t);
     let env = as_refs(&env);
     let out = rotate_cmd(&t.config, &env).output().await.unwrap();
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stdout));
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
     assert!(
         out.status.success(),
         "{}",
