@@ -99,6 +99,13 @@ async fn respond(State(tx): State<mpsc::UnboundedSender<u64>>, req: HttpRequest)
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"kv-token"}"#,
         );
     }
+    if first == "endless" {
+        // A Partner Center page whose next link is itself, for ever.
+        return json(
+            StatusCode::OK,
+            r#"{"items":[],"links":{"next":{"uri":"/endless/v1/customers?seekOperation=Next","headers":[{"key":"MS-ContinuationToken","value":"again"}]}}}"#,
+        );
+    }
     if first == "foreign-next" {
         // Next-page links to another host, in Graph's and Partner Center's shapes.
         return json(
@@ -405,6 +412,28 @@ async fn token_endpoint_gives_typed_errors_and_stops_at_the_cap() {
             }
         }
     }
+}
+
+/// Partner Center paging stops at `collection.max_pages` like every other list
+/// (it used to follow up to a fixed 1,000 pages whatever the setting).
+#[tokio::test]
+async fn partner_center_paging_stops_at_max_pages() {
+    let server = Server::start().await;
+    let api = ApiClient::new(
+        server.http(),
+        Metrics::new().unwrap(),
+        ApiLimits {
+            max_pages: 3,
+            ..ApiLimits::default()
+        },
+    );
+    let bearer = SecretString::from("bearer".to_string());
+    let base = Url::parse(&server.url("endless", "")).unwrap();
+    let e =
+        tenantwatch_daemon::outbound::partner_center::list_customers(&api, TENANT, &base, &bearer)
+            .await
+            .unwrap_err();
+    assert!(matches!(e, ApiError::TooManyPages { max: 3, .. }), "{e:?}");
 }
 
 #[tokio::test]

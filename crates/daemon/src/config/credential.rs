@@ -81,7 +81,7 @@ impl Certificate {
         path: &Path,
         readers: crate::support::files::Readers,
     ) -> Result<Self, CredentialError> {
-        let path = crate::support::secret::resolve_secret_path(path);
+        let path = path.to_path_buf();
         let pem = crate::support::files::read_private(
             &path,
             crate::support::files::DOCUMENT_LIMIT,

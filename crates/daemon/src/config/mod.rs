@@ -126,7 +126,10 @@ impl Settings {
                 rust_log = Some(v).filter(|v| !v.trim().is_empty());
             } else if k.starts_with(&prefix) {
                 prefixed.insert(k, v);
-            } else if k.starts_with("AZURE_") || k.starts_with("IDENTITY_") {
+            } else if k.starts_with("AZURE_")
+                || k.starts_with("IDENTITY_")
+                || k == "CREDENTIALS_DIRECTORY"
+            {
                 azure_env.insert(k, v);
             }
         }
@@ -202,6 +205,38 @@ client_secret_file = "secret"
         let body = body.replace("\"secret\"", &format!("{:?}", dir.path().join("secret")));
         std::fs::write(&p, body).unwrap();
         Settings::load_with_env(&p, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    /// Relative secret paths are found next to the config file, whatever the
+    /// working directory (they were looked up in it, so `tenantwatch consent
+    /// --config /etc/tenantwatch/…` failed from anywhere else), and in
+    /// `$CREDENTIALS_DIRECTORY` when systemd sets it.
+    #[test]
+    fn relative_secret_files_resolve_next_to_the_config_or_in_the_credentials_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), &good());
+        let s = Settings::load_with_env(&p, []).expect("secret found beside the config");
+        assert!(s.partner.credential.is_secret());
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join("secret"), "from-credentials\n").unwrap();
+        std::fs::set_permissions(
+            creds.path().join("secret"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let env = [(
+            "CREDENTIALS_DIRECTORY".to_string(),
+            creds.path().display().to_string(),
+        )];
+        Settings::load_with_env(&p, env).expect("secret found in CREDENTIALS_DIRECTORY");
+        std::fs::remove_file(creds.path().join("secret")).unwrap();
+        let env = [(
+            "CREDENTIALS_DIRECTORY".to_string(),
+            creds.path().display().to_string(),
+        )];
+        let err = Settings::load_with_env(&p, env).unwrap_err().to_string();
+        assert!(err.contains(&creds.path().display().to_string()), "{err}");
     }
 
     #[test]

@@ -90,14 +90,19 @@ impl RawConfig {
         } else {
             Readers::OwnerOnly
         };
+        let files = SecretFiles {
+            base,
+            credentials: azure_env.get("CREDENTIALS_DIRECTORY").map(String::as_str),
+            readers,
+        };
         let partner = match &self.partner {
-            Some(raw) => validate_app(&mut p, "partner", raw, readers),
+            Some(raw) => validate_app(&mut p, "partner", raw, files),
             None => {
                 p.push("partner", "section missing; it names the multi-tenant SAM application (tenant_id, client_id, client_secret_file)");
                 None
             }
         };
-        let store = validate_store(&mut p, self.store.as_ref(), azure_env, readers);
+        let store = validate_store(&mut p, self.store.as_ref(), azure_env, files);
         let listen = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = match listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -281,6 +286,32 @@ fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
     })
 }
 
+/// Where a relative `*_file` path points: into systemd's
+/// `$CREDENTIALS_DIRECTORY` when it is set (so `LoadCredential=` works
+/// unchanged), else next to the config file — as `ca_file` and every other
+/// relative path, so `tenantwatch consent --config /etc/tenantwatch/…` finds
+/// the secrets whatever directory it is run from.
+fn secret_path(files: &SecretFiles<'_>, f: &Path) -> PathBuf {
+    if f.is_absolute() {
+        return f.to_path_buf();
+    }
+    match files.credentials.filter(|d| !d.is_empty()) {
+        Some(dir) => Path::new(dir).join(f),
+        None => files.base.join(f),
+    }
+}
+
+/// How secret files are found and who else may read them.
+#[derive(Clone, Copy)]
+struct SecretFiles<'a> {
+    /// The config file's directory.
+    base: &'a Path,
+    /// `$CREDENTIALS_DIRECTORY`, if set.
+    credentials: Option<&'a str>,
+    /// Whether other users may read them.
+    readers: Readers,
+}
+
 /// Environment the Azure SDKs read for identities (`AZURE_CLIENT_ID` …); config wins.
 pub(super) type AzureEnv = std::collections::HashMap<String, String>;
 
@@ -328,7 +359,7 @@ fn secret_or_certificate(
     p: &mut Problems,
     section: &str,
     raw: &RawApp,
-    readers: Readers,
+    files: SecretFiles<'_>,
 ) -> Option<ClientCredential> {
     let given = [
         raw.client_secret_file.is_some(),
@@ -346,8 +377,11 @@ fn secret_or_certificate(
         return None;
     }
     if let Some(f) = &raw.certificate_file {
-        return match Certificate::from_pem_file(&format!("{section}.certificate_file"), f, readers)
-        {
+        return match Certificate::from_pem_file(
+            &format!("{section}.certificate_file"),
+            &secret_path(&files, f),
+            files.readers,
+        ) {
             Ok(c) => Some(ClientCredential::Certificate(std::sync::Arc::new(c))),
             Err(e) => {
                 p.0.push(e.to_string());
@@ -357,7 +391,11 @@ fn secret_or_certificate(
     }
     match (&raw.client_secret_file, &raw.client_secret) {
         (Some(f), _) => {
-            match read_secret_file(&format!("{section}.client_secret_file"), f, readers) {
+            match read_secret_file(
+                &format!("{section}.client_secret_file"),
+                &secret_path(&files, f),
+                files.readers,
+            ) {
                 Ok(s) => Some(ClientCredential::Secret(s)),
                 Err(e) => {
                     p.0.push(e.to_string());
@@ -389,7 +427,7 @@ fn validate_app(
     p: &mut Problems,
     section: &str,
     raw: &RawApp,
-    readers: Readers,
+    files: SecretFiles<'_>,
 ) -> Option<PartnerApp> {
     for (key, set) in [
         ("kind", raw.kind.is_some()),
@@ -403,7 +441,7 @@ fn validate_app(
     }
     let none = AzureEnv::new();
     let (tenant_id, client_id) = tenant_and_client(p, section, raw, &none);
-    let credential = secret_or_certificate(p, section, raw, readers);
+    let credential = secret_or_certificate(p, section, raw, files);
     Some(PartnerApp {
         tenant_id: tenant_id?,
         client_id: client_id?,
@@ -415,7 +453,7 @@ fn validate_identity(
     p: &mut Problems,
     raw: &RawApp,
     env: &AzureEnv,
-    readers: Readers,
+    files: SecretFiles<'_>,
 ) -> Option<ServiceIdentity> {
     let section = "store.keyvault.identity";
     let key = |k: &str| format!("{section}.{k}");
@@ -434,7 +472,7 @@ fn validate_identity(
                 return None;
             }
             let (tenant_id, client_id) = tenant_and_client(p, section, raw, env);
-            let credential = secret_or_certificate(p, section, raw, readers);
+            let credential = secret_or_certificate(p, section, raw, files);
             Some(ServiceIdentity::App {
                 app: PartnerApp {
                     tenant_id: tenant_id?,
@@ -458,7 +496,7 @@ fn validate_identity(
                 app: PartnerApp {
                     tenant_id: tenant_id?,
                     client_id: client_id?,
-                    credential: ClientCredential::FederatedTokenFile(file),
+                    credential: ClientCredential::FederatedTokenFile(secret_path(&files, &file)),
                 },
                 authority,
             })
@@ -521,7 +559,7 @@ fn validate_store(
     p: &mut Problems,
     raw: Option<&RawStore>,
     env: &AzureEnv,
-    readers: Readers,
+    files: SecretFiles<'_>,
 ) -> Option<StoreSettings> {
     let Some(raw) = raw else {
         p.push(
@@ -553,7 +591,7 @@ fn validate_store(
                 }
             }
             let identity = match &kv.identity {
-                Some(id) => validate_identity(p, id, env, readers),
+                Some(id) => validate_identity(p, id, env, files),
                 None => {
                     p.push("store.keyvault.identity", "section missing; it names who reads the vault (kind, tenant_id, client_id, client_secret_file)");
                     None
@@ -568,7 +606,9 @@ fn validate_store(
         "file" => {
             let path = raw.file.as_ref().and_then(|f| f.path.clone());
             match path {
-                Some(path) => Some(StoreSettings::File { path }),
+                Some(path) => Some(StoreSettings::File {
+                    path: absolute(files.base, &path),
+                }),
                 None => {
                     p.push(
                         "store.file.path",

@@ -11,8 +11,6 @@ use crate::support::secret::SecretString;
 
 /// Page size asked for; Partner Center's documented examples use up to 500.
 pub const PAGE_SIZE: usize = 500;
-/// Paging stops with an error past this many pages (a loop guard, 500 000 customers).
-pub const MAX_PAGES: usize = 1000;
 
 /// A customer tenant as Partner Center lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +131,9 @@ pub async fn list_customers(
     let mut url = first.clone();
     let mut continuation: Option<String> = None;
     let mut out = Vec::new();
-    for _ in 0..MAX_PAGES {
+    // The same bound as every other paged list (`collection.max_pages`).
+    let max_pages = api.limits().max_pages;
+    for _ in 0..max_pages {
         let mut req = Request::get("partner_center", partner_tenant, url.clone(), bearer)
             .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
             .header("MS-CorrelationId", correlation.clone());
@@ -163,7 +163,7 @@ pub async fn list_customers(
         api: "partner_center",
         tenant: partner_tenant.to_string(),
         url: first,
-        max: MAX_PAGES,
+        max: max_pages,
     })
 }
 

@@ -22,25 +22,14 @@ pub enum SecretError {
     Empty { key: String, path: PathBuf },
 }
 
-/// Resolves a `*_file` path: relative paths are looked up in systemd's
-/// `$CREDENTIALS_DIRECTORY` when it is set, so `LoadCredential=` works unchanged.
-pub fn resolve_secret_path(path: &Path) -> PathBuf {
-    if path.is_relative() {
-        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            return Path::new(&dir).join(path);
-        }
-    }
-    path.to_path_buf()
-}
-
-/// Reads a secret file, trimming the trailing newline editors and `echo` add.
+/// Reads a secret file (its path already resolved by config), trimming the trailing newline editors and `echo` add.
 /// A file other users can read is refused unless `readers` allows it.
 pub fn read_secret_file(
     key: &str,
     path: &Path,
     readers: Readers,
 ) -> Result<SecretString, SecretError> {
-    let path = resolve_secret_path(path);
+    let path = path.to_path_buf();
     let read = |source| SecretError::Read {
         key: key.to_string(),
         path: path.clone(),

@@ -35,14 +35,31 @@ impl Default for BasicAuth {
     }
 }
 
+/// The bcrypt cost of a hash (`$2y$10$…` → 10).
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
 /// A hash no password matches, checked for unknown users so that a wrong user
-/// name takes as long as a wrong password.
-fn decoy() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        bcrypt::hash("tenantwatch decoy", bcrypt::DEFAULT_COST)
-            .unwrap_or_else(|_| "$2b$10$".to_string() + &"A".repeat(53))
-    })
+/// name takes as long as a wrong password: made at the cost of the configured
+/// hashes (the highest, if they differ), since bcrypt's time doubles with each
+/// step of cost and a fixed cost would tell the two apart.
+fn decoy(users: &BTreeMap<String, String>) -> String {
+    static DECOYS: OnceLock<Mutex<BTreeMap<u32, String>>> = OnceLock::new();
+    let cost = users
+        .values()
+        .filter_map(|h| cost_of(h))
+        .max()
+        .unwrap_or(bcrypt::DEFAULT_COST)
+        .clamp(4, 31);
+    let mut decoys = lock(DECOYS.get_or_init(Default::default));
+    decoys
+        .entry(cost)
+        .or_insert_with(|| {
+            bcrypt::hash("tenantwatch decoy", cost)
+                .unwrap_or_else(|_| format!("$2b${cost:02}${}", "A".repeat(53)))
+        })
+        .clone()
 }
 
 impl BasicAuth {
@@ -71,7 +88,7 @@ impl BasicAuth {
         let Ok(_permit) = self.gate.acquire().await else {
             return false;
         };
-        let target = hash.clone().unwrap_or_else(|| decoy().to_string());
+        let target = hash.clone().unwrap_or_else(|| decoy(users));
         let verified = tokio::task::spawn_blocking(move || {
             bcrypt::verify(password.expose_secret(), &target).unwrap_or(false)
         })
@@ -107,6 +124,22 @@ fn parse(h: &HeaderValue) -> Option<(String, SecretString)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoy for unknown users costs what the configured hashes cost:
+    /// a cost-12 decoy against cost-10 hashes took four times as long,
+    /// telling an attacker which user names exist.
+    #[test]
+    fn the_decoy_costs_what_the_configured_hashes_cost() {
+        for cost in [4, 5, 10] {
+            let users: BTreeMap<String, String> =
+                [("prometheus".to_string(), bcrypt::hash("pw", cost).unwrap())].into();
+            assert_eq!(cost_of(&decoy(&users)), Some(cost));
+        }
+        assert_eq!(
+            cost_of(&decoy(&BTreeMap::new())),
+            Some(bcrypt::DEFAULT_COST)
+        );
+    }
 
     fn header(user: &str, password: &str) -> HeaderValue {
         let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
