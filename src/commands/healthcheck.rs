@@ -4,8 +4,9 @@
 //! its `HEALTHCHECK` and of the compose service.
 //!
 //! The address is `--url`, else `--web.listen-address`, else the config's
-//! `server.listen` (an unspecified address such as `0.0.0.0` is asked on
-//! loopback). When the config's web config serves TLS the probe speaks
+//! `server.listen` (without a config file, `TENANTWATCH__SERVER__LISTEN` or
+//! the default; an unspecified address such as `0.0.0.0` is asked on
+//! loopback). A config that does not load is exit 2. When the config's web config serves TLS the probe speaks
 //! HTTPS without checking the certificate: it talks to this host's own
 //! daemon by IP, which no certificate names, and reads only "ready".
 
@@ -14,7 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tenantwatch_daemon::config::{Settings, DEFAULT_CONFIG_PATH};
+use tenantwatch_daemon::config::{
+    ConfigError, Settings, DEFAULT_CONFIG_PATH, DEFAULT_LISTEN, ENV_PREFIX,
+};
 
 /// `tenantwatch healthcheck`.
 #[derive(Debug, clap::Args)]
@@ -61,13 +64,26 @@ fn target(args: &Args) -> anyhow::Result<url::Url> {
     }
     let (listen, tls) = match args.listen {
         Some(addr) => (addr, false),
-        None => {
-            let s = Settings::load(&args.config)?;
-            let tls = s.server.web.as_ref().is_some_and(|(_, w)| w.tls.is_some());
-            (s.server.listen, tls)
-        }
+        None => match Settings::load(&args.config) {
+            Ok(s) => {
+                let tls = s.server.web.as_ref().is_some_and(|(_, w)| w.tls.is_some());
+                (s.server.listen, tls)
+            }
+            // No config file (`demo` in a container): the address as the
+            // daemon would take it without one.
+            Err(ConfigError::NotFound(_)) => (default_listen()?, false),
+            Err(e) => return Err(e.into()),
+        },
     };
     Ok(readyz_url(listen, tls)?)
+}
+
+/// `TENANTWATCH__SERVER__LISTEN`, else the default listen address.
+fn default_listen() -> anyhow::Result<SocketAddr> {
+    let var = format!("{ENV_PREFIX}__SERVER__LISTEN");
+    let text = std::env::var(&var).unwrap_or_else(|_| DEFAULT_LISTEN.to_string());
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("{var}: {text:?} is not IP:PORT"))
 }
 
 /// `/readyz` at `listen`, an unspecified address replaced by loopback.
@@ -97,7 +113,7 @@ async fn probe(url: &url::Url, timeout: Duration) -> Result<String, String> {
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| format!("no answer: {}", e.without_url()))?;
+        .map_err(|e| format!("no answer: {}", chain(&e)))?;
     let status = resp.status();
     // "ready" or the reason: a line, not a page.
     let body: String = resp
@@ -112,6 +128,19 @@ async fn probe(url: &url::Url, timeout: Duration) -> Result<String, String> {
     } else {
         Err(format!("HTTP {}: {}", status.as_u16(), body.trim()))
     }
+}
+
+/// An error and its causes on one line: reqwest's own text is only
+/// "error sending request", the reason (connection refused) is a cause.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod hostile;
 mod lifecycle;
 mod restart;
 mod rotation;
+mod service;
 mod slow_clients;
 mod soak;
 mod status_page;

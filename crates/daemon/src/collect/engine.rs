@@ -226,17 +226,29 @@ impl Engine {
         let new = EngineSettings { collectors, ..new };
         self.api.set_limits(new.collection.limits.clone());
         register_jobs(&self.liveness, &new);
-        *lock(&self.settings) = Arc::new(new);
-        if !cleared.is_empty() {
-            {
-                let mut st = self.state();
-                for (idx, name) in &cleared {
-                    self.clear_slot(&mut st, *idx, name);
-                }
+        {
+            // Swapped under the state lock: a run that records or finishes
+            // checks its collector's switch under it too, so nothing it
+            // stores after this point survives for a disabled collector.
+            let mut st = self.state();
+            *lock(&self.settings) = Arc::new(new);
+            for (idx, name) in &cleared {
+                self.clear_slot(&mut st, *idx, name);
             }
+        }
+        if !cleared.is_empty() {
             self.publish().await;
         }
         applied
+    }
+
+    /// Whether collector `idx` is switched on in the settings in force; asked
+    /// under the state lock, which [`Engine::apply`] swaps the settings under.
+    fn enabled(&self, idx: usize) -> bool {
+        lock(&self.settings)
+            .collectors
+            .get(idx)
+            .is_some_and(|(_, cs)| cs.enabled)
     }
 
     /// Drops every result of collector `idx`, as if it had never run.
@@ -248,7 +260,8 @@ impl Engine {
             }
             row.iter().any(Option::is_some)
         });
-        if had || st.runs.remove(name).is_some() {
+        let ran = st.runs.remove(name).is_some();
+        if had || ran {
             *st.versions.entry(name).or_default() += 1;
         }
     }
@@ -474,20 +487,15 @@ impl Engine {
             seconds = format!("{seconds:.2}"),
             "collector run finished"
         );
-        // Disabled by a reload while it ran: its results go, as the reload's did.
-        if !self
-            .settings()
-            .collectors
-            .get(idx)
-            .is_some_and(|(_, cs)| cs.enabled)
-        {
-            self.clear_slot(&mut self.state(), idx, name);
-            self.publish().await;
-            return;
-        }
         {
             let mut st = self.state();
             let st = &mut *st;
+            // Disabled by a reload while it ran: its results went with the
+            // reload, and this run's leave too.
+            if !self.enabled(idx) {
+                self.clear_slot(st, idx, name);
+                return;
+            }
             // Tenants this run did not reach (dropped by discovery, or
             // whose task failed) leave with it.
             let in_scope: Option<HashSet<&str>> = match (collector.scope(), &st.discovered) {
@@ -531,6 +539,9 @@ impl Engine {
                 run.done += 1;
                 r.run = run.id;
                 let mut st = self.state();
+                if !self.enabled(idx) {
+                    return;
+                }
                 let slot = match st.results.get_mut(&*tenant) {
                     Some(row) => row.get_mut(idx),
                     None => st

@@ -322,6 +322,7 @@ path = "/nonexistent/token"
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("collection.concurrency"), "{line}");
         assert!(line.contains("server.listen"), "{line}");
-        assert!(line.contains("partner.tenant_id: missing"), "{line}");
+        assert!(line.contains("partner: section missing"), "{line}");
+        assert!(line.contains("(4 problems)"), "{line}");
     }
 }

@@ -243,10 +243,10 @@ mod tests {
                 .find(|f| f.name() == name)
                 .unwrap_or_else(|| panic!("{name} missing"));
             let m = &f.get_metric()[0];
-            if m.get_counter().is_some() {
-                m.get_counter().value()
+            if f.get_field_type() == prometheus::proto::MetricType::COUNTER {
+                m.get_counter().get_value()
             } else {
-                m.get_gauge().value()
+                m.get_gauge().get_value()
             }
         };
         assert!(value("process_resident_memory_bytes") > 1e6);
