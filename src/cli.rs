@@ -3,21 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use tenantwatch_daemon::config::LogFormat;
 
 use crate::commands;
 
-/// Exit code of a runtime failure (and of a `check` or `healthcheck` that found trouble).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code of a configuration or command-line error: restarting will not fix it
-/// (the systemd unit's `RestartPreventExitStatus=2`).
-pub const EXIT_CONFIG: u8 = 2;
-/// Exit code when a second SIGTERM or SIGINT cuts shutdown short.
-pub const EXIT_SECOND_SIGNAL: u8 = 130;
-
-/// The exit codes, for `--help` and the man page.
+/// The exit codes (`commands::EXIT_*`, `signals::EXIT_SECOND_SIGNAL`; clap's
+/// own usage errors are 2 too), for `--help` and the man page.
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success (check: every check passed; healthcheck: the daemon is ready)
@@ -120,8 +113,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Consent(args) => commands::consent::run(args, log).await,
         Command::Rotate(args) => commands::rotate::run(args, log).await,
         Command::Healthcheck(args) => commands::healthcheck::run(args).await,
-        Command::Completions(args) => commands::docs::completions(args),
-        Command::Man => commands::docs::man(),
+        Command::Completions(args) => commands::docs::completions(args, Cli::command()),
+        Command::Man => commands::docs::man(Cli::command()),
         #[cfg(feature = "sim")]
         Command::Demo(args) => commands::demo::run(args, log).await,
         #[cfg(feature = "sim")]

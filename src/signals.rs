@@ -5,6 +5,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Exit code when a second SIGTERM or SIGINT cuts shutdown short.
+pub const EXIT_SECOND_SIGNAL: u8 = 130;
+
 /// A token cancelled on the first SIGTERM or SIGINT. A second signal exits at once,
 /// for an operator whose first Ctrl-C is stuck behind a slow request.
 pub fn on_signals() -> std::io::Result<CancellationToken> {
@@ -23,7 +26,7 @@ pub fn on_signals() -> std::io::Result<CancellationToken> {
             _ = int.recv() => {},
         }
         tracing::warn!("second signal: exiting now");
-        std::process::exit(crate::cli::EXIT_SECOND_SIGNAL.into());
+        std::process::exit(EXIT_SECOND_SIGNAL.into());
     });
     Ok(token)
 }

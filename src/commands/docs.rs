@@ -5,10 +5,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
-
 /// `tenantwatch completions`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
@@ -17,18 +13,17 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Prints the completion script for the shell.
-pub fn completions(args: CompletionsArgs) -> ExitCode {
-    let mut cmd = Cli::command();
+/// Prints the completion script for the shell; `cmd` is the whole command line.
+pub fn completions(args: CompletionsArgs, mut cmd: clap::Command) -> ExitCode {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "tenantwatch", &mut out);
     print(&out)
 }
 
-/// Prints `tenantwatch(1)` in roff: `tenantwatch man > tenantwatch.1`.
-pub fn man() -> ExitCode {
+/// Prints `tenantwatch(1)` in roff (`tenantwatch man > tenantwatch.1`) for `cmd`.
+pub fn man(cmd: clap::Command) -> ExitCode {
     let mut out = Vec::new();
-    match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+    match clap_mangen::Man::new(cmd).render(&mut out) {
         Ok(()) => print(&out),
         Err(e) => {
             eprintln!("error: cannot render the man page: {e}");

@@ -42,7 +42,7 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(u) => u,
         Err(e) => {
             crate::warn_user!("unhealthy: {e}");
-            return ExitCode::from(crate::cli::EXIT_CONFIG);
+            return ExitCode::from(crate::commands::EXIT_CONFIG);
         }
     };
     match probe(&url, args.timeout).await {
@@ -52,7 +52,7 @@ pub async fn run(args: Args) -> ExitCode {
         }
         Err(why) => {
             crate::warn_user!("unhealthy: {url}: {why}");
-            ExitCode::from(crate::cli::EXIT_FAILURE)
+            ExitCode::from(crate::commands::EXIT_FAILURE)
         }
     }
 }

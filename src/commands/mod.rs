@@ -53,8 +53,12 @@ pub fn clean(text: &str) -> String {
         .join("\n")
 }
 
-/// Exit code for a configuration error, distinct from a runtime failure.
-pub const EXIT_CONFIG: u8 = crate::cli::EXIT_CONFIG;
+/// Exit code of a runtime failure (and of a `check` or `healthcheck` that found trouble).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of a configuration or command-line error, distinct from a
+/// runtime failure: restarting will not fix it (the systemd unit's
+/// `RestartPreventExitStatus=2`; clap's usage errors are 2 as well).
+pub const EXIT_CONFIG: u8 = 2;
 
 /// The command line's logging flags (`--log-format`, `--log-level`), which
 /// win over the config.
