@@ -18,7 +18,7 @@ started=$(date +%s)
 CHECKS=(tools systemd prometheus metrics grafana compose kubernetes container promtool configs e2e)
 declare -A DESCRIPTION=(
   [tools]="install the test tools"
-  [systemd]="systemd unit: verify, security score <= 2.0, tmpfiles"
+  [systemd]="systemd unit: verify, security score <= 2.0, tmpfiles, notify/reload/watchdog, setpriority"
   [prometheus]="alert rules: promtool check + unit tests, coverage, metric names"
   [metrics]="exported-metrics.txt covers README.md's metrics"
   [promtool]="promtool check metrics over a full /metrics of the demo"

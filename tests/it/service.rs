@@ -46,7 +46,8 @@ fn licenses(m: &str) -> bool {
 async fn sighup_reloads_the_config_and_the_daemon_keeps_serving() {
     let t = start_sim(4, Duration::ZERO).await;
     every_second(&t);
-    let mut d = spawn_daemon(&t.config, &[]).await;
+    // Blank is unset: log.level decides, so a reload can change it.
+    let mut d = spawn_daemon(&t.config, &[("RUST_LOG", "")]).await;
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let kept = t.sim.customers()[1].tenant_id.clone();
     let m = wait_for(
@@ -82,7 +83,9 @@ async fn sighup_reloads_the_config_and_the_daemon_keeps_serving() {
             toml::Value::Array(vec![kept.clone().into()]),
         );
         set(c, &["collection", "request_timeout"], "7s".into());
+        set(c, &["log", "level"], "debug".into());
     });
+    assert!(!d.log().contains(" DEBUG "), "debug before the reload");
     d.signal("HUP");
     let log = d
         .wait_log(Duration::from_secs(20), "configuration reloaded", 2)
@@ -96,6 +99,7 @@ async fn sighup_reloads_the_config_and_the_daemon_keeps_serving() {
         "tenants.include",
         "collectors.licenses.enabled",
         "collectors.directory.timeout",
+        "log.level",
     ] {
         assert!(line.contains(key), "{key} not in {line}");
     }
@@ -119,6 +123,7 @@ async fn sighup_reloads_the_config_and_the_daemon_keeps_serving() {
     assert_eq!(sample(&m, &up), Some(1.0), "{m}");
     assert_eq!(sample(&m, "tenantwatch_refresh_token_valid"), Some(1.0));
     assert_eq!(get(d.addr, "/readyz").await.0, 200);
+    d.wait_log(Duration::from_secs(20), " DEBUG ", 1).await;
 
     // Switched back on: it runs at once and reappears.
     edit_config(&t.config, |c| {

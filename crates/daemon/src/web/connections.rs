@@ -5,7 +5,9 @@
 //! `server.idle_timeout` between keep-alive requests, never while a request
 //! is in flight. [`Tracked`] (the socket), [`TrackRequests`] (the service)
 //! and the response body guard keep each connection's state in step with
-//! what it does; [`watch`] enforces its deadline.
+//! what it does; [`watch`] enforces its deadline. A configuration reload may
+//! replace the limits: the cap applies at once, the timeouts to connections
+//! accepted after it.
 //!
 //! hyper has `http1::Builder::header_read_timeout` (with a `Timer` such as
 //! `hyper_util::rt::TokioTimer`), but its clock starts whenever hyper begins
