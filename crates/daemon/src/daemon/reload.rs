@@ -96,17 +96,24 @@ pub fn compare(old: &Settings, mut new: Settings) -> (Changes, Settings) {
     live(oc.max_series != nc.max_series, "collection.max_series");
     for name in crate::config::COLLECTORS {
         let (o, n) = (old.collectors.get(*name), new.collectors.get(*name));
-        let field = |f: fn(&crate::config::CollectorSettings) -> String| o.map(f) != n.map(f);
         live(
-            field(|c| c.enabled.to_string()),
+            o.map(|c| c.enabled) != n.map(|c| c.enabled),
             &format!("collectors.{name}.enabled"),
         );
+        // A collector without its own schedule or timeout follows
+        // collection.*: that key is named once, not once per collector.
+        let schedule = |c: Option<&crate::config::CollectorSettings>, default: &String| {
+            c.map(|c| &c.schedule).filter(|s| *s != default).cloned()
+        };
         live(
-            field(|c| c.schedule.clone()),
+            schedule(o, &oc.schedule) != schedule(n, &nc.schedule),
             &format!("collectors.{name}.schedule"),
         );
+        let timeout = |c: Option<&crate::config::CollectorSettings>, default| {
+            c.map(|c| c.timeout).filter(|t| *t != default)
+        };
         live(
-            field(|c| format!("{:?}", c.timeout)),
+            timeout(o, oc.tenant_timeout) != timeout(n, nc.tenant_timeout),
             &format!("collectors.{name}.timeout"),
         );
     }
@@ -302,6 +309,20 @@ path = "/nonexistent/token"
         assert_eq!(effective.log.level, "debug");
         assert!(same_app(&effective.partner, &old.partner));
         assert!(!effective.collectors["licenses"].enabled);
+    }
+
+    #[test]
+    fn a_default_schedule_is_named_once_not_per_collector() {
+        let old = settings("", "s");
+        let new = settings(
+            "[collection]\nschedule = \"*/10 * * * * *\"\n[collectors.licenses]\nschedule = \"0 0 * * * *\"\n",
+            "s",
+        );
+        let (changes, _) = compare(&old, new);
+        assert_eq!(
+            changes.live,
+            ["collection.schedule", "collectors.licenses.schedule"]
+        );
     }
 
     #[test]
