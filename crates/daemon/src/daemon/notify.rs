@@ -10,8 +10,8 @@
 //! `$NOTIFY_SOCKET` every call does nothing.
 //!
 //! Written out rather than taken from a crate: the protocol is a few lines of
-//! text over a datagram socket, and the crates that offer it either pull in
-//! libsystemd or drop abstract sockets or `MONOTONIC_USEC`.
+//! text over a datagram socket, std addresses abstract sockets, and the
+//! monotonic clock is one `libc` call the daemon already links.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
