@@ -53,8 +53,10 @@ if [ -z "$builder" ]; then
   done
 fi
 case "$builder" in
-  buildah) buildah bud ${BUILDAH_ISOLATION:+--isolation "$BUILDAH_ISOLATION"} --layers=false -f "$ctx/Containerfile" -t "$image" "$ctx" ;;
-  podman|docker) "$builder" build -f "$ctx/Containerfile" -t "$image" "$ctx" ;;
+  # The docker image format: the OCI format has no HEALTHCHECK and would drop it.
+  buildah) buildah bud --format docker ${BUILDAH_ISOLATION:+--isolation "$BUILDAH_ISOLATION"} --layers=false -f "$ctx/Containerfile" -t "$image" "$ctx" ;;
+  podman) podman build --format docker -f "$ctx/Containerfile" -t "$image" "$ctx" ;;
+  docker) docker build -f "$ctx/Containerfile" -t "$image" "$ctx" ;;
   *) echo "error: none of buildah, podman, docker found" >&2; exit 1 ;;
 esac
 echo "built $image"

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use std::process::ExitCode;
 
 use tenantwatch_daemon::collect::collector::{with_token, CollectError};
-use tenantwatch_daemon::config::{LogFormat, Settings};
+use tenantwatch_daemon::config::Settings;
 use tenantwatch_daemon::daemon::Components;
 use tenantwatch_daemon::model::{Api, Tenant};
 use tenantwatch_daemon::outbound::request::{ApiClient, Request};
@@ -48,7 +48,7 @@ fn advice(r: &Result<(), CollectError>) -> Option<String> {
 }
 
 /// Runs the checks: exit 0 when every one passed, 1 when any failed, 2 for a bad config.
-pub async fn run(args: ConfigArgs, log: Option<LogFormat>) -> ExitCode {
+pub async fn run(args: ConfigArgs, log: crate::commands::LogOptions) -> ExitCode {
     let settings = match load(&args.config, log) {
         Ok(s) => s,
         Err(code) => return code,

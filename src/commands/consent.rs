@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use tenantwatch_common::time::unix_now;
 use tenantwatch_daemon::auth::entra::{Redeemed, TokenError};
-use tenantwatch_daemon::config::{LogFormat, Settings, DEFAULT_CONFIG_PATH};
+use tenantwatch_daemon::config::{Settings, DEFAULT_CONFIG_PATH};
 use tenantwatch_daemon::daemon::Components;
 use tenantwatch_daemon::model::{Api, StoredToken, REFRESH_TOKEN_LIFETIME};
 use tenantwatch_daemon::store::{NewToken, Source};
@@ -113,7 +113,7 @@ fn random_state() -> String {
 }
 
 /// Signs in, stores the refresh token and prints its version and expiry.
-pub async fn run(args: Args, log: Option<LogFormat>) -> ExitCode {
+pub async fn run(args: Args, log: crate::commands::LogOptions) -> ExitCode {
     match load(&args.config, log) {
         Ok(settings) => exit(consent(settings, args).await),
         Err(code) => code,

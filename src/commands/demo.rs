@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use azure_sim::{Sim, SimOptions};
 use tenantwatch_daemon::config::{LogFormat, Settings};
+use tenantwatch_daemon::daemon::{Reload, ReloadError};
 
 use crate::commands::exit;
 
@@ -17,7 +18,12 @@ use crate::commands::exit;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address for /metrics and friends.
-    #[arg(long, default_value = "127.0.0.1:9464")]
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
     pub listen: SocketAddr,
     /// Simulated customer tenants.
     #[arg(long, default_value_t = 25)]
@@ -28,13 +34,13 @@ pub struct Args {
 const DEMO_SCHEDULE: &str = "*/30 * * * * *";
 
 /// Runs the demo until SIGINT/SIGTERM.
-pub async fn run(args: Args, log: Option<LogFormat>) -> ExitCode {
-    tenantwatch_daemon::logging::init(log.unwrap_or(LogFormat::Text), "info");
+pub async fn run(args: Args, log: crate::commands::LogOptions) -> ExitCode {
+    log.init(LogFormat::Text, "info");
     exit(demo(args).await)
 }
 
 async fn demo(args: Args) -> anyhow::Result<()> {
-    let shutdown = crate::signals::on_signals()?;
+    let (shutdown, requests) = crate::signals::with_reload()?;
     let dir = std::env::temp_dir().join(format!("tenantwatch-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let sim = Sim::start(SimOptions {
@@ -48,12 +54,19 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     let listen = args.listen.to_string();
     sim.write_config(&config, Some(&listen))
         .context("cannot write the demo config")?;
-    let mut settings = Settings::load(&config)?;
-    settings.tenants.schedule = DEMO_SCHEDULE.to_string();
-    for c in settings.collectors.values_mut() {
-        c.schedule = DEMO_SCHEDULE.to_string();
-        c.timeout = Duration::from_secs(20);
-    }
+    let load = {
+        let config = config.clone();
+        move || -> Result<Settings, ReloadError> {
+            let mut settings = Settings::load(&config)?;
+            settings.tenants.schedule = DEMO_SCHEDULE.to_string();
+            for c in settings.collectors.values_mut() {
+                c.schedule = DEMO_SCHEDULE.to_string();
+                c.timeout = Duration::from_secs(20);
+            }
+            Ok(settings)
+        }
+    };
+    let settings = load()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot bind {} (try --listen 127.0.0.1:0)", args.listen))?;
@@ -70,7 +83,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         sim.keyvault_url(),
         config.display(),
     );
-    let outcome = tenantwatch_daemon::daemon::run(settings, listener, shutdown).await;
+    let reload = Reload {
+        requests,
+        load: Box::new(load),
+    };
+    let outcome = tenantwatch_daemon::daemon::run(settings, listener, shutdown, Some(reload)).await;
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(outcome?)

@@ -5,6 +5,8 @@ pub mod check;
 pub mod consent;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod docs;
+pub mod healthcheck;
 pub mod rotate;
 pub mod run;
 #[cfg(feature = "sim")]
@@ -51,14 +53,39 @@ pub fn clean(text: &str) -> String {
         .join("\n")
 }
 
-/// Exit code for a configuration error, distinct from a runtime failure.
+/// Exit code of a runtime failure (and of a `check` or `healthcheck` that found trouble).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of a configuration or command-line error, distinct from a
+/// runtime failure: restarting will not fix it (the systemd unit's
+/// `RestartPreventExitStatus=2`; clap's usage errors are 2 as well).
 pub const EXIT_CONFIG: u8 = 2;
 
+/// The command line's logging flags (`--log-format`, `--log-level`), which
+/// win over the config.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// `--log-format`.
+    pub format: Option<LogFormat>,
+    /// `--log-level`, already checked.
+    pub level: Option<String>,
+}
+
+impl LogOptions {
+    /// Starts logging: the flags, else `format` and `level` (a config's, or a command's defaults).
+    pub fn init(&self, format: LogFormat, level: &str) {
+        tenantwatch_daemon::logging::init(
+            self.format.unwrap_or(format),
+            level,
+            self.level.as_deref(),
+        );
+    }
+}
+
 /// Loads the config and starts logging as it says; a bad config exits with [`EXIT_CONFIG`].
-pub fn load(path: &Path, log_override: Option<LogFormat>) -> Result<Settings, ExitCode> {
+pub fn load(path: &Path, log: LogOptions) -> Result<Settings, ExitCode> {
     match Settings::load(path) {
         Ok(s) => {
-            tenantwatch_daemon::logging::init(log_override.unwrap_or(s.log.format), &s.log.level);
+            log.init(s.log.format, &s.log.level);
             Ok(s)
         }
         Err(e) => {

@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use tenantwatch_daemon::config::{LogFormat, Settings};
+use tenantwatch_daemon::config::Settings;
 use tenantwatch_daemon::rotation::{Outcome, Rotator};
 
 use crate::commands::{exit, load, when, ConfigArgs};
 
 /// Rotates regardless of the stored version's age and prints old and new version.
-pub async fn run(args: ConfigArgs, log: Option<LogFormat>) -> ExitCode {
+pub async fn run(args: ConfigArgs, log: crate::commands::LogOptions) -> ExitCode {
     match load(&args.config, log) {
         Ok(settings) => exit(rotate(settings).await),
         Err(code) => code,

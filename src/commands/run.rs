@@ -1,21 +1,23 @@
-//! `tenantwatch run`: the daemon, until SIGTERM or SIGINT.
+//! `tenantwatch run`: the daemon, until SIGTERM or SIGINT; SIGHUP reloads
+//! the config file (and the web config file).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tenantwatch_daemon::config::{LogFormat, Settings, DEFAULT_CONFIG_PATH};
+use tenantwatch_daemon::config::{Settings, DEFAULT_CONFIG_PATH};
+use tenantwatch_daemon::daemon::{Reload, ReloadError};
 
-use crate::commands::{exit, load, EXIT_CONFIG};
+use crate::commands::{exit, LogOptions, EXIT_CONFIG};
 
 /// `tenantwatch run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Config file (TOML). Every key can also be set as TENANTWATCH__SECTION__KEY.
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
     pub config: PathBuf,
     /// Address for /metrics and friends (overrides server.listen).
-    #[arg(long)]
+    #[arg(long, visible_alias = "web.listen-address", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Web config file for TLS and basic auth, in Prometheus exporter-toolkit
     /// format (overrides server.web_config_file).
@@ -23,29 +25,36 @@ pub struct Args {
     pub web_config_file: Option<PathBuf>,
 }
 
-/// Loads the config, applies the command-line overrides and runs the daemon.
-pub async fn run(args: Args, log: Option<LogFormat>) -> ExitCode {
-    let mut settings = match load(&args.config, log) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    if let Some(listen) = args.listen {
-        settings.server.listen = listen;
-    }
-    if let Some(path) = &args.web_config_file {
-        match tenantwatch_daemon::config::load_web_config(path) {
-            Ok(web) => settings.server.web = Some(web),
-            Err(e) => {
-                eprintln!("error: --web.config.file: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
+impl Args {
+    /// The settings as the config file, the environment and these arguments
+    /// say; at start and again at every reload.
+    pub fn settings(&self) -> Result<Settings, ReloadError> {
+        let mut settings = Settings::load(&self.config)?;
+        if let Some(listen) = self.listen {
+            settings.server.listen = listen;
         }
+        if let Some(path) = &self.web_config_file {
+            settings.server.web = Some(tenantwatch_daemon::config::load_web_config(path)?);
+        }
+        Ok(settings)
     }
-    exit(serve(settings).await)
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let shutdown = crate::signals::on_signals()?;
+/// Loads the config, applies the command-line overrides and runs the daemon.
+pub async fn run(args: Args, log: LogOptions) -> ExitCode {
+    let settings = match args.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            crate::warn_user!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    log.init(settings.log.format, &settings.log.level);
+    exit(serve(settings, args).await)
+}
+
+async fn serve(settings: Settings, args: Args) -> anyhow::Result<()> {
+    let (shutdown, requests) = crate::signals::with_reload()?;
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .map_err(|e| {
@@ -62,6 +71,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     tracing::info!(%addr, "serving {scheme}://{addr}/metrics");
-    tenantwatch_daemon::daemon::run(settings, listener, shutdown).await?;
+    let reload = Reload {
+        requests,
+        load: Box::new(move || args.settings()),
+    };
+    tenantwatch_daemon::daemon::run(settings, listener, shutdown, Some(reload)).await?;
     Ok(())
 }

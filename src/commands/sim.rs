@@ -7,8 +7,8 @@ use tenantwatch_daemon::config::LogFormat;
 use crate::commands::exit;
 
 /// Starts the simulator as `args` say (and writes a config for it when asked).
-pub async fn run(args: azure_sim::SimArgs, log: Option<LogFormat>) -> ExitCode {
-    tenantwatch_daemon::logging::init(log.unwrap_or(LogFormat::Text), "info");
+pub async fn run(args: azure_sim::SimArgs, log: crate::commands::LogOptions) -> ExitCode {
+    log.init(LogFormat::Text, "info");
     let outcome = async {
         let shutdown = crate::signals::on_signals()?;
         azure_sim::run_cli(args, shutdown).await

@@ -82,6 +82,9 @@ if not any(str(t).startswith("/tmp") for t in tw.get("tmpfs", [])):
     fail("tenantwatch: /tmp is not a tmpfs (demo/sim write their CA there)")
 if tw.get("environment", {}).get("TENANTWATCH__SERVER__LISTEN") != "0.0.0.0:9464":
     fail("tenantwatch: TENANTWATCH__SERVER__LISTEN is not 0.0.0.0:9464")
+hc = tw.get("healthcheck", {}).get("test", [])
+if hc[:3] != ["CMD", "/tenantwatch", "healthcheck"]:
+    fail(f"tenantwatch: healthcheck is {hc}, want the binary's own probe [CMD, /tenantwatch, healthcheck, ...]")
 cred_dir = tw.get("environment", {}).get("CREDENTIALS_DIRECTORY")
 if ("tenantwatch", cred_dir) not in mounts:
     fail("tenantwatch: CREDENTIALS_DIRECTORY is not a mounted directory")

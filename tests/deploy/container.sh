@@ -51,6 +51,9 @@ echo "user=$user entrypoint=$entry cmd=$cmd ports=$ports"
 [ "$cmd" = '["run","--config","/etc/tenantwatch/tenantwatch.toml"]' ] || die "CMD is $cmd"
 grep -q '"9464/tcp"' <<<"$ports" || die "9464 not exposed"
 grep -q 'TENANTWATCH__SERVER__LISTEN=0.0.0.0:9464' <<<"$envs" || die "no TENANTWATCH__SERVER__LISTEN=0.0.0.0:9464"
+health="$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("Docker", {}).get("config", {}).get("Healthcheck", {}).get("Test")))' "$tmp/inspect.json")"
+echo "healthcheck=$health"
+[[ "$health" == '["CMD", "/tenantwatch", "healthcheck"'* ]] || die "HEALTHCHECK is $health (the OCI format drops it: build with --format docker)"
 
 ctr="$(buildah from "$IMAGE")"
 echo "--- contents"
@@ -87,6 +90,17 @@ echo "metrics served: $n tenants in tenantwatch_tenant_info"
 uids="$(for p in $(descendants "$demo"); do [ "$(cat /proc/"$p"/comm 2>/dev/null)" = tenantwatch ] && stat -c %u /proc/"$p"; done | sort -u)"
 echo "demo runs as uid: $uids"
 [ "$uids" = 65532 ] || die "demo does not run as uid 65532 (got: $uids)"
+echo "--- the image's HEALTHCHECK command against the running demo"
+port_demo="$(grep -oE 'http://127\.0\.0\.1:[0-9]+/metrics' "$tmp/demo.log" | head -n 1 | sed -E 's#.*:([0-9]+)/metrics#\1#')"
+hc=""
+for _ in $(seq 1 50); do
+  hc="$(run "$ctr" -- /tenantwatch healthcheck --listen "127.0.0.1:$port_demo" 2>&1)" && break
+  sleep 0.2
+done
+echo "$hc"
+[[ "$hc" == ready:* ]] || die "healthcheck did not turn ready: $hc"
+if run "$ctr" -- /tenantwatch healthcheck --listen 127.0.0.1:1 >/dev/null 2>&1; then die "healthcheck of a closed port exited 0"; fi
+echo "ok: exit 0 when ready, non-zero when nothing answers"
 sleep 3
 kill -0 "$demo" 2>/dev/null || { cat "$tmp/demo.log"; die "demo exited on its own"; }
 echo "still running after 3 s; stopping it"

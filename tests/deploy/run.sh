@@ -15,12 +15,13 @@
 source "$(dirname "$0")/lib.sh"
 set +e
 started=$(date +%s)
-CHECKS=(tools systemd prometheus metrics grafana compose kubernetes container configs e2e)
+CHECKS=(tools systemd prometheus metrics grafana compose kubernetes container promtool configs e2e)
 declare -A DESCRIPTION=(
   [tools]="install the test tools"
-  [systemd]="systemd unit: verify, security score <= 2.0, tmpfiles"
+  [systemd]="systemd unit: verify, security score <= 2.0, tmpfiles, notify/reload/watchdog, setpriority"
   [prometheus]="alert rules: promtool check + unit tests, coverage, metric names"
   [metrics]="exported-metrics.txt covers README.md's metrics"
+  [promtool]="promtool check metrics over a full /metrics of the demo"
   [grafana]="dashboard: PromQL parses, exported metrics only, layout"
   [compose]="compose stack: schema, wiring, promtool/amtool configs"
   [kubernetes]="manifests: kubernetes-validate --strict, CRDs, hardening, wiring"

@@ -43,7 +43,7 @@ async fn every_tenant_up_with_names_then_clean_sigterm() {
     assert!(
         metrics.contains("tenantwatch_collector_duration_seconds_bucket{collector=\"directory\"")
     );
-    assert!(metrics.contains("tenantwatch_build_info{version=\""));
+    assert!(metrics.contains("tenantwatch_build_info{revision=\""));
     // A scrape never calls Microsoft: the sim sees no new requests from ten scrapes.
     let before = t.sim.request_count(azure_sim::Service::Graph, None)
         + t.sim.request_count(azure_sim::Service::Token, None);

@@ -108,10 +108,15 @@ fn served_addr(line: &str) -> Option<SocketAddr> {
 
 /// Starts `tenantwatch run --config FILE --listen 127.0.0.1:0` and waits until it serves.
 pub async fn spawn_daemon(config: &Path, env: &[(&str, &str)]) -> Daemon {
+    spawn_daemon_args(config, &["--listen", "127.0.0.1:0"], env).await
+}
+
+/// Starts `tenantwatch run --config FILE ARGS…` and waits until it serves.
+pub async fn spawn_daemon_args(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
     let mut cmd = Command::new(bin());
     cmd.args(["run", "--config"])
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -209,6 +214,39 @@ impl Daemon {
     /// The captured log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, …) with the `kill` utility.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("running");
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+
+    /// Waits until the log has `n` lines containing `needle`; fails with the log after `within`.
+    pub async fn wait_log(&self, within: Duration, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.lines().filter(|l| l.contains(needle)).count() >= n {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n}× {needle:?} not logged within {within:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// True while the process has not exited.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM and returns the exit code and how long the exit took.

@@ -14,6 +14,7 @@ mod hostile_cloud;
 mod lifecycle;
 mod restart;
 mod rotation;
+mod service;
 mod slow_clients;
 mod soak;
 mod status_page;

@@ -11,8 +11,10 @@
 //!
 //! - [`model`]: value types several stages share (tenant, error class, GDAP
 //!   relationship, discovery source, sample, snapshot, stored refresh token).
-//! - [`support`]: capped file reads, redacting secrets, the one retry policy.
-//! - [`metrics`]: the live counters and histograms every stage feeds.
+//! - [`support`]: capped file reads, redacting secrets, the one retry policy,
+//!   whether long-running jobs make progress (for the watchdog).
+//! - [`metrics`]: the live counters and histograms every stage feeds, the
+//!   `process_*` families and build info.
 //! - [`config`]: the TOML file and `TENANTWATCH__…` variables as validated
 //!   [`config::Settings`], with the settings type of every section.
 //! - [`outbound`]: the one HTTP client, and the request path collectors
@@ -28,8 +30,9 @@
 //! - [`collect`]: discovery, the collectors and the engine that runs them.
 //! - [`web`]: the HTTP server, status page, TLS and basic auth.
 //! - [`daemon`]: builds every part from the settings and runs them under a
-//!   scheduler until cancelled.
-//! - [`logging`]: the log subscriber.
+//!   scheduler until cancelled; reloads the settings on request and speaks
+//!   the service manager's notification protocol (readiness, watchdog).
+//! - [`logging`]: the log subscriber, whose level a reload can change.
 
 #[cfg(test)]
 mod arb;

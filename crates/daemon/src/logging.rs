@@ -10,8 +10,13 @@
 //! Commands with a config have had both checked by [`crate::config`] (a bad
 //! one is exit 2); `demo` and `sim` have none, so a bad `RUST_LOG` there is
 //! ignored with a warning rather than silencing the log.
+//!
+//! The filter can be replaced while running ([`set_level`]): a configuration
+//! reload puts a changed `log.level` in force, unless `--log.level` or
+//! `RUST_LOG` chose the level.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
@@ -21,15 +26,29 @@ use crate::support::scrub::{escape_controls, scrub};
 
 use crate::config::{check_log_filter, LogFormat, LOG_ENV};
 
-/// Installs the global subscriber. `RUST_LOG` wins over `level` when set and not blank.
-pub fn init(format: LogFormat, level: &str) {
+/// Puts a new filter in force, once the subscriber is installed.
+type SetFilter = Box<dyn Fn(EnvFilter) -> bool + Send + Sync>;
+
+/// The filter of the installed subscriber, and what chose its directives.
+struct Installed {
+    set: SetFilter,
+    /// What overrides `log.level`, if anything: `--log.level` or `RUST_LOG`.
+    pinned_by: Option<&'static str>,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+/// Installs the global subscriber. `flag` (`--log.level`) wins over
+/// `RUST_LOG`, which wins over `level` (`log.level`) when set and not blank.
+pub fn init(format: LogFormat, level: &str, flag: Option<&str>) {
     let from_env = std::env::var(LOG_ENV).ok().filter(|v| !v.trim().is_empty());
-    let (directives, ignored) = match from_env {
-        Some(v) => match check_log_filter(&v) {
-            Ok(()) => (v, None),
-            Err(e) => (level.to_string(), Some(e)),
+    let (directives, ignored, pinned_by) = match (flag, from_env) {
+        (Some(f), _) => (f.to_string(), None, Some("--log.level")),
+        (None, Some(v)) => match check_log_filter(&v) {
+            Ok(()) => (v, None, Some(LOG_ENV)),
+            Err(e) => (level.to_string(), Some(e), None),
         },
-        None => (level.to_string(), None),
+        (None, None) => (level.to_string(), None, None),
     };
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -39,12 +58,45 @@ pub fn init(format: LogFormat, level: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(ScrubbedStderr);
     // A second init (tests, demo) keeps the first subscriber; that is fine.
-    let _ = match format {
-        LogFormat::Text => builder.fmt_fields(escaped_fields()).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let set: Option<SetFilter> = match format {
+        LogFormat::Text => {
+            let b = builder.fmt_fields(escaped_fields()).with_filter_reloading();
+            let handle = b.reload_handle();
+            b.try_init()
+                .ok()
+                .map(|()| Box::new(move |f| handle.reload(f).is_ok()) as SetFilter)
+        }
+        LogFormat::Json => {
+            let b = builder.json().flatten_event(true).with_filter_reloading();
+            let handle = b.reload_handle();
+            b.try_init()
+                .ok()
+                .map(|()| Box::new(move |f| handle.reload(f).is_ok()) as SetFilter)
+        }
     };
+    if let Some(set) = set {
+        let _ = INSTALLED.set(Installed { set, pinned_by });
+    }
     if let Some(e) = ignored {
         tracing::warn!(error = %e, "{LOG_ENV} ignored; logging at {level}");
+    }
+}
+
+/// Puts `level` (a reloaded `log.level`, already checked) in force. `Err`
+/// says why it was not: `--log.level` or `RUST_LOG` override it, or this
+/// process's subscriber was installed elsewhere.
+pub fn set_level(level: &str) -> Result<(), String> {
+    let installed = INSTALLED
+        .get()
+        .ok_or_else(|| "the log subscriber cannot be changed".to_string())?;
+    if let Some(by) = installed.pinned_by {
+        return Err(format!("{by} overrides log.level"));
+    }
+    let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    if (installed.set)(filter) {
+        Ok(())
+    } else {
+        Err("the log subscriber is gone".to_string())
     }
 }
 

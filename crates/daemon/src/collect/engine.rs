@@ -5,6 +5,16 @@
 //! Each tenant runs under its collector's timeout in its own task, at most
 //! `collection.concurrency` at once, so a slow or failing tenant delays nobody
 //! else beyond that bound and shows up as its own `tenant_up 0`.
+//!
+//! What a configuration reload may change ([`EngineSettings`]: discovery,
+//! collection limits, each collector's switch, schedule and timeout) is
+//! swapped whole by [`Engine::apply`]; each run reads it once at its start,
+//! so a run in progress finishes under the settings it began with. Every
+//! built-in collector keeps its slot whether enabled or not, so results stay
+//! where they are across reloads; a disabled collector's results leave
+//! `/metrics` at once. Each discovery and collector run is a
+//! [`crate::support::liveness`] job, so a run that stops making progress
+//! stops the watchdog.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +35,88 @@ use crate::exposition::Publisher;
 use crate::metrics::Metrics;
 use crate::model::{CollectorRun, DiscoveryStatus, Tenant};
 use crate::outbound::request::ApiClient;
+use crate::support::liveness::{Job, Liveness};
 use crate::tokens::broker::TokenBroker;
 use tenantwatch_common::sync::lock;
 use tenantwatch_common::time::unix_now;
 
 /// Rejected discovery values remembered for "logged once".
 const MAX_REJECTIONS_LOGGED: usize = 10_000;
+
+/// How much longer than its own bound a run may go without progress before
+/// the watchdog counts it as stuck: room for publishing (encoding thousands
+/// of tenants on the low-priority thread) and a loaded machine.
+pub const STALL_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The settings a configuration reload may change, swapped whole.
+#[derive(Clone)]
+pub struct EngineSettings {
+    /// Discovery settings.
+    pub discovery: crate::config::DiscoverySettings,
+    /// Concurrency, timeouts, series limit.
+    pub collection: CollectionSettings,
+    /// Every built-in collector in [`crate::collect::collector::builtin`]
+    /// order, with its settings (disabled ones too: each keeps its slot).
+    pub collectors: Vec<(Arc<dyn Collector>, CollectorSettings)>,
+}
+
+impl EngineSettings {
+    /// The collectors as `settings` configure them.
+    pub fn new(settings: &crate::config::Settings) -> Self {
+        let collectors = crate::collect::collector::builtin(settings.custom_queries.clone())
+            .into_iter()
+            .map(|c| {
+                let cs = settings
+                    .collectors
+                    .get(c.name())
+                    .cloned()
+                    .unwrap_or(CollectorSettings {
+                        enabled: false,
+                        schedule: settings.collection.schedule.clone(),
+                        timeout: settings.collection.tenant_timeout,
+                    });
+                (c, cs)
+            })
+            .collect();
+        Self {
+            discovery: settings.tenants.clone(),
+            collection: settings.collection.clone(),
+            collectors,
+        }
+    }
+
+    /// The enabled collectors with their slot index.
+    pub fn enabled(
+        &self,
+    ) -> impl Iterator<Item = (usize, &Arc<dyn Collector>, &CollectorSettings)> {
+        self.collectors
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, cs))| cs.enabled)
+            .map(|(i, (c, cs))| (i, c, cs))
+    }
+
+    /// How long a discovery run may go without progress: between two
+    /// requests ending, at most one request and one retry wait.
+    fn discovery_bound(&self) -> std::time::Duration {
+        self.collection.request_timeout + self.collection.limits.max_retry_wait + STALL_GRACE
+    }
+
+    /// How long a run of a collector with `timeout` may go without a tenant
+    /// finishing: every tenant's task ends within it.
+    fn collector_bound(timeout: std::time::Duration) -> std::time::Duration {
+        timeout + STALL_GRACE
+    }
+}
+
+/// What [`Engine::apply`] found should run now rather than at the next tick.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Which tenants are in scope changed: discover again.
+    pub rediscover: bool,
+    /// Collectors (slot indices) newly enabled or rebuilt: run them once, as at start.
+    pub run: Vec<usize>,
+}
 
 /// Everything the jobs need; built once by the daemon.
 pub struct Engine {
@@ -44,12 +130,12 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Where each new snapshot is published for scrapes.
     pub publisher: Arc<Publisher>,
-    /// Discovery settings.
-    pub discovery: crate::config::DiscoverySettings,
-    /// Concurrency, timeouts, series limit.
-    pub collection: CollectionSettings,
-    /// Enabled collectors with their settings.
-    pub collectors: Vec<(Arc<dyn Collector>, CollectorSettings)>,
+    /// The settings in force; a `std` mutex held only to clone the `Arc`.
+    settings: Mutex<Arc<EngineSettings>>,
+    /// Slots per tenant row: one per built-in collector.
+    slots: usize,
+    /// Progress of discovery and of each collector, for the watchdog.
+    pub liveness: Arc<Liveness>,
     /// The partner's own tenant.
     pub partner_tenant: String,
     /// The SAM app's client id.
@@ -77,21 +163,21 @@ impl Engine {
         cloud: Cloud,
         broker: Arc<TokenBroker>,
         publisher: Arc<Publisher>,
-        discovery: crate::config::DiscoverySettings,
-        collection: CollectionSettings,
-        collectors: Vec<(Arc<dyn Collector>, CollectorSettings)>,
+        settings: EngineSettings,
         partner_tenant: String,
         partner_client_id: String,
     ) -> Self {
+        let liveness = Liveness::new();
+        register_jobs(&liveness, &settings);
         Self {
             api,
             cloud,
             broker,
             metrics: publisher.metrics().clone(),
             publisher,
-            discovery,
-            collection,
-            collectors,
+            slots: settings.collectors.len(),
+            settings: Mutex::new(Arc::new(settings)),
+            liveness,
             partner_tenant,
             partner_client_id,
             state: Mutex::new(State::default()),
@@ -107,13 +193,92 @@ impl Engine {
         lock(&self.state)
     }
 
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<EngineSettings> {
+        lock(&self.settings).clone()
+    }
+
+    /// Puts reloaded settings in force for the next runs. A collector
+    /// disabled now leaves `/metrics` at once; one whose custom queries
+    /// changed starts afresh. Says what should run now.
+    pub async fn apply(&self, new: EngineSettings) -> Applied {
+        let old = self.settings();
+        let mut applied = Applied {
+            rediscover: DiscoveryKey::of(&old.discovery) != DiscoveryKey::of(&new.discovery),
+            run: Vec::new(),
+        };
+        let mut cleared = Vec::new();
+        let mut collectors = Vec::with_capacity(new.collectors.len());
+        for (idx, ((old_c, old_s), (new_c, new_s))) in
+            old.collectors.iter().zip(new.collectors).enumerate()
+        {
+            let rebuilt = rebuilt(old_c, &new_c);
+            if new_s.enabled && (!old_s.enabled || rebuilt) {
+                applied.run.push(idx);
+            }
+            if !new_s.enabled || rebuilt {
+                cleared.push((idx, old_c.name()));
+            }
+            // A collector is kept unless its queries changed: its families are
+            // the ones its kept results point at.
+            collectors.push((if rebuilt { new_c } else { old_c.clone() }, new_s));
+        }
+        let new = EngineSettings { collectors, ..new };
+        self.api.set_limits(new.collection.limits.clone());
+        register_jobs(&self.liveness, &new);
+        {
+            // Swapped under the state lock: a run that records or finishes
+            // checks its collector's switch under it too, so nothing it
+            // stores after this point survives for a disabled collector.
+            let mut st = self.state();
+            *lock(&self.settings) = Arc::new(new);
+            for (idx, name) in &cleared {
+                self.clear_slot(&mut st, *idx, name);
+            }
+        }
+        if !cleared.is_empty() {
+            self.publish().await;
+        }
+        applied
+    }
+
+    /// Whether collector `idx` is switched on in the settings in force; asked
+    /// under the state lock, which [`Engine::apply`] swaps the settings under.
+    fn enabled(&self, idx: usize) -> bool {
+        lock(&self.settings)
+            .collectors
+            .get(idx)
+            .is_some_and(|(_, cs)| cs.enabled)
+    }
+
+    /// Drops every result of collector `idx`, as if it had never run.
+    fn clear_slot(&self, st: &mut State, idx: usize, name: &'static str) {
+        let mut had = false;
+        st.results.retain(|_, row| {
+            if let Some(slot) = row.get_mut(idx) {
+                had |= slot.take().is_some();
+            }
+            row.iter().any(Option::is_some)
+        });
+        let ran = st.runs.remove(name).is_some();
+        if had || ran {
+            *st.versions.entry(name).or_default() += 1;
+        }
+    }
+
     /// Re-reads the refresh token (a new consent, another replica's rotation) and
     /// lists the tenants; a failing source keeps the previous tenants it listed.
     pub async fn discover(self: &Arc<Self>) {
+        let plan = self.settings();
+        let job = self.liveness.job(DISCOVERY_JOB, plan.discovery_bound());
+        job.run(self.discover_with(&plan)).await
+    }
+
+    async fn discover_with(self: &Arc<Self>, plan: &EngineSettings) {
         self.load_refresh_token().await;
         let started = Instant::now();
         let found = crate::collect::discovery::discover(
-            &self.discovery,
+            &plan.discovery,
             &self.api,
             &self.broker,
             &self.cloud,
@@ -142,7 +307,7 @@ impl Engine {
                 .map(|t| t.tenant_id.to_string())
                 .collect();
             let st = &mut *st;
-            let mut changed = vec![false; self.collectors.len()];
+            let mut changed = vec![false; self.slots];
             st.results.retain(|t, row| {
                 let stays = keep.contains(t.as_ref()) || **t == *self.partner_tenant;
                 if !stays {
@@ -152,7 +317,7 @@ impl Engine {
                 }
                 stays
             });
-            for ((c, _), changed) in self.collectors.iter().zip(changed) {
+            for ((c, _), changed) in plan.collectors.iter().zip(changed) {
                 if changed {
                     *st.versions.entry(c.name()).or_default() += 1;
                 }
@@ -241,12 +406,35 @@ impl Engine {
         }
     }
 
-    /// Runs collector `idx` over its tenants and publishes the result.
+    /// Runs collector `idx` over its tenants and publishes the result; a
+    /// collector disabled by a reload does nothing.
     pub async fn run_collector(self: &Arc<Self>, idx: usize) {
-        let Some((collector, settings)) = self.collectors.get(idx).cloned() else {
+        let plan = self.settings();
+        let Some((collector, settings)) = plan.collectors.get(idx).cloned() else {
             return;
         };
+        if !settings.enabled {
+            return;
+        }
+        let job = self.liveness.job(
+            &collector_job(collector.name()),
+            EngineSettings::collector_bound(settings.timeout),
+        );
+        job.run(self.run_collector_with(&plan, idx, collector, settings, &job))
+            .await
+    }
+
+    async fn run_collector_with(
+        self: &Arc<Self>,
+        plan: &EngineSettings,
+        idx: usize,
+        collector: Arc<dyn Collector>,
+        settings: CollectorSettings,
+        job: &Arc<Job>,
+    ) {
         let name = collector.name();
+        #[cfg(debug_assertions)]
+        test_hooks::stall(name, self.publisher.snapshot().ready).await;
         let started = Instant::now();
         let partner = Tenant {
             tenant_id: self.partner_tenant.as_str().into(),
@@ -262,7 +450,8 @@ impl Engine {
             (Scope::Customers, Some(d)) => &d.tenants,
             (Scope::Customers, None) => &[],
         };
-        let permits = Arc::new(Semaphore::new(self.collection.concurrency));
+        let permits = Arc::new(Semaphore::new(plan.collection.concurrency));
+        let max_series = plan.collection.max_series;
         let mut tasks = JoinSet::new();
         let mut run = RunTally {
             id: self.runs_started.fetch_add(1, Ordering::Relaxed) + 1,
@@ -290,16 +479,18 @@ impl Engine {
             tasks.spawn(async move {
                 let _permit = permit;
                 let r = this
-                    .collect_one(&*collector, &tenant, before.as_ref(), timeout)
+                    .collect_one(&*collector, &tenant, before.as_ref(), timeout, max_series)
                     .await;
                 (tenant.tenant_id, r)
             });
             while let Some(done) = tasks.try_join_next() {
                 self.record(idx, &mut run, done);
+                job.progress();
             }
         }
         while let Some(done) = tasks.join_next().await {
             self.record(idx, &mut run, done);
+            job.progress();
         }
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(
@@ -312,6 +503,12 @@ impl Engine {
         {
             let mut st = self.state();
             let st = &mut *st;
+            // Disabled by a reload while it ran: its results went with the
+            // reload, and this run's leave too.
+            if !self.enabled(idx) {
+                self.clear_slot(st, idx, name);
+                return;
+            }
             // Tenants this run did not reach (dropped by discovery, or
             // whose task failed) leave with it.
             let in_scope: Option<HashSet<&str>> = match (collector.scope(), &st.discovered) {
@@ -355,12 +552,15 @@ impl Engine {
                 run.done += 1;
                 r.run = run.id;
                 let mut st = self.state();
+                if !self.enabled(idx) {
+                    return;
+                }
                 let slot = match st.results.get_mut(&*tenant) {
                     Some(row) => row.get_mut(idx),
                     None => st
                         .results
                         .entry(tenant)
-                        .or_insert_with(|| (0..self.collectors.len()).map(|_| None).collect())
+                        .or_insert_with(|| (0..self.slots).map(|_| None).collect())
                         .get_mut(idx),
                 };
                 if let Some(slot) = slot {
@@ -381,6 +581,7 @@ impl Engine {
         tenant: &Tenant,
         before: Option<&TenantResult>,
         timeout: std::time::Duration,
+        max_series: usize,
     ) -> TenantResult {
         let name = collector.name();
         let ctx = TenantContext {
@@ -404,14 +605,14 @@ impl Engine {
         let last = before.and_then(|b| b.last_success);
         let out = match result {
             Ok(Ok(mut findings)) => {
-                if findings.samples.len() > self.collection.max_series {
-                    let dropped = findings.samples.len() - self.collection.max_series;
-                    findings.samples.truncate(self.collection.max_series);
+                if findings.samples.len() > max_series {
+                    let dropped = findings.samples.len() - max_series;
+                    findings.samples.truncate(max_series);
                     self.metrics
                         .series_dropped
                         .with_label_values(&[name])
                         .inc_by(dropped as u64);
-                    tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = self.collection.max_series, "series limit reached; samples dropped");
+                    tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = max_series, "series limit reached; samples dropped");
                 }
                 let about = (findings.name.is_some() || findings.domain.is_some()).then(|| {
                     // Graph's text: the name is cleaned, a domain that is
@@ -497,7 +698,8 @@ impl Engine {
         // snapshot built below includes its change.
         *covered = self.publish_requests.load(Ordering::SeqCst);
         let usable = self.broker.has_refresh_token();
-        let Some(pending) = self.state().snapshot(&self.collectors, usable) else {
+        let plan = self.settings();
+        let Some(pending) = self.state().snapshot(&plan.collectors, usable) else {
             return;
         };
         let publisher = self.publisher.clone();
@@ -535,6 +737,68 @@ impl Engine {
                 }
             }
             Err(e) => tracing::error!(error = %e, "publishing the snapshot failed"),
+        }
+    }
+}
+
+/// The liveness job of discovery.
+const DISCOVERY_JOB: &str = "discovery";
+
+/// The liveness job of a collector.
+fn collector_job(name: &str) -> String {
+    format!("collector {name}")
+}
+
+/// Registers (or re-bounds) the liveness job of discovery and of every enabled collector.
+fn register_jobs(liveness: &Liveness, settings: &EngineSettings) {
+    liveness.job(DISCOVERY_JOB, settings.discovery_bound());
+    for (_, c, cs) in settings.enabled() {
+        liveness.job(
+            &collector_job(c.name()),
+            EngineSettings::collector_bound(cs.timeout),
+        );
+    }
+}
+
+/// True when `new` is a different build of the collector than `old`
+/// (its custom queries changed), so its kept results cannot be mixed with new ones.
+fn rebuilt(old: &Arc<dyn Collector>, new: &Arc<dyn Collector>) -> bool {
+    old.custom_queries() != new.custom_queries()
+}
+
+/// What decides which tenants are in scope (discovery's schedule aside).
+#[derive(PartialEq)]
+struct DiscoveryKey<'a> {
+    sources: &'a [crate::model::Source],
+    static_tenants: &'a [String],
+    include: &'a [String],
+    exclude: &'a [String],
+    shard: Option<crate::config::Shard>,
+}
+
+impl<'a> DiscoveryKey<'a> {
+    fn of(d: &'a crate::config::DiscoverySettings) -> Self {
+        Self {
+            sources: &d.sources,
+            static_tenants: &d.static_tenants,
+            include: &d.include,
+            exclude: &d.exclude,
+            shard: d.shard,
+        }
+    }
+}
+
+/// A stuck engine on demand, for the watchdog's integration test: with
+/// `TENANTWATCH_TEST_STALL_COLLECTOR=NAME`, every run of that collector once
+/// the daemon is ready hangs where no timeout reaches, as a deadlock would.
+/// Debug builds only: a release binary has no such switch.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    pub(super) async fn stall(collector: &str, ready: bool) {
+        let wanted = std::env::var("TENANTWATCH_TEST_STALL_COLLECTOR");
+        if ready && wanted.as_deref() == Ok(collector) {
+            tracing::warn!(collector, "test hook: this collector run hangs");
+            std::future::pending::<()>().await;
         }
     }
 }

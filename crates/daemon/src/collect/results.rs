@@ -51,7 +51,7 @@ pub(super) struct State {
     pub(super) discovered: Option<Arc<Discovered>>,
     pub(super) discovery: DiscoveryStatus,
     /// Per tenant, each collector's latest outcome (indexed like
-    /// `Engine::collectors`): one entry and one row per tenant rather than one
+    /// `EngineSettings::collectors`, a slot per built-in collector): one entry and one row per tenant rather than one
     /// per tenant and collector.
     pub(super) results: BTreeMap<Arc<str>, Row>,
     /// Bumped whenever a collector's results change, so its families are
@@ -82,8 +82,9 @@ pub(super) struct Pending {
 impl State {
     /// Builds a snapshot from the current results, and lists the collectors
     /// whose families changed since they were last encoded. It is ready only
-    /// once discovery and every collector ran and a usable refresh token is
-    /// known (`has_token`): without one, no tenant can have been collected.
+    /// once discovery and every enabled collector ran and a usable refresh
+    /// token is known (`has_token`): without one, no tenant can have been
+    /// collected. Disabled collectors (each keeps its slot) are left out.
     pub(super) fn snapshot(
         &mut self,
         collectors: &[(Arc<dyn Collector>, CollectorSettings)],
@@ -98,7 +99,7 @@ impl State {
         let customer_collectors: Vec<(usize, &'static str)> = collectors
             .iter()
             .enumerate()
-            .filter(|(_, (c, _))| c.scope() == Scope::Customers)
+            .filter(|(_, (c, cs))| cs.enabled && c.scope() == Scope::Customers)
             .map(|(i, (c, _))| (i, c.name()))
             .collect();
         let mut tenants = Vec::with_capacity(found.tenants.len());
@@ -152,7 +153,11 @@ impl State {
             }
         }
         let (mut cached, mut stale) = (Vec::new(), Vec::new());
-        for (idx, (c, _)) in collectors.iter().enumerate() {
+        for (idx, (c, _)) in collectors
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, cs))| cs.enabled)
+        {
             let name = c.name();
             let version = st.versions.get(name).copied().unwrap_or_default();
             match st.encoded.get(name) {
@@ -173,6 +178,7 @@ impl State {
             && st.discovery.done
             && collectors
                 .iter()
+                .filter(|(_, cs)| cs.enabled)
                 .all(|(c, _)| st.runs.contains_key(c.name()));
         let snapshot = Snapshot {
             generation,

@@ -34,7 +34,7 @@ impl CloudName {
 }
 
 /// Resolved endpoints and audiences for one cloud.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cloud {
     /// Which cloud this is.
     pub name: CloudName,

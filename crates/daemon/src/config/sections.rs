@@ -144,7 +144,7 @@ pub fn load_web_config(path: &Path) -> Result<(PathBuf, WebConfig), WebConfigErr
 }
 
 /// How and how often tenants are collected.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectionSettings {
     /// Cron expression with seconds (tokio-cron-scheduler syntax).
     pub schedule: String,
@@ -162,7 +162,7 @@ pub struct CollectionSettings {
 }
 
 /// One collector's settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectorSettings {
     /// Whether it runs.
     pub enabled: bool,
@@ -173,7 +173,7 @@ pub struct CollectorSettings {
 }
 
 /// When the refresh token is rotated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RotationSettings {
     /// False turns scheduled rotation off (another replica or a job does it).
     pub enabled: bool,
@@ -193,7 +193,7 @@ pub enum LogFormat {
 }
 
 /// Logging settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
     /// Output format.
     pub format: LogFormat,
@@ -203,7 +203,7 @@ pub struct LogSettings {
 }
 
 /// Limits and retry policy for API calls.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiLimits {
     /// Requests in flight across every tenant.
     pub global: usize,
@@ -245,7 +245,7 @@ pub struct CustomQuery {
 }
 
 /// Which tenants to watch, from `[tenants]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DiscoverySettings {
     /// Sources in use.
     pub sources: Vec<Source>,

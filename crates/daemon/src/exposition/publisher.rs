@@ -180,7 +180,7 @@ mod tests {
         assert!(text.contains(
             r#"tenantwatch_tenant_token_error{tenant_id="b",reason="consent_required"} 1"#
         ));
-        assert!(text.contains("tenantwatch_build_info{version="));
+        assert!(text.contains("tenantwatch_build_info{revision=\""));
         m.publish(
             Snapshot {
                 tenants: vec![t("a", true)],
@@ -355,7 +355,7 @@ mod tests {
             "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"} 1",
             "tenantwatch_tenant_up{tenant_id=\"t\"} 1",
             "tenantwatch_refresh_token_valid 1",
-            "tenantwatch_build_info{version=",
+            "tenantwatch_build_info{revision=\"",
         ] {
             assert!(text.contains(want), "{want} missing from {text}");
         }

@@ -1,9 +1,11 @@
 //! The live metrics every stage feeds as it works: counters, gauges and
 //! histograms in a `prometheus` registry ([`Metrics`]), what is known about the refresh
-//! token ([`RefreshGauges`]) and the last rate-limit headers seen
-//! ([`RateLimits`]). Nothing here writes exposition text: `exposition` reads
+//! token ([`RefreshGauges`]), the last rate-limit headers seen
+//! ([`RateLimits`]), the `process_*` families every Prometheus client exports
+//! ([`process`]) and `tenantwatch_build_info`. Nothing here writes exposition text: `exposition` reads
 //! these and the published snapshot when it builds the `/metrics` body.
 
+pub mod process;
 mod ratelimits;
 mod refresh;
 
@@ -46,6 +48,14 @@ pub struct Metrics {
     /// `tenantwatch_http_connections_closed_total{reason}`: connections the server closed itself.
     pub http_connections_closed: IntCounterVec,
 }
+
+/// `tenantwatch_build_info`'s labels: version, git revision and rustc
+/// version, captured by `build.rs` (`unknown` when it could not tell).
+pub const BUILD: [&str; 3] = [
+    env!("CARGO_PKG_VERSION"),
+    env!("TENANTWATCH_REVISION"),
+    env!("TENANTWATCH_RUSTC"),
+];
 
 /// Why the HTTP server closed a connection itself (the `reason` label).
 pub const HTTP_CLOSE_REASONS: [&str; 4] =
@@ -143,12 +153,13 @@ impl Metrics {
             http_connections_closed.with_label_values(&[r]);
         }
         let build_info = IntGaugeVec::new(
-            Opts::new("tenantwatch_build_info", "Build information; always 1."),
-            &["version"],
+            Opts::new(
+                "tenantwatch_build_info",
+                "Version, git revision and rustc version tenantwatch was built from; always 1.",
+            ),
+            &["version", "revision", "rustc"],
         )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build_info.with_label_values(&BUILD).set(1);
         registry.register(Box::new(token_requests.clone()))?;
         registry.register(Box::new(collector_duration.clone()))?;
         registry.register(Box::new(skipped_runs.clone()))?;
@@ -161,6 +172,7 @@ impl Metrics {
         registry.register(Box::new(discovery_rejected.clone()))?;
         registry.register(Box::new(http_connections.clone()))?;
         registry.register(Box::new(http_connections_closed.clone()))?;
+        registry.register(Box::new(process::ProcessCollector::new()?))?;
         Ok(Arc::new(Self {
             registry,
             token_requests,

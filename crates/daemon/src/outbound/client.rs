@@ -183,7 +183,11 @@ pub async fn send(
         url: scrub::upstream(url),
         limit: MAX_BODY_BYTES,
     };
-    let mut resp: Response = req.send().await.map_err(transport)?;
+    // Every outbound request ends within the request timeout; each end is
+    // progress for the watchdog of the job that sent it.
+    let resp = req.send().await;
+    crate::support::liveness::progress();
+    let mut resp: Response = resp.map_err(transport)?;
     let status = resp.status();
     let headers = resp.headers().clone();
     if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {

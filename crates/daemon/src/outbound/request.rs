@@ -72,8 +72,9 @@ impl<'a> Request<'a> {
 pub struct ApiClient {
     http: Client,
     metrics: Arc<Metrics>,
-    limits: ApiLimits,
-    global: Arc<Semaphore>,
+    /// The limits in force and the global semaphore sized by them; a reload
+    /// replaces both (requests in flight keep the permits they hold).
+    limits: Mutex<(Arc<ApiLimits>, Arc<Semaphore>)>,
     /// Per-tenant semaphores; `std` mutex held only to find one.
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -82,24 +83,44 @@ impl ApiClient {
     /// A client with `limits`.
     pub fn new(http: Client, metrics: Arc<Metrics>, limits: ApiLimits) -> Self {
         Self {
-            global: Arc::new(Semaphore::new(limits.global.max(1))),
+            limits: Mutex::new((
+                Arc::new(limits.clone()),
+                Arc::new(Semaphore::new(limits.global.max(1))),
+            )),
             http,
             metrics,
-            limits,
             tenants: Mutex::new(HashMap::new()),
         }
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> &ApiLimits {
-        &self.limits
+    pub fn limits(&self) -> Arc<ApiLimits> {
+        lock(&self.limits).0.clone()
     }
 
-    fn tenant_permits(&self, tenant: &str) -> Arc<Semaphore> {
-        let mut map = lock(&self.tenants);
-        map.entry(tenant.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_tenant.max(1))))
-            .clone()
+    /// Puts new limits in force (a configuration reload): requests from now
+    /// on count against them.
+    pub fn set_limits(&self, limits: ApiLimits) {
+        let mut current = lock(&self.limits);
+        if *current.0 == limits {
+            return;
+        }
+        if current.0.per_tenant != limits.per_tenant {
+            lock(&self.tenants).clear();
+        }
+        if current.0.global != limits.global {
+            current.1 = Arc::new(Semaphore::new(limits.global.max(1)));
+        }
+        current.0 = Arc::new(limits);
+    }
+
+    fn permits(&self, tenant: &str) -> (Arc<ApiLimits>, Arc<Semaphore>, Arc<Semaphore>) {
+        let (limits, global) = lock(&self.limits).clone();
+        let per_tenant = lock(&self.tenants)
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(limits.per_tenant.max(1))))
+            .clone();
+        (limits, global, per_tenant)
     }
 
     /// Forgets per-tenant state of tenants no longer in scope.
@@ -113,13 +134,13 @@ impl ApiClient {
         &self,
         req: &Request<'_>,
     ) -> Result<(T, HeaderMap), ApiError> {
-        let tenant_permits = self.tenant_permits(req.tenant);
+        let (limits, global, tenant_permits) = self.permits(req.tenant);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = {
                 // Both permits are held only while the request is on the wire, not while backing off.
-                let _g = self.global.acquire().await;
+                let _g = global.acquire().await;
                 let _t = tenant_permits.acquire().await;
                 let mut b = self
                     .http
@@ -159,7 +180,7 @@ impl ApiClient {
                 }
                 Err(e) => e,
             };
-            if !err.is_transient() || attempt >= self.limits.attempts {
+            if !err.is_transient() || attempt >= limits.attempts {
                 return Err(err);
             }
             let retry_after = match &err {
@@ -167,8 +188,8 @@ impl ApiClient {
                 _ => None,
             };
             let wait = RETRY.delay(attempt, retry_after);
-            if wait > self.limits.max_retry_wait {
-                return Err(refuse_wait(err, self.limits.max_retry_wait));
+            if wait > limits.max_retry_wait {
+                return Err(refuse_wait(err, limits.max_retry_wait));
             }
             tracing::debug!(api = req.api, tenant = req.tenant, url = %req.url, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(wait).await;
@@ -203,7 +224,8 @@ impl ApiClient {
         let mut out = Vec::new();
         let mut req = first;
         let first_url = req.url.clone();
-        for _ in 0..self.limits.max_pages {
+        let max_pages = self.limits().max_pages;
+        for _ in 0..max_pages {
             let (page, _) = self.send_json::<Page<T>>(&req).await?;
             out.extend(page.value);
             match page.next_link.filter(|l| !l.is_empty()) {
@@ -224,7 +246,7 @@ impl ApiClient {
             api: req.api,
             tenant: req.tenant.to_string(),
             url: first_url,
-            max: self.limits.max_pages,
+            max: max_pages,
         })
     }
 }

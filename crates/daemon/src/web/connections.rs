@@ -5,7 +5,9 @@
 //! `server.idle_timeout` between keep-alive requests, never while a request
 //! is in flight. [`Tracked`] (the socket), [`TrackRequests`] (the service)
 //! and the response body guard keep each connection's state in step with
-//! what it does; [`watch`] enforces its deadline.
+//! what it does; [`watch`] enforces its deadline. A configuration reload may
+//! replace the limits: the cap applies at once, the timeouts to connections
+//! accepted after it.
 //!
 //! hyper has `http1::Builder::header_read_timeout` (with a `Timer` such as
 //! `hyper_util::rt::TokioTimer`), but its clock starts whenever hyper begins
@@ -64,7 +66,7 @@ pub struct Limits {
 impl Limits {
     /// The settings' limits, with the cap lowered to fit this process's open-file limit.
     pub fn new(s: &ServerSettings) -> Self {
-        Self::with_open_file_limit(s, open_file_limit())
+        Self::with_open_file_limit(s, crate::support::host::open_file_limit())
     }
 
     fn with_open_file_limit(s: &ServerSettings, nofile: Option<u64>) -> Self {
@@ -79,17 +81,6 @@ impl Limits {
             open_file_limit: nofile,
         }
     }
-}
-
-/// `RLIMIT_NOFILE`'s soft limit; `None` when unlimited or unreadable.
-fn open_file_limit() -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct it is given, which we own.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    (rc == 0 && r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur)
 }
 
 /// What a connection with no request in flight is waiting for.
@@ -243,7 +234,9 @@ fn victim<'a>(candidates: impl Iterator<Item = (u64, &'a State)>) -> Option<u64>
 
 /// Every open connection, and the cap.
 pub struct Connections {
-    limits: Limits,
+    /// Replaced by a configuration reload: the cap applies at once, the
+    /// timeouts to connections accepted after it.
+    limits: Mutex<Limits>,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     gauge: IntGauge,
@@ -255,7 +248,7 @@ impl Connections {
     /// No connection yet; `metrics` gets the gauge and the close counters.
     pub fn new(limits: Limits, metrics: &Metrics) -> Arc<Self> {
         Arc::new(Self {
-            limits,
+            limits: Mutex::new(limits),
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             gauge: metrics.http_connections.clone(),
@@ -265,16 +258,22 @@ impl Connections {
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn limits(&self) -> Limits {
+        *lock(&self.limits)
+    }
+
+    /// Puts new limits in force (a configuration reload).
+    pub fn set_limits(&self, limits: Limits) {
+        *lock(&self.limits) = limits;
     }
 
     /// Registers a just-accepted connection, evicting one at the cap; `None`
     /// (counted) when every open connection has a request in flight: the
     /// caller closes the new one at once.
     pub fn admit(&self) -> Option<Arc<Conn>> {
+        let max = self.limits().max_connections;
         let mut open = lock(&self.open);
-        if open.len() >= self.limits.max_connections {
+        if open.len() >= max {
             self.warn_full(open.len());
             if !Self::evict_one(&mut open) {
                 self.closed
@@ -729,7 +728,7 @@ mod tests {
             Limits::with_open_file_limit(&s(512), Some(1)).max_connections,
             1
         );
-        assert!(open_file_limit().is_some_and(|n| n > 0));
+        assert!(crate::support::host::open_file_limit().is_some_and(|n| n > 0));
     }
 
     #[tokio::test]

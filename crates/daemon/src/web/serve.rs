@@ -1,6 +1,7 @@
 //! The web config in force: the file re-read when it or a certificate
 //! changes, as exporter-toolkit does, so a renewed certificate needs no
-//! restart; and the layer that applies its basic auth and extra headers.
+//! restart, and replaced whole (or added, or removed) by a configuration
+//! reload; and the layer that applies its basic auth and extra headers.
 //! `server::serve` takes its TLS config for each new connection.
 
 use std::path::PathBuf;
@@ -25,40 +26,43 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// kubelet cannot easily send them.
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-/// The web config file and the latest good version of it.
+/// The web config file and the latest good version of it, or none (plain
+/// HTTP, no auth). A configuration reload replaces it whole.
 pub struct WebConfigSource {
-    path: PathBuf,
-    state: Mutex<Loaded>,
+    state: Mutex<Option<Loaded>>,
 }
 
 struct Loaded {
+    path: PathBuf,
     config: Arc<WebConfig>,
     checked: Instant,
     last_error: Option<String>,
 }
 
 impl WebConfigSource {
-    /// Starts from an already checked config loaded from `path`.
-    pub fn new(path: PathBuf, config: WebConfig) -> Arc<Self> {
+    /// Starts from an already checked config loaded from its path, or none.
+    pub fn new(web: Option<(PathBuf, WebConfig)>) -> Arc<Self> {
         Arc::new(Self {
-            path,
-            state: Mutex::new(Loaded {
-                config: Arc::new(config),
-                checked: Instant::now(),
-                last_error: None,
-            }),
+            state: Mutex::new(web.map(Loaded::new)),
         })
     }
 
+    /// Puts another (already checked) config in force, or none; new
+    /// connections and requests get it.
+    pub fn replace(&self, web: Option<(PathBuf, WebConfig)>) {
+        *lock(&self.state) = web.map(Loaded::new);
+    }
+
     /// The config to use now; a broken edit keeps the previous one in force.
-    pub fn current(&self) -> Arc<WebConfig> {
-        let mut s = lock(&self.state);
+    pub fn current(&self) -> Option<Arc<WebConfig>> {
+        let mut guard = lock(&self.state);
+        let s = guard.as_mut()?;
         if s.checked.elapsed() >= RECHECK {
             s.checked = Instant::now();
             if s.config.is_stale() {
-                match WebConfig::load(&self.path) {
+                match WebConfig::load(&s.path) {
                     Ok(c) => {
-                        tracing::info!(path = %self.path.display(), "web config reloaded");
+                        tracing::info!(path = %s.path.display(), "web config reloaded");
                         s.config = Arc::new(c);
                         s.last_error = None;
                     }
@@ -72,7 +76,18 @@ impl WebConfigSource {
                 }
             }
         }
-        s.config.clone()
+        Some(s.config.clone())
+    }
+}
+
+impl Loaded {
+    fn new((path, config): (PathBuf, WebConfig)) -> Self {
+        Self {
+            path,
+            config: Arc::new(config),
+            checked: Instant::now(),
+            last_error: None,
+        }
     }
 }
 
@@ -92,7 +107,9 @@ pub fn protect(router: Router, source: Arc<WebConfigSource>) -> Router {
 }
 
 async fn gate(State(g): State<Guard>, req: Request, next: Next) -> Response {
-    let config = g.source.current();
+    let Some(config) = g.source.current() else {
+        return next.run(req).await;
+    };
     let open = OPEN_PATHS.contains(&req.uri().path());
     let mut resp = if open
         || config.users.is_empty()

@@ -38,8 +38,33 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     /// Set when a background task died; `/readyz` then fails.
     pub failed: Arc<AtomicBool>,
-    /// Bounds `/metrics` requests in flight (`server.max_requests`); `None`: no bound.
-    pub scrapes: Option<Arc<tokio::sync::Semaphore>>,
+    /// Bounds `/metrics` requests in flight (`server.max_requests`).
+    pub scrapes: ScrapeLimit,
+}
+
+/// `server.max_requests` in force. A reload swaps the semaphore whole, so
+/// scrapes in flight keep the permits they hold and new ones count against
+/// the new bound.
+#[derive(Clone, Default)]
+pub struct ScrapeLimit(Arc<std::sync::Mutex<Option<Arc<tokio::sync::Semaphore>>>>);
+
+impl ScrapeLimit {
+    /// At most `max` scrapes at once; 0: no bound.
+    pub fn new(max: usize) -> Self {
+        let limit = Self::default();
+        limit.set(max);
+        limit
+    }
+
+    /// Puts a new bound in force.
+    pub fn set(&self, max: usize) {
+        *tenantwatch_common::sync::lock(&self.0) =
+            (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max)));
+    }
+
+    fn current(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        tenantwatch_common::sync::lock(&self.0).clone()
+    }
 }
 
 /// The router, separate from [`serve`] so tests can drive it without a socket.
@@ -53,21 +78,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` is cancelled, then gives in-flight requests
-/// [`DRAIN`] to finish; with a web config, under its TLS, basic auth and
-/// headers. Plain or TLS, every connection is admitted, timed and evicted by
-/// the same [`Connections`] under `limits`.
+/// [`DRAIN`] to finish; while `web` holds a web config, under its TLS, basic
+/// auth and headers. Plain or TLS, every connection is admitted, timed and
+/// evicted by `connections`. `web` and `connections` may change under it (a
+/// configuration reload): each new connection takes what is in force.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    web: Option<Arc<WebConfigSource>>,
-    limits: Limits,
+    web: Arc<WebConfigSource>,
+    connections: Arc<Connections>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let connections = Connections::new(limits, state.publisher.metrics());
-    let router = match &web {
-        None => router(state),
-        Some(source) => crate::web::serve::protect(router(state), source.clone()),
-    };
+    let router = crate::web::serve::protect(router(state), web.clone());
+    let limits = connections.limits();
     tracing::info!(
         max_connections = limits.configured,
         open_file_limit = limits.open_file_limit,
@@ -88,7 +111,7 @@ pub async fn serve(
         // body waited for the scraper's delayed ACK (40 ms on Linux):
         // that was the tail of /metrics latency at thousands of tenants.
         let _ = tcp.set_nodelay(true);
-        let tls = web.as_ref().and_then(|w| w.current().tls.clone());
+        let tls = web.current().and_then(|w| w.tls.clone());
         tasks.spawn(connection(
             tcp,
             peer,
@@ -120,7 +143,7 @@ async fn connection(
     connections: Arc<Connections>,
     shutdown: CancellationToken,
 ) {
-    let limits = *connections.limits();
+    let limits = connections.limits();
     let end = match tls {
         None => {
             http(
@@ -198,7 +221,7 @@ where
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
     // The permit travels with the body: a response is in flight until sent.
-    let permit = match &s.scrapes {
+    let permit = match s.scrapes.current() {
         None => None,
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
@@ -341,12 +364,12 @@ mod tests {
 
     #[tokio::test]
     async fn scrapes_beyond_the_limit_get_503_until_one_finishes() {
-        let sem = Arc::new(tokio::sync::Semaphore::new(1));
         let state = AppState {
             publisher: Publisher::new(crate::metrics::Metrics::new().unwrap()),
             failed: Arc::new(AtomicBool::new(false)),
-            scrapes: Some(sem.clone()),
+            scrapes: ScrapeLimit::new(1),
         };
+        let sem = state.scrapes.current().unwrap();
         let first = metrics(State(state.clone()), with("gzip")).await;
         assert_eq!(first.status(), StatusCode::OK);
         // The first response has not been sent (its body is alive): no room.
@@ -364,13 +387,20 @@ mod tests {
             1,
             "released once the body is consumed"
         );
-        let unlimited = AppState {
-            scrapes: None,
-            ..state
-        };
-        let a = metrics(State(unlimited.clone()), HeaderMap::new()).await;
-        let b = metrics(State(unlimited), HeaderMap::new()).await;
+        // A reload to "no limit" frees scrapes at once, and back to one bounds them again.
+        let held = metrics(State(state.clone()), HeaderMap::new()).await;
+        state.scrapes.set(0);
+        let a = metrics(State(state.clone()), HeaderMap::new()).await;
+        let b = metrics(State(state.clone()), HeaderMap::new()).await;
         assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+        state.scrapes.set(1);
+        let c = metrics(State(state.clone()), HeaderMap::new()).await;
+        let d = metrics(State(state.clone()), HeaderMap::new()).await;
+        assert_eq!(
+            (c.status(), d.status()),
+            (StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE)
+        );
+        drop(held);
     }
 
     #[test]

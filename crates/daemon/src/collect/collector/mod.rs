@@ -149,6 +149,11 @@ pub trait Collector: Send + Sync {
     fn scope(&self) -> Scope {
         Scope::Customers
     }
+    /// The custom queries it was built with (a reload that changes them
+    /// rebuilds it); none for most.
+    fn custom_queries(&self) -> &[crate::config::CustomQuery] {
+        &[]
+    }
     /// Collects for one tenant.
     fn collect<'a>(
         &'a self,

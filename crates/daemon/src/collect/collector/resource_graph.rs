@@ -44,11 +44,14 @@ pub struct ResourceGraph {
     health: Arc<Family>,
     advisor: Arc<Family>,
     custom: Vec<(CustomQuery, Arc<Family>)>,
+    /// The queries as configured.
+    queries: Vec<CustomQuery>,
 }
 
 impl ResourceGraph {
     /// The collector with `custom` queries.
     pub fn new(custom: Vec<CustomQuery>) -> Self {
+        let queries = custom.clone();
         let custom = custom
             .into_iter()
             .map(|q| {
@@ -79,6 +82,7 @@ impl ResourceGraph {
                 &["tenant_id", "category", "impact"],
             ),
             custom,
+            queries,
         }
     }
 }
@@ -229,6 +233,10 @@ impl ResourceGraph {
 impl Collector for ResourceGraph {
     fn name(&self) -> &'static str {
         "resource_graph"
+    }
+
+    fn custom_queries(&self) -> &[CustomQuery] {
+        self.queries.as_slice()
     }
 
     fn collect<'a>(
