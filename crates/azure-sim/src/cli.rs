@@ -45,6 +45,29 @@ pub struct SimArgs {
     /// to compress time in benchmarks and soak runs.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_lifetime_secs: Option<u64>,
+    /// Enforce Microsoft's published throttling limits (429 with
+    /// `Retry-After` once one is used up; docs/simulator.md lists them).
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = on_off)]
+    pub limits: bool,
+    /// Multiplies every published limit (0.01 makes them small enough for
+    /// a test); only with `--limits on`.
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive)]
+    pub limit_scale: f64,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("expected a number above 0, not {s:?}")),
+    }
 }
 
 /// Starts the simulator, writes the config if asked, prints the endpoints
@@ -58,6 +81,8 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         latency: Duration::from_millis(args.latency_ms),
         resource_graph_page_size: usize::from(args.resource_graph_page_size),
         access_token_lifetime: args.access_token_lifetime_secs.map(Duration::from_secs),
+        limits: args.limits,
+        limit_scale: args.limit_scale,
     };
     let sim = Sim::start(opts)
         .await
