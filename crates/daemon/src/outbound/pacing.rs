@@ -1,0 +1,461 @@
+//! Pacing: a budget per (API, the scope Microsoft's limit applies to), so
+//! requests are spaced before a limit is hit instead of colliding with it.
+//!
+//! Each request names its scopes ([`scopes`]): for Graph the partner's app
+//! across every tenant and the app in one tenant; for ARM the principal in
+//! one subscription or one tenant (the principal is always the partner's
+//! admin, so the subscription or tenant is the key); for Resource Graph the
+//! user in one tenant; for Partner Center the tenant. [`Pacer::reserve`]
+//! returns how long to wait before sending, and books the request against
+//! every scope at once, so concurrent callers queue one behind the other
+//! without polling. What fills the budgets:
+//!
+//! - remaining-quota headers (`x-ms-user-quota-remaining` with
+//!   `x-ms-user-quota-resets-after`, `x-ms-ratelimit-remaining-*-reads`): the
+//!   count left is spent by each request sent; at zero the scope waits for
+//!   the reset;
+//! - `Retry-After` on a 429: the whole scope (not only the refused request)
+//!   waits until then; Graph's `x-ms-throttle-scope` says whether the app as
+//!   a whole or one tenant was throttled;
+//! - Graph's per-app limit across tenants, which no header reports: the
+//!   daemon allows itself `api_budget_share` of `graph_app_limit` per 10 s
+//!   and spaces requests to stay within it (a generic cell rate algorithm:
+//!   one instant per scope, no timer, no loop).
+//!
+//! Limits: Graph <https://learn.microsoft.com/graph/throttling-limits>, ARM
+//! <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
+//! Resource Graph <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use tenantwatch_common::sync::lock;
+
+/// The period of Graph's per-app limit across tenants.
+pub use crate::config::GRAPH_APP_PERIOD;
+
+/// How long an ARM remaining-reads count is believed. ARM refills its read
+/// buckets by a tenth of their size every second (250 refilled 25 per
+/// second), so an empty bucket has room again within a second.
+const ARM_REFILL: Duration = Duration::from_secs(1);
+
+/// Whose budget a request spends.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ScopeKey {
+    /// The partner's app across every tenant (Graph's global limit).
+    GraphApp,
+    /// The app in one tenant (Graph's per app+tenant limits).
+    GraphTenant(String),
+    /// The principal in one subscription (ARM subscription reads): tenant, subscription.
+    ArmSubscription(String, String),
+    /// The principal in one tenant (ARM tenant reads).
+    ArmTenant(String),
+    /// The user in one tenant (Resource Graph's user quota).
+    ResourceGraph(String),
+    /// One tenant of another API (Partner Center: the partner tenant).
+    Tenant(&'static str, String),
+}
+
+impl ScopeKey {
+    /// The tenant the scope belongs to; `None` for the app-wide one.
+    fn tenant(&self) -> Option<&str> {
+        match self {
+            ScopeKey::GraphApp => None,
+            ScopeKey::GraphTenant(t)
+            | ScopeKey::ArmSubscription(t, _)
+            | ScopeKey::ArmTenant(t)
+            | ScopeKey::ResourceGraph(t)
+            | ScopeKey::Tenant(_, t) => Some(t),
+        }
+    }
+}
+
+/// The scopes a request to `url` of `api` for `tenant` spends from, most
+/// shared first.
+pub fn scopes(api: &'static str, tenant: &str, url: &str) -> Vec<ScopeKey> {
+    let t = tenant.to_ascii_lowercase();
+    match api {
+        "graph" => vec![ScopeKey::GraphApp, ScopeKey::GraphTenant(t)],
+        "arm" => match subscription(url) {
+            Some(sub) => vec![ScopeKey::ArmSubscription(t, sub)],
+            None => vec![ScopeKey::ArmTenant(t)],
+        },
+        "resource_graph" => vec![ScopeKey::ResourceGraph(t)],
+        other => vec![ScopeKey::Tenant(other, t)],
+    }
+}
+
+/// The subscription id in an ARM URL's path (`/subscriptions/{id}/…`).
+fn subscription(url: &str) -> Option<String> {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let mut segs = path.split('/').skip(1);
+    while let Some(s) = segs.next() {
+        if s.eq_ignore_ascii_case("subscriptions") {
+            return segs
+                .next()
+                .filter(|id| !id.is_empty())
+                .map(str::to_ascii_lowercase);
+        }
+    }
+    None
+}
+
+/// How the daemon spends Microsoft's limits (`collection.pacing`, `api_budget_share`, `graph_app_limit`).
+pub use crate::config::Pacing as PacingSettings;
+
+/// What is known about one scope's budget.
+#[derive(Debug, Default, Clone, Copy)]
+struct Budget {
+    /// Nothing is sent before this (a `Retry-After`, or the reset of a
+    /// quota counted down to zero).
+    blocked_until: Option<Instant>,
+    /// Requests the API said are left, minus those sent since, and when
+    /// that count stops being true (the window resets or ARM's bucket
+    /// refills).
+    remaining: Option<(u32, Instant)>,
+    /// The self-imposed rate's next free instant (GCRA's "theoretical
+    /// arrival time"); only for [`ScopeKey::GraphApp`].
+    tat: Option<Instant>,
+}
+
+/// Every scope's budget. One `std` mutex, held only to compute and book a
+/// start time (a few map lookups), never across an await: at thousands of
+/// requests per cycle that is far below contention.
+#[derive(Default)]
+pub struct Pacer {
+    budgets: Mutex<HashMap<ScopeKey, Budget>>,
+}
+
+impl Pacer {
+    /// A pacer with nothing known yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Books a request against `scopes` and returns how long to wait before
+    /// sending it (zero when it can go now).
+    pub fn reserve(
+        &self,
+        scopes: &[ScopeKey],
+        settings: &PacingSettings,
+        now: Instant,
+    ) -> Duration {
+        if !settings.enabled {
+            return Duration::ZERO;
+        }
+        let mut map = lock(&self.budgets);
+        // The latest of every scope's earliest start; then book at that instant.
+        let mut start = now;
+        for key in scopes {
+            let b = map.entry(key.clone()).or_default();
+            if let Some(until) = b.blocked_until {
+                if until > start {
+                    start = until;
+                }
+            }
+            if let Some((0, resets)) = b.remaining {
+                start = start.max(resets);
+            }
+            if *key == ScopeKey::GraphApp {
+                // GCRA: up to `tolerance` ahead of the schedule is a burst the budget allows.
+                let (_, tolerance) = graph_rate(settings);
+                if let Some(earliest) = b.tat.and_then(|tat| tat.checked_sub(tolerance)) {
+                    start = start.max(earliest);
+                }
+            }
+        }
+        for key in scopes {
+            if let Some(b) = map.get_mut(key) {
+                b.remaining = match b.remaining {
+                    Some((_, resets)) if resets <= start => None,
+                    Some((n, resets)) => Some((n.saturating_sub(1), resets)),
+                    None => None,
+                };
+                if b.blocked_until.is_some_and(|u| u <= start) {
+                    b.blocked_until = None;
+                }
+                if *key == ScopeKey::GraphApp {
+                    let (interval, _) = graph_rate(settings);
+                    let tat = b.tat.map_or(start, |t| t.max(start));
+                    b.tat = Some(tat + interval);
+                }
+            }
+        }
+        start.saturating_duration_since(now)
+    }
+
+    /// Learns from an answer: its remaining-quota headers, and for a 429
+    /// its `Retry-After` (`retry_after`, already parsed by the one retry
+    /// policy), which blocks the scope it names until then.
+    pub fn observe(
+        &self,
+        scopes: &[ScopeKey],
+        status: u16,
+        headers: &HeaderMap,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        let mut map = lock(&self.budgets);
+        for key in scopes {
+            let learnt = match key {
+                ScopeKey::ResourceGraph(_) => number("x-ms-user-quota-remaining").map(|n| {
+                    let resets = headers
+                        .get("x-ms-user-quota-resets-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_hms)
+                        .unwrap_or(Duration::from_secs(5));
+                    (n, now + resets)
+                }),
+                ScopeKey::ArmSubscription(..) => {
+                    number("x-ms-ratelimit-remaining-subscription-reads")
+                        .map(|n| (n, now + ARM_REFILL))
+                }
+                ScopeKey::ArmTenant(_) => {
+                    number("x-ms-ratelimit-remaining-tenant-reads").map(|n| (n, now + ARM_REFILL))
+                }
+                _ => None,
+            };
+            if let Some((n, resets)) = learnt {
+                let b = map.entry(key.clone()).or_default();
+                b.remaining = Some(match b.remaining {
+                    // Same window: requests booked since were not counted by
+                    // the answer yet, so the smaller count is the truer one.
+                    Some((mine, at)) if at + Duration::from_secs(1) >= resets => {
+                        (mine.min(n), at.max(resets))
+                    }
+                    _ => (n, resets),
+                });
+            }
+        }
+        if status == 429 {
+            let wait = retry_after.unwrap_or(crate::support::retry::RETRY_AFTER_FLOOR);
+            let until = now + wait.max(crate::support::retry::RETRY_AFTER_FLOOR);
+            for key in throttled_scopes(scopes, headers) {
+                let b = map.entry(key.clone()).or_default();
+                b.blocked_until = Some(b.blocked_until.map_or(until, |u| u.max(until)));
+            }
+        }
+    }
+
+    /// Forgets the budgets of tenants no longer in scope (`keep` holds
+    /// tenant ids; compared case-insensitively).
+    pub fn retain_tenants(&self, keep: &HashSet<String>) {
+        let keep: HashSet<String> = keep.iter().map(|t| t.to_ascii_lowercase()).collect();
+        lock(&self.budgets).retain(|k, _| k.tenant().is_none_or(|t| keep.contains(t)));
+    }
+}
+
+/// GCRA's emission interval and burst tolerance for the Graph app budget.
+fn graph_rate(s: &PacingSettings) -> (Duration, Duration) {
+    let share = if s.budget_share.is_finite() && s.budget_share > 0.0 {
+        s.budget_share.min(1.0)
+    } else {
+        1.0
+    };
+    let allowed = (f64::from(s.graph_app_limit.max(1)) * share).max(1.0);
+    let interval = GRAPH_APP_PERIOD.div_f64(allowed);
+    (interval, interval.mul_f64(allowed - 1.0))
+}
+
+/// Which of a request's scopes a 429 throttled: for Graph the one
+/// `x-ms-throttle-scope` names (`Application/…` is the app across tenants,
+/// anything else the app in this tenant); otherwise all of them.
+fn throttled_scopes<'a>(scopes: &'a [ScopeKey], headers: &HeaderMap) -> Vec<&'a ScopeKey> {
+    if !scopes.contains(&ScopeKey::GraphApp) {
+        return scopes.iter().collect();
+    }
+    let app_wide = headers
+        .get("x-ms-throttle-scope")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Application/"));
+    scopes
+        .iter()
+        .filter(|k| (**k == ScopeKey::GraphApp) == app_wide)
+        .collect()
+}
+
+/// `hh:mm:ss` (Resource Graph's `x-ms-user-quota-resets-after`).
+fn parse_hms(v: &str) -> Option<Duration> {
+    let mut parts = v.trim().split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let n = |x: &str| x.parse::<u64>().ok();
+    let s_f = s
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0)?;
+    Some(Duration::from_secs(n(h)? * 3600 + n(m)? * 60) + Duration::from_secs_f64(s_f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn scopes_follow_what_each_limit_is_keyed_by() {
+        assert_eq!(
+            scopes("graph", "T1", "https://g/v1.0/organization"),
+            [ScopeKey::GraphApp, ScopeKey::GraphTenant("t1".into())]
+        );
+        assert_eq!(
+            scopes(
+                "arm",
+                "t1",
+                "https://m/subscriptions/S1/resourceGroups?api-version=1"
+            ),
+            [ScopeKey::ArmSubscription("t1".into(), "s1".into())]
+        );
+        assert_eq!(
+            scopes("arm", "t1", "https://m/subscriptions?api-version=1"),
+            [ScopeKey::ArmTenant("t1".into())]
+        );
+        assert_eq!(
+            scopes("resource_graph", "t1", "https://m/providers/x"),
+            [ScopeKey::ResourceGraph("t1".into())]
+        );
+        assert_eq!(
+            scopes("partner_center", "p", "https://pc/v1/customers"),
+            [ScopeKey::Tenant("partner_center", "p".into())]
+        );
+        assert_eq!(parse_hms("00:01:05"), Some(Duration::from_secs(65)));
+        assert_eq!(parse_hms("5"), None);
+    }
+
+    #[test]
+    fn a_quota_counted_down_to_zero_waits_for_its_reset() {
+        let p = Pacer::new();
+        let s = PacingSettings::default();
+        let rg = scopes("resource_graph", "t", "");
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(&rg, &s, t0), Duration::ZERO, "nothing known: go");
+        p.observe(
+            &rg,
+            200,
+            &headers(&[
+                ("x-ms-user-quota-remaining", "2"),
+                ("x-ms-user-quota-resets-after", "00:00:04"),
+            ]),
+            None,
+            t0,
+        );
+        assert_eq!(p.reserve(&rg, &s, t0), Duration::ZERO);
+        assert_eq!(p.reserve(&rg, &s, t0), Duration::ZERO);
+        assert_eq!(
+            p.reserve(&rg, &s, t0),
+            Duration::from_secs(4),
+            "third waits for the reset"
+        );
+        // After the reset the count is unknown again, so the next goes.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(p.reserve(&rg, &s, later), Duration::ZERO);
+        // Other tenants are not held up.
+        assert_eq!(
+            p.reserve(&scopes("resource_graph", "u", ""), &s, t0),
+            Duration::ZERO
+        );
+        // Off: never waits.
+        let off = PacingSettings {
+            enabled: false,
+            ..s
+        };
+        p.observe(
+            &rg,
+            200,
+            &headers(&[("x-ms-user-quota-remaining", "0")]),
+            None,
+            later,
+        );
+        assert_eq!(p.reserve(&rg, &off, later), Duration::ZERO);
+        assert!(p.reserve(&rg, &s, later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_blocks_the_scope_graph_names() {
+        let p = Pacer::new();
+        let s = PacingSettings::default();
+        let t0 = Instant::now();
+        let a = scopes("graph", "a", "");
+        let b = scopes("graph", "b", "");
+        let tenant_wide = headers(&[("x-ms-throttle-scope", "Tenant_Application/Read/app/a")]);
+        p.observe(&a, 429, &tenant_wide, Some(Duration::from_secs(7)), t0);
+        assert_eq!(p.reserve(&a, &s, t0), Duration::from_secs(7));
+        assert_eq!(
+            p.reserve(&b, &s, t0),
+            Duration::ZERO,
+            "another tenant goes on"
+        );
+        let app_wide = headers(&[("x-ms-throttle-scope", "Application/Read/app")]);
+        p.observe(&b, 429, &app_wide, Some(Duration::from_secs(3)), t0);
+        let c = scopes("graph", "c", "");
+        assert_eq!(
+            p.reserve(&c, &s, t0),
+            Duration::from_secs(3),
+            "the whole app waits"
+        );
+        // A 429 without Retry-After still holds the scope for the floor.
+        let arm = scopes("arm", "a", "https://m/subscriptions");
+        p.observe(&arm, 429, &HeaderMap::new(), None, t0);
+        assert_eq!(p.reserve(&arm, &s, t0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_graph_app_budget_is_the_share_of_the_published_limit() {
+        let p = Pacer::new();
+        // 20 per 10 s, half of it ours: a burst of 10, then one every second.
+        let s = PacingSettings {
+            enabled: true,
+            budget_share: 0.5,
+            graph_app_limit: 20,
+        };
+        let t0 = Instant::now();
+        let waits: Vec<Duration> = (0..13)
+            .map(|i| p.reserve(&scopes("graph", &format!("t{i}"), ""), &s, t0))
+            .collect();
+        assert!(waits[..10].iter().all(|w| w.is_zero()), "{waits:?}");
+        assert_eq!(&waits[10..], [1, 2, 3].map(Duration::from_secs));
+    }
+
+    #[test]
+    fn arm_remaining_reads_space_requests_until_the_bucket_refills() {
+        let p = Pacer::new();
+        let s = PacingSettings::default();
+        let arm = scopes("arm", "a", "https://m/subscriptions");
+        let t0 = Instant::now();
+        p.observe(
+            &arm,
+            200,
+            &headers(&[("x-ms-ratelimit-remaining-tenant-reads", "1")]),
+            None,
+            t0,
+        );
+        assert_eq!(p.reserve(&arm, &s, t0), Duration::ZERO);
+        assert_eq!(p.reserve(&arm, &s, t0), ARM_REFILL);
+        let keep: HashSet<String> = HashSet::new();
+        p.retain_tenants(&keep);
+        assert_eq!(
+            p.reserve(&arm, &s, t0),
+            Duration::ZERO,
+            "forgotten with the tenant"
+        );
+    }
+}
