@@ -20,18 +20,22 @@
 //! - Graph's per-app limit across tenants, which no header reports: the
 //!   daemon allows itself `api_budget_share` of `graph_app_limit` per 10 s
 //!   and spaces requests to stay within it (a generic cell rate algorithm:
-//!   one instant per scope, no timer, no loop).
+//!   one atomic instant, no timer, no polling).
 //!
 //! Limits: Graph <https://learn.microsoft.com/graph/throttling-limits>, ARM
 //! <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
 //! Resource Graph <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use tenantwatch_common::sync::lock;
+
+use crate::support::retry::RETRY_AFTER_FLOOR;
 
 /// The period of Graph's per-app limit across tenants.
 pub use crate::config::GRAPH_APP_PERIOD;
@@ -106,7 +110,7 @@ fn subscription(url: &str) -> Option<String> {
 /// How the daemon spends Microsoft's limits (`collection.pacing`, `api_budget_share`, `graph_app_limit`).
 pub use crate::config::Pacing as PacingSettings;
 
-/// What is known about one scope's budget.
+/// What is known about one tenant-scoped budget.
 #[derive(Debug, Default, Clone, Copy)]
 struct Budget {
     /// Nothing is sent before this (a `Retry-After`, or the reset of a
@@ -116,23 +120,107 @@ struct Budget {
     /// that count stops being true (the window resets or ARM's bucket
     /// refills).
     remaining: Option<(u32, Instant)>,
-    /// The self-imposed rate's next free instant (GCRA's "theoretical
-    /// arrival time"); only for [`ScopeKey::GraphApp`].
-    tat: Option<Instant>,
 }
 
-/// Every scope's budget. One `std` mutex, held only to compute and book a
-/// start time (a few map lookups), never across an await: at thousands of
-/// requests per cycle that is far below contention.
-#[derive(Default)]
+/// Shards of the tenant-scoped budgets: a request locks only its tenant's.
+const SHARDS: usize = 16;
+
+/// The Graph app budget across tenants, the one scope every Graph request
+/// shares: atomics, not a mutex, so it is never a queue of its own. Instants
+/// are nanoseconds after `base`, plus one (0 is "none").
+struct AppBudget {
+    base: Instant,
+    /// GCRA's "theoretical arrival time": the budget's next free instant.
+    tat: AtomicU64,
+    /// A `Retry-After` that named the whole app.
+    blocked_until: AtomicU64,
+}
+
+impl AppBudget {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            tat: AtomicU64::new(0),
+            blocked_until: AtomicU64::new(0),
+        }
+    }
+
+    fn encode(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    fn decode(&self, v: u64) -> Option<Instant> {
+        (v != 0).then(|| self.base + Duration::from_nanos(v - 1))
+    }
+
+    /// Books the earliest slot at or after `not_before` (GCRA: up to the
+    /// burst tolerance ahead of the schedule is allowed) and returns it.
+    fn book(&self, not_before: Instant, settings: &PacingSettings) -> Instant {
+        let (interval, tolerance) = graph_rate(settings);
+        let blocked = self.decode(self.blocked_until.load(Ordering::Acquire));
+        let mut current = self.tat.load(Ordering::Acquire);
+        loop {
+            let tat = self.decode(current);
+            let mut start = blocked.map_or(not_before, |b| b.max(not_before));
+            if let Some(earliest) = tat.and_then(|t| t.checked_sub(tolerance)) {
+                start = start.max(earliest);
+            }
+            let next = tat.map_or(start, |t| t.max(start)) + interval;
+            match self.tat.compare_exchange_weak(
+                current,
+                self.encode(next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return start,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    fn block_until(&self, until: Instant) {
+        self.blocked_until
+            .fetch_max(self.encode(until), Ordering::AcqRel);
+    }
+}
+
+/// Every scope's budget. The tenant-scoped ones sit in shards by tenant, a
+/// `std` mutex each, held only to compute and book a start time (a few map
+/// lookups), never across an await; all of a request's tenant-scoped scopes
+/// belong to one tenant, so it takes one shard lock. The Graph app budget is
+/// [`AppBudget`]'s atomics.
 pub struct Pacer {
-    budgets: Mutex<HashMap<ScopeKey, Budget>>,
+    shards: Box<[Mutex<HashMap<ScopeKey, Budget>>]>,
+    app: AppBudget,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Pacer {
     /// A pacer with nothing known yet.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            app: AppBudget::new(),
+        }
+    }
+
+    /// The shard of a request's tenant-scoped scopes (they share a tenant).
+    fn shard(&self, scopes: &[ScopeKey]) -> Option<&Mutex<HashMap<ScopeKey, Budget>>> {
+        let tenant = scopes.iter().find_map(ScopeKey::tenant)?;
+        debug_assert!(scopes
+            .iter()
+            .filter_map(ScopeKey::tenant)
+            .all(|t| t == tenant));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        tenant.hash(&mut h);
+        self.shards.get((h.finish() % SHARDS as u64) as usize)
     }
 
     /// Books a request against `scopes` and returns how long to wait before
@@ -146,41 +234,34 @@ impl Pacer {
         if !settings.enabled {
             return Duration::ZERO;
         }
-        let mut map = lock(&self.budgets);
+        let mut map = self.shard(scopes).map(lock);
         // The latest of every scope's earliest start; then book at that instant.
         let mut start = now;
-        for key in scopes {
-            let b = map.entry(key.clone()).or_default();
-            if let Some(until) = b.blocked_until {
-                if until > start {
-                    start = until;
+        if let Some(map) = map.as_deref_mut() {
+            for key in scopes.iter().filter(|k| k.tenant().is_some()) {
+                let b = map.entry(key.clone()).or_default();
+                if let Some(until) = b.blocked_until {
+                    start = start.max(until);
                 }
-            }
-            if let Some((0, resets)) = b.remaining {
-                start = start.max(resets);
-            }
-            if *key == ScopeKey::GraphApp {
-                // GCRA: up to `tolerance` ahead of the schedule is a burst the budget allows.
-                let (_, tolerance) = graph_rate(settings);
-                if let Some(earliest) = b.tat.and_then(|tat| tat.checked_sub(tolerance)) {
-                    start = start.max(earliest);
+                if let Some((0, resets)) = b.remaining {
+                    start = start.max(resets);
                 }
             }
         }
-        for key in scopes {
-            if let Some(b) = map.get_mut(key) {
-                b.remaining = match b.remaining {
-                    Some((_, resets)) if resets <= start => None,
-                    Some((n, resets)) => Some((n.saturating_sub(1), resets)),
-                    None => None,
-                };
-                if b.blocked_until.is_some_and(|u| u <= start) {
-                    b.blocked_until = None;
-                }
-                if *key == ScopeKey::GraphApp {
-                    let (interval, _) = graph_rate(settings);
-                    let tat = b.tat.map_or(start, |t| t.max(start));
-                    b.tat = Some(tat + interval);
+        if scopes.contains(&ScopeKey::GraphApp) {
+            start = self.app.book(start, settings);
+        }
+        if let Some(map) = map.as_deref_mut() {
+            for key in scopes.iter().filter(|k| k.tenant().is_some()) {
+                if let Some(b) = map.get_mut(key) {
+                    b.remaining = match b.remaining {
+                        Some((_, resets)) if resets <= start => None,
+                        Some((n, resets)) => Some((n.saturating_sub(1), resets)),
+                        None => None,
+                    };
+                    if b.blocked_until.is_some_and(|u| u <= start) {
+                        b.blocked_until = None;
+                    }
                 }
             }
         }
@@ -204,7 +285,21 @@ impl Pacer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u32>().ok())
         };
-        let mut map = lock(&self.budgets);
+        let throttled_until = (status == 429).then(|| {
+            now + retry_after
+                .unwrap_or(RETRY_AFTER_FLOOR)
+                .max(RETRY_AFTER_FLOOR)
+        });
+        let throttled = throttled_scopes(scopes, headers);
+        if let Some(until) = throttled_until {
+            if throttled.contains(&&ScopeKey::GraphApp) {
+                self.app.block_until(until);
+            }
+        }
+        let Some(shard) = self.shard(scopes) else {
+            return;
+        };
+        let mut map = lock(shard);
         for key in scopes {
             let learnt = match key {
                 ScopeKey::ResourceGraph(_) => number("x-ms-user-quota-remaining").map(|n| {
@@ -236,10 +331,8 @@ impl Pacer {
                 });
             }
         }
-        if status == 429 {
-            let wait = retry_after.unwrap_or(crate::support::retry::RETRY_AFTER_FLOOR);
-            let until = now + wait.max(crate::support::retry::RETRY_AFTER_FLOOR);
-            for key in throttled_scopes(scopes, headers) {
+        if let Some(until) = throttled_until {
+            for key in throttled.into_iter().filter(|k| k.tenant().is_some()) {
                 let b = map.entry(key.clone()).or_default();
                 b.blocked_until = Some(b.blocked_until.map_or(until, |u| u.max(until)));
             }
@@ -250,7 +343,9 @@ impl Pacer {
     /// tenant ids; compared case-insensitively).
     pub fn retain_tenants(&self, keep: &HashSet<String>) {
         let keep: HashSet<String> = keep.iter().map(|t| t.to_ascii_lowercase()).collect();
-        lock(&self.budgets).retain(|k, _| k.tenant().is_none_or(|t| keep.contains(t)));
+        for shard in self.shards.iter() {
+            lock(shard).retain(|k, _| k.tenant().is_none_or(|t| keep.contains(t)));
+        }
     }
 }
 
@@ -433,6 +528,37 @@ mod tests {
             .collect();
         assert!(waits[..10].iter().all(|w| w.is_zero()), "{waits:?}");
         assert_eq!(&waits[10..], [1, 2, 3].map(Duration::from_secs));
+    }
+
+    #[test]
+    fn concurrent_bookings_of_the_app_budget_never_share_a_slot() {
+        let p = std::sync::Arc::new(Pacer::new());
+        // 20 per 10 s, all ours: a burst of 20, then one every half second.
+        let s = PacingSettings {
+            enabled: true,
+            budget_share: 1.0,
+            graph_app_limit: 20,
+        };
+        let t0 = Instant::now();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|j| p.reserve(&scopes("graph", &format!("t{i}-{j}"), ""), &s, t0))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut waits: Vec<Duration> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        waits.sort();
+        assert!(waits[..20].iter().all(Duration::is_zero));
+        for (k, w) in waits.iter().enumerate().skip(20) {
+            assert_eq!(*w, Duration::from_millis(500) * (k as u32 - 19), "slot {k}");
+        }
     }
 
     #[test]

@@ -207,11 +207,15 @@ impl ApiClient {
                             .with_label_values(&[req.api])
                             .inc();
                     }
+                    // A scope is held no longer than a request would wait:
+                    // past that, requests fail at once and say why, as below.
+                    let retry_after = crate::support::retry::retry_after(&headers)
+                        .map(|d| d.min(limits.max_retry_wait));
                     self.pacer.observe(
                         &scopes,
                         status.as_u16(),
                         &headers,
-                        crate::support::retry::retry_after(&headers),
+                        retry_after,
                         Instant::now(),
                     );
                     match client::parse_json(req.api, req.tenant, &req.url, status, &headers, &body)
