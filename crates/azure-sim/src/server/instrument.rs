@@ -103,17 +103,23 @@ async fn track(
             state.limits.admit(&charges, Instant::now())
         }
     };
-    let mut resp = match fault {
-        None if verdict.refused.is_some() => {
-            throttled_response(&state, service, &verdict, req.uri().path(), req.headers())
-        }
-        None => next.run(req).await,
+    let mut resp = match (fault, verdict.refused) {
+        (None, Some((limit, secs))) => throttled_response(
+            &state,
+            service,
+            (limit, secs, verdict.refused_key.as_deref()),
+            req.uri().path(),
+            req.headers(),
+        ),
+        (None, None) => next.run(req).await,
         // Held until the fault is lifted; dropped if the client gives up first.
-        Some((Fault::Hang, lift)) => {
+        (Some((Fault::Hang, lift)), _) => {
             state.faults.hang(&lift).await;
             next.run(req).await
         }
-        Some((fault, _)) => fault_response(&state, service, fault, req.uri().path(), req.headers()),
+        (Some((fault, _)), _) => {
+            fault_response(&state, service, fault, req.uri().path(), req.headers())
+        }
     };
     // `Date` on the simulated clock, as the real services stamp theirs: clients that
     // measure lifetimes in the server's frame see the moved clock. (hyper only adds
@@ -142,13 +148,10 @@ async fn track(
 fn throttled_response(
     state: &SimState,
     service: Service,
-    verdict: &Verdict,
+    (limit, secs, key): (Limit, u64, Option<&str>),
     path: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let Some((limit, secs)) = verdict.refused else {
-        return fault_response(state, service, Fault::Status(500), path, headers);
-    };
     let mut resp = fault_response(
         state,
         service,
@@ -160,17 +163,14 @@ fn throttled_response(
     );
     if service == Service::Graph {
         // `<Scope>/<Limit>/<ApplicationId>/<TenantId>`; the key is `app` or `app/tenant`.
-        let key = verdict.refused_key.as_deref().unwrap_or("-");
-        let (scope, info) = match limit {
-            Limit::GraphApp | Limit::GraphIdentityApp => {
-                ("Application", "ResourceUnitLimitExceeded")
-            }
-            _ => ("Tenant_Application", "ResourceUnitLimitExceeded"),
+        let scope = match limit {
+            Limit::GraphApp | Limit::GraphIdentityApp => "Application",
+            _ => "Tenant_Application",
         };
-        let scope = format!("{scope}/Read/{key}");
+        let scope = format!("{scope}/Read/{}", key.unwrap_or("-"));
         for (name, value) in [
             ("x-ms-throttle-scope", scope.as_str()),
-            ("x-ms-throttle-information", info),
+            ("x-ms-throttle-information", "ResourceUnitLimitExceeded"),
         ] {
             if let Ok(v) = HeaderValue::from_str(value) {
                 resp.headers_mut().insert(name, v);
