@@ -47,7 +47,9 @@ pub struct SimArgs {
     pub access_token_lifetime_secs: Option<u64>,
     /// Enforce Microsoft's published throttling limits (429 with
     /// `Retry-After` once one is used up; docs/simulator.md lists them).
-    #[arg(long, value_name = "on|off", default_value = "off", value_parser = on_off)]
+    // `Set`: a `bool` field would otherwise be a bare flag (`SetTrue`).
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = on_off,
+          action = clap::ArgAction::Set)]
     pub limits: bool,
     /// Multiplies every published limit (0.01 makes them small enough for
     /// a test); only with `--limits on`.
@@ -133,4 +135,39 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
     shutdown.cancelled().await;
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::SimArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn limits_take_on_or_off_and_a_positive_scale() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied())).map(|c| c.sim)
+        };
+        let off = parse(&[]).unwrap();
+        assert!(!off.limits);
+        assert_eq!(off.limit_scale, 1.0);
+        let on = parse(&["--limits", "on", "--limit-scale", "0.01"]).unwrap();
+        assert!(on.limits);
+        assert_eq!(on.limit_scale, 0.01);
+        assert!(!parse(&["--limits", "off"]).unwrap().limits);
+        for bad in [
+            &["--limits", "yes"][..],
+            &["--limits"],
+            &["--limit-scale", "0"],
+            &["--limit-scale", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }
