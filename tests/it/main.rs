@@ -18,4 +18,5 @@ mod service;
 mod slow_clients;
 mod soak;
 mod status_page;
+mod throttling;
 mod web;
