@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod hostile_cloud;
 mod lifecycle;
+mod mfa;
 mod restart;
 mod rotation;
 mod service;

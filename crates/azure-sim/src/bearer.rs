@@ -21,6 +21,8 @@ pub(crate) struct AccessClaims {
     pub scp: Vec<String>,
     /// App roles (`roles`), empty for delegated tokens.
     pub roles: Vec<String>,
+    /// Authentication methods of the sign-in (`amr`), empty for app-only tokens.
+    pub amr: Vec<String>,
     pub exp: i64,
 }
 
@@ -78,15 +80,18 @@ fn parse(m: &Map<String, Value>) -> Option<AccessClaims> {
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     };
-    let roles = m
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let list = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let roles = list("roles");
+    let amr = list("amr");
     Some(AccessClaims {
         aud: s("aud")?,
         iss: s("iss")?,
@@ -95,6 +100,7 @@ fn parse(m: &Map<String, Value>) -> Option<AccessClaims> {
         appid: s("appid")?,
         scp: words("scp"),
         roles,
+        amr,
         exp: m.get("exp").and_then(Value::as_i64)?,
     })
 }

@@ -596,6 +596,13 @@ impl SimHandle {
         self.inner.entra.revoke_refresh_tokens();
     }
 
+    /// Makes the next interactive sign-in (authorization code or device
+    /// code) complete without MFA: its tokens, and every token redeemed from
+    /// its refresh token, carry `amr: ["pwd"]`, which Partner Center refuses.
+    pub fn next_sign_in_without_mfa(&self) {
+        self.inner.entra.next_sign_in_without_mfa();
+    }
+
     /// Whether the token endpoint would accept this refresh token now
     /// (known, not revoked, not past 90 days of inactivity).
     pub fn refresh_token_valid(&self, rt: &str) -> bool {

@@ -64,6 +64,7 @@ pub(crate) fn router(admin: Admin) -> Router {
         .route("/_sim/clock", get(clock))
         .route("/_sim/clock/advance", post(advance))
         .route("/_sim/revoke", post(revoke))
+        .route("/_sim/next-sign-in-without-mfa", post(without_mfa))
         .route(
             "/_sim/tenants/{tenant}/token-error",
             post(token_error).delete(clear_token_error),
@@ -163,6 +164,11 @@ async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
 async fn revoke(State(entra): State<Arc<Entra>>) -> Response {
     entra.revoke_refresh_tokens();
     ok(json!({"revoked": true, "tokens_valid_from": entra.refresh_tokens.valid_from()}))
+}
+
+async fn without_mfa(State(entra): State<Arc<Entra>>) -> Response {
+    entra.next_sign_in_without_mfa();
+    ok(json!({"next_sign_in_mfa": false}))
 }
 
 /// The tenant id a path names (id or domain), or 404.

@@ -4,7 +4,7 @@
 //! (AADSTS errors, throttling, expired secrets, a fixed token lifetime).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ pub(crate) struct Entra {
     token_errors: Mutex<HashMap<String, u32>>,
     /// Injected `Retry-After` seconds, by lower-case tenant id.
     token_throttles: Mutex<HashMap<String, u64>>,
+    /// The next interactive sign-in (authorization code or device code) skips
+    /// MFA, as a user excluded from the MFA policy would.
+    next_sign_in_without_mfa: AtomicBool,
 }
 
 impl Entra {
@@ -72,7 +75,20 @@ impl Entra {
             expired_secrets: Mutex::default(),
             token_errors: Mutex::default(),
             token_throttles: Mutex::default(),
+            next_sign_in_without_mfa: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the next interactive sign-in complete without MFA: its tokens
+    /// carry `amr: ["pwd"]`, and so does everything redeemed from them.
+    pub fn next_sign_in_without_mfa(&self) {
+        self.next_sign_in_without_mfa.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an interactive sign-in happening now uses MFA; consumes the
+    /// switch above.
+    pub fn sign_in_mfa(&self) -> bool {
+        !self.next_sign_in_without_mfa.swap(false, Ordering::SeqCst)
     }
 
     /// Lifetime for the next access token: Entra trims a little off the hour,

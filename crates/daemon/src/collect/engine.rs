@@ -285,8 +285,14 @@ impl Engine {
             &self.partner_tenant,
         )
         .await;
-        for (source, why) in &found.failures {
-            tracing::error!(source = source.as_str(), error = %why, "tenant discovery source failed");
+        for f in &found.failures {
+            tracing::error!(
+                source = f.source.as_str(),
+                reason = f.class.as_str(),
+                error = %f.message,
+                "tenant discovery source failed: {}",
+                f.class.advice()
+            );
         }
         self.report_rejections(&found.rejected);
         {
@@ -336,6 +342,7 @@ impl Engine {
             st.discovery = DiscoveryStatus {
                 ok,
                 done: true,
+                errors: found.failures.iter().map(|f| (f.source, f.class)).collect(),
                 last_success: if ok {
                     Some(unix_now())
                 } else {

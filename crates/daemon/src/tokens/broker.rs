@@ -210,15 +210,25 @@ impl TokenBroker {
         drop(cur);
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);
-            // Whether Entra accepts this token is unknown until it is used: the
-            // gauge describes the token in use, not the one before it.
-            self.metrics.refresh.update(|r| r.valid = None);
+            // Whether Entra accepts this token, and whether its sign-in used
+            // MFA, is unknown until it is used: the gauges describe the token
+            // in use, not the one before it.
+            self.metrics.refresh.update(|r| {
+                r.valid = None;
+                r.mfa = None;
+            });
             // A different token deserves an immediate try, not the next probe slot.
             if let Some(c) = lock(&self.circuit).as_mut() {
                 c.next_probe = Instant::now();
             }
         }
         changed
+    }
+
+    /// Whether the partner's access token says the refresh token in use came
+    /// from a sign-in with MFA; `None` until known.
+    pub fn partner_mfa(&self) -> Option<bool> {
+        self.metrics.refresh.get().mfa
     }
 
     /// True once a refresh token is loaded.
@@ -284,10 +294,19 @@ impl TokenBroker {
             .is_some_and(|c| c.token.value.expose_secret() == used.value.expose_secret())
     }
 
-    fn on_success(&self, used: &StoredToken) {
+    fn on_success(&self, used: &StoredToken, tenant: &str, access: &SecretString) {
         *lock(&self.last_success) = Some(Instant::now());
         if self.in_use(used) {
-            self.metrics.refresh.update(|r| r.valid = Some(true));
+            // Only the partner's own token is read for MFA: it is the one
+            // Partner Center sees. The payload is read, never kept or logged.
+            let partner = tenant == self.app.tenant_id;
+            let mfa = partner.then(|| crate::support::jwt::amr_has_mfa(access.expose_secret()));
+            self.metrics.refresh.update(|r| {
+                r.valid = Some(true);
+                if let Some(mfa) = mfa {
+                    r.mfa = mfa;
+                }
+            });
         }
         if lock(&self.circuit).take().is_some() {
             tracing::info!("the partner refresh token works again; resuming every tenant");
@@ -337,7 +356,7 @@ impl TokenBroker {
                 .await;
             let error = match result {
                 Ok(r) => {
-                    self.on_success(&token);
+                    self.on_success(&token, tenant, &r.access.secret);
                     return Ok(r);
                 }
                 Err(e) => e,

@@ -77,8 +77,24 @@ pub enum CollectError {
     Api(#[from] ApiError),
 }
 
+impl CollectError {
+    /// The error class: the token's, or the API answer's
+    /// ([`crate::auth::classify::classify_api`]); `token_mfa` is what the
+    /// partner's token says about MFA, when known.
+    pub fn class(&self, token_mfa: Option<bool>) -> crate::model::ErrorClass {
+        match self {
+            CollectError::Token(b) => b.class(),
+            CollectError::Api(e) => crate::auth::classify::classify_api(e, token_mfa),
+        }
+    }
+}
+
 /// Runs `call` with a token for `api` in `tenant`; if the API answers 401 the
-/// token is dropped from the cache and the call is made once more with a fresh one.
+/// token is dropped from the cache and the call is made once more with a fresh
+/// one — except for Partner Center's MFA refusal while the refresh token in
+/// use is not known to carry MFA: a fresh token from the same sign-in would
+/// meet it again. (Once a consent with MFA is in use, a refused token is a
+/// cached one from before it, and is replaced.)
 pub async fn with_token<T, F, Fut>(
     broker: &TokenBroker,
     tenant: &str,
@@ -91,6 +107,12 @@ where
 {
     let token = broker.token(tenant, api).await?;
     match call(token).await {
+        Err(e)
+            if broker.partner_mfa() != Some(true)
+                && crate::auth::classify::is_mfa_rejection(&e, broker.partner_mfa()) =>
+        {
+            Err(e.into())
+        }
         Err(ApiError::Status { status: 401, .. }) => {
             broker.invalidate(tenant, api).await;
             let token = broker.token(tenant, api).await?;
