@@ -58,6 +58,7 @@
 mod admin;
 mod arm;
 mod bearer;
+mod cae;
 mod cli;
 mod clock;
 mod entra;
@@ -594,6 +595,20 @@ impl SimHandle {
     /// work.
     pub fn revoke_refresh_tokens(&self) {
         self.inner.entra.revoke_refresh_tokens();
+    }
+
+    /// A critical event in one tenant that leaves refresh tokens valid (a
+    /// Conditional Access policy change): Graph and ARM answer its CAE tokens
+    /// issued before now with a claims challenge. (`revoke_refresh_tokens`
+    /// is a critical event for every tenant.)
+    pub fn cae_event(&self, tenant_id: &str) {
+        let now = self.state().clock.now_unix();
+        self.state().cae.event(Some(tenant_id), now);
+    }
+
+    /// Fixes the lifetime of CAE access tokens (`None`: Entra's 20–28 h).
+    pub fn set_cae_token_lifetime(&self, d: Option<Duration>) {
+        self.inner.entra.set_cae_token_lifetime(d);
     }
 
     /// Makes the next interactive sign-in (authorization code or device

@@ -43,6 +43,8 @@ pub(crate) struct Entra {
     pub device_codes: DeviceCodes,
     /// Access-token lifetime in seconds; 0 means Entra's own (just under an hour).
     token_lifetime_secs: AtomicI64,
+    /// CAE access-token lifetime in seconds; 0 means Entra's own (20–28 h).
+    cae_lifetime_secs: AtomicI64,
     /// Lower-case client ids whose secret has expired.
     expired_secrets: Mutex<HashSet<String>>,
     /// Injected AADSTS codes, by lower-case tenant id.
@@ -72,6 +74,7 @@ impl Entra {
             auth_codes: AuthCodes::default(),
             device_codes: DeviceCodes::default(),
             token_lifetime_secs: AtomicI64::new(0),
+            cae_lifetime_secs: AtomicI64::new(0),
             expired_secrets: Mutex::default(),
             token_errors: Mutex::default(),
             token_throttles: Mutex::default(),
@@ -101,6 +104,22 @@ impl Entra {
         }
     }
 
+    /// Lifetime of the next CAE access token (issued to a `cp1` client by a
+    /// CAE-capable resource): "20 to 28 hours" (Entra's access-tokens page,
+    /// reference/azure/entra/docs-claims-challenge.md), unless fixed.
+    pub fn cae_token_lifetime(&self) -> i64 {
+        match self.cae_lifetime_secs.load(Ordering::Relaxed) {
+            0 => rand::Rng::gen_range(&mut rand::thread_rng(), 20 * 3600..=28 * 3600),
+            fixed => fixed,
+        }
+    }
+
+    /// Fixes the CAE access-token lifetime (`None`: Entra's own).
+    pub fn set_cae_token_lifetime(&self, d: Option<Duration>) {
+        let secs = d.map_or(0, |d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX));
+        self.cae_lifetime_secs.store(secs, Ordering::Relaxed);
+    }
+
     /// Fixes the access-token lifetime (`None`: Entra's own).
     pub fn set_token_lifetime(&self, d: Option<Duration>) {
         let secs = d.map_or(0, |d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX));
@@ -116,7 +135,10 @@ impl Entra {
     /// Revokes every refresh token issued so far, as "Revoke sessions" (or a
     /// password reset) does by moving the user's TokensValidFrom to now.
     pub fn revoke_refresh_tokens(&self) {
-        self.refresh_tokens.revoke_all(self.sim.clock.now_unix());
+        let now = self.sim.clock.now_unix();
+        self.refresh_tokens.revoke_all(now);
+        // A critical event: CAE resources refuse the long-lived tokens too.
+        self.sim.cae.event(None, now);
     }
 
     /// Marks an app's client secret as expired.

@@ -198,6 +198,9 @@ pub(crate) struct UserGrant<'a> {
     pub client: Option<ClientAuth>,
     /// The sign-in behind the grant used MFA.
     pub mfa: bool,
+    /// The client declared `cp1` and the resource is CAE-capable: a
+    /// long-lived CAE token.
+    pub cae: bool,
 }
 
 /// Who asks for a user token, and for which tenant: what every user grant
@@ -225,6 +228,7 @@ pub(crate) fn issue_from_form(
     nonce: Option<String>,
 ) -> Result<Issued, AadError> {
     let (scopes, resource) = requested_scopes(form, r.flavor, r.target, granted)?;
+    let cae = resource.api.cae && crate::cae::declares_cp1(first(form, "claims"));
     issue(
         entra,
         UserGrant {
@@ -238,6 +242,7 @@ pub(crate) fn issue_from_form(
             nonce,
             client: r.client,
             mfa: r.mfa,
+            cae,
         },
     )
 }
@@ -253,7 +258,11 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
     }
     let now = state.clock.now_unix();
     let scp = g.scopes.granted_short(&g.resource).join(" ");
-    let expires_in = entra.token_lifetime();
+    let expires_in = if g.cae {
+        entra.cae_token_lifetime()
+    } else {
+        entra.token_lifetime()
+    };
     let user = &w.admin;
     let appidacr = match g.client {
         None => "0",
@@ -286,6 +295,10 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
         "uti": random_token(22),
         "ver": "1.0",
     });
+    if g.cae {
+        // What a resource that asked for the `xms_cc` optional claim sees.
+        claims["xms_cc"] = json!([crate::cae::CP1]);
+    }
     if g.target.id != g.home.id {
         claims["idp"] = json!(format!("https://sts.windows.net/{}/", g.home.id));
     }
