@@ -35,6 +35,10 @@ fn outcome(r: &Result<(), CollectError>) -> String {
         })) => {
             format!("HTTP {status} {code}")
         }
+        // Still challenged after redeeming with the challenge's claims.
+        Err(CollectError::Api(
+            tenantwatch_daemon::outbound::client::ApiError::ClaimsChallenge { .. },
+        )) => "HTTP 401 insufficient_claims".into(),
         Err(CollectError::Api(_)) => "unreachable".into(),
     }
 }

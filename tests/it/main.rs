@@ -3,6 +3,7 @@
 
 mod alerting;
 mod broker;
+mod cae;
 mod check;
 mod cli_config;
 mod collectors;

@@ -336,6 +336,16 @@ impl TokenBroker {
     /// Redeems the refresh token in use at `tenant` for `api`, retrying transient
     /// failures with jittered backoff and re-reading the store once on `invalid_grant`.
     pub async fn redeem(&self, tenant: &str, api: Api) -> Result<Redeemed, BrokerError> {
+        self.redeem_with(tenant, api, None).await
+    }
+
+    /// [`TokenBroker::redeem`] with a claims challenge's claims request.
+    async fn redeem_with(
+        &self,
+        tenant: &str,
+        api: Api,
+        challenge: Option<&str>,
+    ) -> Result<Redeemed, BrokerError> {
         let _canary = if self.needs_canary() {
             let guard = self.canary.lock().await;
             // Whoever held it before may have succeeded: then go on in parallel.
@@ -352,7 +362,14 @@ impl TokenBroker {
             let token = self.current_token().ok_or(BrokerError::NoRefreshToken)?;
             let result = self
                 .tokens
-                .redeem_refresh_token(&self.app, tenant, &scope, api.label(), &token.value)
+                .redeem_refresh_token_with_claims(
+                    &self.app,
+                    tenant,
+                    &scope,
+                    api.label(),
+                    &token.value,
+                    challenge,
+                )
                 .await;
             let error = match result {
                 Ok(r) => {
@@ -417,9 +434,45 @@ impl TokenBroker {
 
     /// A valid access token for `api` in `tenant`, from cache or freshly minted.
     pub async fn token(&self, tenant: &str, api: Api) -> Result<SecretString, BrokerError> {
+        self.token_with(tenant, api, None).await
+    }
+
+    /// A new access token for `api` in `tenant` after a resource answered a
+    /// claims challenge to `refused`: that token is dropped (it was revoked
+    /// before its expiry, and using it again would loop), and the refresh
+    /// token is redeemed with the challenge's `claims`. The new token is
+    /// cached. Collectors that were refused the same token at the same time
+    /// share one redemption: whoever comes second finds it replaced.
+    pub async fn token_for_challenge(
+        &self,
+        tenant: &str,
+        api: Api,
+        claims: &str,
+        refused: &SecretString,
+    ) -> Result<SecretString, BrokerError> {
+        self.token_with(tenant, api, Some((claims, refused))).await
+    }
+
+    async fn token_with(
+        &self,
+        tenant: &str,
+        api: Api,
+        challenge: Option<(&str, &SecretString)>,
+    ) -> Result<SecretString, BrokerError> {
         let slot = self.slot(tenant, api);
         let mut entry = slot.lock().await;
         let now = Instant::now();
+        if let Some((_, refused)) = challenge {
+            if let Some(Entry::Valid { secret, .. }) = &*entry {
+                if let Ok(t) = secret.unpack() {
+                    if t.expose_secret() != refused.expose_secret() {
+                        return Ok(t);
+                    }
+                }
+            }
+            // Neither the revoked token nor a cached failure may answer.
+            *entry = None;
+        }
         match &*entry {
             Some(Entry::Valid {
                 secret, refresh_at, ..
@@ -440,7 +493,10 @@ impl TokenBroker {
         }
         // Read before the request: a token installed meanwhile must void this failure.
         let generation = self.generation.load(Ordering::Relaxed);
-        match self.redeem(tenant, api).await {
+        match self
+            .redeem_with(tenant, api, challenge.map(|(claims, _)| claims))
+            .await
+        {
             Ok(r) => {
                 let expires_at = r.access.expires_at;
                 let jitter =

@@ -95,6 +95,13 @@ impl CollectError {
 /// use is not known to carry MFA: a fresh token from the same sign-in would
 /// meet it again. (Once a consent with MFA is in use, a refused token is a
 /// cached one from before it, and is replaced.)
+///
+/// A claims challenge (CAE: the token was revoked before it expired) drops
+/// the token and redeems the refresh token once more with the challenge's
+/// claims, then retries once; whatever the retry answers is the result, so
+/// it never loops. If Entra refuses that redemption (MFA, Conditional Access,
+/// revoked session), its error class is the tenant's token error.
+/// <https://learn.microsoft.com/entra/identity-platform/claims-challenge>
 pub async fn with_token<T, F, Fut>(
     broker: &TokenBroker,
     tenant: &str,
@@ -106,12 +113,20 @@ where
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let token = broker.token(tenant, api).await?;
+    // Kept to tell the broker which token a challenge refused.
+    let used = token.clone();
     match call(token).await {
         Err(e)
             if broker.partner_mfa() != Some(true)
                 && crate::auth::classify::is_mfa_rejection(&e, broker.partner_mfa()) =>
         {
             Err(e.into())
+        }
+        Err(ApiError::ClaimsChallenge { claims, .. }) => {
+            let token = broker
+                .token_for_challenge(tenant, api, &claims, &used)
+                .await?;
+            Ok(call(token).await?)
         }
         Err(ApiError::Status { status: 401, .. }) => {
             broker.invalidate(tenant, api).await;
