@@ -64,6 +64,18 @@ async fn a_claims_challenge_costs_one_redemption_per_api_and_the_tenant_stays_up
     );
     let (_, m) = get(d.addr, "/metrics").await;
     assert_eq!(sample(&m, &up(hit)), Some(1.0), "{m}");
+    // Every collector refused answered `ok` (those refused together shared
+    // the one redemption), and none was refused twice.
+    for api in ["graph", "arm"] {
+        let ok = format!("tenantwatch_claims_challenges_total{{api=\"{api}\",result=\"ok\"}}");
+        assert!(sample(&m, &ok).unwrap_or(0.0) >= 1.0, "{api}: {m}");
+    }
+    assert!(
+        !m.lines()
+            .any(|l| l.starts_with("tenantwatch_claims_challenges_total{")
+                && !l.contains("result=\"ok\"")),
+        "{m}"
+    );
     assert!(
         !m.contains(&format!(
             "tenantwatch_tenant_token_error{{tenant_id=\"{hit}\""
@@ -109,4 +121,69 @@ async fn revoked_sessions_show_at_once_through_the_challenge() {
     )
     .await;
     assert_eq!(sample(&m, "tenantwatch_refresh_token_valid"), Some(0.0));
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("tenantwatch_claims_challenges_total{")
+                && l.contains("result=\"refresh_token_revoked\"")),
+        "{m}"
+    );
+}
+
+/// Token-endpoint requests per customer tenant per day, with and without
+/// `cp1`, for docs/benchmarks.md. Time is compressed 720×: one hour is 5 s
+/// (the simulator's access tokens live 5 s, Entra's ~1 h), CAE tokens 120 s
+/// (24 h, the middle of Entra's 20-28 h), one day is 120 s, and the daemon
+/// collects every second. The daemon's tokens age on its own clock (from
+/// `expires_in`), so the run compresses lifetimes rather than advancing the
+/// sim clock. Run:
+/// `cargo test --test it token_requests_per_tenant_per_day -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: takes about five minutes"]
+async fn token_requests_per_tenant_per_day() {
+    const TENANTS: usize = 20;
+    const COMPRESSION: u64 = 720;
+    let day = Duration::from_secs(86_400 / COMPRESSION);
+    let mut lines = Vec::new();
+    for caps in [vec![], vec!["cp1"]] {
+        let t = start_sim(TENANTS, Duration::ZERO).await;
+        t.sim
+            .set_access_token_lifetime(Some(Duration::from_secs(3600 / COMPRESSION)));
+        t.sim
+            .set_cae_token_lifetime(Some(Duration::from_secs(24 * 3600 / COMPRESSION)));
+        every_second(&t.config);
+        let list = caps.clone();
+        edit_config(&t.config, move |c| {
+            let cloud = c
+                .get_mut("cloud")
+                .and_then(|v| v.as_table_mut())
+                .expect("[cloud]");
+            cloud.insert(
+                "client_capabilities".into(),
+                toml::Value::Array(list.iter().map(|s| toml::Value::from(*s)).collect()),
+            );
+        });
+        let d = spawn_daemon(&t.config, &[]).await;
+        wait_ready(d.addr, Duration::from_secs(60)).await;
+        let customers: Vec<String> = t.sim.customers().into_iter().map(|c| c.tenant_id).collect();
+        let count = || -> u64 {
+            customers
+                .iter()
+                .map(|id| t.sim.request_count(azure_sim::Service::Token, Some(id)))
+                .sum()
+        };
+        // The first cycle's tokens are minted; measure the day after it.
+        let before = count();
+        tokio::time::sleep(day).await;
+        let spent = count() - before;
+        let per_tenant = spent as f64 / customers.len() as f64;
+        let line = format!(
+            "cloud.client_capabilities = {caps:?}: {per_tenant:.1} token-endpoint requests per tenant per day ({} tenants, Graph + ARM, {spent} in one compressed day of {} s)",
+            customers.len(),
+            day.as_secs()
+        );
+        eprintln!("{line}");
+        lines.push(line);
+        drop(d);
+    }
+    println!("\n{}", lines.join("\n"));
 }

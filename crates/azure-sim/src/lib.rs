@@ -515,7 +515,8 @@ impl SimHandle {
         self.state().issued_secrets()
     }
 
-    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
+    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's),
+    /// CAE tokens included unless `set_cae_token_lifetime` fixed theirs.
     pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
         self.inner.entra.set_token_lifetime(d);
     }

@@ -106,11 +106,18 @@ impl Entra {
 
     /// Lifetime of the next CAE access token (issued to a `cp1` client by a
     /// CAE-capable resource): "20 to 28 hours" (Entra's access-tokens page,
-    /// reference/azure/entra/docs-claims-challenge.md), unless fixed.
+    /// reference/azure/entra/docs-claims-challenge.md), unless fixed — by
+    /// [`Entra::set_cae_token_lifetime`], or else by a fixed lifetime for every
+    /// token ([`Entra::set_token_lifetime`]), so runs that compress time
+    /// (soak, benchmarks) compress CAE tokens too.
     pub fn cae_token_lifetime(&self) -> i64 {
-        match self.cae_lifetime_secs.load(Ordering::Relaxed) {
-            0 => rand::Rng::gen_range(&mut rand::thread_rng(), 20 * 3600..=28 * 3600),
-            fixed => fixed,
+        match (
+            self.cae_lifetime_secs.load(Ordering::Relaxed),
+            self.token_lifetime_secs.load(Ordering::Relaxed),
+        ) {
+            (0, 0) => rand::Rng::gen_range(&mut rand::thread_rng(), 20 * 3600..=28 * 3600),
+            (0, every) => every,
+            (fixed, _) => fixed,
         }
     }
 

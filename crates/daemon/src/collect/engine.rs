@@ -286,12 +286,18 @@ impl Engine {
         )
         .await;
         for f in &found.failures {
+            // A dead refresh token's advice was said once by the broker; only
+            // Partner Center's MFA refusal, which the broker never sees, and
+            // per-source classes get theirs here.
+            let advice = (f.class == crate::model::ErrorClass::MfaClaimMissing
+                || !f.class.is_partner_wide())
+            .then(|| f.class.advice())
+            .unwrap_or("see the partner refresh token error above");
             tracing::error!(
                 source = f.source.as_str(),
                 reason = f.class.as_str(),
                 error = %f.message,
-                "tenant discovery source failed: {}",
-                f.class.advice()
+                "tenant discovery source failed: {advice}"
             );
         }
         self.report_rejections(&found.rejected);

@@ -1,5 +1,6 @@
 //! The one HTTP client every API client shares, and the response handling they
-//! have in common: size caps, JSON decoding with context, Microsoft's error bodies.
+//! have in common: size caps, JSON decoding with context, Microsoft's error
+//! bodies, and the claims challenges (CAE) of a `401`'s `WWW-Authenticate`.
 
 use std::path::Path;
 use std::time::Duration;

@@ -9,6 +9,12 @@
 //! every tenant would fail alike, so the broker opens a circuit: it says so once,
 //! fails every caller at once without calling Entra, and lets one probe through per
 //! [`PROBE_INTERVAL`] — or at once, when the store hands it a different token.
+//!
+//! A resource's claims challenge (CAE) replaces one cached token by a
+//! redemption carrying the challenge's claims ([`TokenBroker::token_for_challenge`]);
+//! a token's lifetime is honoured as Entra states it, up to the 28 h of a CAE
+//! token. Each partner-tenant redemption also says whether the refresh token's
+//! sign-in used MFA (`tenantwatch_refresh_token_mfa`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,6 +178,11 @@ impl TokenBroker {
     /// The store this broker reads.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The live metrics it feeds.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The partner app.
@@ -450,6 +461,10 @@ impl TokenBroker {
         claims: &str,
         refused: &SecretString,
     ) -> Result<SecretString, BrokerError> {
+        // A revoked token may mean a revoked session: as after any 401, the
+        // next redemption goes first and alone, so a dead refresh token costs
+        // one request, not one per tenant in flight.
+        *lock(&self.last_success) = None;
         self.token_with(tenant, api, Some((claims, refused))).await
     }
 

@@ -122,11 +122,33 @@ where
         {
             Err(e.into())
         }
-        Err(ApiError::ClaimsChallenge { claims, .. }) => {
-            let token = broker
+        Err(ApiError::ClaimsChallenge {
+            api: label, claims, ..
+        }) => {
+            let count = |result: &str| {
+                broker
+                    .metrics()
+                    .claims_challenges
+                    .with_label_values(&[label, result])
+                    .inc()
+            };
+            let token = match broker
                 .token_for_challenge(tenant, api, &claims, &used)
-                .await?;
-            Ok(call(token).await?)
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    count(e.class().as_str());
+                    return Err(e.into());
+                }
+            };
+            let r = call(token).await;
+            count(match &r {
+                Ok(_) => "ok",
+                Err(ApiError::ClaimsChallenge { .. }) => "challenged_again",
+                Err(_) => "failed",
+            });
+            Ok(r?)
         }
         Err(ApiError::Status { status: 401, .. }) => {
             broker.invalidate(tenant, api).await;
