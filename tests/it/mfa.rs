@@ -4,26 +4,18 @@
 //! which discovery source are affected while Graph keeps working, `check`
 //! names the class, and a consent with MFA clears it all.
 
-use std::process::Stdio;
 use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
 
 /// Runs `tenantwatch consent --device-code ARGS`, approves the code in the
 /// sim, and returns the exit code, stdout and stderr.
 async fn device_consent(t: &TestSim, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = tokio::process::Command::new(bin())
-        .args(["consent", "--device-code", "--timeout", "30s", "--config"])
-        .arg(&t.config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let args: Vec<&str> = ["--device-code", "--timeout", "30s"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (child, mut lines) = consent(&t.config, &args);
     let mut out = String::new();
     let code = loop {
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())

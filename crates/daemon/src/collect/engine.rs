@@ -289,10 +289,13 @@ impl Engine {
             // A dead refresh token's advice was said once by the broker; only
             // Partner Center's MFA refusal, which the broker never sees, and
             // per-source classes get theirs here.
-            let advice = (f.class == crate::model::ErrorClass::MfaClaimMissing
-                || !f.class.is_partner_wide())
-            .then(|| f.class.advice())
-            .unwrap_or("see the partner refresh token error above");
+            let advice = if f.class == crate::model::ErrorClass::MfaClaimMissing
+                || !f.class.is_partner_wide()
+            {
+                f.class.advice()
+            } else {
+                "see the partner refresh token error above"
+            };
             tracing::error!(
                 source = f.source.as_str(),
                 reason = f.class.as_str(),

@@ -136,6 +136,16 @@ async fn device_code_declined_expired_and_unknown() {
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")));
 }
 
+/// A device-code sign-in the admin approves: the token response.
+async fn approved_sign_in(f: &Fixture) -> Value {
+    let d = start_device(f).await;
+    assert!(f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (s, b) = poll(f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
 /// A sign-in without MFA (the admin switch) yields `amr: ["pwd"]` on every
 /// token descending from it; Partner Center refuses such a token as
 /// documented (401, `WWW-Authenticate: Bearer error="invalid_token"`, code
@@ -160,11 +170,7 @@ async fn sign_in_without_mfa_is_refused_by_partner_center_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let d = start_device(&f).await;
-    assert!(f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
-    assert_eq!(s, 200, "{b}");
+    let b = approved_sign_in(&f).await;
     assert_eq!(
         claims(b["access_token"].as_str().unwrap())["amr"],
         json!(["pwd"])
@@ -213,11 +219,7 @@ async fn sign_in_without_mfa_is_refused_by_partner_center_only() {
     assert_eq!(r.status(), 200);
 
     // The switch covers one sign-in only.
-    let d = start_device(&f).await;
-    assert!(f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
-    assert_eq!(s, 200, "{b}");
+    let b = approved_sign_in(&f).await;
     assert_eq!(
         claims(b["access_token"].as_str().unwrap())["amr"],
         json!(["pwd", "mfa"])
