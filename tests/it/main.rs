@@ -3,6 +3,7 @@
 
 mod alerting;
 mod broker;
+mod cae;
 mod check;
 mod cli_config;
 mod collectors;
@@ -12,6 +13,7 @@ mod helpers;
 mod hostile;
 mod hostile_cloud;
 mod lifecycle;
+mod mfa;
 mod restart;
 mod rotation;
 mod service;

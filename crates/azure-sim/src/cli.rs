@@ -41,7 +41,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RESOURCE_GRAPH_PAGE_SIZE as u16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub resource_graph_page_size: u16,
-    /// Fixed access-token lifetime in seconds (default: Entra's 3300–3599),
+    /// Fixed access-token lifetime in seconds, CAE tokens included (default:
+    /// Entra's 3300–3599, and 20–28 h for CAE tokens),
     /// to compress time in benchmarks and soak runs.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_lifetime_secs: Option<u64>,

@@ -59,6 +59,7 @@
 mod admin;
 mod arm;
 mod bearer;
+mod cae;
 mod cli;
 mod clock;
 mod entra;
@@ -547,7 +548,8 @@ impl SimHandle {
         self.state().issued_secrets()
     }
 
-    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
+    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's),
+    /// CAE tokens included unless `set_cae_token_lifetime` fixed theirs.
     pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
         self.inner.entra.set_token_lifetime(d);
     }
@@ -627,6 +629,27 @@ impl SimHandle {
     /// work.
     pub fn revoke_refresh_tokens(&self) {
         self.inner.entra.revoke_refresh_tokens();
+    }
+
+    /// A critical event in one tenant that leaves refresh tokens valid (a
+    /// Conditional Access policy change): Graph and ARM answer its CAE tokens
+    /// issued before now with a claims challenge. (`revoke_refresh_tokens`
+    /// is a critical event for every tenant.)
+    pub fn cae_event(&self, tenant_id: &str) {
+        let now = self.state().clock.now_unix();
+        self.state().cae.event(Some(tenant_id), now);
+    }
+
+    /// Fixes the lifetime of CAE access tokens (`None`: Entra's 20–28 h).
+    pub fn set_cae_token_lifetime(&self, d: Option<Duration>) {
+        self.inner.entra.set_cae_token_lifetime(d);
+    }
+
+    /// Makes the next interactive sign-in (authorization code or device
+    /// code) complete without MFA: its tokens, and every token redeemed from
+    /// its refresh token, carry `amr: ["pwd"]`, which Partner Center refuses.
+    pub fn next_sign_in_without_mfa(&self) {
+        self.inner.entra.next_sign_in_without_mfa();
     }
 
     /// Whether the token endpoint would accept this refresh token now

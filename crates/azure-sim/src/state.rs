@@ -1,7 +1,8 @@
 //! The state every simulated service reads: the seeded world and estate,
 //! the origins, the simulated clock, the access-token signer, the request
-//! log, fault registry and throttling limits the middleware uses, the injected latency, the
-//! customers taken away, and every secret handed out (for leak checks).
+//! log, fault registry and throttling limits the middleware uses, the CAE
+//! critical events, the injected latency, the customers taken away, and every
+//! secret handed out (for leak checks).
 //!
 //! What only one service needs lives with it (`entra::state::Entra`,
 //! `keyvault::KeyVault`, `arm::resource_graph::ResourceGraph`), each beside
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use tenantwatch_common::sync::lock;
 
+use crate::cae::CaeEvents;
 use crate::clock::Clock;
 use crate::estate::{gdap, Estate, Relationship};
 use crate::faults::Faults;
@@ -60,6 +62,8 @@ pub(crate) struct SimState {
     pub faults: Faults,
     /// Microsoft's published throttling limits (off unless switched on).
     pub limits: Limits,
+    /// Critical events after which CAE-capable resources refuse earlier CAE tokens.
+    pub cae: CaeEvents,
     /// Delay before every response, in milliseconds.
     latency_ms: AtomicU64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
@@ -85,6 +89,7 @@ impl SimState {
             signer: Signer::random(),
             faults: Faults::default(),
             limits: Limits::new(false, 1.0),
+            cae: CaeEvents::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
             removed: Mutex::default(),
             issued: Mutex::new(issued),

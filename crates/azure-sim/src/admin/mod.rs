@@ -64,6 +64,9 @@ pub(crate) fn router(admin: Admin) -> Router {
         .route("/_sim/clock", get(clock))
         .route("/_sim/clock/advance", post(advance))
         .route("/_sim/revoke", post(revoke))
+        .route("/_sim/password-reset", post(revoke))
+        .route("/_sim/tenants/{tenant}/cae-event", post(cae_event))
+        .route("/_sim/next-sign-in-without-mfa", post(without_mfa))
         .route(
             "/_sim/tenants/{tenant}/token-error",
             post(token_error).delete(clear_token_error),
@@ -164,6 +167,25 @@ async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
 async fn revoke(State(entra): State<Arc<Entra>>) -> Response {
     entra.revoke_refresh_tokens();
     ok(json!({"revoked": true, "tokens_valid_from": entra.refresh_tokens.valid_from()}))
+}
+
+/// A critical event in one tenant that leaves refresh tokens valid (a
+/// Conditional Access policy change): its CAE tokens issued before now are
+/// answered with a claims challenge, and redeeming again satisfies it.
+async fn cae_event(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
+    match tenant_id(&state, &tenant) {
+        Ok(id) => {
+            let now = state.clock.now_unix();
+            state.cae.event(Some(&id), now);
+            ok(json!({"tenant": id, "cae_event": now}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn without_mfa(State(entra): State<Arc<Entra>>) -> Response {
+    entra.next_sign_in_without_mfa();
+    ok(json!({"next_sign_in_mfa": false}))
 }
 
 /// The tenant id a path names (id or domain), or 404.

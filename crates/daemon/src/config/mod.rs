@@ -308,6 +308,24 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn client_capabilities_default_to_cp1_and_are_checked() {
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.cloud.client_capabilities, vec!["cp1".to_string()]);
+        let s = load(&(good() + "[cloud]\nclient_capabilities = []\n"), &[]).unwrap();
+        assert!(s.cloud.client_capabilities.is_empty());
+        let err = load(
+            &(good() + "[cloud]\nclient_capabilities = [\"cp1\", \"a\\\"b\"]\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cloud.client_capabilities: \"a\\\"b\" is not a capability name"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn custom_cloud_needs_every_endpoint() {
         let body = good() + "[cloud]\nname = \"custom\"\nlogin = \"https://127.0.0.1:1\"\n";
         let err = load(&body, &[]).unwrap_err().to_string();

@@ -85,6 +85,7 @@ pub(super) struct RawCloud {
     pub(super) arm: Option<String>,
     pub(super) partner_center: Option<String>,
     pub(super) ca_file: Option<PathBuf>,
+    pub(super) client_capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub(super) audiences: RawAudiences,
 }

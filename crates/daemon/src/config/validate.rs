@@ -276,6 +276,31 @@ fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
         partner_center: pick(&a.partner_center, known.audiences[2]),
         keyvault: pick(&a.keyvault, known.audiences[3]),
     };
+    let client_capabilities = match &raw.client_capabilities {
+        None => crate::config::cloud::DEFAULT_CLIENT_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        Some(caps) => {
+            // They travel inside a JSON claims request: plain tokens only.
+            for c in caps {
+                if c.is_empty()
+                    || !c
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                {
+                    p.push(
+                        "cloud.client_capabilities",
+                        format!(
+                            "{:?} is not a capability name (letters, digits, - and _; Microsoft's only one is cp1)",
+                            crate::support::scrub::upstream(c)
+                        ),
+                    );
+                }
+            }
+            caps.clone()
+        }
+    };
     Some(Cloud {
         name,
         login: login?,
@@ -283,6 +308,7 @@ fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
         arm: arm?,
         partner_center: partner_center?,
         audiences,
+        client_capabilities,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub series_dropped: IntCounterVec,
     /// `tenantwatch_discovery_rejected_total{source,reason}`: ids and domains discovery dropped.
     pub discovery_rejected: IntCounterVec,
+    /// `tenantwatch_claims_challenges_total{api,result}`: CAE claims challenges answered.
+    pub claims_challenges: IntCounterVec,
     /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
     pub ratelimits: RateLimits,
     /// `tenantwatch_http_connections`: connections to the daemon's HTTP server open now.
@@ -160,6 +162,13 @@ impl Metrics {
             ),
             &["source", "reason"],
         )?;
+        let claims_challenges = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_claims_challenges_total",
+                "Claims challenges (Continuous Access Evaluation) answered by redeeming the refresh token with their claims and retrying once, by API and result: ok, challenged_again, failed, or the error class of the refused redemption.",
+            ),
+            &["api", "result"],
+        )?;
         let http_connections = IntGauge::new(
             "tenantwatch_http_connections",
             "Connections to the daemon's HTTP server open now.",
@@ -194,6 +203,7 @@ impl Metrics {
         registry.register(Box::new(api_budget_wait.clone()))?;
         registry.register(Box::new(series_dropped.clone()))?;
         registry.register(Box::new(discovery_rejected.clone()))?;
+        registry.register(Box::new(claims_challenges.clone()))?;
         registry.register(Box::new(http_connections.clone()))?;
         registry.register(Box::new(http_connections_closed.clone()))?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
@@ -211,6 +221,7 @@ impl Metrics {
             api_budget_wait,
             series_dropped,
             discovery_rejected,
+            claims_challenges,
             ratelimits: RateLimits::default(),
             http_connections,
             http_connections_closed,

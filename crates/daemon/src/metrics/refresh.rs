@@ -15,6 +15,10 @@ pub struct RefreshState {
     pub created: Option<f64>,
     /// Whether the store could be read at the last attempt.
     pub store_up: Option<bool>,
+    /// Whether the partner's access token minted from the refresh token in use
+    /// says the sign-in used MFA (`amr` contains `mfa`); `None` until one was
+    /// minted, or when it could not be read.
+    pub mfa: Option<bool>,
 }
 
 /// A `std` mutex around [`RefreshState`]: updates and scrapes hold it for a copy.

@@ -175,6 +175,16 @@ th{{background:#f3f3f3}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#a15c0
             String::new(),
         );
     }
+    if r.mfa == Some(false) {
+        card(
+            &mut out,
+            "Sign-in MFA",
+            "NONE".into(),
+            "bad",
+            "Partner Center refuses it: re-run <code>tenantwatch consent</code> and complete MFA"
+                .into(),
+        );
+    }
     let tenants_class = if down > 0 { "bad" } else { "ok" };
     let tenants_value = if s.ready {
         format!("{up} up, {down} down")
