@@ -99,8 +99,9 @@ pub use faults::Fault;
 pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
-    AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
-    ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth,
+    AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth,
+    HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth, SubscriptionTruth,
+    TenantTruth,
 };
 pub use world::SimTenant;
 

@@ -138,6 +138,32 @@ pub struct GdapTruth {
     pub end: i64,
     /// `autoExtendDuration` is not zero.
     pub auto_extend: bool,
+    /// `accessDetails.unifiedRoles[].roleDefinitionId`.
+    pub roles: Vec<RoleTruth>,
+    /// The roles include Global Administrator.
+    pub global_admin: bool,
+    /// `…/accessAssignments` of the relationship.
+    pub access_assignments: Vec<AccessAssignmentTruth>,
+}
+
+/// A role definition (template) id with its name, where the sim knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleTruth {
+    /// `roleDefinitionId`.
+    pub id: String,
+    /// The built-in role's name (entra-docs permissions-reference).
+    pub name: Option<String>,
+}
+
+/// One access assignment of a relationship.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessAssignmentTruth {
+    /// Assignment `id`.
+    pub id: String,
+    /// `pending`, `active`, …
+    pub status: String,
+    /// Role definition ids it assigns.
+    pub roles: Vec<String>,
 }
 
 /// An app registration's credentials.
@@ -173,6 +199,24 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                 status: c.status.to_string(),
                 end: c.end,
                 auto_extend: r.auto_extend,
+                roles: r
+                    .roles
+                    .iter()
+                    .map(|id| RoleTruth {
+                        id: id.to_string(),
+                        name: crate::estate::gdap::role_name(id).map(str::to_string),
+                    })
+                    .collect(),
+                global_admin: r.has_global_admin(),
+                access_assignments: r
+                    .assignments
+                    .iter()
+                    .map(|a| AccessAssignmentTruth {
+                        id: a.id.clone(),
+                        status: a.status.to_string(),
+                        roles: a.roles.iter().map(|r| r.to_string()).collect(),
+                    })
+                    .collect(),
             })
             .collect();
         let mut out = TenantTruth {

@@ -53,6 +53,13 @@ pub(crate) struct GdapRole {
     pub extra_expired: bool,
     /// An older relationship the customer ended (`terminated`).
     pub extra_terminated: bool,
+    /// The active relationship holds Global Administrator (so it cannot
+    /// auto-extend).
+    pub global_admin: bool,
+    /// The active relationship has no access assignment: it grants nothing.
+    pub no_access: bool,
+    /// The active relationship's only access assignment is still `pending`.
+    pub pending_access: bool,
 }
 
 impl Role {
@@ -70,6 +77,9 @@ impl Role {
                 ends_soon: !legacy_dap && i % 5 == 0,
                 extra_expired: !legacy_dap && i % 6 == 4,
                 extra_terminated: !legacy_dap && i % 4 == 3,
+                global_admin: !legacy_dap && i % 8 == 1,
+                no_access: !legacy_dap && i % 6 == 2,
+                pending_access: !legacy_dap && i % 10 == 7,
             },
         }
     }
@@ -178,6 +188,9 @@ mod tests {
         assert!(roles.iter().any(|r| r.gdap.ends_soon));
         assert!(roles.iter().any(|r| r.gdap.extra_expired));
         assert!(roles.iter().any(|r| r.gdap.extra_terminated));
+        assert!(roles.iter().any(|r| r.gdap.global_admin));
+        assert!(roles.iter().any(|r| r.gdap.no_access));
+        assert!(roles.iter().any(|r| r.gdap.pending_access));
         assert!(roles.iter().any(|r| r.license_near_exhaustion));
         assert!(roles.iter().any(|r| r.license_warning));
         assert!(roles.iter().any(|r| r.license_suspended));
