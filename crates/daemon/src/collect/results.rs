@@ -187,6 +187,7 @@ impl State {
             discovered: found.tenants.len(),
             sources: found.sources.clone(),
             gdap: found.gdap.clone(),
+            gdap_required_roles: found.gdap_required_roles.clone(),
             customers_without_gdap: found.customers_without_gdap,
             gdap_without_customer: found.gdap_without_customer,
             runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),

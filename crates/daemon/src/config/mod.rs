@@ -302,6 +302,28 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn gdap_required_roles_take_names_or_ids() {
+        let body = good()
+            + "[tenants]\nsources = [\"gdap\"]\ngdap_required_roles = [\"global reader\", \"DD4DB9A0-CC4A-4213-9F9F-70242232D97E\", \"Global Reader\"]\n";
+        let s = load(&body, &[]).unwrap();
+        assert_eq!(
+            s.tenants.gdap_required_roles,
+            [
+                "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+                "dd4db9a0-cc4a-4213-9f9f-70242232d97e"
+            ]
+        );
+        let body =
+            good() + "[tenants]\ngdap_required_roles = [\"Global Overlord\", \"Global Reader\"]\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants.gdap_required_roles: \"Global Overlord\" is neither"),
+            "{err}"
+        );
+        assert!(err.contains("needs the gdap source"), "{err}");
+    }
+
+    #[test]
     fn bad_schedule_and_listen() {
         let body = good()
             + "[collection]\nschedule = \"every minute\"\n[server]\nlisten = \"localhost\"\n";

@@ -46,6 +46,7 @@ pub(super) struct RawTenants {
     pub(super) shard: Option<String>,
     pub(super) shard_count: Option<u32>,
     pub(super) schedule: Option<String>,
+    pub(super) gdap_required_roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -259,6 +259,9 @@ pub struct DiscoverySettings {
     pub shard: Option<Shard>,
     /// Cron schedule of discovery (and of re-reading the refresh token).
     pub schedule: String,
+    /// Entra role definition ids (lower-case) every tenant must grant the
+    /// partner through an active GDAP relationship and access assignment.
+    pub gdap_required_roles: Vec<String>,
 }
 
 /// `i/n`: this process takes the tenants whose hash mod n is i.

@@ -714,6 +714,25 @@ fn validate_tenants(
         .clone()
         .unwrap_or_else(|| DEFAULT_DISCOVERY_SCHEDULE.to_string());
     valid_cron(p, "tenants.schedule", &schedule);
+    let mut gdap_required_roles = Vec::new();
+    for r in raw.gdap_required_roles.iter().flatten() {
+        match crate::model::role_id(r) {
+            Some(id) if !gdap_required_roles.contains(&id) => gdap_required_roles.push(id),
+            Some(_) => {}
+            None => p.push(
+                "tenants.gdap_required_roles",
+                format!(
+                    "{r:?} is neither a role definition id (GUID) nor a built-in role name tenantwatch knows (e.g. \"Global Reader\"); use the role's template id"
+                ),
+            ),
+        }
+    }
+    if !gdap_required_roles.is_empty() && !sources.contains(&Source::Gdap) {
+        p.push(
+            "tenants.gdap_required_roles",
+            "needs the gdap source in tenants.sources: roles are read from the GDAP relationships",
+        );
+    }
     Some(crate::config::DiscoverySettings {
         sources,
         static_tenants,
@@ -721,6 +740,7 @@ fn validate_tenants(
         exclude: raw.exclude.clone().unwrap_or_default(),
         shard,
         schedule,
+        gdap_required_roles,
     })
 }
 
