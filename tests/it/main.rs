@@ -8,6 +8,7 @@ mod cli_config;
 mod collectors;
 mod daemon;
 mod demo;
+mod gdap_access;
 mod helpers;
 mod hostile;
 mod hostile_cloud;
