@@ -99,9 +99,9 @@ pub use faults::Fault;
 pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
-    AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth,
-    HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth, SubscriptionTruth,
-    TenantTruth,
+    AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, DirectorySubscriptionTruth,
+    GdapTruth, GroundTruth, HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth,
+    SubscriptionTruth, TenantTruth,
 };
 pub use world::SimTenant;
 

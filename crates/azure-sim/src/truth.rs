@@ -41,6 +41,8 @@ pub struct TenantTruth {
     pub advisor: Vec<AdvisorCount>,
     /// `subscribedSkus`.
     pub licenses: Vec<LicenseTruth>,
+    /// `directory/subscriptions`.
+    pub directory_subscriptions: Vec<DirectorySubscriptionTruth>,
     /// `healthOverviews`.
     pub services: Vec<ServiceTruth>,
     /// `(currentScore, maxScore)` of the newest Secure Score, if any.
@@ -116,6 +118,25 @@ pub struct LicenseTruth {
     pub suspended: u64,
     /// `prepaidUnits.warning`.
     pub warning: u64,
+}
+
+/// One `companySubscription`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorySubscriptionTruth {
+    /// `id`.
+    pub id: String,
+    /// `commerceSubscriptionId`.
+    pub commerce_subscription_id: String,
+    /// `skuPartNumber`.
+    pub sku_part_number: String,
+    /// `status`.
+    pub status: String,
+    /// `isTrial`.
+    pub trial: bool,
+    /// `totalLicenses`.
+    pub total_licenses: u64,
+    /// Unix seconds of `nextLifecycleDateTime`.
+    pub next_lifecycle: i64,
 }
 
 /// One service's health.
@@ -237,6 +258,7 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
             health: Vec::new(),
             advisor: Vec::new(),
             licenses: Vec::new(),
+            directory_subscriptions: Vec::new(),
             services: Vec::new(),
             secure_score: None,
             users: 0,
@@ -288,6 +310,20 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                     consumed: s.consumed,
                     suspended: s.suspended,
                     warning: s.warning,
+                })
+                .collect();
+            out.directory_subscriptions = e
+                .m365
+                .subscriptions
+                .iter()
+                .map(|s| DirectorySubscriptionTruth {
+                    id: s.id.clone(),
+                    commerce_subscription_id: s.commerce_id.clone(),
+                    sku_part_number: s.part_number.to_string(),
+                    status: s.status.to_string(),
+                    trial: s.trial,
+                    total_licenses: s.total_licenses,
+                    next_lifecycle: s.next_lifecycle,
                 })
                 .collect();
             out.services = e

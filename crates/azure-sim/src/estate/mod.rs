@@ -38,6 +38,8 @@ pub(crate) struct Role {
     pub license_warning: bool,
     /// The last SKU is suspended.
     pub license_suspended: bool,
+    /// The first SKU is a trial that ends within 7 days.
+    pub trial_ending: bool,
     /// How the partner reaches the tenant.
     pub gdap: GdapRole,
 }
@@ -72,6 +74,7 @@ impl Role {
             license_near_exhaustion: i == 1 || i % 7 == 0,
             license_warning: i == 4.min(n) || i % 11 == 0,
             license_suspended: i == 6.min(n) || i % 13 == 0,
+            trial_ending: i % 9 == 6,
             gdap: GdapRole {
                 legacy_dap,
                 ends_soon: !legacy_dap && i % 5 == 0,
@@ -123,7 +126,7 @@ impl Estate {
             tenants.insert(
                 t.id.to_ascii_lowercase(),
                 TenantEstate {
-                    m365: M365::generate(seed, t, role, start),
+                    m365: M365::generate(seed, t, role, start, &world.partner.id),
                     azure: Azure::generate(seed, t),
                 },
             );
@@ -194,6 +197,7 @@ mod tests {
         assert!(roles.iter().any(|r| r.license_near_exhaustion));
         assert!(roles.iter().any(|r| r.license_warning));
         assert!(roles.iter().any(|r| r.license_suspended));
+        assert!(roles.iter().any(|r| r.trial_ending));
     }
 
     #[test]

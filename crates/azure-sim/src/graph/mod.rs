@@ -1,6 +1,6 @@
 //! Microsoft Graph v1.0 for the tenant in the token: the directory
 //! (`organization`, `users/$count`), Microsoft 365 (`subscribedSkus`,
-//! service health, Secure Score), and in the partner's tenant its GDAP
+//! `directory/subscriptions`, service health, Secure Score), and in the partner's tenant its GDAP
 //! relationships with their access assignments, and app registrations.
 //! Shapes follow graph/examples/.
 //!
@@ -40,6 +40,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/organization", get(directory::organization))
         .route("/v1.0/users/$count", get(directory::users_count))
         .route("/v1.0/subscribedSkus", get(m365::subscribed_skus))
+        .route(
+            "/v1.0/directory/subscriptions",
+            get(m365::directory_subscriptions),
+        )
         .route(
             "/v1.0/admin/serviceAnnouncement/healthOverviews",
             get(m365::health_overviews),

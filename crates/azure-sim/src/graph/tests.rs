@@ -55,6 +55,41 @@ async fn graph_m365_endpoints_page_to_the_ground_truth() {
             assert_eq!(s["accountName"], tt.name);
         }
 
+        let (subs, _) = f.graph_all("/v1.0/directory/subscriptions", &token).await;
+        let got: Vec<(String, String, String, bool, u64, String)> = subs
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().into(),
+                    s["skuPartNumber"].as_str().unwrap().into(),
+                    s["status"].as_str().unwrap().into(),
+                    s["isTrial"].as_bool().unwrap(),
+                    s["totalLicenses"].as_u64().unwrap(),
+                    s["nextLifecycleDateTime"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<_> = tt
+            .directory_subscriptions
+            .iter()
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    d.sku_part_number.clone(),
+                    d.status.clone(),
+                    d.trial,
+                    d.total_licenses,
+                    rfc3339(d.next_lifecycle),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        // The commerce id is the SKU's subscription id; the owner is the partner.
+        for (s, k) in subs.iter().zip(&skus) {
+            assert_eq!(s["commerceSubscriptionId"], k["subscriptionIds"][0]);
+            assert_eq!(s["ownerTenantId"], f.sim.partner_tenant_id());
+        }
+
         let (services, pages) = f
             .graph_all("/v1.0/admin/serviceAnnouncement/healthOverviews", &token)
             .await;
