@@ -369,6 +369,7 @@ impl Cloud {
             "arm_subscriptions",
             "resource_graph",
             "licenses",
+            "m365_subscriptions",
             "service_health",
             "secure_score",
             "app_credentials",

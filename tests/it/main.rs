@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod hostile_cloud;
 mod lifecycle;
+mod renewals;
 mod restart;
 mod rotation;
 mod service;

@@ -294,6 +294,7 @@ pub const COLLECTORS: &[&str] = &[
     "arm_subscriptions",
     "resource_graph",
     "licenses",
+    "m365_subscriptions",
     "service_health",
     "secure_score",
     "app_credentials",

@@ -6,6 +6,7 @@ pub mod app_credentials;
 pub mod arm_subscriptions;
 pub mod directory;
 pub mod licenses;
+pub mod m365_subscriptions;
 pub mod resource_graph;
 pub mod secure_score;
 pub mod service_health;
@@ -168,6 +169,7 @@ pub fn builtin(custom_queries: Vec<crate::config::CustomQuery>) -> Vec<Arc<dyn C
         Arc::new(arm_subscriptions::ArmSubscriptions::default()),
         Arc::new(resource_graph::ResourceGraph::new(custom_queries)),
         Arc::new(licenses::Licenses::default()),
+        Arc::new(m365_subscriptions::M365Subscriptions::default()),
         Arc::new(service_health::ServiceHealth::default()),
         Arc::new(secure_score::SecureScore::default()),
         Arc::new(app_credentials::AppCredentials::default()),
