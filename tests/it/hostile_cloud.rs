@@ -370,6 +370,7 @@ impl Cloud {
             "resource_graph",
             "licenses",
             "m365_subscriptions",
+            "partner_subscriptions",
             "service_health",
             "secure_score",
             "app_credentials",

@@ -1,5 +1,6 @@
-//! What ends, and whether it renews by itself: the `m365_subscriptions`
-//! collector's families compared with the simulator's ground truth.
+//! What ends, and whether it renews by itself: the `m365_subscriptions` and
+//! `partner_subscriptions` collectors' families compared with the
+//! simulator's ground truth.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +20,7 @@ async fn directory_subscriptions_match_the_ground_truth() {
     let all: Vec<_> = truth.tenants.iter().chain(&truth.gdap_only).collect();
     let mut lifecycle = BTreeMap::new();
     let mut seats = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
     for tt in &all {
         for s in &tt.directory_subscriptions {
             let labels = format!(
@@ -27,9 +29,22 @@ async fn directory_subscriptions_match_the_ground_truth() {
             );
             lifecycle.insert(labels.clone(), s.next_lifecycle as f64);
             seats.insert(labels, s.total_licenses as f64);
+            // Partner Center sells only its own customers' subscriptions.
+            if tt.in_partner_center {
+                commitments.insert(
+                    format!(
+                        "{{tenant_id=\"{}\",subscription_id=\"{}\",offer=\"{}\",auto_renew=\"{}\"}}",
+                        tt.tenant_id, s.commerce_subscription_id, s.sku_part_number, s.auto_renew
+                    ),
+                    s.commitment_end as f64,
+                );
+            }
         }
     }
     assert!(lifecycle.keys().any(|k| k.contains("trial=\"true\"")));
+    assert!(commitments
+        .keys()
+        .any(|k| k.contains("auto_renew=\"false\"")));
     let family = |m: &str, name: &str| -> BTreeMap<String, f64> {
         m.lines()
             .filter_map(|l| l.strip_prefix(name))
@@ -47,6 +62,12 @@ async fn directory_subscriptions_match_the_ground_truth() {
         )
         .len()
             == lifecycle.len()
+            && family(
+                m,
+                "tenantwatch_partner_subscription_commitment_end_timestamp_seconds",
+            )
+            .len()
+                == commitments.len()
     })
     .await;
     assert_eq!(
@@ -60,11 +81,26 @@ async fn directory_subscriptions_match_the_ground_truth() {
         family(&text, "tenantwatch_m365_subscription_licenses"),
         seats
     );
-    assert!(
-        !text.lines().any(|l| l.starts_with(
-            "tenantwatch_collector_runs_total{collector=\"m365_subscriptions\",result=\"failure\"}"
-        )),
-        "{}",
-        d.log()
+    assert_eq!(
+        family(
+            &text,
+            "tenantwatch_partner_subscription_commitment_end_timestamp_seconds"
+        ),
+        commitments
     );
+    for c in ["m365_subscriptions", "partner_subscriptions"] {
+        assert!(
+            !text.lines().any(|l| l.starts_with(&format!(
+                "tenantwatch_collector_runs_total{{collector=\"{c}\",result=\"failure\"}}"
+            ))),
+            "{}",
+            d.log()
+        );
+    }
+    // One Partner Center request per Partner Center customer per run, none
+    // for the GDAP-only tenant.
+    let gdap_only = &truth.gdap_only[0].tenant_id;
+    assert!(!t.sim.requests().iter().any(|r| r
+        .path
+        .contains(&format!("/customers/{gdap_only}/subscriptions"))));
 }

@@ -133,6 +133,11 @@ pub struct DirectorySubscriptionTruth {
     pub status: String,
     /// `isTrial`.
     pub trial: bool,
+    /// Partner Center `autoRenewEnabled` of the same subscription.
+    pub auto_renew: bool,
+    /// Unix seconds of its Partner Center `commitmentEndDateTime` (the last
+    /// second of the `commitmentEndDate` day).
+    pub commitment_end: i64,
     /// `totalLicenses`.
     pub total_licenses: u64,
     /// Unix seconds of `nextLifecycleDateTime`.
@@ -322,6 +327,8 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                     sku_part_number: s.part_number.to_string(),
                     status: s.status.to_string(),
                     trial: s.trial,
+                    auto_renew: s.auto_renew,
+                    commitment_end: crate::partner_center::commitment_end(s.next_lifecycle),
                     total_licenses: s.total_licenses,
                     next_lifecycle: s.next_lifecycle,
                 })

@@ -132,6 +132,8 @@ pub(crate) struct CompanySubscription {
     /// `Enabled`, `Warning` or `Suspended` (as the SKU's capability status).
     pub status: &'static str,
     pub trial: bool,
+    /// Partner Center `autoRenewEnabled`: never for a trial.
+    pub auto_renew: bool,
     pub total_licenses: u64,
     pub created: i64,
     /// `nextLifecycleDateTime`.
@@ -225,7 +227,15 @@ impl M365 {
         let subscriptions = skus
             .iter()
             .enumerate()
-            .map(|(k, s)| subscription(seed, t, s, k == 0 && role.trial_ending, start, partner))
+            .map(|(k, s)| {
+                let mut sub = subscription(seed, t, s, k == 0 && role.trial_ending, start, partner);
+                if k == 0 && role.renewal_off && !sub.trial {
+                    // Ends within 30 days and nobody renews it.
+                    sub.auto_renew = false;
+                    sub.next_lifecycle = start + (5 + (n >> 40) as i64 % 20) * DAY;
+                }
+                sub
+            })
             .collect();
         // Entra Connect syncs every 30 minutes; the last one was recent.
         let last_sync = (n % 3 == 0).then(|| start - 60 - (n >> 8) as i64 % 1800);
@@ -333,6 +343,7 @@ fn subscription(
         plans: sku.plans,
         status: sku.capability_status,
         trial,
+        auto_renew: !trial,
         total_licenses: sku.enabled + sku.warning + sku.suspended,
         created: start - (30 + (h >> 20) as i64 % 700) * DAY,
         next_lifecycle: next,
@@ -423,6 +434,9 @@ mod tests {
                 m.subscriptions.iter().any(|s| s.trial),
                 role.trial_ending && !role.no_licenses
             );
+            if let Some(first) = m.subscriptions.first().filter(|_| role.renewal_off) {
+                assert!(!first.auto_renew && first.next_lifecycle - start < 30 * DAY);
+            }
         }
         assert!(trials > 0);
     }

@@ -40,6 +40,9 @@ pub(crate) struct Role {
     pub license_suspended: bool,
     /// The first SKU is a trial that ends within 7 days.
     pub trial_ending: bool,
+    /// The first SKU's subscription ends within 30 days and does not
+    /// auto-renew (Partner Center `autoRenewEnabled: false`).
+    pub renewal_off: bool,
     /// How the partner reaches the tenant.
     pub gdap: GdapRole,
 }
@@ -75,6 +78,7 @@ impl Role {
             license_warning: i == 4.min(n) || i % 11 == 0,
             license_suspended: i == 6.min(n) || i % 13 == 0,
             trial_ending: i % 9 == 6,
+            renewal_off: i % 7 == 2,
             gdap: GdapRole {
                 legacy_dap,
                 ends_soon: !legacy_dap && i % 5 == 0,
@@ -198,6 +202,7 @@ mod tests {
         assert!(roles.iter().any(|r| r.license_warning));
         assert!(roles.iter().any(|r| r.license_suspended));
         assert!(roles.iter().any(|r| r.trial_ending));
+        assert!(roles.iter().any(|r| r.renewal_off));
     }
 
     #[test]

@@ -295,6 +295,7 @@ pub const COLLECTORS: &[&str] = &[
     "resource_graph",
     "licenses",
     "m365_subscriptions",
+    "partner_subscriptions",
     "service_health",
     "secure_score",
     "app_credentials",
