@@ -20,4 +20,5 @@ mod service;
 mod slow_clients;
 mod soak;
 mod status_page;
+mod tenant_groups;
 mod web;

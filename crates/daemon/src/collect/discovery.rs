@@ -34,6 +34,8 @@ pub struct Discovered {
     pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of the tenants in scope (all statuses but terminated).
     pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
+    /// The `[[tenants.groups]]` group of each tenant in scope, by id.
+    pub groups: std::sync::Arc<BTreeMap<String, String>>,
     /// Each tenant in scope × required role, for tenants whose active
     /// relationships' assignments could all be read.
     pub gdap_required_roles: std::sync::Arc<Vec<RequiredRole>>,
@@ -397,6 +399,8 @@ pub async fn discover(
         if !crate::collect::scope::in_scope(settings, &id, &domain) {
             continue;
         }
+        let group = crate::collect::scope::group_of(&settings.groups, &id, &domain);
+        std::sync::Arc::make_mut(&mut out.groups).insert(id.clone(), group.to_string());
         out.tenants.push(Tenant {
             tenant_id: id.as_str().into(),
             name: name.into(),

@@ -188,6 +188,7 @@ impl State {
             sources: found.sources.clone(),
             gdap: found.gdap.clone(),
             gdap_required_roles: found.gdap_required_roles.clone(),
+            groups: found.groups.clone(),
             customers_without_gdap: found.customers_without_gdap,
             gdap_without_customer: found.gdap_without_customer,
             runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),

@@ -102,6 +102,15 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
     }
     out.extend(info.done());
+    let mut group = gauge(
+        "tenantwatch_tenant_group",
+        "The [[tenants.groups]] group of each tenant (\"none\" when no group matches); always 1, one series per tenant, for joins.",
+        &["tenant_id", "group"],
+    );
+    for (tenant, g) in s.groups.iter() {
+        group.add(&[tenant, g], 1.0);
+    }
+    out.extend(group.done());
     let mut token_error = gauge(
         "tenantwatch_tenant_token_error",
         "1 while minting a token for the tenant fails for this reason.",

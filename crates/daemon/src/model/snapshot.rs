@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of tenants in scope.
     pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
+    /// The `[[tenants.groups]]` group of each tenant in scope, by id.
+    pub groups: std::sync::Arc<BTreeMap<String, String>>,
     /// Each tenant in scope × `tenants.gdap_required_roles`, where known.
     pub gdap_required_roles: std::sync::Arc<Vec<RequiredRole>>,
     /// Partner Center customers without an active GDAP relationship.
