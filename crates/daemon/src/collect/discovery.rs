@@ -526,7 +526,7 @@ mod tests {
             rel("c", None),
         ];
         let tenants = [tenant("a"), tenant("b"), tenant("c"), tenant("d")];
-        let got = required_roles(&[reader.clone()], &tenants, &rels);
+        let got = required_roles(std::slice::from_ref(&reader), &tenants, &rels);
         let brief: Vec<(&str, &str, bool)> = got
             .iter()
             .map(|r| (r.tenant_id.as_str(), r.role.as_str(), r.missing))
