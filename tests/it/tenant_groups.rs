@@ -55,4 +55,19 @@ async fn every_tenant_gets_the_first_matching_group_or_none() {
             tt.name
         );
     }
+    // The status page filters by group.
+    let (status, page) = get(d.addr, "/?group=gold").await;
+    assert_eq!(status, 200);
+    let rows: Vec<&str> = page
+        .split("<tr data-tenant=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .collect();
+    let mut want = vec![first.tenant_id.as_str(), second.tenant_id.as_str()];
+    want.sort();
+    let mut rows_sorted = rows.clone();
+    rows_sorted.sort();
+    assert_eq!(rows_sorted, want, "{page}");
+    let (_, all_rows) = get(d.addr, "/").await;
+    assert!(all_rows.matches("<tr data-tenant=").count() > 2);
 }
