@@ -97,6 +97,21 @@ async fn directory_subscriptions_match_the_ground_truth() {
             d.log()
         );
     }
+    // Its freshness is each Partner Center customer's, like any collector's.
+    for tt in &truth.tenants {
+        assert!(
+            sample(
+                &text,
+                &format!(
+                    "tenantwatch_collector_last_success_timestamp_seconds{{tenant_id=\"{}\",collector=\"partner_subscriptions\"}}",
+                    tt.tenant_id
+                )
+            )
+            .is_some(),
+            "{}",
+            tt.name
+        );
+    }
     // One Partner Center request per Partner Center customer per run, none
     // for the GDAP-only tenant.
     let gdap_only = &truth.gdap_only[0].tenant_id;
