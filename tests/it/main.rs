@@ -21,4 +21,5 @@ mod slow_clients;
 mod soak;
 mod status_page;
 mod tenant_groups;
+mod throttling;
 mod web;

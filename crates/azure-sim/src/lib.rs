@@ -44,7 +44,8 @@
 //!   request log, faults, latency, removed customers, issued secrets)
 //! - `world.rs`: the seeded directory (partner, customers, apps, admin);
 //!   `estate/`: what each tenant owns (licences, Azure resources, GDAP)
-//! - `faults.rs`: the fault registry; `requests.rs`: the request log;
+//! - `faults.rs`: the fault registry; `limits.rs`: Microsoft's published
+//!   throttling limits as buckets; `requests.rs`: the request log;
 //!   `service.rs`: the names of the services they count by
 //! - `bearer.rs`: how resources validate Entra's access tokens;
 //!   `resources.rs`: the resource APIs, their audiences and scopes;
@@ -69,6 +70,7 @@ mod graph;
 mod http;
 mod jwt;
 mod keyvault;
+mod limits;
 mod partner_center;
 mod requests;
 mod resources;
@@ -96,12 +98,13 @@ use tokio_util::sync::CancellationToken;
 pub use cli::{run_cli, SimArgs};
 pub use errors::SimError;
 pub use faults::Fault;
+pub use limits::Limit;
 pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
     AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, DirectorySubscriptionTruth,
     GdapTruth, GroundTruth, HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth,
-    SubscriptionTruth, TenantTruth,
+    SubscriptionTruth, TenantTruth, ThrottledTruth,
 };
 pub use world::SimTenant;
 
@@ -140,6 +143,12 @@ pub struct SimOptions {
     pub resource_graph_page_size: usize,
     /// Fixed access-token lifetime; `None` gives Entra's (3300–3599 s).
     pub access_token_lifetime: Option<Duration>,
+    /// Enforce Microsoft's published throttling limits (default off;
+    /// docs/simulator.md lists them).
+    pub limits: bool,
+    /// Multiplies every published limit (default 1; 0.01 makes them small
+    /// enough for a test).
+    pub limit_scale: f64,
 }
 
 /// Resource Graph rows per page unless [`SimOptions`] says otherwise.
@@ -155,6 +164,8 @@ impl Default for SimOptions {
             latency: Duration::ZERO,
             access_token_lifetime: None,
             resource_graph_page_size: DEFAULT_RESOURCE_GRAPH_PAGE_SIZE,
+            limits: false,
+            limit_scale: 1.0,
         }
     }
 }
@@ -212,6 +223,7 @@ impl Sim {
             &creds.identity_cert.thumbprint_hex(),
         );
         let state = Arc::new(SimState::new(world, estate, origins, opts.latency));
+        state.limits.configure(opts.limits, opts.limit_scale);
         let entra = Arc::new(Entra::new(state.clone(), creds));
         entra.set_token_lifetime(opts.access_token_lifetime);
         let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
@@ -456,6 +468,27 @@ impl SimHandle {
     /// the tenant attributed as for [`SimHandle::request_count`].
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state().requests.records()
+    }
+
+    /// 429s the throttling limits sent, per limit (injected throttle
+    /// faults not included).
+    pub fn throttled(&self) -> Vec<ThrottledTruth> {
+        truth::throttled(self.state())
+    }
+
+    /// 429s the throttling limits of `service` sent.
+    pub fn throttled_count(&self, service: Service) -> u64 {
+        self.throttled()
+            .iter()
+            .filter(|t| t.service == service)
+            .map(|t| t.count)
+            .sum()
+    }
+
+    /// Switches the published throttling limits on or off and sets their
+    /// scale; every bucket starts full again.
+    pub fn set_limits(&self, enabled: bool, scale: f64) {
+        self.state().limits.configure(enabled, scale);
     }
 
     /// What every API reports for every tenant at the sim's current time.

@@ -1,6 +1,6 @@
 //! The state every simulated service reads: the seeded world and estate,
 //! the origins, the simulated clock, the access-token signer, the request
-//! log and fault registry the middleware uses, the injected latency, the
+//! log, fault registry and throttling limits the middleware uses, the injected latency, the
 //! customers taken away, and every secret handed out (for leak checks).
 //!
 //! What only one service needs lives with it (`entra::state::Entra`,
@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::estate::{gdap, Estate, Relationship};
 use crate::faults::Faults;
 use crate::jwt::Signer;
+use crate::limits::Limits;
 use crate::requests::{RequestLog, RequestRecord};
 use crate::service::Service;
 use crate::world::{Tenant, World};
@@ -57,6 +58,8 @@ pub(crate) struct SimState {
     pub signer: Signer,
     /// Faults injected per service, tenant, count or rate.
     pub faults: Faults,
+    /// Microsoft's published throttling limits (off unless switched on).
+    pub limits: Limits,
     /// Delay before every response, in milliseconds.
     latency_ms: AtomicU64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
@@ -81,6 +84,7 @@ impl SimState {
             clock: Clock::default(),
             signer: Signer::random(),
             faults: Faults::default(),
+            limits: Limits::new(false, 1.0),
             latency_ms: AtomicU64::new(duration_ms(latency)),
             removed: Mutex::default(),
             issued: Mutex::new(issued),

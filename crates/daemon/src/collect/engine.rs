@@ -607,7 +607,12 @@ impl Engine {
             partner_tenant: &self.partner_tenant,
         };
         let timer = Instant::now();
-        let result = tokio::time::timeout(timeout, collector.collect(&ctx)).await;
+        let result = tokio::time::timeout(
+            timeout,
+            // Names the collector for the budget-wait metric of every request it sends.
+            crate::outbound::request::COLLECTOR.scope(name, collector.collect(&ctx)),
+        )
+        .await;
         self.metrics
             .collector_duration
             .with_label_values(&[name])

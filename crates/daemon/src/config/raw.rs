@@ -166,6 +166,9 @@ pub(super) struct RawCollection {
     pub(super) max_requests_per_tenant: Option<usize>,
     pub(super) max_pages: Option<usize>,
     pub(super) max_series: Option<usize>,
+    pub(super) pacing: Option<bool>,
+    pub(super) api_budget_share: Option<f64>,
+    pub(super) graph_app_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

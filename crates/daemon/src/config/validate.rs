@@ -972,6 +972,26 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
         &mut max_series,
         10_000_000,
     );
+    if let Some(on) = raw.pacing {
+        limits.pacing.enabled = on;
+    }
+    if let Some(share) = raw.api_budget_share {
+        if share.is_finite() && share > 0.0 && share <= 1.0 {
+            limits.pacing.budget_share = share;
+        } else {
+            p.push(
+                "collection.api_budget_share",
+                format!("{share} must be above 0 and at most 1"),
+            );
+        }
+    }
+    if let Some(n) = raw.graph_app_limit {
+        if n == 0 {
+            p.push("collection.graph_app_limit", "must be above 0");
+        } else {
+            limits.pacing.graph_app_limit = n;
+        }
+    }
     Some(CollectionSettings {
         schedule,
         concurrency,

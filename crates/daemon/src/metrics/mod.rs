@@ -12,7 +12,7 @@ mod refresh;
 use std::sync::Arc;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 pub use ratelimits::{RateLimits, RateShard};
@@ -37,6 +37,10 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     /// `tenantwatch_api_request_duration_seconds{api}`.
     pub api_duration: HistogramVec,
+    /// `tenantwatch_api_throttled_total{api}`: 429s received.
+    pub api_throttled: IntCounterVec,
+    /// `tenantwatch_api_budget_wait_seconds_total{api,collector}`: time requests waited for budget before being sent.
+    pub api_budget_wait: CounterVec,
     /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
     pub series_dropped: IntCounterVec,
     /// `tenantwatch_discovery_rejected_total{source,reason}`: ids and domains discovery dropped.
@@ -124,6 +128,24 @@ impl Metrics {
             .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["api"],
         )?;
+        let api_throttled = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_api_throttled_total",
+                "Answers 429 Too Many Requests from Microsoft APIs (token endpoint excluded), by API.",
+            ),
+            &["api"],
+        )?;
+        // Present at 0 from the start, so `increase()` sees the first 429.
+        for api in ["graph", "arm", "resource_graph", "partner_center"] {
+            api_throttled.with_label_values(&[api]);
+        }
+        let api_budget_wait = CounterVec::new(
+            Opts::new(
+                "tenantwatch_api_budget_wait_seconds_total",
+                "Time requests waited for their API budget before being sent (pacing), by API and collector (discovery for tenant discovery).",
+            ),
+            &["api", "collector"],
+        )?;
         let series_dropped = IntCounterVec::new(
             Opts::new(
                 "tenantwatch_series_dropped_total",
@@ -168,6 +190,8 @@ impl Metrics {
         registry.register(Box::new(rotations.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(api_throttled.clone()))?;
+        registry.register(Box::new(api_budget_wait.clone()))?;
         registry.register(Box::new(series_dropped.clone()))?;
         registry.register(Box::new(discovery_rejected.clone()))?;
         registry.register(Box::new(http_connections.clone()))?;
@@ -183,6 +207,8 @@ impl Metrics {
             refresh: RefreshGauges::default(),
             api_requests,
             api_duration,
+            api_throttled,
+            api_budget_wait,
             series_dropped,
             discovery_rejected,
             ratelimits: RateLimits::default(),
