@@ -1,5 +1,6 @@
-"""Conformance of the simulated Microsoft Graph (Microsoft 365, GDAP, app
-registrations) and Azure Resource Graph with Microsoft's own SDKs:
+"""Conformance of the simulated Microsoft Graph (Microsoft 365 licences and
+directory subscriptions, GDAP relationships and their access assignments,
+app registrations) and Azure Resource Graph with Microsoft's own SDKs:
 msgraph-sdk (kiota: typed models, enums, `@odata.nextLink` paging, the
 text/plain `$count`) and azure-mgmt-resourcegraph (`$skipToken` paging,
 error models, throttling retries). Every value is compared with the
@@ -189,6 +190,70 @@ def test_msgraph_sdk_gdap_relationships_match_partner_center(sim, truth):
         assert listed == {}, "every listed relationship belongs to a known tenant"
         legacy = [t for t in truth["tenants"] if not t["gdap"]]
         assert len(legacy) == 2
+
+    asyncio.run(run())
+
+
+def test_msgraph_sdk_reads_directory_subscriptions(sim, truth):
+    """`companySubscription` through the SDK's models: `isTrial`, the
+    `nextLifecycleDateTime` datetime, `totalLicenses`, `serviceStatus`."""
+
+    async def run():
+        trials = 0
+        for tt in _all_tenants(truth):
+            g = _graph(sim, tt["tenant_id"])
+            subs, _ = await _all(g.directory.subscriptions, await g.directory.subscriptions.get())
+            assert [
+                (s.id, s.commerce_subscription_id, s.sku_part_number, s.status, s.is_trial, s.total_licenses, _ts(s.next_lifecycle_date_time))
+                for s in subs
+            ] == [
+                (d["id"], d["commerce_subscription_id"], d["sku_part_number"], d["status"], d["trial"], d["total_licenses"], d["next_lifecycle"])
+                for d in tt["directory_subscriptions"]
+            ]
+            assert all(s.service_status and s.owner_tenant_id == sim["partner_tenant"] for s in subs)
+            trials += sum(1 for s in subs if s.is_trial)
+        assert trials > 0
+
+    asyncio.run(run())
+
+
+def test_msgraph_sdk_reads_gdap_access_assignments(sim, truth):
+    """`delegatedAdminAccessAssignment` through the SDK's typed models: the
+    status enum, the security-group container and the roles, for every
+    relationship, compared with the ground truth."""
+
+    async def run():
+        g = _graph(sim, sim["partner_tenant"])
+        rels = g.tenant_relationships.delegated_admin_relationships
+        # The relationships' own roles parse as unifiedRole models.
+        listed, _ = await _all(rels, await rels.get())
+        held = {r.id: [u.role_definition_id for u in r.access_details.unified_roles] for r in listed}
+        seen = {"pending": 0, "none": 0, "global_admin": 0}
+        for tt in _all_tenants(truth):
+            for rel in tt["gdap"]:
+                assert held[rel["relationship_id"]] == [r["id"] for r in rel["roles"]]
+                one = rels.by_delegated_admin_relationship_id(rel["relationship_id"])
+                builder = one.access_assignments
+                items, _ = await _all(builder, await builder.get())
+                assert [
+                    (
+                        a.id,
+                        a.status.value,
+                        a.access_container.access_container_type.value,
+                        [r.role_definition_id for r in a.access_details.unified_roles],
+                    )
+                    for a in items
+                ] == [(t["id"], t["status"], "securityGroup", t["roles"]) for t in rel["access_assignments"]]
+                assert all(a.created_date_time and a.last_modified_date_time for a in items)
+                seen["pending"] += any(t["status"] == "pending" for t in rel["access_assignments"])
+                seen["none"] += rel["status"] == "active" and not rel["access_assignments"]
+                seen["global_admin"] += rel["global_admin"]
+        assert all(seen.values()), seen
+        # An unknown relationship is an OData error the SDK raises.
+        with pytest.raises(ODataError) as e:
+            await rels.by_delegated_admin_relationship_id("nope").access_assignments.get()
+        assert e.value.response_status_code == 404
+        assert e.value.error.code == "NotFound"
 
     asyncio.run(run())
 

@@ -94,9 +94,12 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
         return;
     }
     let t = start_sim(3, Duration::ZERO).await;
+    // The customer that will lose consent is in group "gold": its alert must
+    // carry the label Alertmanager routes by.
+    let lost = t.sim.customers()[1].tenant_id.clone();
     append_config(
         &t.config,
-        "[rotation]\nenabled = false\n[collection]\nschedule = \"*/2 * * * * *\"\n[tenants]\nschedule = \"*/2 * * * * *\"\n",
+        &format!("[rotation]\nenabled = false\n[collection]\nschedule = \"*/2 * * * * *\"\n[tenants]\nschedule = \"*/2 * * * * *\"\n[[tenants.groups]]\nname = \"gold\"\ninclude = [\"{lost}\"]\n"),
     );
     let d = spawn_daemon(&t.config, &[]).await;
     wait_ready(d.addr, Duration::from_secs(30)).await;
@@ -125,7 +128,6 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     eprintln!("received: {}", expiring["labels"]);
 
     // One customer withdraws consent.
-    let lost = t.sim.customers()[1].tenant_id.clone();
     t.sim.inject_token_error(&lost, 65001);
     // 29 hours on, the access tokens the daemon holds have run out (CAE
     // tokens, which the daemon gets by declaring cp1, live 20-28 h) and it
@@ -136,6 +138,7 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     })
     .await;
     assert_eq!(alert["labels"]["reason"], "consent_required", "{alert}");
+    assert_eq!(alert["labels"]["group"], "gold", "{alert}");
     eprintln!("received: {}", alert["labels"]);
     let others: Vec<_> = received
         .lock()

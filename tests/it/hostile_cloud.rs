@@ -369,6 +369,8 @@ impl Cloud {
             "arm_subscriptions",
             "resource_graph",
             "licenses",
+            "m365_subscriptions",
+            "partner_subscriptions",
             "service_health",
             "secure_score",
             "app_credentials",

@@ -103,8 +103,9 @@ pub use limits::Limit;
 pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
-    AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
-    ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth, ThrottledTruth,
+    AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, DirectorySubscriptionTruth,
+    GdapTruth, GroundTruth, HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth,
+    SubscriptionTruth, TenantTruth, ThrottledTruth,
 };
 pub use world::SimTenant;
 

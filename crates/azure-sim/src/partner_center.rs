@@ -1,10 +1,13 @@
 //! Partner Center: `GET /v1/customers` with seek-based paging, shaped after
 //! partnercenter/customers-list-response.json and the continuation pattern
-//! of docs-get-invoice-billed-consumption-lineitems.md.
+//! of docs-get-invoice-billed-consumption-lineitems.md; and a customer's
+//! subscriptions, `GET /v1/customers/{id}/subscriptions`
+//! (customer-subscriptions-list.json, docs-subscription-resource.md), one per
+//! Microsoft 365 SKU with its commitment end and `autoRenewEnabled`.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
@@ -12,7 +15,8 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
+use tenantwatch_common::time::rfc3339;
 
 use crate::bearer::{self, BearerError};
 use crate::http::{self, first};
@@ -27,6 +31,7 @@ const DEFAULT_PAGE_SIZE: usize = 40;
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/v1/customers", get(customers))
+        .route("/v1/customers/{id}/subscriptions", get(subscriptions))
         .fallback(not_found)
         .with_state(state)
 }
@@ -156,6 +161,130 @@ fn decode_token(token: &str) -> Option<usize> {
     let b = STANDARD.decode(token.trim()).ok()?;
     let arr: [u8; 4] = b.try_into().ok()?;
     usize::try_from(u32::from_le_bytes(arr)).ok()
+}
+
+/// The partner's token, or Partner Center's 401.
+fn partner_only(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let claims = match bearer::validate(state, headers, PARTNER_CENTER.audiences) {
+        Ok(c) => c,
+        Err(e) => {
+            let detail = match e {
+                BearerError::Missing => "Authorization header is missing.",
+                BearerError::Expired { .. } => "The token is expired.",
+                BearerError::WrongAudience { .. } => "The audience in the token is invalid.",
+                _ => "The token is invalid.",
+            };
+            return Err(Box::new(error(
+                headers,
+                StatusCode::UNAUTHORIZED,
+                PcErrorBody::new(400, format!("Access denied. {detail}")),
+            )));
+        }
+    };
+    if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
+        return Err(Box::new(error(
+            headers,
+            StatusCode::UNAUTHORIZED,
+            PcErrorBody::new(400, "Access denied. The token is not for a partner tenant."),
+        )));
+    }
+    Ok(())
+}
+
+/// `commitmentEndDateTime` of a term ending on the day of `ts`: the day's
+/// last second (the term is inclusive of its end date).
+pub(crate) fn commitment_end(ts: i64) -> i64 {
+    ts - ts.rem_euclid(86_400) + 86_399
+}
+
+/// A date as Partner Center writes `commitmentEndDate`: midnight UTC of the day.
+fn day_of(ts: i64) -> String {
+    rfc3339(ts - ts.rem_euclid(86_400))
+}
+
+fn pc_subscription(customer: &str, s: &crate::estate::m365::CompanySubscription) -> Value {
+    let (status, end) = match s.status {
+        "Suspended" => ("suspended", s.next_lifecycle),
+        "Warning" => ("expired", s.next_lifecycle),
+        _ => ("active", s.next_lifecycle),
+    };
+    // New-commerce offer ids are productId:skuId:availabilityId.
+    let product = format!("CFQ7TTC0{}", &s.sku_id[..4].to_ascii_uppercase());
+    let offer = format!("{product}:0001:{product}");
+    let self_uri = format!("/customers/{customer}/subscriptions/{}", s.commerce_id);
+    json!({
+        "id": s.commerce_id,
+        "offerId": offer,
+        "offerName": s.part_number,
+        "friendlyName": s.part_number,
+        "productType": {"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"},
+        "quantity": s.total_licenses,
+        "unitType": "Licenses",
+        "hasPurchasableAddons": false,
+        "creationDate": rfc3339(s.created),
+        "effectiveStartDate": rfc3339(s.created),
+        "commitmentEndDate": day_of(end),
+        "commitmentEndDateTime": rfc3339(commitment_end(end)),
+        "cancellationAllowedUntilDate": rfc3339(s.created + 7 * 86_400),
+        "status": status,
+        "autoRenewEnabled": s.auto_renew,
+        "isTrial": s.trial,
+        "billingType": "license",
+        "billingCycle": if s.trial { "none" } else { "annual" },
+        "termDuration": if s.trial { "P1M" } else { "P1Y" },
+        "renewalTermDuration": "",
+        "isMicrosoftProduct": true,
+        "partnerId": "",
+        "attentionNeeded": false,
+        "actionTaken": false,
+        "contractType": "subscription",
+        "links": {
+            "product": {"uri": format!("/products/{product}?country=US"), "method": "GET", "headers": []},
+            "sku": {"uri": format!("/products/{product}/skus/0001?country=US"), "method": "GET", "headers": []},
+            "self": {"uri": self_uri, "method": "GET", "headers": []},
+        },
+        "publisherName": "Microsoft Corporation",
+        "orderId": format!("{}", &s.id[..8]),
+        "attributes": {"objectType": "Subscription"},
+    })
+}
+
+/// `GET /v1/customers/{id}/subscriptions`: the whole list in one page, as
+/// the docs show (no `links.next`).
+async fn subscriptions(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = partner_only(&state, &headers) {
+        return *r;
+    }
+    let customer = state
+        .pc_customers()
+        .into_iter()
+        .find(|t| t.id.eq_ignore_ascii_case(&id));
+    let Some(estate) = customer.and_then(|t| state.estate.tenant(&t.id)) else {
+        // The docs list no error for an unknown customer; 60003 "Tenant not
+        // found" is docs-error-codes.md's nearest (see docs/simulator.md).
+        return error(
+            &headers,
+            StatusCode::NOT_FOUND,
+            PcErrorBody::new(60003, "Tenant not found"),
+        );
+    };
+    let items: Vec<Value> = estate
+        .m365
+        .subscriptions
+        .iter()
+        .map(|s| pc_subscription(&id, s))
+        .collect();
+    let body = json!({
+        "totalCount": items.len(),
+        "items": items,
+        "links": {"self": {"uri": format!("/customers/{id}/subscriptions"), "method": "GET", "headers": []}},
+        "attributes": {"objectType": "Collection"},
+    });
+    http::json(StatusCode::OK, &body, &pc_headers(&headers))
 }
 
 async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {

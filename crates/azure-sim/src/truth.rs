@@ -55,6 +55,8 @@ pub struct TenantTruth {
     pub advisor: Vec<AdvisorCount>,
     /// `subscribedSkus`.
     pub licenses: Vec<LicenseTruth>,
+    /// `directory/subscriptions`.
+    pub directory_subscriptions: Vec<DirectorySubscriptionTruth>,
     /// `healthOverviews`.
     pub services: Vec<ServiceTruth>,
     /// `(currentScore, maxScore)` of the newest Secure Score, if any.
@@ -132,6 +134,30 @@ pub struct LicenseTruth {
     pub warning: u64,
 }
 
+/// One `companySubscription`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorySubscriptionTruth {
+    /// `id`.
+    pub id: String,
+    /// `commerceSubscriptionId`.
+    pub commerce_subscription_id: String,
+    /// `skuPartNumber`.
+    pub sku_part_number: String,
+    /// `status`.
+    pub status: String,
+    /// `isTrial`.
+    pub trial: bool,
+    /// Partner Center `autoRenewEnabled` of the same subscription.
+    pub auto_renew: bool,
+    /// Unix seconds of its Partner Center `commitmentEndDateTime` (the last
+    /// second of the `commitmentEndDate` day).
+    pub commitment_end: i64,
+    /// `totalLicenses`.
+    pub total_licenses: u64,
+    /// Unix seconds of `nextLifecycleDateTime`.
+    pub next_lifecycle: i64,
+}
+
 /// One service's health.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceTruth {
@@ -152,6 +178,32 @@ pub struct GdapTruth {
     pub end: i64,
     /// `autoExtendDuration` is not zero.
     pub auto_extend: bool,
+    /// `accessDetails.unifiedRoles[].roleDefinitionId`.
+    pub roles: Vec<RoleTruth>,
+    /// The roles include Global Administrator.
+    pub global_admin: bool,
+    /// `…/accessAssignments` of the relationship.
+    pub access_assignments: Vec<AccessAssignmentTruth>,
+}
+
+/// A role definition (template) id with its name, where the sim knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleTruth {
+    /// `roleDefinitionId`.
+    pub id: String,
+    /// The built-in role's name (entra-docs permissions-reference).
+    pub name: Option<String>,
+}
+
+/// One access assignment of a relationship.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessAssignmentTruth {
+    /// Assignment `id`.
+    pub id: String,
+    /// `pending`, `active`, …
+    pub status: String,
+    /// Role definition ids it assigns.
+    pub roles: Vec<String>,
 }
 
 /// An app registration's credentials.
@@ -187,6 +239,24 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                 status: c.status.to_string(),
                 end: c.end,
                 auto_extend: r.auto_extend,
+                roles: r
+                    .roles
+                    .iter()
+                    .map(|id| RoleTruth {
+                        id: id.to_string(),
+                        name: crate::estate::gdap::role_name(id).map(str::to_string),
+                    })
+                    .collect(),
+                global_admin: r.has_global_admin(),
+                access_assignments: r
+                    .assignments
+                    .iter()
+                    .map(|a| AccessAssignmentTruth {
+                        id: a.id.clone(),
+                        status: a.status.to_string(),
+                        roles: a.roles.iter().map(|r| r.to_string()).collect(),
+                    })
+                    .collect(),
             })
             .collect();
         let mut out = TenantTruth {
@@ -207,6 +277,7 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
             health: Vec::new(),
             advisor: Vec::new(),
             licenses: Vec::new(),
+            directory_subscriptions: Vec::new(),
             services: Vec::new(),
             secure_score: None,
             users: 0,
@@ -258,6 +329,22 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                     consumed: s.consumed,
                     suspended: s.suspended,
                     warning: s.warning,
+                })
+                .collect();
+            out.directory_subscriptions = e
+                .m365
+                .subscriptions
+                .iter()
+                .map(|s| DirectorySubscriptionTruth {
+                    id: s.id.clone(),
+                    commerce_subscription_id: s.commerce_id.clone(),
+                    sku_part_number: s.part_number.to_string(),
+                    status: s.status.to_string(),
+                    trial: s.trial,
+                    auto_renew: s.auto_renew,
+                    commitment_end: crate::partner_center::commitment_end(s.next_lifecycle),
+                    total_licenses: s.total_licenses,
+                    next_lifecycle: s.next_lifecycle,
                 })
                 .collect();
             out.services = e

@@ -5,6 +5,14 @@
 //! state at a later sim time, as the service would: an active relationship
 //! past its end auto-extends by 180 days when `autoExtendDuration` is
 //! `P180D`, and otherwise becomes `expired`.
+//!
+//! An active relationship grants nothing by itself: the partner assigns its
+//! roles to security groups of its own tenant in access assignments
+//! (learn.microsoft.com/graph/api/resources/delegatedadminaccessassignment,
+//! graph/gdap-access-assignments.md). Each active relationship here has
+//! some, except the cases [`super::GdapRole`] picks out. A relationship
+//! holding Global Administrator never auto-extends (Partner Center: "Don't
+//! autoextend GDAP with Global Administrator").
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -14,18 +22,44 @@ use crate::world::{guid, stream, Tenant};
 
 const DAY: i64 = 86_400;
 
-/// Microsoft Entra built-in role definition ids a partner typically asks
-/// for (never Global Administrator, which forbids auto-extension).
-const ROLES: &[&str] = &[
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451", // Global Reader
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8", // Helpdesk Administrator
-    "fe930be7-5e62-47db-91af-98c3a49a38b1", // User Administrator
-    "29232cdf-9323-42fd-ade2-1d097af3e4de", // Exchange Administrator
-    "f023fd81-a637-4b56-95fd-791ac0226033", // Service Support Administrator
-    "4d6ac14f-3453-41d0-bef9-a3e0c569773a", // License Administrator
-    "3a2c62db-5318-420d-8d74-23affee5d9d5", // Intune Administrator
-    "5d6b6bb7-de71-4623-b4af-96380a352509", // Security Reader
+/// Microsoft Entra built-in role template ids a partner typically asks for,
+/// with their names (entra-docs `permissions-reference.md`).
+const ROLES: &[(&str, &str)] = &[
+    ("f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"),
+    (
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        "Helpdesk Administrator",
+    ),
+    ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
+    (
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "Exchange Administrator",
+    ),
+    (
+        "f023fd81-a637-4b56-95fd-791ac0226033",
+        "Service Support Administrator",
+    ),
+    (
+        "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+        "License Administrator",
+    ),
+    (
+        "3a2c62db-5318-420d-8d74-23affee5d9d5",
+        "Intune Administrator",
+    ),
+    ("5d6b6bb7-de71-4623-b4af-96380a352509", "Security Reader"),
 ];
+
+/// The Global Administrator role template id.
+pub(crate) const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+/// The name of a role template id the sim hands out, if it is one of them.
+pub(crate) fn role_name(id: &str) -> Option<&'static str> {
+    if id == GLOBAL_ADMINISTRATOR {
+        return Some("Global Administrator");
+    }
+    ROLES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
 
 /// Days `P180D` adds each time an active relationship reaches its end.
 pub(crate) const AUTO_EXTEND_DAYS: i64 = 180;
@@ -52,6 +86,34 @@ pub(crate) struct Relationship {
     pub terminated: bool,
     /// The `@odata.etag` value.
     pub etag: String,
+    /// Its access assignments (only active relationships have any).
+    pub assignments: Vec<Assignment>,
+}
+
+/// One access assignment: roles of the relationship given to a security
+/// group of the partner's tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Assignment {
+    /// A plain GUID.
+    pub id: String,
+    /// `accessContainer.accessContainerId`: the security group.
+    pub group_id: String,
+    /// `accessDetails.unifiedRoles[].roleDefinitionId`, a subset of the
+    /// relationship's roles.
+    pub roles: Vec<&'static str>,
+    /// `pending` or `active`.
+    pub status: &'static str,
+    pub created: i64,
+    pub last_modified: i64,
+    /// The `@odata.etag` value.
+    pub etag: String,
+}
+
+impl Relationship {
+    /// True when its roles include Global Administrator.
+    pub fn has_global_admin(&self) -> bool {
+        self.roles.contains(&GLOBAL_ADMINISTRATOR)
+    }
 }
 
 /// A relationship's state at some sim time.
@@ -82,7 +144,9 @@ impl Relationship {
                 last_modified: self.activated,
             };
         }
-        if self.auto_extend {
+        // Microsoft does not auto-extend a relationship with Global
+        // Administrator, whatever autoExtendDuration says.
+        if self.auto_extend && !self.has_global_admin() {
             let step = AUTO_EXTEND_DAYS * DAY;
             let periods = (now - self.end) / step + 1;
             let end = self.end + periods * step;
@@ -108,6 +172,67 @@ struct Spec {
     end: i64,
     auto_extend: bool,
     terminated: bool,
+    /// Add Global Administrator to the roles.
+    global_admin: bool,
+    /// What access assignments to make.
+    access: Access,
+}
+
+/// The access assignments a relationship gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// None at all.
+    None,
+    /// One assignment of every role, still `pending`.
+    Pending,
+    /// The roles split over two security groups, both `active`.
+    Active,
+}
+
+/// An etag of the shape Graph sends, from `key`.
+fn etag(seed: u64, key: &str) -> String {
+    let inner = format!("'\"{}\"'", &guid(seed, &format!("{key}/etag"))[..36]);
+    format!("W/\"{}\"", STANDARD.encode(inner))
+}
+
+fn assignments(
+    seed: u64,
+    key: &str,
+    roles: &[&'static str],
+    access: Access,
+    activated: i64,
+) -> Vec<Assignment> {
+    let make = |n: usize, roles: &[&'static str], status: &'static str| {
+        let key = format!("{key}/access/{n}");
+        let h = stream(seed, &key);
+        let created = activated + 600 + (h % 86_400) as i64;
+        Assignment {
+            id: guid(seed, &key),
+            group_id: guid(seed, &format!("{key}/group")),
+            roles: roles.to_vec(),
+            status,
+            created,
+            last_modified: if status == "active" {
+                created + 60
+            } else {
+                created
+            },
+            etag: etag(seed, &key),
+        }
+    };
+    match access {
+        Access::None => Vec::new(),
+        Access::Pending => vec![make(0, roles, "pending")],
+        Access::Active => {
+            let half = roles.len().div_ceil(2);
+            let (a, b) = roles.split_at(half);
+            let mut out = vec![make(0, a, "active")];
+            if !b.is_empty() {
+                out.push(make(1, b, "active"));
+            }
+            out
+        }
+    }
 }
 
 fn build(
@@ -120,32 +245,36 @@ fn build(
     let key = format!("gdap/{customer_id}/{}", s.label);
     let h = stream(seed, &key);
     let first = (h % ROLES.len() as u64) as usize;
-    let roles = (0..2 + (h >> 8) as usize % 3)
-        .map(|k| ROLES[(first + k) % ROLES.len()])
+    let mut roles: Vec<&'static str> = (0..2 + (h >> 8) as usize % 3)
+        .map(|k| ROLES[(first + k) % ROLES.len()].0)
         .collect();
+    if s.global_admin {
+        roles.push(GLOBAL_ADMINISTRATOR);
+    }
     let created = if s.terminated {
         // Terminated somewhere between one and ten months after creation.
         s.end - (30 + (h >> 16) as i64 % 270) * DAY
     } else {
         s.end - s.duration_days * DAY
     };
-    let etag_inner = format!("'\"{}\"'", &guid(seed, &format!("{key}/etag"))[..36]);
     let mut display_name = format!("{customer_name} {}", s.name_suffix);
     // Graph limits displayName to 50 characters.
     display_name.truncate(50);
+    let activated = created + 120 + (h >> 24) as i64 % 3600;
     Relationship {
         id: format!("{}-{partner}", guid(seed, &key)),
         display_name,
         customer_id: customer_id.to_string(),
         customer_name: customer_name.to_string(),
-        roles,
         duration_days: s.duration_days,
         created,
-        activated: created + 120 + (h >> 24) as i64 % 3600,
+        activated,
         end: s.end,
         auto_extend: s.auto_extend,
         terminated: s.terminated,
-        etag: format!("W/\"{}\"", STANDARD.encode(etag_inner)),
+        etag: etag(seed, &key),
+        assignments: assignments(seed, &key, &roles, s.access, activated),
+        roles,
     }
 }
 
@@ -176,6 +305,8 @@ pub(crate) fn for_customer(
                 end: start - (60 + (h >> 8) as i64 % 300) * DAY - secs,
                 auto_extend: false,
                 terminated: true,
+                global_admin: false,
+                access: Access::None,
             },
         ));
     }
@@ -192,6 +323,8 @@ pub(crate) fn for_customer(
                 end: start - (10 + (h >> 20) as i64 % 200) * DAY - secs,
                 auto_extend: false,
                 terminated: false,
+                global_admin: false,
+                access: Access::None,
             },
         ));
     }
@@ -200,8 +333,17 @@ pub(crate) fn for_customer(
     } else {
         (
             start + (60 + (h >> 40) as i64 % 600) * DAY + secs,
-            (h >> 56) % 3 != 0,
+            // Global Administrator cannot be auto-extended, so such a
+            // relationship never asks for it.
+            !role.global_admin && (h >> 56) % 3 != 0,
         )
+    };
+    let access = if role.no_access {
+        Access::None
+    } else if role.pending_access {
+        Access::Pending
+    } else {
+        Access::Active
     };
     out.push(build(
         seed,
@@ -215,6 +357,8 @@ pub(crate) fn for_customer(
             end,
             auto_extend,
             terminated: false,
+            global_admin: role.global_admin,
+            access,
         },
     ));
     out
@@ -235,6 +379,8 @@ pub(crate) fn former_customer(seed: u64, partner: &str, start: i64) -> Relations
             end: start - 400 * DAY,
             auto_extend: false,
             terminated: true,
+            global_admin: false,
+            access: Access::None,
         },
     )
 }
@@ -298,5 +444,51 @@ mod tests {
         assert_eq!(r.at(later).status, "expired");
         assert_eq!(r.at(later).end, r.end);
         assert_eq!(days(730), "P730D");
+        // Global Administrator never auto-extends, even when asked.
+        r.auto_extend = true;
+        r.roles.push(GLOBAL_ADMINISTRATOR);
+        assert_eq!(r.at(later).status, "expired");
+    }
+
+    #[test]
+    fn access_assignments_by_role() {
+        let w = World::generate(2, 3);
+        let t = &w.customers[0];
+        let main = |role: GdapRole| {
+            for_customer(2, &w.partner.id, t, role, START)
+                .pop()
+                .unwrap()
+        };
+        let normal = main(GdapRole::default());
+        assert!(!normal.assignments.is_empty());
+        assert!(normal.assignments.iter().all(|a| a.status == "active"));
+        let granted: Vec<_> = normal
+            .assignments
+            .iter()
+            .flat_map(|a| a.roles.clone())
+            .collect();
+        assert_eq!(granted, normal.roles, "every role assigned once, in order");
+        assert!(main(GdapRole {
+            no_access: true,
+            ..Default::default()
+        })
+        .assignments
+        .is_empty());
+        let pending = main(GdapRole {
+            pending_access: true,
+            ..Default::default()
+        });
+        assert_eq!(pending.assignments.len(), 1);
+        assert_eq!(pending.assignments[0].status, "pending");
+        let ga = main(GdapRole {
+            global_admin: true,
+            ..Default::default()
+        });
+        assert!(ga.has_global_admin() && !ga.auto_extend);
+        assert_eq!(
+            role_name(GLOBAL_ADMINISTRATOR),
+            Some("Global Administrator")
+        );
+        assert!(ga.roles.iter().all(|r| role_name(r).is_some()));
     }
 }

@@ -1,6 +1,7 @@
-//! A tenant's Microsoft 365 side: licences (`subscribedSkus`), service
-//! health (`healthOverviews`), Secure Score history, user count and
-//! Entra Connect directory sync.
+//! A tenant's Microsoft 365 side: licences (`subscribedSkus`) and the
+//! commerce subscriptions behind them (`directory/subscriptions`,
+//! graph/companySubscription.md), service health (`healthOverviews`),
+//! Secure Score history, user count and Entra Connect directory sync.
 
 use super::Role;
 use crate::world::{guid, stream, Tenant};
@@ -118,6 +119,31 @@ pub(crate) struct Sku {
     pub subscription_id: String,
 }
 
+/// One `companySubscription`: the subscription behind a SKU, with when it
+/// next changes state (renews, lapses to `Warning`, is suspended, deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CompanySubscription {
+    pub id: String,
+    /// Same as the SKU's `subscriptionIds` entry.
+    pub commerce_id: String,
+    pub sku_id: &'static str,
+    pub part_number: &'static str,
+    pub plans: &'static [(&'static str, &'static str)],
+    /// `Enabled`, `Warning` or `Suspended` (as the SKU's capability status).
+    pub status: &'static str,
+    pub trial: bool,
+    /// Partner Center `autoRenewEnabled`: never for a trial.
+    pub auto_renew: bool,
+    pub total_licenses: u64,
+    pub created: i64,
+    /// `nextLifecycleDateTime`.
+    pub next_lifecycle: i64,
+    /// `ownerId`: the partner admin who bought it.
+    pub owner_id: String,
+    /// `ownerTenantId`: the partner tenant that created it.
+    pub owner_tenant_id: String,
+}
+
 /// One daily Secure Score.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Score {
@@ -142,6 +168,8 @@ pub(crate) struct M365 {
     /// Billing account the SKUs belong to (`accountId`).
     pub account_id: String,
     pub skus: Vec<Sku>,
+    /// One per SKU, in the same order.
+    pub subscriptions: Vec<CompanySubscription>,
     pub services: Vec<ServiceStatus>,
     /// Newest first, as `secureScores` lists them.
     pub scores: Vec<Score>,
@@ -168,7 +196,7 @@ const SCORE_DAYS: i64 = 5;
 
 impl M365 {
     /// The Microsoft 365 data of `t` as of `start`.
-    pub fn generate(seed: u64, t: &Tenant, role: Role, start: i64) -> Self {
+    pub fn generate(seed: u64, t: &Tenant, role: Role, start: i64, partner: &str) -> Self {
         let n = stream(seed, &format!("m365/{}", t.id));
         let skus = if role.no_licenses {
             Vec::new()
@@ -196,11 +224,25 @@ impl M365 {
         } else {
             scores(n, start)
         };
+        let subscriptions = skus
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let mut sub = subscription(seed, t, s, k == 0 && role.trial_ending, start, partner);
+                if k == 0 && role.renewal_off && !sub.trial {
+                    // Ends within 30 days and nobody renews it.
+                    sub.auto_renew = false;
+                    sub.next_lifecycle = start + (5 + (n >> 40) as i64 % 20) * DAY;
+                }
+                sub
+            })
+            .collect();
         // Entra Connect syncs every 30 minutes; the last one was recent.
         let last_sync = (n % 3 == 0).then(|| start - 60 - (n >> 8) as i64 % 1800);
         Self {
             account_id: guid(seed, &format!("account/{}", t.id)),
             skus,
+            subscriptions,
             services,
             scores,
             users: 5 + (n >> 16) % 480,
@@ -271,6 +313,45 @@ fn skus(seed: u64, t: &Tenant, role: Role, n: u64) -> Vec<Sku> {
         .collect()
 }
 
+const DAY: i64 = 86_400;
+
+/// The subscription behind `sku`: a trial ends in 2–6 days; a paid one renews
+/// 30–395 days out, a `Warning` one is suspended within 30 days, a
+/// `Suspended` one deleted within 30–90.
+fn subscription(
+    seed: u64,
+    t: &Tenant,
+    sku: &Sku,
+    trial: bool,
+    start: i64,
+    partner: &str,
+) -> CompanySubscription {
+    let key = format!("company-subscription/{}/{}", t.id, sku.part_number);
+    let h = stream(seed, &key);
+    let secs = (h % DAY as u64) as i64;
+    let next = match (trial, sku.capability_status) {
+        (true, _) => start + (2 + (h >> 8) as i64 % 5) * DAY + secs,
+        (false, "Warning") => start + (1 + (h >> 8) as i64 % 29) * DAY + secs,
+        (false, "Suspended") => start + (30 + (h >> 8) as i64 % 60) * DAY + secs,
+        _ => start + (30 + (h >> 8) as i64 % 365) * DAY + secs,
+    };
+    CompanySubscription {
+        id: guid(seed, &key),
+        commerce_id: sku.subscription_id.clone(),
+        sku_id: sku.sku_id,
+        part_number: sku.part_number,
+        plans: sku.plans,
+        status: sku.capability_status,
+        trial,
+        auto_renew: !trial,
+        total_licenses: sku.enabled + sku.warning + sku.suspended,
+        created: start - (30 + (h >> 20) as i64 % 700) * DAY,
+        next_lifecycle: next,
+        owner_id: guid(seed, &format!("{key}/owner")),
+        owner_tenant_id: partner.to_string(),
+    }
+}
+
 /// Daily scores at midnight UTC, newest first, improving slowly.
 fn scores(n: u64, start: i64) -> Vec<Score> {
     let today = start - start.rem_euclid(86_400);
@@ -298,7 +379,10 @@ mod tests {
             .enumerate()
             .map(|(k, t)| {
                 let role = Role::of_customer(k + 1, n);
-                (role, M365::generate(11, t, role, 1_800_000_000))
+                (
+                    role,
+                    M365::generate(11, t, role, 1_800_000_000, &w.partner.id),
+                )
             })
             .collect()
     }
@@ -329,6 +413,32 @@ mod tests {
             ids.dedup();
             assert_eq!(ids.len(), m.skus.len(), "SKUs are distinct");
         }
+    }
+
+    #[test]
+    fn one_subscription_per_sku_and_trials_end_within_a_week() {
+        let start = 1_800_000_000;
+        let mut trials = 0;
+        for (role, m) in all(14) {
+            assert_eq!(m.subscriptions.len(), m.skus.len());
+            for (s, sku) in m.subscriptions.iter().zip(&m.skus) {
+                assert_eq!(s.commerce_id, sku.subscription_id);
+                assert_eq!(s.status, sku.capability_status);
+                assert!(s.next_lifecycle > start);
+                if s.trial {
+                    assert!(s.next_lifecycle - start < 7 * DAY);
+                    trials += 1;
+                }
+            }
+            assert_eq!(
+                m.subscriptions.iter().any(|s| s.trial),
+                role.trial_ending && !role.no_licenses
+            );
+            if let Some(first) = m.subscriptions.first().filter(|_| role.renewal_off) {
+                assert!(!first.auto_renew && first.next_lifecycle - start < 30 * DAY);
+            }
+        }
+        assert!(trials > 0);
     }
 
     #[test]

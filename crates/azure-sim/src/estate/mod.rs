@@ -38,6 +38,11 @@ pub(crate) struct Role {
     pub license_warning: bool,
     /// The last SKU is suspended.
     pub license_suspended: bool,
+    /// The first SKU is a trial that ends within 7 days.
+    pub trial_ending: bool,
+    /// The first SKU's subscription ends within 30 days and does not
+    /// auto-renew (Partner Center `autoRenewEnabled: false`).
+    pub renewal_off: bool,
     /// How the partner reaches the tenant.
     pub gdap: GdapRole,
 }
@@ -53,6 +58,13 @@ pub(crate) struct GdapRole {
     pub extra_expired: bool,
     /// An older relationship the customer ended (`terminated`).
     pub extra_terminated: bool,
+    /// The active relationship holds Global Administrator (so it cannot
+    /// auto-extend).
+    pub global_admin: bool,
+    /// The active relationship has no access assignment: it grants nothing.
+    pub no_access: bool,
+    /// The active relationship's only access assignment is still `pending`.
+    pub pending_access: bool,
 }
 
 impl Role {
@@ -65,11 +77,16 @@ impl Role {
             license_near_exhaustion: i == 1 || i % 7 == 0,
             license_warning: i == 4.min(n) || i % 11 == 0,
             license_suspended: i == 6.min(n) || i % 13 == 0,
+            trial_ending: i % 9 == 6,
+            renewal_off: i % 7 == 2,
             gdap: GdapRole {
                 legacy_dap,
                 ends_soon: !legacy_dap && i % 5 == 0,
                 extra_expired: !legacy_dap && i % 6 == 4,
                 extra_terminated: !legacy_dap && i % 4 == 3,
+                global_admin: !legacy_dap && i % 8 == 1,
+                no_access: !legacy_dap && i % 6 == 2,
+                pending_access: !legacy_dap && i % 10 == 7,
             },
         }
     }
@@ -113,7 +130,7 @@ impl Estate {
             tenants.insert(
                 t.id.to_ascii_lowercase(),
                 TenantEstate {
-                    m365: M365::generate(seed, t, role, start),
+                    m365: M365::generate(seed, t, role, start, &world.partner.id),
                     azure: Azure::generate(seed, t),
                 },
             );
@@ -178,9 +195,14 @@ mod tests {
         assert!(roles.iter().any(|r| r.gdap.ends_soon));
         assert!(roles.iter().any(|r| r.gdap.extra_expired));
         assert!(roles.iter().any(|r| r.gdap.extra_terminated));
+        assert!(roles.iter().any(|r| r.gdap.global_admin));
+        assert!(roles.iter().any(|r| r.gdap.no_access));
+        assert!(roles.iter().any(|r| r.gdap.pending_access));
         assert!(roles.iter().any(|r| r.license_near_exhaustion));
         assert!(roles.iter().any(|r| r.license_warning));
         assert!(roles.iter().any(|r| r.license_suspended));
+        assert!(roles.iter().any(|r| r.trial_ending));
+        assert!(roles.iter().any(|r| r.renewal_off));
     }
 
     #[test]

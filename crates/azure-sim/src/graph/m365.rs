@@ -1,4 +1,6 @@
 //! Microsoft 365: licences (`subscribedSkus`, graph/examples/subscribedSkus-list.json),
+//! the subscriptions behind them (`directory/subscriptions`,
+//! directory-subscriptions-list.json),
 //! service health (`healthOverviews`, healthOverviews-list.json) and Secure
 //! Score (`secureScores`, secureScores-list-top1.json).
 
@@ -12,12 +14,21 @@ use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::estate::m365::{Score, Sku};
+use crate::estate::m365::{CompanySubscription, Score, Sku};
 use crate::estate::M365;
 use crate::state::SimState;
 
 const LICENSES_READ: &[&str] = &[
     "LicenseAssignment.Read.All",
+    "Organization.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// directory-list-subscriptions-permissions.md: Organization.Read.All, or
+/// Directory.Read.All (and Organization.ReadWrite.All for apps).
+const SUBSCRIPTIONS_READ: &[&str] = &[
     "Organization.Read.All",
     "Organization.ReadWrite.All",
     "Directory.Read.All",
@@ -121,6 +132,57 @@ pub(super) async fn subscribed_skus(
         .map(|s| sku(&call.tenant.id, &call.tenant.name, &m.account_id, s))
         .collect();
     odata::page(&state, &call, &uri, &q, "subscribedSkus", items, SKU_PAGING)
+}
+
+fn company_subscription(s: &CompanySubscription) -> Value {
+    let provisioning = if s.status == "Suspended" {
+        "Disabled"
+    } else {
+        "Success"
+    };
+    json!({
+        "createdDateTime": rfc3339(s.created),
+        "commerceSubscriptionId": s.commerce_id,
+        "id": s.id,
+        "isTrial": s.trial,
+        "nextLifecycleDateTime": rfc3339(s.next_lifecycle),
+        "serviceStatus": s.plans.iter().map(|(id, name)| json!({
+            "appliesTo": "User",
+            "provisioningStatus": provisioning,
+            "servicePlanId": id,
+            "servicePlanName": name,
+        })).collect::<Vec<_>>(),
+        "skuId": s.sku_id,
+        "skuPartNumber": s.part_number,
+        "status": s.status,
+        "totalLicenses": s.total_licenses,
+        "ownerId": s.owner_id,
+        "ownerTenantId": s.owner_tenant_id,
+        "ownerType": "User",
+    })
+}
+
+/// `GET /v1.0/directory/subscriptions`. The page documents no paging; the
+/// sim pages anyway, as for `subscribedSkus`.
+pub(super) async fn directory_subscriptions(
+    State(state): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (call, q, m) = match prepare(&state, &headers, &uri, SUBSCRIPTIONS_READ) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let items = m.subscriptions.iter().map(company_subscription).collect();
+    odata::page(
+        &state,
+        &call,
+        &uri,
+        &q,
+        "directory/subscriptions",
+        items,
+        SKU_PAGING,
+    )
 }
 
 /// `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.

@@ -1,7 +1,8 @@
 //! Microsoft Graph v1.0 for the tenant in the token: the directory
 //! (`organization`, `users/$count`), Microsoft 365 (`subscribedSkus`,
-//! service health, Secure Score), and in the partner's tenant its GDAP
-//! relationships and app registrations. Shapes follow graph/examples/.
+//! `directory/subscriptions`, service health, Secure Score), and in the partner's tenant its GDAP
+//! relationships with their access assignments, and app registrations.
+//! Shapes follow graph/examples/.
 //!
 //! This file routes, authenticates, and answers errors and faults;
 //! [`odata`] pages collections; one file per area serves its endpoints.
@@ -40,6 +41,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/users/$count", get(directory::users_count))
         .route("/v1.0/subscribedSkus", get(m365::subscribed_skus))
         .route(
+            "/v1.0/directory/subscriptions",
+            get(m365::directory_subscriptions),
+        )
+        .route(
             "/v1.0/admin/serviceAnnouncement/healthOverviews",
             get(m365::health_overviews),
         )
@@ -47,6 +52,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route(
             "/v1.0/tenantRelationships/delegatedAdminRelationships",
             get(partner::relationships),
+        )
+        .route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments",
+            get(partner::access_assignments),
         )
         .route("/v1.0/applications", get(partner::applications))
         .fallback(unknown_segment)

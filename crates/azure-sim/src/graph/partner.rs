@@ -1,12 +1,14 @@
 //! What the partner reads about itself: its GDAP relationships
 //! (`tenantRelationships/delegatedAdminRelationships`,
-//! graph/examples/delegatedAdminRelationships-list.json) and its app
+//! graph/examples/delegatedAdminRelationships-list.json) and each one's
+//! access assignments (`…/{id}/accessAssignments`,
+//! graph/examples/delegatedAdminAccessAssignments-list.json), and its app
 //! registrations with their credentials (`applications`,
 //! learn.microsoft.com/graph/api/application-list).
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -14,7 +16,7 @@ use tenantwatch_common::time::rfc3339;
 
 use super::odata::{self, ListQuery, Paging, Top};
 use super::{begin, Call};
-use crate::estate::gdap::{self, Current};
+use crate::estate::gdap::{self, Assignment, Current};
 use crate::estate::{AppCredential, CredentialKind, Relationship};
 use crate::state::SimState;
 use crate::world::{guid, App};
@@ -150,6 +152,84 @@ fn application(state: &SimState, app: &App, creds: &[AppCredential]) -> Value {
         "passwordCredentials": secrets.into_iter().map(credential).collect::<Vec<_>>(),
         "keyCredentials": keys.into_iter().map(credential).collect::<Vec<_>>(),
     })
+}
+
+fn assignment(a: &Assignment) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.delegatedAdminAccessAssignment",
+        "@odata.etag": a.etag,
+        "id": a.id,
+        "status": a.status,
+        "createdDateTime": rfc3339(a.created),
+        "lastModifiedDateTime": rfc3339(a.last_modified),
+        "accessContainer": {
+            "accessContainerId": a.group_id,
+            "accessContainerType": "securityGroup",
+        },
+        "accessDetails": {
+            "unifiedRoles": a.roles.iter().map(|id| json!({"roleDefinitionId": id})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// `GET /v1.0/tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments`.
+/// Supports `$filter=status eq '…'` and `$top` up to 300, as the list page says.
+pub(super) async fn access_assignments(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let call = match begin(&state, &headers, GDAP_READ) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let q = match ListQuery::parse(&uri) {
+        Ok(q) => q,
+        Err(r) => return odata::refuse(&state, &call, r),
+    };
+    let status_filter = match q.filter.as_deref().map(odata::parse_eq) {
+        None => None,
+        Some(Some((prop, value))) if prop.eq_ignore_ascii_case("status") => Some(value),
+        Some(_) => return unsupported(&state, &call),
+    };
+    let found = (call.tenant.id == state.world.partner.id)
+        .then(|| {
+            state
+                .relationships_at(state.clock.now_unix())
+                .into_iter()
+                .find(|(r, _)| r.id.eq_ignore_ascii_case(&id))
+        })
+        .flatten();
+    let Some((r, _)) = found else {
+        // Microsoft documents no error for an unknown relationship; Graph's
+        // generic 404 (invented code, see docs/simulator.md).
+        return super::error(
+            &state,
+            &call.ids,
+            axum::http::StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The delegated admin relationship '{id}' was not found."),
+        );
+    };
+    let items = r
+        .assignments
+        .iter()
+        .filter(|a| status_filter.as_deref().is_none_or(|s| s == a.status))
+        .map(assignment)
+        .collect();
+    odata::page(
+        &state,
+        &call,
+        &uri,
+        &q,
+        &format!(
+            "tenantRelationships/delegatedAdminRelationships('{}')/accessAssignments",
+            r.id
+        ),
+        items,
+        GDAP_PAGING,
+    )
 }
 
 /// `GET /v1.0/applications`.

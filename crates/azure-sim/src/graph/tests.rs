@@ -55,6 +55,41 @@ async fn graph_m365_endpoints_page_to_the_ground_truth() {
             assert_eq!(s["accountName"], tt.name);
         }
 
+        let (subs, _) = f.graph_all("/v1.0/directory/subscriptions", &token).await;
+        let got: Vec<(String, String, String, bool, u64, String)> = subs
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().into(),
+                    s["skuPartNumber"].as_str().unwrap().into(),
+                    s["status"].as_str().unwrap().into(),
+                    s["isTrial"].as_bool().unwrap(),
+                    s["totalLicenses"].as_u64().unwrap(),
+                    s["nextLifecycleDateTime"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<_> = tt
+            .directory_subscriptions
+            .iter()
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    d.sku_part_number.clone(),
+                    d.status.clone(),
+                    d.trial,
+                    d.total_licenses,
+                    rfc3339(d.next_lifecycle),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        // The commerce id is the SKU's subscription id; the owner is the partner.
+        for (s, k) in subs.iter().zip(&skus) {
+            assert_eq!(s["commerceSubscriptionId"], k["subscriptionIds"][0]);
+            assert_eq!(s["ownerTenantId"], f.sim.partner_tenant_id());
+        }
+
         let (services, pages) = f
             .graph_all("/v1.0/admin/serviceAnnouncement/healthOverviews", &token)
             .await;
@@ -268,6 +303,95 @@ async fn gdap_relationships_reconcile_with_partner_center() {
     let customer = f.access(&truth.tenants[0].tenant_id, GRAPH_SCOPE).await;
     let (none, _) = f.graph_all(path, &customer).await;
     assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn gdap_access_assignments_match_the_ground_truth() {
+    let f = start(12).await;
+    let truth = f.sim.ground_truth();
+    let partner = f.access(&f.sim.partner_tenant_id(), GRAPH_SCOPE).await;
+    let base = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let mut seen = (0, 0, 0);
+    for g in truth
+        .tenants
+        .iter()
+        .chain(&truth.gdap_only)
+        .flat_map(|t| &t.gdap)
+    {
+        let path = format!("{base}/{}/accessAssignments", g.relationship_id);
+        let (got, _) = f.graph_all(&path, &partner).await;
+        assert_eq!(got.len(), g.access_assignments.len(), "{path}");
+        for (a, t) in got.iter().zip(&g.access_assignments) {
+            assert_eq!(
+                a["@odata.type"],
+                "#microsoft.graph.delegatedAdminAccessAssignment"
+            );
+            assert!(a["@odata.etag"].as_str().unwrap().starts_with("W/\""));
+            assert_eq!(a["id"], t.id);
+            assert_eq!(a["status"], t.status);
+            assert_eq!(a["accessContainer"]["accessContainerType"], "securityGroup");
+            let roles: Vec<&str> = a["accessDetails"]["unifiedRoles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["roleDefinitionId"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, t.roles);
+            // Only roles the relationship holds can be assigned.
+            assert!(roles.iter().all(|r| g.roles.iter().any(|x| x.id == *r)));
+        }
+        if g.status == "active" && g.access_assignments.is_empty() {
+            seen.0 += 1;
+        }
+        if g.access_assignments.iter().any(|a| a.status == "pending") {
+            seen.1 += 1;
+        }
+        if g.global_admin {
+            assert!(!g.auto_extend, "Global Administrator never auto-extends");
+            seen.2 += 1;
+        }
+    }
+    assert!(seen.0 > 0 && seen.1 > 0 && seen.2 > 0, "{seen:?}");
+    // $filter on status, as documented.
+    let active = truth
+        .tenants
+        .iter()
+        .flat_map(|t| &t.gdap)
+        .find(|g| g.access_assignments.len() == 2)
+        .unwrap();
+    let (only, _) = f
+        .graph_all(
+            &format!(
+                "{base}/{}/accessAssignments?$filter=status%20eq%20'pending'",
+                active.relationship_id
+            ),
+            &partner,
+        )
+        .await;
+    assert!(only.is_empty());
+    // An unknown relationship is a Graph 404 error body.
+    let r = f
+        .get(
+            format!("{}{base}/nope/accessAssignments", f.sim.graph_url()),
+            Some(&partner),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NotFound");
+    // A customer's own token finds no relationship of the partner.
+    let customer = f.access(&truth.tenants[0].tenant_id, GRAPH_SCOPE).await;
+    let r = f
+        .get(
+            format!(
+                "{}{base}/{}/accessAssignments",
+                f.sim.graph_url(),
+                active.relationship_id
+            ),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]

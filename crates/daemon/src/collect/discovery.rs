@@ -8,6 +8,10 @@
 //! reach a label, a log line or the status page.
 //!
 //! GDAP: <https://learn.microsoft.com/graph/api/tenantrelationship-list-delegatedadminrelationships>.
+//! An active relationship grants nothing until its roles are assigned to a
+//! security group, so each active one's access assignments are read too
+//! (<https://learn.microsoft.com/graph/api/delegatedadminrelationship-list-accessassignments>),
+//! and every tenant in scope is checked against `tenants.gdap_required_roles`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +20,7 @@ use serde::Deserialize;
 use crate::collect::collector::{with_token, CollectError};
 use crate::config::cloud::Cloud;
 use crate::model::Api;
-use crate::model::{ErrorClass, GdapRelationship, Source, Tenant};
+use crate::model::{AccessAssignment, ErrorClass, GdapRelationship, RequiredRole, Source, Tenant};
 use crate::outbound::request::{ApiClient, Request};
 use crate::outbound::url::join;
 use crate::tokens::broker::TokenBroker;
@@ -30,6 +34,11 @@ pub struct Discovered {
     pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of the tenants in scope (all statuses but terminated).
     pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
+    /// The `[[tenants.groups]]` group of each tenant in scope, by id.
+    pub groups: std::sync::Arc<BTreeMap<String, String>>,
+    /// Each tenant in scope × required role, for tenants whose active
+    /// relationships' assignments could all be read.
+    pub gdap_required_roles: std::sync::Arc<Vec<RequiredRole>>,
     /// Partner Center customers in scope with no active GDAP relationship.
     pub customers_without_gdap: Option<usize>,
     /// Active GDAP relationships in scope whose tenant Partner Center does not list.
@@ -125,6 +134,160 @@ struct RawRelationship {
     end: Option<String>,
     #[serde(rename = "autoExtendDuration")]
     auto_extend: Option<String>,
+    #[serde(rename = "accessDetails")]
+    access_details: Option<RawAccessDetails>,
+}
+
+/// `delegatedAdminAccessDetails`.
+#[derive(Deserialize, Default)]
+struct RawAccessDetails {
+    #[serde(rename = "unifiedRoles", default)]
+    unified_roles: Vec<RawUnifiedRole>,
+}
+
+/// `unifiedRole`.
+#[derive(Deserialize)]
+struct RawUnifiedRole {
+    #[serde(rename = "roleDefinitionId", default)]
+    role_definition_id: String,
+}
+
+/// `delegatedAdminAccessAssignment` (the fields tenantwatch uses).
+#[derive(Deserialize)]
+struct RawAccessAssignment {
+    #[serde(default)]
+    status: String,
+    #[serde(rename = "accessDetails")]
+    access_details: Option<RawAccessDetails>,
+}
+
+/// Role definition ids, lower-case; anything that is not a GUID is dropped,
+/// so outside text never becomes a `role` label.
+fn role_ids(details: Option<RawAccessDetails>) -> Vec<String> {
+    let mut out: Vec<String> = details
+        .unwrap_or_default()
+        .unified_roles
+        .into_iter()
+        .map(|r| r.role_definition_id.to_ascii_lowercase())
+        .filter(|id| crate::model::is_tenant_id(id))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// How many relationships' access assignments are read at once. The partner
+/// tenant's per-tenant request limit applies as well.
+const ACCESS_READS_AT_ONCE: usize = 4;
+
+/// Reads the access assignments of every active relationship into it.
+/// Returns a GDAP source failure (class and why) per relationship that failed.
+async fn read_access(
+    rels: &mut [GdapRelationship],
+    api: &ApiClient,
+    broker: &TokenBroker,
+    cloud: &Cloud,
+    partner_tenant: &str,
+) -> Vec<SourceFailure> {
+    use futures::StreamExt;
+    let wanted: Vec<(usize, String)> = rels
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == "active")
+        .map(|(i, r)| (i, r.id.clone()))
+        .collect();
+    let results: Vec<(
+        usize,
+        Result<Vec<RawAccessAssignment>, (ErrorClass, String)>,
+    )> = futures::stream::iter(wanted)
+        .map(|(i, id)| async move {
+            // The id came from outside: it goes in as one escaped path segment.
+            let url = crate::outbound::url::with_segments(
+                &cloud.graph,
+                &[
+                    ("path", "v1.0"),
+                    ("path", "tenantRelationships"),
+                    ("path", "delegatedAdminRelationships"),
+                    ("GDAP relationship id", &id),
+                    ("path", "accessAssignments"),
+                ],
+            )
+            .map_err(|e| (ErrorClass::Other, e.to_string()));
+            let r = match url {
+                Ok(url) => with_token(broker, partner_tenant, Api::Graph, |token| {
+                    let url = url.to_string();
+                    async move {
+                        api.get_all(Request::get("graph", partner_tenant, url, &token))
+                            .await
+                    }
+                })
+                .await
+                .map_err(|e: CollectError| (e.class(broker.partner_mfa()), e.to_string())),
+                Err(e) => Err(e),
+            };
+            (i, r)
+        })
+        .buffered(ACCESS_READS_AT_ONCE)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(list) => {
+                rels[i].access = Some(
+                    list.into_iter()
+                        .map(|a| AccessAssignment {
+                            status: crate::support::scrub::upstream(&a.status),
+                            roles: role_ids(a.access_details),
+                        })
+                        .collect(),
+                )
+            }
+            Err((class, e)) => failures.push(SourceFailure {
+                source: Source::Gdap,
+                class,
+                message: format!(
+                    "access assignments of GDAP relationship {}: {e}",
+                    rels[i].id
+                ),
+            }),
+        }
+    }
+    failures
+}
+
+/// For each tenant in scope and required role: whether an active
+/// relationship's active assignment grants it. Tenants with an active
+/// relationship whose assignments are unknown are left out rather than
+/// reported as missing what they may well have.
+fn required_roles(
+    required: &[String],
+    tenants: &[Tenant],
+    rels: &[GdapRelationship],
+) -> Vec<RequiredRole> {
+    let mut granted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut unknown: BTreeSet<&str> = BTreeSet::new();
+    for r in rels.iter().filter(|r| r.status == "active") {
+        if r.access.is_none() {
+            unknown.insert(&r.tenant_id);
+        }
+        granted
+            .entry(&r.tenant_id)
+            .or_default()
+            .extend(r.granted_roles());
+    }
+    let mut out = Vec::new();
+    for t in tenants.iter().filter(|t| !unknown.contains(&*t.tenant_id)) {
+        let has = granted.get(&*t.tenant_id);
+        for role in required {
+            out.push(RequiredRole {
+                tenant_id: t.tenant_id.to_string(),
+                role: crate::model::role_label(role).to_string(),
+                missing: !has.is_some_and(|g| g.contains(role.as_str())),
+            });
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -241,6 +404,8 @@ pub async fn discover(
                                     .as_deref()
                                     .and_then(crate::collect::collector::parse_time),
                                 auto_extend: !r.auto_extend.as_deref().is_none_or(is_zero_duration),
+                                roles: role_ids(r.access_details),
+                                access: None,
                             });
                         }
                     }
@@ -266,6 +431,8 @@ pub async fn discover(
         if !crate::collect::scope::in_scope(settings, &id, &domain) {
             continue;
         }
+        let group = crate::collect::scope::group_of(&settings.groups, &id, &domain);
+        std::sync::Arc::make_mut(&mut out.groups).insert(id.clone(), group.to_string());
         out.tenants.push(Tenant {
             tenant_id: id.as_str().into(),
             name: name.into(),
@@ -275,6 +442,25 @@ pub async fn discover(
     }
     let sources = out.sources.clone();
     std::sync::Arc::make_mut(&mut out.gdap).retain(|g| sources.contains_key(&g.tenant_id));
+    let gdap_listed = settings.sources.contains(&Source::Gdap)
+        && !out.failures.iter().any(|f| f.source == Source::Gdap);
+    let mut access_failures = Vec::new();
+    if gdap_listed {
+        // Only relationships in scope are read: an excluded tenant costs no request.
+        access_failures = read_access(
+            std::sync::Arc::make_mut(&mut out.gdap).as_mut_slice(),
+            api,
+            broker,
+            cloud,
+            partner_tenant,
+        )
+        .await;
+        out.gdap_required_roles = std::sync::Arc::new(required_roles(
+            &settings.gdap_required_roles,
+            &out.tenants,
+            &out.gdap,
+        ));
+    }
     if let Some(pc) = &pc_customers {
         if settings.sources.contains(&Source::Gdap)
             && !out.failures.iter().any(|f| f.source == Source::Gdap)
@@ -293,6 +479,9 @@ pub async fn discover(
             );
         }
     }
+    // Reported after the reconciliation above, which needs only the list:
+    // one unreadable relationship must not hide the customers without GDAP.
+    out.failures.extend(access_failures);
     out
 }
 
@@ -317,5 +506,69 @@ mod tests {
         let rels: Vec<RawRelationship> = serde_json::from_value(v["value"].clone()).unwrap();
         assert!(rels.len() >= 2);
         assert_eq!(rels[1].auto_extend.as_deref(), Some("PT0S"));
+        assert_eq!(
+            role_ids(rels.into_iter().nth(1).unwrap().access_details),
+            [
+                "29232cdf-9323-42fd-ade2-1d097af3e4de",
+                "3a2c62db-5318-420d-8d74-23affee5d9d5"
+            ]
+        );
+    }
+
+    #[test]
+    fn documented_access_assignments_parse() {
+        let raw = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/graph-delegatedAdminAccessAssignments-list.json"
+        ));
+        let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let list: Vec<RawAccessAssignment> = serde_json::from_value(v["value"].clone()).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].status, "active");
+        let first = role_ids(list.into_iter().next().unwrap().access_details);
+        assert!(first.contains(&crate::model::GLOBAL_ADMINISTRATOR.to_string()));
+    }
+
+    #[test]
+    fn required_roles_need_an_active_assignment_and_skip_the_unknown() {
+        let reader = "f2ef992c-3afb-46b9-b7cf-a126ee74c451".to_string();
+        let tenant = |id: &str| Tenant {
+            tenant_id: id.into(),
+            name: "".into(),
+            domain: "".into(),
+        };
+        let rel = |t: &str, access: Option<Vec<AccessAssignment>>| GdapRelationship {
+            id: format!("rel-{t}"),
+            tenant_id: t.into(),
+            customer_name: String::new(),
+            status: "active".into(),
+            end: None,
+            auto_extend: false,
+            roles: vec![reader.clone()],
+            access,
+        };
+        let active = |status: &str| AccessAssignment {
+            status: status.into(),
+            roles: vec![reader.clone()],
+        };
+        let rels = [
+            rel("a", Some(vec![active("active")])),
+            rel("b", Some(vec![active("pending")])),
+            rel("c", None),
+        ];
+        let tenants = [tenant("a"), tenant("b"), tenant("c"), tenant("d")];
+        let got = required_roles(std::slice::from_ref(&reader), &tenants, &rels);
+        let brief: Vec<(&str, &str, bool)> = got
+            .iter()
+            .map(|r| (r.tenant_id.as_str(), r.role.as_str(), r.missing))
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                ("a", "Global Reader", false),
+                ("b", "Global Reader", true),
+                ("d", "Global Reader", true),
+            ]
+        );
     }
 }

@@ -459,12 +459,26 @@ impl Engine {
         };
         let discovered = match collector.scope() {
             Scope::Partner => None,
-            Scope::Customers => self.state().discovered.clone(),
+            Scope::Customers | Scope::PartnerCenterCustomers => self.state().discovered.clone(),
         };
+        let listed: Vec<Tenant>;
         let tenants: &[Tenant] = match (collector.scope(), &discovered) {
             (Scope::Partner, _) => std::slice::from_ref(&partner),
             (Scope::Customers, Some(d)) => &d.tenants,
-            (Scope::Customers, None) => &[],
+            (Scope::PartnerCenterCustomers, Some(d)) => {
+                listed = d
+                    .tenants
+                    .iter()
+                    .filter(|t| {
+                        d.sources
+                            .get(&*t.tenant_id)
+                            .is_some_and(|s| s.contains(&crate::model::Source::PartnerCenter))
+                    })
+                    .cloned()
+                    .collect();
+                &listed
+            }
+            (_, None) => &[],
         };
         let permits = Arc::new(Semaphore::new(plan.collection.concurrency));
         let max_series = plan.collection.max_series;
@@ -606,6 +620,7 @@ impl Engine {
             api: &self.api,
             cloud: &self.cloud,
             partner_client_id: &self.partner_client_id,
+            partner_tenant: &self.partner_tenant,
         };
         let timer = Instant::now();
         let result = tokio::time::timeout(

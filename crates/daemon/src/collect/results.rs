@@ -96,11 +96,17 @@ impl State {
         let Some(found) = &st.discovered else {
             return None;
         };
-        let customer_collectors: Vec<(usize, &'static str)> = collectors
+        // Collectors about customers, and whether their outcome counts
+        // towards `up`: one asking Partner Center with the partner's token
+        // says nothing about the tenant's own access, but its freshness
+        // is the tenant's all the same.
+        let customer_collectors: Vec<(usize, &'static str, bool)> = collectors
             .iter()
             .enumerate()
-            .filter(|(_, (c, cs))| cs.enabled && c.scope() == Scope::Customers)
-            .map(|(i, (c, _))| (i, c.name()))
+            .filter(|(_, (c, cs))| {
+                cs.enabled && matches!(c.scope(), Scope::Customers | Scope::PartnerCenterCustomers)
+            })
+            .map(|(i, (c, _))| (i, c.name(), c.scope() == Scope::Customers))
             .collect();
         let mut tenants = Vec::with_capacity(found.tenants.len());
         for t in &found.tenants {
@@ -118,14 +124,16 @@ impl State {
                 collectors: Vec::with_capacity(customer_collectors.len()),
             };
             let mut any = false;
-            for (idx, name) in &customer_collectors {
+            for (idx, name, counts) in &customer_collectors {
                 let Some(r) = row.and_then(|row| row.get(*idx)?.as_ref()) else {
                     continue;
                 };
-                any = true;
-                status.up &= r.ok;
-                if status.token_error.is_none() {
-                    status.token_error = r.token_error;
+                if *counts {
+                    any = true;
+                    status.up &= r.ok;
+                    if status.token_error.is_none() {
+                        status.token_error = r.token_error;
+                    }
                 }
                 let about = r.about.as_deref();
                 if let Some(n) = about
@@ -187,6 +195,8 @@ impl State {
             discovered: found.tenants.len(),
             sources: found.sources.clone(),
             gdap: found.gdap.clone(),
+            gdap_required_roles: found.gdap_required_roles.clone(),
+            groups: found.groups.clone(),
             customers_without_gdap: found.customers_without_gdap,
             gdap_without_customer: found.gdap_without_customer,
             runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),

@@ -2,19 +2,33 @@
 //! `exclude` globs on the tenant id or default domain, then the shard when
 //! several replicas split the tenants (`tenants.shard`). Every tenant
 //! discovery lists passes through [`in_scope`]; the ones it rejects are
-//! neither collected nor exported.
+//! neither collected nor exported. [`group_of`] names the tenant group
+//! (`[[tenants.groups]]`, the same globs) alerts are routed by.
 
-use crate::config::{DiscoverySettings, Shard};
+use crate::config::{DiscoverySettings, Shard, TenantGroup, NO_GROUP};
 
 /// True when the tenant `id` (with its default `domain`, if known) is watched here.
 pub fn in_scope(settings: &DiscoverySettings, id: &str, domain: &str) -> bool {
-    let hit = |pats: &[String]| {
-        pats.iter()
-            .any(|p| glob_match(p, id) || (!domain.is_empty() && glob_match(p, domain)))
-    };
+    let hit = |pats: &[String]| matches_any(pats, id, domain);
     (settings.include.is_empty() || hit(&settings.include))
         && !hit(&settings.exclude)
         && settings.shard.is_none_or(|s| owns(s, id))
+}
+
+/// True when one of `patterns` matches the tenant id or its (known) domain.
+fn matches_any(patterns: &[String], id: &str, domain: &str) -> bool {
+    patterns
+        .iter()
+        .any(|p| glob_match(p, id) || (!domain.is_empty() && glob_match(p, domain)))
+}
+
+/// The first group, in config order, whose `include` matches the tenant and
+/// whose `exclude` does not; [`NO_GROUP`] when none does.
+pub fn group_of<'a>(groups: &'a [TenantGroup], id: &str, domain: &str) -> &'a str {
+    groups
+        .iter()
+        .find(|g| matches_any(&g.include, id, domain) && !matches_any(&g.exclude, id, domain))
+        .map_or(NO_GROUP, |g| g.name.as_str())
 }
 
 /// True when `tenant_id` belongs to `shard`. The hash (first 8 bytes of
@@ -63,6 +77,24 @@ mod tests {
         assert!(glob_match("1111????-*", "11112222-aaaa"));
         assert!(!glob_match("*.example.com", "contoso.onmicrosoft.com"));
         assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn first_matching_group_wins_and_exclude_skips_to_the_next() {
+        let g = |name: &str, include: &[&str], exclude: &[&str]| TenantGroup {
+            name: name.into(),
+            include: include.iter().map(|s| s.to_string()).collect(),
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        };
+        let groups = [
+            g("gold", &["*.contoso.com", "1111*"], &["lab.contoso.com"]),
+            g("silver", &["*contoso*"], &[]),
+        ];
+        assert_eq!(group_of(&groups, "2222", "eu.contoso.com"), "gold");
+        assert_eq!(group_of(&groups, "1111-x", ""), "gold");
+        assert_eq!(group_of(&groups, "2222", "lab.contoso.com"), "silver");
+        assert_eq!(group_of(&groups, "2222", "fabrikam.com"), NO_GROUP);
+        assert_eq!(group_of(&[], "2222", "eu.contoso.com"), NO_GROUP);
     }
 
     #[test]

@@ -351,6 +351,54 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn gdap_required_roles_take_names_or_ids() {
+        let body = good()
+            + "[tenants]\nsources = [\"gdap\"]\ngdap_required_roles = [\"global reader\", \"DD4DB9A0-CC4A-4213-9F9F-70242232D97E\", \"Global Reader\"]\n";
+        let s = load(&body, &[]).unwrap();
+        assert_eq!(
+            s.tenants.gdap_required_roles,
+            [
+                "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+                "dd4db9a0-cc4a-4213-9f9f-70242232d97e"
+            ]
+        );
+        let body =
+            good() + "[tenants]\ngdap_required_roles = [\"Global Overlord\", \"Global Reader\"]\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants.gdap_required_roles: \"Global Overlord\" is neither"),
+            "{err}"
+        );
+        assert!(err.contains("needs the gdap source"), "{err}");
+    }
+
+    #[test]
+    fn tenant_groups_keep_their_order_and_name_their_problems() {
+        let body = good()
+            + "[[tenants.groups]]\nname = \"gold\"\ninclude = [\"*.contoso.com\"]\nexclude = [\"lab.*\"]\n[[tenants.groups]]\nname = \"silver\"\ninclude = [\"*\"]\n";
+        let s = load(&body, &[]).unwrap();
+        let names: Vec<_> = s.tenants.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["gold", "silver"]);
+        assert_eq!(s.tenants.groups[0].exclude, ["lab.*"]);
+        let body = good()
+            + "[[tenants.groups]]\nname = \"none\"\ninclude = [\"*\"]\n[[tenants.groups]]\nname = \"a b\"\n[[tenants.groups]]\nname = \"x\"\ninclude = [\"*\"]\n[[tenants.groups]]\nname = \"x\"\ninclude = [\"*\"]\n";
+        let err = load(&body, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants.groups[0].name: \"none\" is the group"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tenants.groups[1].name: \"a b\" must be"),
+            "{err}"
+        );
+        assert!(err.contains("tenants.groups[1].include: missing"), "{err}");
+        assert!(
+            err.contains("tenants.groups[3].name: \"x\" is used twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_schedule_and_listen() {
         let body = good()
             + "[collection]\nschedule = \"every minute\"\n[server]\nlisten = \"localhost\"\n";

@@ -46,6 +46,16 @@ pub(super) struct RawTenants {
     pub(super) shard: Option<String>,
     pub(super) shard_count: Option<u32>,
     pub(super) schedule: Option<String>,
+    pub(super) gdap_required_roles: Option<Vec<String>>,
+    pub(super) groups: Option<Vec<RawGroup>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroup {
+    pub(super) name: Option<String>,
+    pub(super) include: Option<Vec<String>>,
+    pub(super) exclude: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -294,6 +294,26 @@ pub struct DiscoverySettings {
     pub shard: Option<Shard>,
     /// Cron schedule of discovery (and of re-reading the refresh token).
     pub schedule: String,
+    /// Entra role definition ids (lower-case) every tenant must grant the
+    /// partner through an active GDAP relationship and access assignment.
+    pub gdap_required_roles: Vec<String>,
+    /// `[[tenants.groups]]` in config order: a tenant belongs to the first
+    /// that matches, else to [`NO_GROUP`].
+    pub groups: Vec<TenantGroup>,
+}
+
+/// The `group` of a tenant no `[[tenants.groups]]` entry matches.
+pub const NO_GROUP: &str = "none";
+
+/// One `[[tenants.groups]]` entry: a name for routing and silencing alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantGroup {
+    /// The `group` label.
+    pub name: String,
+    /// Globs on tenant id or default domain; a tenant must match one.
+    pub include: Vec<String>,
+    /// Globs that take a tenant out again.
+    pub exclude: Vec<String>,
 }
 
 /// `i/n`: this process takes the tenants whose hash mod n is i.
@@ -326,6 +346,8 @@ pub const COLLECTORS: &[&str] = &[
     "arm_subscriptions",
     "resource_graph",
     "licenses",
+    "m365_subscriptions",
+    "partner_subscriptions",
     "service_health",
     "secure_score",
     "app_credentials",

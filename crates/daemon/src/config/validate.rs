@@ -740,6 +740,61 @@ fn validate_tenants(
         .clone()
         .unwrap_or_else(|| DEFAULT_DISCOVERY_SCHEDULE.to_string());
     valid_cron(p, "tenants.schedule", &schedule);
+    let mut gdap_required_roles = Vec::new();
+    for r in raw.gdap_required_roles.iter().flatten() {
+        match crate::model::role_id(r) {
+            Some(id) if !gdap_required_roles.contains(&id) => gdap_required_roles.push(id),
+            Some(_) => {}
+            None => p.push(
+                "tenants.gdap_required_roles",
+                format!(
+                    "{r:?} is neither a role definition id (GUID) nor a built-in role name tenantwatch knows (e.g. \"Global Reader\"); use the role's template id"
+                ),
+            ),
+        }
+    }
+    if !gdap_required_roles.is_empty() && !sources.contains(&Source::Gdap) {
+        p.push(
+            "tenants.gdap_required_roles",
+            "needs the gdap source in tenants.sources: roles are read from the GDAP relationships",
+        );
+    }
+    let mut groups: Vec<crate::config::TenantGroup> = Vec::new();
+    for (i, g) in raw.groups.iter().flatten().enumerate() {
+        let key = format!("tenants.groups[{i}]");
+        let name = g.name.clone().unwrap_or_default();
+        // A label value for routing: short, plain, and never the fallback.
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !plain {
+            p.push(
+                &format!("{key}.name"),
+                format!("{name:?} must be 1–64 letters, digits, '_', '-' or '.'"),
+            );
+        } else if name == crate::config::NO_GROUP {
+            p.push(
+                &format!("{key}.name"),
+                format!("\"{name}\" is the group of tenants no entry matches; pick another name"),
+            );
+        } else if groups.iter().any(|o| o.name == name) {
+            p.push(&format!("{key}.name"), format!("{name:?} is used twice"));
+        }
+        let include = g.include.clone().unwrap_or_default();
+        if include.is_empty() {
+            p.push(
+                &format!("{key}.include"),
+                "missing or empty; use [\"*\"] for every tenant",
+            );
+        }
+        groups.push(crate::config::TenantGroup {
+            name,
+            include,
+            exclude: g.exclude.clone().unwrap_or_default(),
+        });
+    }
     Some(crate::config::DiscoverySettings {
         sources,
         static_tenants,
@@ -747,6 +802,8 @@ fn validate_tenants(
         exclude: raw.exclude.clone().unwrap_or_default(),
         shard,
         schedule,
+        gdap_required_roles,
+        groups,
     })
 }
 

@@ -26,6 +26,60 @@ fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeText {
     GaugeText::new(name, help, labels, true)
 }
 
+/// What GDAP relationships actually grant: access assignments by status,
+/// roles held, Global Administrator, and `tenants.gdap_required_roles`.
+fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
+    let mut assignments = gauge(
+        "tenantwatch_gdap_relationship_access_assignments",
+        "Access assignments of an active GDAP relationship by status; status=\"active\" is always present, 0 when the relationship grants nothing.",
+        &["tenant_id", "relationship_id", "status"],
+    );
+    for g in s.gdap.iter() {
+        let Some(access) = &g.access else { continue };
+        let mut by_status: BTreeMap<&str, usize> = BTreeMap::from([("active", 0)]);
+        for a in access {
+            *by_status.entry(a.status.as_str()).or_default() += 1;
+        }
+        for (status, n) in by_status {
+            assignments.add(&[&g.tenant_id, &g.id, status], n as f64);
+        }
+    }
+    out.extend(assignments.done());
+    let mut roles = gauge(
+        "tenantwatch_gdap_relationship_role",
+        "Roles a GDAP relationship holds (its accessDetails), by name where known, else role definition id; always 1.",
+        &["tenant_id", "relationship_id", "role"],
+    );
+    for g in s.gdap.iter() {
+        for r in &g.roles {
+            roles.add(&[&g.tenant_id, &g.id, crate::model::role_label(r)], 1.0);
+        }
+    }
+    out.extend(roles.done());
+    let mut global_admin = gauge(
+        "tenantwatch_gdap_relationship_global_admin",
+        "1 when the GDAP relationship holds Global Administrator, which Microsoft never auto-extends.",
+        &["tenant_id", "relationship_id"],
+    );
+    for g in s.gdap.iter() {
+        global_admin.add(
+            &[&g.tenant_id, &g.id],
+            if g.global_admin() { 1.0 } else { 0.0 },
+        );
+    }
+    out.extend(global_admin.done());
+    let mut missing = gauge(
+        "tenantwatch_gdap_required_role_missing",
+        "1 when no active GDAP relationship with an active access assignment gives the partner this role of tenants.gdap_required_roles.",
+        &["tenant_id", "role"],
+    );
+    for r in s.gdap_required_roles.iter() {
+        missing.add(&[&r.tenant_id, &r.role], if r.missing { 1.0 } else { 0.0 });
+    }
+    out.extend(missing.done());
+}
+
+/// The families written from the published snapshot.
 pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     // Each family is finished before the next starts, so one compressor is
     // alive at a time.
@@ -48,6 +102,15 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
     }
     out.extend(info.done());
+    let mut group = gauge(
+        "tenantwatch_tenant_group",
+        "The [[tenants.groups]] group of each tenant (\"none\" when no group matches); always 1, one series per tenant, for joins.",
+        &["tenant_id", "group"],
+    );
+    for (tenant, g) in s.groups.iter() {
+        group.add(&[tenant, g], 1.0);
+    }
+    out.extend(group.done());
     let mut token_error = gauge(
         "tenantwatch_tenant_token_error",
         "1 while minting a token for the tenant fails for this reason.",
@@ -113,6 +176,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         discovery_error.add(&[source.as_str(), class.as_str()], 1.0);
     }
     out.extend(discovery_error.done());
+    gdap_access_families(s, &mut out);
     let mut scalars = Vec::new();
     let mut scalar = |name: &str, help: &str, v: Option<f64>| {
         let mut f = gauge(name, help, &[]);

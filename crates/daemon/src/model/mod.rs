@@ -16,7 +16,10 @@ mod tenant;
 
 pub use api::Api;
 pub use error_class::ErrorClass;
-pub use gdap::GdapRelationship;
+pub use gdap::{
+    role_id, role_label, AccessAssignment, GdapRelationship, RequiredRole, GLOBAL_ADMINISTRATOR,
+    WELL_KNOWN_ROLES,
+};
 pub use refresh_token::{
     check_refresh_token, StoredToken, MAX_REFRESH_TOKEN_BYTES, REFRESH_TOKEN_LIFETIME,
 };

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::model::{ErrorClass, GdapRelationship, Source};
+use crate::model::{ErrorClass, GdapRelationship, RequiredRole, Source};
 
 /// Everything known after the latest run of any job.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,10 @@ pub struct Snapshot {
     pub sources: std::sync::Arc<BTreeMap<String, BTreeSet<Source>>>,
     /// GDAP relationships of tenants in scope.
     pub gdap: std::sync::Arc<Vec<GdapRelationship>>,
+    /// The `[[tenants.groups]]` group of each tenant in scope, by id.
+    pub groups: std::sync::Arc<BTreeMap<String, String>>,
+    /// Each tenant in scope × `tenants.gdap_required_roles`, where known.
+    pub gdap_required_roles: std::sync::Arc<Vec<RequiredRole>>,
     /// Partner Center customers without an active GDAP relationship.
     pub customers_without_gdap: Option<usize>,
     /// Active GDAP relationships without a Partner Center customer.

@@ -345,9 +345,21 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn index(State(s): State<AppState>) -> Html<String> {
+/// The status page; `?group=NAME` shows only that `[[tenants.groups]]` group's tenants.
+async fn index(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Html<String> {
+    let mut snapshot = s.publisher.snapshot();
+    if let Some(group) = q.get("group") {
+        // Only compared, never echoed: the value from the URL reaches no page.
+        let only = Arc::make_mut(&mut snapshot);
+        let groups = only.groups.clone();
+        only.tenants
+            .retain(|t| groups.get(&*t.tenant_id).is_some_and(|g| g == group));
+    }
     Html(crate::web::status_page::render(
-        &s.publisher.snapshot(),
+        &snapshot,
         &s.publisher.refresh(),
     ))
 }

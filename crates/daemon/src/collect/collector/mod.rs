@@ -6,6 +6,8 @@ pub mod app_credentials;
 pub mod arm_subscriptions;
 pub mod directory;
 pub mod licenses;
+pub mod m365_subscriptions;
+pub mod partner_subscriptions;
 pub mod resource_graph;
 pub mod secure_score;
 pub mod service_health;
@@ -33,6 +35,8 @@ pub struct TenantContext<'a> {
     pub cloud: &'a Cloud,
     /// The partner app's client id (for collectors about the SAM setup itself).
     pub partner_client_id: &'a str,
+    /// The partner's own tenant (for collectors that ask Partner Center about a customer).
+    pub partner_tenant: &'a str,
 }
 
 /// What a collector learnt about a tenant.
@@ -64,6 +68,9 @@ pub enum Scope {
     Customers,
     /// Only the partner's own tenant (the SAM setup itself).
     Partner,
+    /// The customers Partner Center lists, asked about with the partner's
+    /// token; not part of a tenant's `up`, since it is the partner's access.
+    PartnerCenterCustomers,
 }
 
 /// A collector failed for one tenant.
@@ -227,6 +234,8 @@ pub fn builtin(custom_queries: Vec<crate::config::CustomQuery>) -> Vec<Arc<dyn C
         Arc::new(arm_subscriptions::ArmSubscriptions::default()),
         Arc::new(resource_graph::ResourceGraph::new(custom_queries)),
         Arc::new(licenses::Licenses::default()),
+        Arc::new(m365_subscriptions::M365Subscriptions::default()),
+        Arc::new(partner_subscriptions::PartnerSubscriptions::default()),
         Arc::new(service_health::ServiceHealth::default()),
         Arc::new(secure_score::SecureScore::default()),
         Arc::new(app_credentials::AppCredentials::default()),
