@@ -176,6 +176,9 @@ fn role_ids(details: Option<RawAccessDetails>) -> Vec<String> {
     out
 }
 
+/// One relationship's access assignments, or the class and text of why not.
+type AccessRead = Result<Vec<RawAccessAssignment>, (ErrorClass, String)>;
+
 /// How many relationships' access assignments are read at once. The partner
 /// tenant's per-tenant request limit applies as well.
 const ACCESS_READS_AT_ONCE: usize = 4;
@@ -196,10 +199,7 @@ async fn read_access(
         .filter(|(_, r)| r.status == "active")
         .map(|(i, r)| (i, r.id.clone()))
         .collect();
-    let results: Vec<(
-        usize,
-        Result<Vec<RawAccessAssignment>, (ErrorClass, String)>,
-    )> = futures::stream::iter(wanted)
+    let results: Vec<(usize, AccessRead)> = futures::stream::iter(wanted)
         .map(|(i, id)| async move {
             // The id came from outside: it goes in as one escaped path segment.
             let url = crate::outbound::url::with_segments(
