@@ -45,6 +45,10 @@ pub struct SimArgs {
     /// to compress time in benchmarks and soak runs.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_lifetime_secs: Option<u64>,
+    /// An all-green estate: no licence, subscription, service-health, GDAP or
+    /// app-credential trouble.
+    #[arg(long)]
+    pub healthy: bool,
 }
 
 /// Starts the simulator, writes the config if asked, prints the endpoints
@@ -58,6 +62,7 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         latency: Duration::from_millis(args.latency_ms),
         resource_graph_page_size: usize::from(args.resource_graph_page_size),
         access_token_lifetime: args.access_token_lifetime_secs.map(Duration::from_secs),
+        healthy: args.healthy,
     };
     let sim = Sim::start(opts)
         .await

@@ -38,6 +38,10 @@ pub(crate) struct Role {
     pub license_warning: bool,
     /// The last SKU is suspended.
     pub license_suspended: bool,
+    /// The first SKU is fully assigned (consumed = enabled): no seat left.
+    pub license_exhausted: bool,
+    /// Exchange Online is degraded.
+    pub service_degraded: bool,
     /// How the partner reaches the tenant.
     pub gdap: GdapRole,
 }
@@ -65,6 +69,8 @@ impl Role {
             license_near_exhaustion: i == 1 || i % 7 == 0,
             license_warning: i == 4.min(n) || i % 11 == 0,
             license_suspended: i == 6.min(n) || i % 13 == 0,
+            license_exhausted: i == 8,
+            service_degraded: i == 10,
             gdap: GdapRole {
                 legacy_dap,
                 ends_soon: !legacy_dap && i % 5 == 0,
@@ -159,6 +165,35 @@ impl Estate {
         }
     }
 
+    /// Takes the trouble out, for an all-green estate
+    /// ([`crate::SimOptions::healthy`]): every service operational, every
+    /// SKU enabled with room to spare, every active GDAP relationship
+    /// auto-extending, and no app credential ending within 90 days of
+    /// `start` (the expiring previous SAM secret is gone, as after a clean-up).
+    pub fn heal(&mut self, start: i64) {
+        for t in self.tenants.values_mut() {
+            for s in &mut t.m365.services {
+                s.status = "serviceOperational";
+            }
+            for sku in &mut t.m365.skus {
+                let units = sku.enabled.max(sku.warning).max(sku.suspended).max(1);
+                sku.capability_status = "Enabled";
+                sku.enabled = units;
+                sku.warning = 0;
+                sku.suspended = 0;
+                sku.consumed = sku.consumed.min(units * 9 / 10);
+            }
+        }
+        for r in self.relationships.iter_mut().filter(|r| !r.terminated) {
+            if r.end > start {
+                r.auto_extend = true;
+            }
+        }
+        let lasting = |c: &AppCredential| c.end > start + 90 * 86_400;
+        self.sam_credentials.retain(lasting);
+        self.identity_credentials.retain(lasting);
+    }
+
     /// A tenant's data, by id (any case).
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantEstate> {
         self.tenants.get(&tenant_id.to_ascii_lowercase())
@@ -181,6 +216,30 @@ mod tests {
         assert!(roles.iter().any(|r| r.license_near_exhaustion));
         assert!(roles.iter().any(|r| r.license_warning));
         assert!(roles.iter().any(|r| r.license_suspended));
+    }
+
+    #[test]
+    fn a_healed_estate_has_no_trouble() {
+        let w = World::generate(3, 30);
+        let start = 1_800_000_000;
+        let mut e = Estate::generate(&w, start, "AB", "CD");
+        let troubled = |e: &Estate| {
+            w.customers.iter().any(|t| {
+                let m = &e.tenant(&t.id).unwrap().m365;
+                m.services.iter().any(|s| s.status != "serviceOperational")
+                    || m.skus.iter().any(|s| s.consumed >= s.enabled)
+            })
+        };
+        assert!(troubled(&e), "the default estate has trouble to show");
+        e.heal(start);
+        assert!(!troubled(&e));
+        assert!(e
+            .relationships
+            .iter()
+            .filter(|r| !r.terminated && r.end > start)
+            .all(|r| r.auto_extend));
+        assert!(e.sam_credentials.iter().all(|c| c.end > start + 90 * 86_400));
+        assert!(!e.sam_credentials.is_empty());
     }
 
     #[test]
