@@ -15,6 +15,9 @@ pub struct RefreshState {
     pub created: Option<f64>,
     /// Whether the store could be read at the last attempt.
     pub store_up: Option<bool>,
+    /// Last failed rotation attempt; after `last_rotation` means rotation
+    /// is failing now (the status page says so; alerts use the counter).
+    pub last_rotation_failure: Option<f64>,
 }
 
 /// A `std` mutex around [`RefreshState`]: updates and scrapes hold it for a copy.

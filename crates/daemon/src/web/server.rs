@@ -345,11 +345,23 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn index(State(s): State<AppState>) -> Html<String> {
-    Html(crate::web::status_page::render(
-        &s.publisher.snapshot(),
-        &s.publisher.refresh(),
-    ))
+/// The status page, with a policy that lets it load and send nothing and
+/// run only its own inline script and style.
+async fn index(State(s): State<AppState>) -> Response {
+    let page = crate::web::status_page::render(&s.publisher.snapshot(), &s.publisher.refresh());
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                crate::web::status_page::content_security_policy(),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(page),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -401,6 +413,27 @@ mod tests {
             (StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE)
         );
         drop(held);
+    }
+
+    #[tokio::test]
+    async fn the_status_page_is_served_with_a_policy_that_allows_nothing_from_outside() {
+        let state = AppState {
+            publisher: Publisher::new(crate::metrics::Metrics::new().unwrap()),
+            failed: Arc::new(AtomicBool::new(false)),
+            scrapes: ScrapeLimit::new(0),
+        };
+        let page = index(State(state)).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let h = page.headers();
+        assert_eq!(
+            h[header::CONTENT_SECURITY_POLICY],
+            crate::web::status_page::content_security_policy()
+        );
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     }
 
     #[test]
