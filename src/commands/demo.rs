@@ -10,6 +10,7 @@ use anyhow::Context;
 use azure_sim::{Sim, SimOptions};
 use tenantwatch_daemon::config::{LogFormat, Settings};
 use tenantwatch_daemon::daemon::{Reload, ReloadError};
+use tenantwatch_daemon::model::Source;
 
 use crate::commands::exit;
 
@@ -76,6 +77,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         move || -> Result<Settings, ReloadError> {
             let mut settings = Settings::load(&config)?;
             settings.tenants.schedule = DEMO_SCHEDULE.to_string();
+            // GDAP relationships too, so their end dates (and the tenant
+            // only GDAP lists) show.
+            if !settings.tenants.sources.contains(&Source::Gdap) {
+                settings.tenants.sources.push(Source::Gdap);
+            }
             for c in settings.collectors.values_mut() {
                 c.schedule = DEMO_SCHEDULE.to_string();
                 c.timeout = Duration::from_secs(20);

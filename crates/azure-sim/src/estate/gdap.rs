@@ -196,7 +196,9 @@ pub(crate) fn for_customer(
         ));
     }
     let (end, auto_extend) = if role.ends_soon {
-        (start + (3 + (h >> 32) as i64 % 25) * DAY + secs, false)
+        // Twelve days and a few hours: soon enough to alert on (30 days),
+        // late enough that it is a warning, not yet critical (7 days).
+        (start + 12 * DAY + secs / 4, false)
     } else {
         (
             start + (60 + (h >> 40) as i64 % 600) * DAY + secs,

@@ -51,7 +51,7 @@ pub(crate) struct Role {
 pub(crate) struct GdapRole {
     /// No relationship at all: legacy DAP still gives access.
     pub legacy_dap: bool,
-    /// The active relationship ends within 30 days and does not auto-extend.
+    /// The active relationship ends in 12 days and does not auto-extend.
     pub ends_soon: bool,
     /// An older relationship that ended without renewal (`expired`).
     pub extra_expired: bool,
@@ -70,10 +70,10 @@ impl Role {
             license_warning: i == 4.min(n) || i % 11 == 0,
             license_suspended: i == 6.min(n) || i % 13 == 0,
             license_exhausted: i == 8,
-            service_degraded: i == 10,
+            service_degraded: i == 16,
             gdap: GdapRole {
                 legacy_dap,
-                ends_soon: !legacy_dap && i % 5 == 0,
+                ends_soon: !legacy_dap && (i == 10 || i % 20 == 0),
                 extra_expired: !legacy_dap && i % 6 == 4,
                 extra_terminated: !legacy_dap && i % 4 == 3,
             },

@@ -468,11 +468,22 @@ fn tenant_items(
                 t,
                 Severity::Warning,
                 None,
-                format!(
-                    "licences exhausted: <code>{}</code> {consumed:.0} assigned of {enabled:.0}",
-                    escape(sku)
-                ),
-                LICENCE_ADVICE,
+                if *enabled > 0.0 {
+                    format!(
+                        "licences exhausted: <code>{}</code> {consumed:.0} assigned of {enabled:.0}",
+                        escape(sku)
+                    )
+                } else {
+                    format!(
+                        "licences exhausted: <code>{}</code> {consumed:.0} assigned, none enabled (suspended or in the warning period)",
+                        escape(sku)
+                    )
+                },
+                if *enabled > 0.0 {
+                    LICENCE_ADVICE
+                } else {
+                    SUBSCRIPTION_ADVICE
+                },
             )),
             Signal::Subscription { name, id, state } => items.push(Item::tenant(
                 t,
