@@ -32,7 +32,7 @@ const REFRESH_SECS: u32 = 30;
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h2{margin:1.2em 0 .4em;font-size:1.2em}
-table{border-collapse:collapse}td,th{padding:.25em .7em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
+table{border-collapse:collapse}#tenants td{white-space:nowrap}td,th{padding:.25em .7em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
 th{background:#f3f3f3;cursor:pointer;user-select:none;white-space:nowrap}
 th[aria-sort=ascending]::after{content:' \\25B2'}th[aria-sort=descending]::after{content:' \\25BC'}
 .bad{color:#b00020;font-weight:600}.warn{color:#a15c00}.ok{color:#1b7f3b}
@@ -95,8 +95,9 @@ const SCRIPT: &str = r#"
       th.setAttribute("aria-sort", asc ? "ascending" : "descending");
       var keyed = rows.map(function (r, i) { return [key(r, col), i, r]; });
       keyed.sort(function (a, b) {
-        var c = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
-        return asc || c === a[1] - b[1] ? c : -c;
+        var c = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+        // Equal keys keep their order (a stable sort either way).
+        return (asc ? c : -c) || a[1] - b[1];
       });
       var frag = document.createDocumentFragment();
       rows = keyed.map(function (k) { frag.appendChild(k[2]); return k[2]; });
