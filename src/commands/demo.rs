@@ -62,9 +62,17 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     .context("cannot start the simulated cloud")?;
     // The rest of the trouble is in the estate the sim generates; a lost consent
     // is a switch of its own, as in the tests that need one.
-    let lost = (!args.healthy)
-        .then(|| sim.customers().into_iter().take(12).last())
-        .flatten();
+    // Customer 12 (or the last of fewer): none of the sim's other cases.
+    let lost = if args.healthy {
+        None
+    } else {
+        let customers = sim.customers();
+        customers
+            .len()
+            .min(12)
+            .checked_sub(1)
+            .and_then(|i| customers.get(i).cloned())
+    };
     if let Some(t) = &lost {
         sim.inject_token_error(&t.tenant_id, LOST_CONSENT);
     }

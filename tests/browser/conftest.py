@@ -28,6 +28,22 @@ def binary() -> pathlib.Path:
     return path
 
 
+def wait_ready(url, timeout) -> bool:
+    """Until the daemon at `url` answers /readyz with 200 (every collector
+    has run once); False if it did not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "readyz", timeout=5) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
 class Demo:
     """A running `tenantwatch demo`: its status page URL and process."""
 
@@ -58,21 +74,8 @@ class Demo:
             words = line.split()
             if words[:2] == ["status", "page"]:
                 self.url = words[2]
-        self.wait_ready(ready_timeout)
-
-    def wait_ready(self, timeout):
-        """Until /readyz answers 200: every collector has run once."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "readyz", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"demo not ready after {timeout} s")
-            time.sleep(0.5)
+        if not wait_ready(self.url, ready_timeout):
+            pytest.fail(f"demo not ready after {ready_timeout} s")
 
     def stop(self):
         self.proc.terminate()

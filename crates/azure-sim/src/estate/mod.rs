@@ -238,7 +238,10 @@ mod tests {
             .iter()
             .filter(|r| !r.terminated && r.end > start)
             .all(|r| r.auto_extend));
-        assert!(e.sam_credentials.iter().all(|c| c.end > start + 90 * 86_400));
+        assert!(e
+            .sam_credentials
+            .iter()
+            .all(|c| c.end > start + 90 * 86_400));
         assert!(!e.sam_credentials.is_empty());
     }
 

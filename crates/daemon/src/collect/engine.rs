@@ -849,3 +849,36 @@ fn scrubbed(signals: Vec<Signal>) -> Option<Arc<[Signal]>> {
     });
     Some(clean.collect())
 }
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    #[test]
+    fn signals_text_is_scrubbed_like_names_and_none_costs_nothing() {
+        assert!(scrubbed(Vec::new()).is_none());
+        let raw = "Exchange\u{1b}[31m Online\nforged line";
+        let out = scrubbed(vec![
+            Signal::Service {
+                service: raw.into(),
+                status: "serviceDegradation".into(),
+            },
+            Signal::LicencesExhausted {
+                sku: raw.into(),
+                consumed: 3.0,
+                enabled: 3.0,
+            },
+        ])
+        .unwrap();
+        let Signal::Service { service, status } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(service, &crate::support::scrub::upstream(raw));
+        assert!(!service.contains('\u{1b}') && !service.contains('\n'));
+        assert_eq!(status, "serviceDegradation");
+        let Signal::LicencesExhausted { sku, consumed, .. } = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert!(!sku.contains('\n') && *consumed == 3.0);
+    }
+}

@@ -357,10 +357,7 @@ fn partner_items(s: &Snapshot, r: &RefreshState, now: f64, items: &mut Vec<Item>
     for (app, end) in newest {
         let left = end - now;
         let (severity, advice) = if left <= 0.0 {
-            (
-                Severity::Critical,
-                ErrorClass::ClientSecretExpired.advice(),
-            )
+            (Severity::Critical, ErrorClass::ClientSecretExpired.advice())
         } else if left < 7.0 * DAY {
             (Severity::Critical, CREDENTIAL_SOON_ADVICE)
         } else if left < 30.0 * DAY {
@@ -604,13 +601,12 @@ fn deadlines(s: &Snapshot, r: &RefreshState, now: f64) -> Vec<Deadline> {
             .get(g.tenant_id.as_str())
             .copied()
             .unwrap_or(g.customer_name.as_str());
-        let severity = (!g.auto_extend && when - now < 30.0 * DAY).then_some(
-            if when - now < 7.0 * DAY {
+        let severity =
+            (!g.auto_extend && when - now < 30.0 * DAY).then_some(if when - now < 7.0 * DAY {
                 Severity::Critical
             } else {
                 Severity::Warning
-            },
-        );
+            });
         out.push(Deadline {
             row: 2,
             when,
@@ -793,7 +789,14 @@ fn render_at(s: &Snapshot, r: &RefreshState, now: f64) -> String {
             .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
     });
     for (t, attention) in tenants {
-        row(&mut out, t, attention, gdap.get(&*t.tenant_id), &collectors, now);
+        row(
+            &mut out,
+            t,
+            attention,
+            gdap.get(&*t.tenant_id),
+            &collectors,
+            now,
+        );
     }
     let _ = write!(
         out,
@@ -1116,7 +1119,10 @@ mod tests {
         assert!(past_due > consent);
         // The old credential the new one replaces, an auto-extending GDAP
         // and one ending in 200 days are not trouble.
-        assert!(!items.iter().any(|l| l.contains("ends in 2 d")), "{items:#?}");
+        assert!(
+            !items.iter().any(|l| l.contains("ends in 2 d")),
+            "{items:#?}"
+        );
         assert_eq!(items.len(), 9, "{items:#?}");
         assert!(html.contains("id=\"attention-count\">(9)"));
     }
@@ -1245,7 +1251,10 @@ mod tests {
         assert!(table.contains(&format!("data-name=\"{escaped}\"")));
         assert!(table.contains(&format!("data-domain=\"{escaped}.example\"")));
         assert!(table.contains("data-tenant=\"&lt;img src=x onerror=z&gt;\""));
-        assert!(svg.contains(&format!("<title>GDAP with {escaped} ends")), "{svg}");
+        assert!(
+            svg.contains(&format!("<title>GDAP with {escaped} ends")),
+            "{svg}"
+        );
         assert!(svg.contains(&format!("<title>App {escaped} secret {escaped}")));
     }
 
