@@ -1,4 +1,4 @@
-//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and a landing page at `/`,
+//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and the status page at `/`,
 //! and the one accept loop that serves them, plain or under a web config's
 //! TLS, with every connection admitted, timed and evicted by [`Connections`].
 //! Every handler reads the latest snapshot; none calls Microsoft.
