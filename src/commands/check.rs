@@ -35,6 +35,10 @@ fn outcome(r: &Result<(), CollectError>) -> String {
         })) => {
             format!("HTTP {status} {code}")
         }
+        // Still challenged after redeeming with the challenge's claims.
+        Err(CollectError::Api(
+            tenantwatch_daemon::outbound::client::ApiError::ClaimsChallenge { .. },
+        )) => "HTTP 401 insufficient_claims".into(),
         Err(CollectError::Api(_)) => "unreachable".into(),
     }
 }
@@ -96,12 +100,39 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
     }
     // 2. The partner token.
     let partner = settings.partner.tenant_id.clone();
-    if let Err(e) = c.broker.redeem(&partner, Api::PartnerCenter).await {
-        crate::say!("partner token FAILED  {e}");
-        crate::say!("\n{}", e.class().advice());
-        return Ok(false);
-    }
+    let partner_token = match c.broker.redeem(&partner, Api::PartnerCenter).await {
+        Ok(r) => r,
+        Err(e) => {
+            crate::say!("partner token FAILED  {e}");
+            crate::say!("\n{}", e.class().advice());
+            return Ok(false);
+        }
+    };
     crate::say!("partner token ok  (tenant {partner})");
+    // 2b. Whether its sign-in used MFA, which Partner Center requires.
+    let mfa = tenantwatch_daemon::support::jwt::amr_has_mfa(
+        tenantwatch_daemon::support::secret::ExposeSecret::expose_secret(
+            &partner_token.access.secret,
+        ),
+    );
+    drop(partner_token);
+    let mfa_ok = match mfa {
+        Some(true) => {
+            crate::say!("partner MFA   ok  (the refresh token's sign-in used MFA)");
+            true
+        }
+        Some(false) => {
+            crate::say!(
+                "partner MFA   FAILED  mfa_claim_missing: the token's amr has no mfa; {}",
+                tenantwatch_daemon::model::ErrorClass::MfaClaimMissing.advice()
+            );
+            false
+        }
+        None => {
+            crate::say!("partner MFA   unknown  (the access token could not be read)");
+            true
+        }
+    };
     // 3. Discovery.
     let api = Arc::new(ApiClient::new(
         c.http.clone(),
@@ -116,8 +147,14 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
         &partner,
     )
     .await;
-    for (source, why) in &found.failures {
-        crate::say!("discovery     FAILED  {}: {why}", source.as_str());
+    for f in &found.failures {
+        crate::say!(
+            "discovery     FAILED  {} [{}]: {}\n              {}",
+            f.source.as_str(),
+            f.class.as_str(),
+            clean(&f.message),
+            f.class.advice()
+        );
     }
     crate::say!(
         "discovery     {}  {} tenants from {}",
@@ -250,5 +287,5 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
             "; discovery incomplete"
         }
     );
-    Ok(failing.is_empty() && found.failures.is_empty())
+    Ok(failing.is_empty() && found.failures.is_empty() && mfa_ok)
 }

@@ -44,6 +44,10 @@ pub struct Args {
     /// How long to wait for the sign-in, e.g. 10m.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Store the token even if the sign-in did not use MFA (Graph and ARM
+    /// work; Partner Center refuses it, so `partner_center` discovery fails).
+    #[arg(long)]
+    pub allow_without_mfa: bool,
 }
 
 /// Ports tried for the callback when none is given, as Partner-Center-PowerShell does.
@@ -58,6 +62,18 @@ pub struct ConsentOptions {
     pub port: Option<u16>,
     /// How long to wait for the sign-in.
     pub timeout: Duration,
+    /// Store a token whose sign-in did not use MFA.
+    pub allow_without_mfa: bool,
+}
+
+/// What consent stored, and what it could tell about the sign-in.
+#[derive(Debug)]
+pub struct Consented {
+    /// The stored version.
+    pub stored: StoredToken,
+    /// Whether the sign-in used MFA (`amr` contains `mfa`); `None` when the
+    /// access token could not be read.
+    pub mfa: Option<bool>,
 }
 
 /// Consent failed; nothing was stored.
@@ -88,6 +104,9 @@ pub enum ConsentError {
     /// The device code expired or was declined.
     #[error("device code flow ended: {0}")]
     DeviceCode(String),
+    /// The sign-in did not use MFA, so Partner Center would refuse every call.
+    #[error("the sign-in did not use MFA (the access token's amr claim has no \"mfa\"), so Partner Center refuses every App+User call made with it (enforced since 2026-04-01); nothing was stored. Run `tenantwatch consent` again and complete MFA, or pass --allow-without-mfa to store it anyway (Graph and ARM accept it; Partner Center discovery will fail with mfa_claim_missing)")]
+    WithoutMfa,
     /// The new token could not be stored.
     #[error("the new refresh token could not be stored: {0}")]
     Store(#[from] tenantwatch_daemon::store::StoreError),
@@ -126,28 +145,35 @@ async fn consent(settings: Settings, args: Args) -> anyhow::Result<()> {
         device_code: args.device_code,
         port: args.port,
         timeout: args.timeout,
+        allow_without_mfa: args.allow_without_mfa,
     };
-    let stored = sign_in(&settings, &opts, shutdown, |msg| {
+    let done = sign_in(&settings, &opts, shutdown, |msg| {
         use std::io::Write;
         println!("{msg}");
         let _ = std::io::stdout().flush();
     })
     .await?;
+    let mfa = match done.mfa {
+        Some(true) => "yes",
+        Some(false) => "NO (stored because of --allow-without-mfa; Partner Center will refuse it)",
+        None => "unknown (the access token could not be read)",
+    };
     println!(
-        "signed in; the refresh token works and is stored\n  version  {}\n  expires  {} (if not used)",
-        stored.version,
-        when(stored.expires)
+        "signed in; the refresh token works and is stored\n  version  {}\n  expires  {} (if not used)\n  MFA      {mfa}",
+        done.stored.version,
+        when(done.stored.expires)
     );
     Ok(())
 }
 
-/// Runs the sign-in, verifies the token and stores it. `say` receives what the user must see.
+/// Runs the sign-in, verifies the token (it works, and its sign-in used MFA
+/// unless `allow_without_mfa`) and stores it. `say` receives what the user must see.
 pub async fn sign_in(
     settings: &Settings,
     opts: &ConsentOptions,
     shutdown: CancellationToken,
     say: impl Fn(&str),
-) -> Result<StoredToken, ConsentError> {
+) -> Result<Consented, ConsentError> {
     let c = Components::build(settings)?;
     let app = &settings.partner;
     let scope = format!(
@@ -172,7 +198,13 @@ pub async fn sign_in(
             &refresh,
         )
         .await?;
+    // Partner Center reads `amr` from this very token; the payload is read
+    // for that one claim and dropped with the token.
+    let mfa = tenantwatch_daemon::support::jwt::amr_has_mfa(check.access.secret.expose_secret());
     drop(check);
+    if mfa == Some(false) && !opts.allow_without_mfa {
+        return Err(ConsentError::WithoutMfa);
+    }
     let issued_at = issued_by_entra.unwrap_or(unix_now() as i64);
     let stored = c
         .broker
@@ -184,7 +216,7 @@ pub async fn sign_in(
             source: Source::Consent,
         })
         .await?;
-    Ok(stored)
+    Ok(Consented { stored, mfa })
 }
 
 #[derive(serde::Deserialize)]

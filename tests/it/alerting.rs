@@ -127,8 +127,10 @@ async fn alerts_reach_alertmanager_for_expiry_and_lost_consent() {
     // One customer withdraws consent.
     let lost = t.sim.customers()[1].tenant_id.clone();
     t.sim.inject_token_error(&lost, 65001);
-    // Two hours on, the access tokens the daemon holds have run out and it must ask again.
-    t.sim.advance_clock(Duration::from_secs(2 * 3600));
+    // 29 hours on, the access tokens the daemon holds have run out (CAE
+    // tokens, which the daemon gets by declaring cp1, live 20-28 h) and it
+    // must ask again.
+    t.sim.advance_clock(Duration::from_secs(29 * 3600));
     let alert = wait_alert_where(&received, TOKEN_ERROR, Duration::from_secs(60), |a| {
         a["labels"]["tenant_id"] == lost.as_str()
     })

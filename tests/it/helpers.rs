@@ -340,3 +340,24 @@ pub fn identity_table(t: &mut toml::Table) -> &mut toml::Table {
 pub fn token_requests(sim: &azure_sim::SimHandle) -> u64 {
     sim.request_count(azure_sim::Service::Token, None)
 }
+
+/// Starts `tenantwatch consent` and returns the child and a line reader on its stdout.
+pub fn consent(
+    config: &Path,
+    args: &[&str],
+) -> (
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let mut child = Command::new(bin())
+        .args(["consent", "--config"])
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("consent spawns");
+    let lines = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    (child, lines)
+}

@@ -1,11 +1,10 @@
 //! A dead refresh token is reported once and not hammered; `consent` (browser and
 //! device code) brings it back; every service identity kind reads the vault.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use tenantwatch_daemon::daemon::Components;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::BufReader;
 
 use crate::helpers::*;
 
@@ -20,27 +19,6 @@ fn all_tenants(m: &str, sim: &azure_sim::SimHandle, line: impl Fn(&str) -> Strin
     sim.customers()
         .iter()
         .all(|c| sample(m, &line(&c.tenant_id)) == Some(v))
-}
-
-/// Starts `tenantwatch consent` and returns the child and a line reader on its stdout.
-fn consent(
-    config: &std::path::Path,
-    args: &[&str],
-) -> (
-    tokio::process::Child,
-    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-) {
-    let mut child = tokio::process::Command::new(bin())
-        .args(["consent", "--config"])
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
 }
 
 async fn line_matching(

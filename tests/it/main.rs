@@ -3,6 +3,7 @@
 
 mod alerting;
 mod broker;
+mod cae;
 mod check;
 mod cli_config;
 mod collectors;
@@ -12,10 +13,12 @@ mod helpers;
 mod hostile;
 mod hostile_cloud;
 mod lifecycle;
+mod mfa;
 mod restart;
 mod rotation;
 mod service;
 mod slow_clients;
 mod soak;
 mod status_page;
+mod throttling;
 mod web;

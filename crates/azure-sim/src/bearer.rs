@@ -21,6 +21,11 @@ pub(crate) struct AccessClaims {
     pub scp: Vec<String>,
     /// App roles (`roles`), empty for delegated tokens.
     pub roles: Vec<String>,
+    /// Authentication methods of the sign-in (`amr`), empty for app-only tokens.
+    pub amr: Vec<String>,
+    /// Issued to a `cp1` client (`xms_cc`): a long-lived CAE token.
+    pub cae: bool,
+    pub iat: i64,
     pub exp: i64,
 }
 
@@ -39,6 +44,9 @@ pub(crate) enum BearerError {
     Expired { exp: i64 },
     /// Before its `nbf`.
     NotYetValid,
+    /// A CAE token issued before a critical event (revoked sessions, a
+    /// password reset, a policy change) at `at`: answered with a claims challenge.
+    ClaimsChallenge { at: i64 },
 }
 
 /// Allowed clock skew when checking `nbf`, as token validators commonly use.
@@ -67,6 +75,12 @@ pub(crate) fn validate(
     if nbf > now + SKEW_SECS {
         return Err(BearerError::NotYetValid);
     }
+    // Only CAE tokens are re-evaluated: a one-hour token rides out its hour.
+    if c.cae {
+        if let Some(at) = state.cae.revoked(&c.tid, c.iat) {
+            return Err(BearerError::ClaimsChallenge { at });
+        }
+    }
     Ok(c)
 }
 
@@ -78,15 +92,21 @@ fn parse(m: &Map<String, Value>) -> Option<AccessClaims> {
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     };
-    let roles = m
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let list = |k: &str| -> Vec<String> {
+        m.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let roles = list("roles");
+    let amr = list("amr");
+    let cae = list("xms_cc")
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(crate::cae::CP1));
     Some(AccessClaims {
         aud: s("aud")?,
         iss: s("iss")?,
@@ -95,6 +115,9 @@ fn parse(m: &Map<String, Value>) -> Option<AccessClaims> {
         appid: s("appid")?,
         scp: words("scp"),
         roles,
+        amr,
+        cae,
+        iat: m.get("iat").and_then(Value::as_i64).unwrap_or(0),
         exp: m.get("exp").and_then(Value::as_i64)?,
     })
 }

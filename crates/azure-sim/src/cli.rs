@@ -41,7 +41,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RESOURCE_GRAPH_PAGE_SIZE as u16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub resource_graph_page_size: u16,
-    /// Fixed access-token lifetime in seconds (default: Entra's 3300–3599),
+    /// Fixed access-token lifetime in seconds, CAE tokens included (default:
+    /// Entra's 3300–3599, and 20–28 h for CAE tokens),
     /// to compress time in benchmarks and soak runs.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_lifetime_secs: Option<u64>,
@@ -49,6 +50,31 @@ pub struct SimArgs {
     /// app-credential trouble.
     #[arg(long)]
     pub healthy: bool,
+    /// Enforce Microsoft's published throttling limits (429 with
+    /// `Retry-After` once one is used up; docs/simulator.md lists them).
+    // `Set`: a `bool` field would otherwise be a bare flag (`SetTrue`).
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = on_off,
+          action = clap::ArgAction::Set)]
+    pub limits: bool,
+    /// Multiplies every published limit (0.01 makes them small enough for
+    /// a test); only with `--limits on`.
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive)]
+    pub limit_scale: f64,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("expected a number above 0, not {s:?}")),
+    }
 }
 
 /// Starts the simulator, writes the config if asked, prints the endpoints
@@ -63,6 +89,8 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         resource_graph_page_size: usize::from(args.resource_graph_page_size),
         access_token_lifetime: args.access_token_lifetime_secs.map(Duration::from_secs),
         healthy: args.healthy,
+        limits: args.limits,
+        limit_scale: args.limit_scale,
     };
     let sim = Sim::start(opts)
         .await
@@ -113,4 +141,39 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
     shutdown.cancelled().await;
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::SimArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn limits_take_on_or_off_and_a_positive_scale() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied())).map(|c| c.sim)
+        };
+        let off = parse(&[]).unwrap();
+        assert!(!off.limits);
+        assert_eq!(off.limit_scale, 1.0);
+        let on = parse(&["--limits", "on", "--limit-scale", "0.01"]).unwrap();
+        assert!(on.limits);
+        assert_eq!(on.limit_scale, 0.01);
+        assert!(!parse(&["--limits", "off"]).unwrap().limits);
+        for bad in [
+            &["--limits", "yes"][..],
+            &["--limits"],
+            &["--limit-scale", "0"],
+            &["--limit-scale", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -44,7 +44,8 @@
 //!   request log, faults, latency, removed customers, issued secrets)
 //! - `world.rs`: the seeded directory (partner, customers, apps, admin);
 //!   `estate/`: what each tenant owns (licences, Azure resources, GDAP)
-//! - `faults.rs`: the fault registry; `requests.rs`: the request log;
+//! - `faults.rs`: the fault registry; `limits.rs`: Microsoft's published
+//!   throttling limits as buckets; `requests.rs`: the request log;
 //!   `service.rs`: the names of the services they count by
 //! - `bearer.rs`: how resources validate Entra's access tokens;
 //!   `resources.rs`: the resource APIs, their audiences and scopes;
@@ -58,6 +59,7 @@
 mod admin;
 mod arm;
 mod bearer;
+mod cae;
 mod cli;
 mod clock;
 mod entra;
@@ -69,6 +71,7 @@ mod graph;
 mod http;
 mod jwt;
 mod keyvault;
+mod limits;
 mod partner_center;
 mod requests;
 mod resources;
@@ -96,11 +99,12 @@ use tokio_util::sync::CancellationToken;
 pub use cli::{run_cli, SimArgs};
 pub use errors::SimError;
 pub use faults::Fault;
+pub use limits::Limit;
 pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
     AdvisorCount, AppTruth, CredentialTruth, GdapTruth, GroundTruth, HealthCount, LicenseTruth,
-    ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth,
+    ResourceCount, ServiceTruth, SubscriptionTruth, TenantTruth, ThrottledTruth,
 };
 pub use world::SimTenant;
 
@@ -143,6 +147,12 @@ pub struct SimOptions {
     /// or app-credential trouble (the default has some of each, for alerts
     /// and the status page to show).
     pub healthy: bool,
+    /// Enforce Microsoft's published throttling limits (default off;
+    /// docs/simulator.md lists them).
+    pub limits: bool,
+    /// Multiplies every published limit (default 1; 0.01 makes them small
+    /// enough for a test).
+    pub limit_scale: f64,
 }
 
 /// Resource Graph rows per page unless [`SimOptions`] says otherwise.
@@ -159,6 +169,8 @@ impl Default for SimOptions {
             access_token_lifetime: None,
             resource_graph_page_size: DEFAULT_RESOURCE_GRAPH_PAGE_SIZE,
             healthy: false,
+            limits: false,
+            limit_scale: 1.0,
         }
     }
 }
@@ -221,6 +233,7 @@ impl Sim {
             estate.heal(start);
         }
         let state = Arc::new(SimState::new(world, estate, origins, opts.latency));
+        state.limits.configure(opts.limits, opts.limit_scale);
         let entra = Arc::new(Entra::new(state.clone(), creds));
         entra.set_token_lifetime(opts.access_token_lifetime);
         let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
@@ -467,6 +480,27 @@ impl SimHandle {
         self.state().requests.records()
     }
 
+    /// 429s the throttling limits sent, per limit (injected throttle
+    /// faults not included).
+    pub fn throttled(&self) -> Vec<ThrottledTruth> {
+        truth::throttled(self.state())
+    }
+
+    /// 429s the throttling limits of `service` sent.
+    pub fn throttled_count(&self, service: Service) -> u64 {
+        self.throttled()
+            .iter()
+            .filter(|t| t.service == service)
+            .map(|t| t.count)
+            .sum()
+    }
+
+    /// Switches the published throttling limits on or off and sets their
+    /// scale; every bucket starts full again.
+    pub fn set_limits(&self, enabled: bool, scale: f64) {
+        self.state().limits.configure(enabled, scale);
+    }
+
     /// What every API reports for every tenant at the sim's current time.
     pub fn ground_truth(&self) -> GroundTruth {
         truth::build(self.state())
@@ -524,7 +558,8 @@ impl SimHandle {
         self.state().issued_secrets()
     }
 
-    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's).
+    /// Fixes the lifetime of access tokens issued from now on (`None`: Entra's),
+    /// CAE tokens included unless `set_cae_token_lifetime` fixed theirs.
     pub fn set_access_token_lifetime(&self, d: Option<Duration>) {
         self.inner.entra.set_token_lifetime(d);
     }
@@ -604,6 +639,27 @@ impl SimHandle {
     /// work.
     pub fn revoke_refresh_tokens(&self) {
         self.inner.entra.revoke_refresh_tokens();
+    }
+
+    /// A critical event in one tenant that leaves refresh tokens valid (a
+    /// Conditional Access policy change): Graph and ARM answer its CAE tokens
+    /// issued before now with a claims challenge. (`revoke_refresh_tokens`
+    /// is a critical event for every tenant.)
+    pub fn cae_event(&self, tenant_id: &str) {
+        let now = self.state().clock.now_unix();
+        self.state().cae.event(Some(tenant_id), now);
+    }
+
+    /// Fixes the lifetime of CAE access tokens (`None`: Entra's 20–28 h).
+    pub fn set_cae_token_lifetime(&self, d: Option<Duration>) {
+        self.inner.entra.set_cae_token_lifetime(d);
+    }
+
+    /// Makes the next interactive sign-in (authorization code or device
+    /// code) complete without MFA: its tokens, and every token redeemed from
+    /// its refresh token, carry `amr: ["pwd"]`, which Partner Center refuses.
+    pub fn next_sign_in_without_mfa(&self) {
+        self.inner.entra.next_sign_in_without_mfa();
     }
 
     /// Whether the token endpoint would accept this refresh token now

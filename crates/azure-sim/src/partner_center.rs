@@ -126,6 +126,27 @@ fn error(headers: &HeaderMap, status: StatusCode, body: PcErrorBody) -> Response
     http::json(status, &body, &pc_headers(headers))
 }
 
+/// Partner Center's refusal of an App+User token without the MFA claim: the
+/// documented `401` with `WWW-Authenticate: Bearer error="invalid_token"`
+/// (2019 capture), plus the flat error body with code `900421` that partners
+/// report for the 2026 enforcement. Microsoft shows no body: its
+/// `description` here is the simulator's own wording.
+fn mfa_required(headers: &HeaderMap) -> Response {
+    let mut extra = pc_headers(headers);
+    extra.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
+    http::json(
+        StatusCode::UNAUTHORIZED,
+        &PcErrorBody::new(
+            MFA_REQUIRED_CODE,
+            "MFA required: the access token has no mfa value in its amr claim.",
+        ),
+        &extra,
+    )
+}
+
+/// The code of Partner Center's MFA refusal (partner blogs, 2026).
+pub(crate) const MFA_REQUIRED_CODE: u32 = 900421;
+
 /// Continuation tokens are an opaque base64 position, like the docs' `AQAAAA==`.
 fn encode_token(offset: u32) -> String {
     STANDARD.encode(offset.to_le_bytes())
@@ -154,6 +175,11 @@ async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: Header
             );
         }
     };
+    // Since 2026-04-01 every App+User (delegated) call needs `mfa` in `amr`;
+    // app-only tokens are exempt (partnercenter/docs-mfa-enforcement.md).
+    if !claims.scp.is_empty() && !claims.amr.iter().any(|m| m == "mfa") {
+        return mfa_required(&headers);
+    }
     // Only the partner's own directory can list its customers.
     if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
         return error(

@@ -15,6 +15,10 @@ pub(crate) struct ResourceApi {
     pub delegated: &'static [&'static str],
     /// App roles granted to the SAM app for app-only tokens.
     pub sam_app_roles: &'static [&'static str],
+    /// CAE-capable: issues long-lived tokens to `cp1` clients and answers a
+    /// revoked one with a claims challenge (Graph per the Entra CAE docs, ARM
+    /// per Azure SDK maintainers; reference/azure/entra/docs-claims-challenge.md).
+    pub cae: bool,
 }
 
 pub(crate) const GRAPH: ResourceApi = ResourceApi {
@@ -40,6 +44,7 @@ pub(crate) const GRAPH: ResourceApi = ResourceApi {
         "User.Read",
     ],
     sam_app_roles: &["Organization.Read.All"],
+    cae: true,
 };
 
 /// ARM accepts the four audiences its 401 message lists.
@@ -67,6 +72,7 @@ pub(crate) const ARM: ResourceApi = ResourceApi {
     ],
     delegated: &["user_impersonation"],
     sam_app_roles: &[],
+    cae: true,
 };
 
 /// Key Vault's 401 names exactly these two audiences (AKV10022 bodies).
@@ -85,6 +91,7 @@ pub(crate) const KEY_VAULT: ResourceApi = ResourceApi {
     ],
     delegated: &["user_impersonation"],
     sam_app_roles: &[],
+    cae: false,
 };
 
 pub(crate) const PARTNER_CENTER: ResourceApi = ResourceApi {
@@ -105,6 +112,7 @@ pub(crate) const PARTNER_CENTER: ResourceApi = ResourceApi {
     ],
     delegated: &["user_impersonation"],
     sam_app_roles: &[],
+    cae: false,
 };
 
 const ALL: [&ResourceApi; 4] = [&GRAPH, &ARM, &KEY_VAULT, &PARTNER_CENTER];

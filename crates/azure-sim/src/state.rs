@@ -1,7 +1,8 @@
 //! The state every simulated service reads: the seeded world and estate,
 //! the origins, the simulated clock, the access-token signer, the request
-//! log and fault registry the middleware uses, the injected latency, the
-//! customers taken away, and every secret handed out (for leak checks).
+//! log, fault registry and throttling limits the middleware uses, the CAE
+//! critical events, the injected latency, the customers taken away, and every
+//! secret handed out (for leak checks).
 //!
 //! What only one service needs lives with it (`entra::state::Entra`,
 //! `keyvault::KeyVault`, `arm::resource_graph::ResourceGraph`), each beside
@@ -15,10 +16,12 @@ use std::time::Duration;
 
 use tenantwatch_common::sync::lock;
 
+use crate::cae::CaeEvents;
 use crate::clock::Clock;
 use crate::estate::{gdap, Estate, Relationship};
 use crate::faults::Faults;
 use crate::jwt::Signer;
+use crate::limits::Limits;
 use crate::requests::{RequestLog, RequestRecord};
 use crate::service::Service;
 use crate::world::{Tenant, World};
@@ -57,6 +60,10 @@ pub(crate) struct SimState {
     pub signer: Signer,
     /// Faults injected per service, tenant, count or rate.
     pub faults: Faults,
+    /// Microsoft's published throttling limits (off unless switched on).
+    pub limits: Limits,
+    /// Critical events after which CAE-capable resources refuse earlier CAE tokens.
+    pub cae: CaeEvents,
     /// Delay before every response, in milliseconds.
     latency_ms: AtomicU64,
     /// Lower-case ids of tenants removed from Partner Center and GDAP.
@@ -81,6 +88,8 @@ impl SimState {
             clock: Clock::default(),
             signer: Signer::random(),
             faults: Faults::default(),
+            limits: Limits::new(false, 1.0),
+            cae: CaeEvents::default(),
             latency_ms: AtomicU64::new(duration_ms(latency)),
             removed: Mutex::default(),
             issued: Mutex::new(issued),

@@ -1,10 +1,11 @@
 //! End-to-end tests of the simulator as a whole, through [`crate::SimHandle`]:
 //! its state directory and origins, fixed ports and the written config, and
-//! a customer's removal across every service.
+//! a customer's removal across every service, CAE tokens and their claims
+//! challenges.
 
 use serde_json::{json, Value};
 
-use crate::test_support::{start, GRAPH_SCOPE};
+use crate::test_support::{start, ARM_SCOPE, GRAPH_SCOPE, PC_SCOPE};
 use crate::{Sim, SimOptions};
 
 #[tokio::test]
@@ -130,4 +131,112 @@ async fn removed_customers_vanish_everywhere_and_lose_access() {
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["items"].as_array().unwrap().len(), 2);
+}
+
+/// CAE: a `cp1` client gets a 20–28 h token for Graph and ARM (not for
+/// Partner Center); a critical event makes both answer the documented claims
+/// challenge; redeeming again with the challenge's claims satisfies a policy
+/// event, while after "revoke sessions" the refresh token itself is refused.
+#[tokio::test]
+async fn cae_tokens_live_long_and_are_challenged_after_critical_events() {
+    use base64::Engine;
+    let f = crate::test_support::start(1).await;
+    let tenant = f.sim.customers()[0].tenant_id.clone();
+    let rt = f.seeded_rt();
+    let cp1 = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
+    let redeem = |scope: &'static str, claims: Option<String>| {
+        let (rt, tenant, f) = (rt.clone(), tenant.clone(), &f);
+        async move {
+            let (id, secret) = (f.sim.partner_client_id(), f.sim.partner_client_secret());
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("refresh_token", rt),
+                ("scope", scope.to_string()),
+            ];
+            if let Some(c) = claims {
+                form.push(("claims", c));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            f.token(&tenant, &form).await
+        }
+    };
+    let (s, b) = redeem(GRAPH_SCOPE, Some(cp1.into())).await;
+    assert_eq!(s, 200, "{b}");
+    let lifetime = b["expires_in"].as_i64().unwrap();
+    assert!((20 * 3600..=28 * 3600).contains(&lifetime), "{lifetime}");
+    let graph = b["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        crate::test_support::claims(&graph)["xms_cc"],
+        json!(["cp1"])
+    );
+    let (_, b) = redeem(ARM_SCOPE, Some(cp1.into())).await;
+    let arm = b["access_token"].as_str().unwrap().to_string();
+    assert!(b["expires_in"].as_i64().unwrap() >= 20 * 3600);
+    // Without the capability, and for a resource without CAE: about an hour.
+    let (_, b) = redeem(GRAPH_SCOPE, None).await;
+    assert!(b["expires_in"].as_i64().unwrap() < 3600);
+    let plain = b["access_token"].as_str().unwrap().to_string();
+    let (_, b) = f.refresh(&f.sim.partner_tenant_id(), &rt, PC_SCOPE).await;
+    assert!(b["expires_in"].as_i64().unwrap() < 3600);
+
+    let org = format!("{}/v1.0/organization", f.sim.graph_url());
+    let subs = format!("{}/subscriptions?api-version=2022-12-01", f.sim.arm_url());
+    assert_eq!(f.get(org.clone(), Some(&graph)).await.status(), 200);
+    f.sim.advance_clock(std::time::Duration::from_secs(2));
+    f.sim.cae_event(&tenant);
+    let decode = |r: &reqwest::Response| {
+        let h = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            h.starts_with("Bearer realm=\"\", authorization_uri=\""),
+            "{h}"
+        );
+        assert!(h.contains("error=\"insufficient_claims\""), "{h}");
+        let b64 = h.split("claims=\"").nth(1).unwrap().trim_end_matches('"');
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let r = f.get(org.clone(), Some(&graph)).await;
+    assert_eq!(r.status(), 401);
+    let claims = decode(&r);
+    assert!(
+        claims.starts_with(r#"{"access_token":{"nbf":{"essential":true"#),
+        "{claims}"
+    );
+    let r = f.get(subs.clone(), Some(&arm)).await;
+    assert_eq!(r.status(), 401);
+    decode(&r);
+    // A one-hour token is not re-evaluated.
+    assert_eq!(f.get(org.clone(), Some(&plain)).await.status(), 200);
+    // The challenge's claims, merged with cp1, get a token that passes.
+    let mut merged: Value = serde_json::from_str(&claims).unwrap();
+    merged["access_token"]["xms_cc"] = json!({"values": ["cp1"]});
+    let (s, b) = redeem(GRAPH_SCOPE, Some(merged.to_string())).await;
+    assert_eq!(s, 200, "{b}");
+    let fresh = b["access_token"].as_str().unwrap().to_string();
+    assert_eq!(f.get(org.clone(), Some(&fresh)).await.status(), 200);
+
+    // Revoke sessions (or a password reset): challenged, and the refresh
+    // token is refused too.
+    f.sim.advance_clock(std::time::Duration::from_secs(2));
+    let r = f
+        .http
+        .post(format!("{}/_sim/password-reset", f.sim.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = f.get(org, Some(&fresh)).await;
+    assert_eq!(r.status(), 401);
+    decode(&r);
+    let (s, b) = redeem(GRAPH_SCOPE, Some(merged.to_string())).await;
+    assert_eq!((s, b["error_codes"][0].as_u64()), (400, Some(50173)), "{b}");
 }

@@ -17,6 +17,20 @@ pub struct GroundTruth {
     pub gdap_only: Vec<TenantTruth>,
     /// The partner's SAM app and its credentials.
     pub partner_app: AppTruth,
+    /// The 429s the throttling limits sent so far, per limit (limits that
+    /// sent none are left out; injected throttle faults are not counted).
+    pub throttled: Vec<ThrottledTruth>,
+}
+
+/// The 429s one limit sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThrottledTruth {
+    /// The service that answered them.
+    pub service: crate::service::Service,
+    /// The limit, as [`crate::Limit::as_str`] names it.
+    pub limit: &'static str,
+    /// How many.
+    pub count: u64,
 }
 
 /// One tenant as the APIs describe it.
@@ -285,5 +299,20 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                 })
                 .collect(),
         },
+        throttled: throttled(state),
     }
+}
+
+/// [`GroundTruth::throttled`], also served by `/_sim/requests`.
+pub(crate) fn throttled(state: &SimState) -> Vec<ThrottledTruth> {
+    state
+        .limits
+        .refused_counts()
+        .into_iter()
+        .map(|(limit, count)| ThrottledTruth {
+            service: limit.service(),
+            limit: limit.as_str(),
+            count,
+        })
+        .collect()
 }

@@ -64,6 +64,9 @@ pub(crate) fn router(admin: Admin) -> Router {
         .route("/_sim/clock", get(clock))
         .route("/_sim/clock/advance", post(advance))
         .route("/_sim/revoke", post(revoke))
+        .route("/_sim/password-reset", post(revoke))
+        .route("/_sim/tenants/{tenant}/cae-event", post(cae_event))
+        .route("/_sim/next-sign-in-without-mfa", post(without_mfa))
         .route(
             "/_sim/tenants/{tenant}/token-error",
             post(token_error).delete(clear_token_error),
@@ -89,6 +92,7 @@ pub(crate) fn router(admin: Admin) -> Router {
             post(expire_secret),
         )
         .route("/_sim/requests", get(requests))
+        .route("/_sim/limits", get(limits).post(set_limits))
         .route("/_sim/secrets/{name}", get(secret))
         .fallback(not_found)
         .with_state(admin)
@@ -163,6 +167,25 @@ async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
 async fn revoke(State(entra): State<Arc<Entra>>) -> Response {
     entra.revoke_refresh_tokens();
     ok(json!({"revoked": true, "tokens_valid_from": entra.refresh_tokens.valid_from()}))
+}
+
+/// A critical event in one tenant that leaves refresh tokens valid (a
+/// Conditional Access policy change): its CAE tokens issued before now are
+/// answered with a claims challenge, and redeeming again satisfies it.
+async fn cae_event(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
+    match tenant_id(&state, &tenant) {
+        Ok(id) => {
+            let now = state.clock.now_unix();
+            state.cae.event(Some(&id), now);
+            ok(json!({"tenant": id, "cae_event": now}))
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn without_mfa(State(entra): State<Arc<Entra>>) -> Response {
+    entra.next_sign_in_without_mfa();
+    ok(json!({"next_sign_in_mfa": false}))
 }
 
 /// The tenant id a path names (id or domain), or 404.
@@ -484,8 +507,46 @@ async fn requests(State(state): State<Arc<SimState>>) -> Response {
         .into_iter()
         .map(|(k, (total, tenants))| (k.to_string(), json!({"total": total, "tenants": tenants})))
         .collect();
+    body.insert("throttled".into(), json!(truth::throttled(&state)));
     body.insert("records".into(), json!(state.requests.records()));
     ok(Value::Object(body))
+}
+
+fn limits_body(state: &SimState) -> Value {
+    let imposed: serde_json::Map<String, Value> = state
+        .limits
+        .imposed()
+        .into_iter()
+        .map(|(l, d)| (l.as_str().to_string(), json!(d.as_secs_f64())))
+        .collect();
+    json!({
+        "enabled": state.limits.enabled(),
+        "scale": state.limits.scale(),
+        "imposed_seconds": imposed,
+    })
+}
+
+async fn limits(State(state): State<Arc<SimState>>) -> Response {
+    ok(limits_body(&state))
+}
+
+/// `POST /_sim/limits?enabled=on|off&scale=F`: either or both; every bucket
+/// starts full again.
+async fn set_limits(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
+    let q = http::query(&uri);
+    let enabled = match first(&q, "enabled") {
+        None => state.limits.enabled(),
+        Some("on") => true,
+        Some("off") => false,
+        Some(_) => return fail(StatusCode::BAD_REQUEST, "enabled must be on or off"),
+    };
+    let scale = match first(&q, "scale").map(str::parse::<f64>) {
+        None => state.limits.scale(),
+        Some(Ok(f)) if f.is_finite() && f > 0.0 => f,
+        Some(_) => return fail(StatusCode::BAD_REQUEST, "scale must be a number above 0"),
+    };
+    state.limits.configure(enabled, scale);
+    ok(limits_body(&state))
 }
 
 async fn secret(

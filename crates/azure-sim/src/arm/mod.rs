@@ -179,6 +179,25 @@ pub(crate) fn unauthorized(state: &SimState, e: BearerError) -> Response {
             "The access token is invalid.".into(),
             Some("The access token is invalid."),
         ),
+        // ARM answers CAE tokens revoked by a critical event with a claims
+        // challenge (Azure SDK maintainers; no ARM doc shows the body: the
+        // sim's code and message are its own).
+        BearerError::ClaimsChallenge { at } => {
+            let mut resp = error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "The access token has been revoked by a continuous access evaluation event.".into(),
+                None,
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&crate::cae::challenge(
+                &state.origins.login,
+                at,
+            )) {
+                resp.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
+            resp
+        }
     }
 }
 

@@ -416,6 +416,7 @@ pub(crate) fn redeem(
             home,
             flavor,
             client,
+            mfa: entra.sign_in_mfa(),
         },
         Some(&entry.scope),
         entry.nonce,

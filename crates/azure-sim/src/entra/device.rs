@@ -249,6 +249,7 @@ pub(crate) fn redeem(
             home,
             flavor,
             client,
+            mfa: entra.sign_in_mfa(),
         },
         Some(&scope),
         None,

@@ -20,6 +20,10 @@ pub(crate) struct RefreshGrant {
     /// Issued to a public-client flow (device code or auth code without a
     /// client credential), so it may be redeemed without one.
     pub public: bool,
+    /// The interactive sign-in it descends from used MFA: every access token
+    /// redeemed from it carries `mfa` in `amr`, as Entra carries the claim
+    /// from the original sign-in.
+    pub mfa: bool,
 }
 
 /// Every refresh token issued, by token.

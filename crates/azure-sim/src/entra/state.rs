@@ -4,7 +4,7 @@
 //! (AADSTS errors, throttling, expired secrets, a fixed token lifetime).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,12 +43,17 @@ pub(crate) struct Entra {
     pub device_codes: DeviceCodes,
     /// Access-token lifetime in seconds; 0 means Entra's own (just under an hour).
     token_lifetime_secs: AtomicI64,
+    /// CAE access-token lifetime in seconds; 0 means Entra's own (20–28 h).
+    cae_lifetime_secs: AtomicI64,
     /// Lower-case client ids whose secret has expired.
     expired_secrets: Mutex<HashSet<String>>,
     /// Injected AADSTS codes, by lower-case tenant id.
     token_errors: Mutex<HashMap<String, u32>>,
     /// Injected `Retry-After` seconds, by lower-case tenant id.
     token_throttles: Mutex<HashMap<String, u64>>,
+    /// The next interactive sign-in (authorization code or device code) skips
+    /// MFA, as a user excluded from the MFA policy would.
+    next_sign_in_without_mfa: AtomicBool,
 }
 
 impl Entra {
@@ -69,10 +74,24 @@ impl Entra {
             auth_codes: AuthCodes::default(),
             device_codes: DeviceCodes::default(),
             token_lifetime_secs: AtomicI64::new(0),
+            cae_lifetime_secs: AtomicI64::new(0),
             expired_secrets: Mutex::default(),
             token_errors: Mutex::default(),
             token_throttles: Mutex::default(),
+            next_sign_in_without_mfa: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the next interactive sign-in complete without MFA: its tokens
+    /// carry `amr: ["pwd"]`, and so does everything redeemed from them.
+    pub fn next_sign_in_without_mfa(&self) {
+        self.next_sign_in_without_mfa.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an interactive sign-in happening now uses MFA; consumes the
+    /// switch above.
+    pub fn sign_in_mfa(&self) -> bool {
+        !self.next_sign_in_without_mfa.swap(false, Ordering::SeqCst)
     }
 
     /// Lifetime for the next access token: Entra trims a little off the hour,
@@ -83,6 +102,29 @@ impl Entra {
             0 => rand::Rng::gen_range(&mut rand::thread_rng(), 3300..=3599),
             fixed => fixed,
         }
+    }
+
+    /// Lifetime of the next CAE access token (issued to a `cp1` client by a
+    /// CAE-capable resource): "20 to 28 hours" (Entra's access-tokens page,
+    /// reference/azure/entra/docs-claims-challenge.md), unless fixed — by
+    /// [`Entra::set_cae_token_lifetime`], or else by a fixed lifetime for every
+    /// token ([`Entra::set_token_lifetime`]), so runs that compress time
+    /// (soak, benchmarks) compress CAE tokens too.
+    pub fn cae_token_lifetime(&self) -> i64 {
+        match (
+            self.cae_lifetime_secs.load(Ordering::Relaxed),
+            self.token_lifetime_secs.load(Ordering::Relaxed),
+        ) {
+            (0, 0) => rand::Rng::gen_range(&mut rand::thread_rng(), 20 * 3600..=28 * 3600),
+            (0, every) => every,
+            (fixed, _) => fixed,
+        }
+    }
+
+    /// Fixes the CAE access-token lifetime (`None`: Entra's own).
+    pub fn set_cae_token_lifetime(&self, d: Option<Duration>) {
+        let secs = d.map_or(0, |d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX));
+        self.cae_lifetime_secs.store(secs, Ordering::Relaxed);
     }
 
     /// Fixes the access-token lifetime (`None`: Entra's own).
@@ -100,7 +142,10 @@ impl Entra {
     /// Revokes every refresh token issued so far, as "Revoke sessions" (or a
     /// password reset) does by moving the user's TokensValidFrom to now.
     pub fn revoke_refresh_tokens(&self) {
-        self.refresh_tokens.revoke_all(self.sim.clock.now_unix());
+        let now = self.sim.clock.now_unix();
+        self.refresh_tokens.revoke_all(now);
+        // A critical event: CAE resources refuse the long-lived tokens too.
+        self.sim.cae.event(None, now);
     }
 
     /// Marks an app's client secret as expired.

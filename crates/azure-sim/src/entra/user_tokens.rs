@@ -24,19 +24,21 @@ use crate::world::{random_token, App, Tenant};
 pub(crate) fn issue_consent_refresh_token(entra: &Entra) -> String {
     let state = &*entra.sim;
     let w = &state.world;
-    new_refresh_token(entra, &w.sam_app.client_id, &w.partner.id, false)
+    new_refresh_token(entra, &w.sam_app.client_id, &w.partner.id, false, true)
 }
 
 /// Refresh tokens lapse after this long without being redeemed.
 pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;
 
 /// Issues a refresh token for the partner admin and `client_id`, with
-/// `home` as the user's home tenant.
+/// `home` as the user's home tenant; `mfa` says whether the sign-in it
+/// descends from used MFA.
 pub(crate) fn new_refresh_token(
     entra: &Entra,
     client_id: &str,
     home: &str,
     public: bool,
+    mfa: bool,
 ) -> String {
     let state = &*entra.sim;
     let token = format!("1.AXoA{}", random_token(250));
@@ -49,6 +51,7 @@ pub(crate) fn new_refresh_token(
             issued_at: state.clock.now_unix(),
             seq: 0,
             public,
+            mfa,
         },
     );
     token
@@ -118,6 +121,7 @@ pub(crate) fn refresh_token(
             home,
             flavor,
             client,
+            mfa: grant.mfa,
         },
         None,
         None,
@@ -192,6 +196,11 @@ pub(crate) struct UserGrant<'a> {
     pub nonce: Option<String>,
     /// How the client authenticated; `None` marks a public-client flow.
     pub client: Option<ClientAuth>,
+    /// The sign-in behind the grant used MFA.
+    pub mfa: bool,
+    /// The client declared `cp1` and the resource is CAE-capable: a
+    /// long-lived CAE token.
+    pub cae: bool,
 }
 
 /// Who asks for a user token, and for which tenant: what every user grant
@@ -203,6 +212,9 @@ pub(crate) struct Requester<'a> {
     pub flavor: Flavor,
     /// How the client authenticated; `None` marks a public-client flow.
     pub client: Option<ClientAuth>,
+    /// The sign-in behind the grant used MFA: an interactive grant asks
+    /// [`Entra::sign_in_mfa`], a refresh token carries its sign-in's.
+    pub mfa: bool,
 }
 
 /// Reads the scopes from the form (falling back to `granted`, the scopes
@@ -216,6 +228,7 @@ pub(crate) fn issue_from_form(
     nonce: Option<String>,
 ) -> Result<Issued, AadError> {
     let (scopes, resource) = requested_scopes(form, r.flavor, r.target, granted)?;
+    let cae = resource.api.cae && crate::cae::declares_cp1(first(form, "claims"));
     issue(
         entra,
         UserGrant {
@@ -228,6 +241,8 @@ pub(crate) fn issue_from_form(
             client_info: first(form, "client_info") == Some("1"),
             nonce,
             client: r.client,
+            mfa: r.mfa,
+            cae,
         },
     )
 }
@@ -243,7 +258,11 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
     }
     let now = state.clock.now_unix();
     let scp = g.scopes.granted_short(&g.resource).join(" ");
-    let expires_in = entra.token_lifetime();
+    let expires_in = if g.cae {
+        entra.cae_token_lifetime()
+    } else {
+        entra.token_lifetime()
+    };
     let user = &w.admin;
     let appidacr = match g.client {
         None => "0",
@@ -258,7 +277,8 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
         "exp": now + expires_in,
         "acr": "1",
         "aio": random_token(40),
-        "amr": ["pwd", "mfa"],
+        // Partner Center checks this claim (partnercenter/docs-mfa-enforcement.md).
+        "amr": if g.mfa { json!(["pwd", "mfa"]) } else { json!(["pwd"]) },
         "appid": g.app.client_id,
         "appidacr": appidacr,
         "family_name": "Agent",
@@ -275,13 +295,23 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
         "uti": random_token(22),
         "ver": "1.0",
     });
+    if g.cae {
+        // What a resource that asked for the `xms_cc` optional claim sees.
+        claims["xms_cc"] = json!([crate::cae::CP1]);
+    }
     if g.target.id != g.home.id {
         claims["idp"] = json!(format!("https://sts.windows.net/{}/", g.home.id));
     }
     let access_token = state.signer.sign(&claims);
     state.remember_secret(&access_token);
     // Every redemption returns a new refresh token; the old one stays valid.
-    let refresh = new_refresh_token(entra, &g.app.client_id, &g.home.id, g.client.is_none());
+    let refresh = new_refresh_token(
+        entra,
+        &g.app.client_id,
+        &g.home.id,
+        g.client.is_none(),
+        g.mfa,
+    );
     let id_token = g.scopes.openid.then(|| {
         id_token(
             state,

@@ -150,6 +150,32 @@ pub(crate) fn error(
     http::json(status, &body, &extra)
 }
 
+/// Graph's claims challenge for a CAE token issued before a critical event
+/// at `at`: the real challenge quoted in MSAL.NET's CAE test (realm, Graph's
+/// `client_id`, `errorDescription`, `error="insufficient_claims"`, `claims`).
+/// Microsoft shows no body; the sim sends Graph's usual 401 body with that
+/// description as its message.
+fn claims_challenge(state: &SimState, ids: &Ids, at: i64) -> Response {
+    const WHY: &str = "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp";
+    let challenge = crate::cae::challenge(&state.origins.login, at).replacen(
+        "error=",
+        &format!("client_id=\"00000003-0000-0000-c000-000000000000\", errorDescription=\"{WHY}\", error="),
+        1,
+    );
+    let mut resp = error(
+        state,
+        ids,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        WHY,
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
+        resp.headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
 /// An authenticated, authorised Graph request.
 pub(crate) struct Call<'a> {
     pub ids: Ids,
@@ -176,6 +202,9 @@ pub(crate) fn begin<'a>(
                 BearerError::Expired { .. } => "Lifetime validation failed, the token is expired.",
                 BearerError::Malformed | BearerError::BadSignature | BearerError::NotYetValid => {
                     "Access token validation failure."
+                }
+                BearerError::ClaimsChallenge { at } => {
+                    return Err(Box::new(claims_challenge(state, &ids, at)));
                 }
             };
             return Err(Box::new(error(

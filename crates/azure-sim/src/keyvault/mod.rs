@@ -228,7 +228,10 @@ fn guard(
                 BearerError::Expired { .. } => {
                     "[TokenExpired] Error validating token: 'S2S12086'.".to_string()
                 }
-                BearerError::Malformed | BearerError::BadSignature | BearerError::NotYetValid => {
+                BearerError::Malformed
+                | BearerError::BadSignature
+                | BearerError::NotYetValid
+                | BearerError::ClaimsChallenge { .. } => {
                     "Error validating token: the token is malformed or its signature is invalid."
                         .to_string()
                 }

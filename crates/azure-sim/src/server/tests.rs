@@ -293,3 +293,146 @@ async fn requests_are_recorded_in_order_with_their_tenant() {
         );
     }
 }
+
+/// With limits on (and small), each service answers its own documented 429
+/// once a limit is used up, every answer carries the remaining-quota
+/// headers, and the ground truth counts the 429s per limit.
+#[tokio::test]
+async fn published_limits_answer_documented_429s_and_headers_on_every_response() {
+    let f = start(1).await;
+    let tenant = f.sim.customers()[0].tenant_id.clone();
+    let graph = f.access(&tenant, GRAPH_SCOPE).await;
+    let arm = f.access(&tenant, ARM_SCOPE).await;
+    let pc = f.access(&f.sim.partner_tenant_id(), PC_SCOPE).await;
+    // Off (the default): far past any scaled limit, never a 429.
+    for _ in 0..20 {
+        let r = f
+            .get(
+                format!("{}/v1.0/security/secureScores", f.sim.graph_url()),
+                Some(&graph),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ms-resource-unit").is_none());
+    }
+    // 0.02: secureScore 3 per minute, ARM reads a bucket of 5, Resource
+    // Graph 1 query per 5 s, Partner Center 10 per minute.
+    f.sim.set_limits(true, 0.02);
+
+    let score = format!("{}/v1.0/security/secureScores?$top=1", f.sim.graph_url());
+    for _ in 0..3 {
+        let r = f.get(score.clone(), Some(&graph)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ms-resource-unit"], "1");
+    }
+    let r = f.get(score.clone(), Some(&graph)).await;
+    assert_eq!(r.status(), 429);
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&secs), "{secs}");
+    let app = f.sim.partner_client_id();
+    assert_eq!(
+        r.headers()["x-ms-throttle-scope"],
+        format!("Tenant_Application/Read/{app}/{tenant}").as_str()
+    );
+    assert_eq!(
+        r.headers()["x-ms-throttle-information"],
+        "ResourceUnitLimitExceeded"
+    );
+    assert!(r.headers().get("x-ms-resource-unit").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert!(body["error"]["innerError"]["request-id"].is_string());
+    assert!(body["error"]["innerError"]["date"].is_string());
+    // Another tenant-scoped limit of the same app is untouched.
+    let r = f
+        .get(
+            format!("{}/v1.0/subscribedSkus", f.sim.graph_url()),
+            Some(&graph),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ms-resource-unit"], "3");
+
+    let subs = format!("{}/subscriptions?api-version=2022-12-01", f.sim.arm_url());
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let r = f.get(subs.clone(), Some(&arm)).await;
+        seen.push((
+            r.status().as_u16(),
+            r.headers()["x-ms-ratelimit-remaining-tenant-reads"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        ));
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "SubscriptionRequestsThrottled");
+        }
+    }
+    let want: Vec<(u16, String)> = [
+        (200, "4"),
+        (200, "3"),
+        (200, "2"),
+        (200, "1"),
+        (200, "0"),
+        (429, "0"),
+    ]
+    .into_iter()
+    .map(|(s, v)| (s, v.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+
+    let query = json!({"query": "resources | count"});
+    let r = f.rg(&arm, "2024-04-01", query.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ms-user-quota-remaining"], "0");
+    assert_eq!(r.headers()["x-ms-user-quota-resets-after"], "00:00:05");
+    let r = f.rg(&arm, "2024-04-01", query).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-ms-user-quota-remaining"], "0");
+    assert!(r.headers()["x-ms-user-quota-resets-after"]
+        .to_str()
+        .unwrap()
+        .starts_with("00:00:0"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["code"], "RateLimiting");
+
+    let customers = format!("{}/v1/customers", f.sim.partner_center_url());
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let r = f.get(customers.clone(), Some(&pc)).await;
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["statusCode"], 429);
+            assert!(body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Rate limit is exceeded. Try again in "));
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1,
+        "{statuses:?}"
+    );
+
+    let truth = f.sim.ground_truth();
+    let counts: Vec<(&str, u64)> = truth.throttled.iter().map(|t| (t.limit, t.count)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("graph_security", 1),
+            ("arm_tenant_reads", 1),
+            ("resource_graph_user", 1),
+            ("partner_center_tenant", 1)
+        ]
+    );
+    assert_eq!(f.sim.throttled_count(Service::Arm), 2);
+}

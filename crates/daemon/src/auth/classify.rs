@@ -1,10 +1,50 @@
-//! Error classes from AADSTS codes: the `reason`/`result` label values (the README's
-//! troubleshooting table).
+//! Error classes: the `reason`/`result` label values (the README's
+//! troubleshooting table), from the token endpoint's AADSTS codes
+//! ([`classify`]) and from a resource API's answer ([`classify_api`]).
 //!
-//! Classes come from `error_codes`, never from `error_description` text, which
-//! Microsoft rewords. Codes: <https://learn.microsoft.com/entra/identity-platform/reference-error-codes>.
+//! Classes come from codes and statuses, never from `error_description` text,
+//! which Microsoft rewords. Codes: <https://learn.microsoft.com/entra/identity-platform/reference-error-codes>.
 
 use crate::model::ErrorClass;
+use crate::outbound::client::ApiError;
+
+/// The code Partner Center's 401 carries when an App+User token has no MFA
+/// claim, as partners report it since enforcement began on 2026-04-01
+/// (partnercenter/docs-mfa-enforcement.md: reported by partner blogs, not
+/// shown in a Microsoft body).
+pub const PARTNER_CENTER_MFA_CODE: &str = "900421";
+
+/// True when `e` is Partner Center's refusal of a token without MFA: a 401
+/// with code [`PARTNER_CENTER_MFA_CODE`], or any 401 from Partner Center
+/// while the partner's token is known to lack MFA (`token_mfa` is
+/// `Some(false)`) — the 2019 form of the refusal has no body at all, only
+/// `WWW-Authenticate: Bearer error="invalid_token"`.
+pub fn is_mfa_rejection(e: &ApiError, token_mfa: Option<bool>) -> bool {
+    match e {
+        ApiError::Status {
+            api: "partner_center",
+            status: 401,
+            code,
+            ..
+        } => code == PARTNER_CENTER_MFA_CODE || token_mfa == Some(false),
+        _ => false,
+    }
+}
+
+/// Classifies a failed call to a resource API (Partner Center, Graph, ARM):
+/// the MFA refusal, throttling, and transient failures get their classes;
+/// anything else is `other`. `token_mfa` is what the partner's access token
+/// says about MFA, when known.
+pub fn classify_api(e: &ApiError, token_mfa: Option<bool>) -> ErrorClass {
+    if is_mfa_rejection(e, token_mfa) {
+        return ErrorClass::MfaClaimMissing;
+    }
+    match e {
+        ApiError::Status { status: 429, .. } => ErrorClass::Throttled,
+        _ if e.is_transient() => ErrorClass::Transient,
+        _ => ErrorClass::Other,
+    }
+}
 
 /// AADSTS code → class. The table the whole daemon agrees on.
 const TABLE: &[(u32, ErrorClass)] = &[
@@ -98,6 +138,58 @@ mod tests {
         assert_eq!(
             classify(400, &[70002, 50173]),
             ErrorClass::RefreshTokenRevoked
+        );
+    }
+
+    fn status(api: &'static str, status: u16, code: &str) -> ApiError {
+        ApiError::Status {
+            api,
+            tenant: "partner".into(),
+            url: "https://pc.test/v1/customers".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+            retry_after: None,
+            refused_wait: None,
+        }
+    }
+
+    #[test]
+    fn partner_center_mfa_refusal_is_its_own_class() {
+        let e = status("partner_center", 401, "900421");
+        assert_eq!(classify_api(&e, None), ErrorClass::MfaClaimMissing);
+        // The body-less 2019 form counts only when the token is known to lack MFA.
+        let bare = status("partner_center", 401, "Unauthorized");
+        assert_eq!(
+            classify_api(&bare, Some(false)),
+            ErrorClass::MfaClaimMissing
+        );
+        assert_eq!(classify_api(&bare, Some(true)), ErrorClass::Other);
+        assert_eq!(classify_api(&bare, None), ErrorClass::Other);
+        // Graph never answers for Partner Center's rule.
+        assert_eq!(
+            classify_api(&status("graph", 401, "900421"), Some(false)),
+            ErrorClass::Other
+        );
+        assert!(ErrorClass::MfaClaimMissing.is_partner_wide());
+        assert!(ErrorClass::MfaClaimMissing
+            .advice()
+            .contains("re-run `tenantwatch consent` and complete MFA"));
+    }
+
+    #[test]
+    fn api_failures_are_classed_by_status() {
+        assert_eq!(
+            classify_api(&status("graph", 429, "TooManyRequests"), None),
+            ErrorClass::Throttled
+        );
+        assert_eq!(
+            classify_api(&status("partner_center", 503, "503"), None),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            classify_api(&status("graph", 403, "Authorization_RequestDenied"), None),
+            ErrorClass::Other
         );
     }
 

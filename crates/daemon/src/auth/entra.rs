@@ -195,6 +195,39 @@ pub struct TokenClient {
     http: Client,
     login: Url,
     metrics: Arc<Metrics>,
+    /// Declared in the `claims` parameter of every refresh-token redemption
+    /// (`cloud.client_capabilities`).
+    capabilities: Arc<[String]>,
+}
+
+/// The `claims` form field of a token request, as MSAL builds it
+/// (`_merge_claims_challenge_and_capabilities` in msal/application.py):
+/// the challenge's claims request with `{"xms_cc":{"values":[…]}}` set under
+/// `access_token` when capabilities are declared, the challenge alone when
+/// not, nothing when neither. A challenge that is not a JSON object is
+/// dropped (only the capabilities are sent): Entra would refuse the request
+/// for it, and the retry it serves would fail anyway.
+/// <https://learn.microsoft.com/entra/identity-platform/claims-challenge>
+pub fn claims_parameter(capabilities: &[String], challenge: Option<&str>) -> Option<String> {
+    let parsed = challenge
+        .and_then(|c| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c).ok());
+    if capabilities.is_empty() {
+        return parsed.map(|m| serde_json::Value::Object(m).to_string());
+    }
+    let mut claims = parsed.unwrap_or_default();
+    let access = claims
+        .entry("access_token")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if !access.is_object() {
+        *access = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(a) = access.as_object_mut() {
+        a.insert(
+            "xms_cc".into(),
+            serde_json::json!({ "values": capabilities }),
+        );
+    }
+    Some(serde_json::Value::Object(claims).to_string())
 }
 
 impl TokenClient {
@@ -240,12 +273,21 @@ impl TokenClient {
         }
     }
 
-    /// A client for one login authority host.
+    /// A client for one login authority host, declaring no client capabilities.
     pub fn new(http: Client, login: Url, metrics: Arc<Metrics>) -> Self {
         Self {
             http,
             login,
             metrics,
+            capabilities: Arc::from(Vec::new()),
+        }
+    }
+
+    /// The same client declaring `capabilities` on refresh-token redemptions.
+    pub fn with_capabilities(self, capabilities: Vec<String>) -> Self {
+        Self {
+            capabilities: Arc::from(capabilities),
+            ..self
         }
     }
 
@@ -258,13 +300,33 @@ impl TokenClient {
         scope_label: &str,
         refresh_token: &SecretString,
     ) -> Result<Redeemed, TokenError> {
+        self.redeem_refresh_token_with_claims(app, tenant, scope, scope_label, refresh_token, None)
+            .await
+    }
+
+    /// [`TokenClient::redeem_refresh_token`] answering a claims challenge:
+    /// `challenge` is the decoded claims request of a resource's
+    /// `WWW-Authenticate`, sent merged with the client capabilities.
+    pub async fn redeem_refresh_token_with_claims(
+        &self,
+        app: &PartnerApp,
+        tenant: &str,
+        scope: &str,
+        scope_label: &str,
+        refresh_token: &SecretString,
+        challenge: Option<&str>,
+    ) -> Result<Redeemed, TokenError> {
         let full_scope = format!("{scope} offline_access");
-        let form = [
+        let claims = claims_parameter(&self.capabilities, challenge);
+        let mut form = vec![
             ("client_id", app.client_id.as_str()),
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
             ("scope", full_scope.as_str()),
         ];
+        if let Some(c) = &claims {
+            form.push(("claims", c.as_str()));
+        }
         self.request(app, tenant, scope, scope_label, &form).await
     }
 
@@ -539,9 +601,11 @@ pub fn parse_token_response(
     })
 }
 
-/// Longest access-token lifetime believed: Entra's configurable lifetimes top
-/// out at a day, and a larger `expires_in` would overflow `Instant` arithmetic.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Longest access-token lifetime believed: a CAE token lives "20 to 28
+/// hours" (<https://learn.microsoft.com/entra/identity-platform/access-tokens#token-lifetime>),
+/// Entra's configurable lifetimes top out at a day, and a larger `expires_in`
+/// would overflow `Instant` arithmetic.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(28 * 3600);
 
 /// When a token issued at `started` with `expires_in` seconds stops being valid.
 pub fn expiry(started: Instant, expires_in: u64) -> Instant {
@@ -676,6 +740,37 @@ mod tests {
         assert_eq!(e.status, Some(200));
         assert!(!e.to_string().contains("s3cr3t-token"), "{e}");
         assert!(e.to_string().contains("contoso"), "{e}");
+    }
+
+    #[test]
+    fn claims_merge_capabilities_into_the_challenge_as_msal_does() {
+        let cp1 = vec!["cp1".to_string()];
+        assert_eq!(claims_parameter(&[], None), None);
+        assert_eq!(
+            claims_parameter(&cp1, None).as_deref(),
+            Some(r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#)
+        );
+        // The documented merge: the challenge's acrs request plus xms_cc.
+        let merged: serde_json::Value = serde_json::from_str(
+            &claims_parameter(
+                &cp1,
+                Some(r#"{"access_token":{"acrs":{"essential":true,"value":"c25"}}}"#),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            merged,
+            serde_json::json!({"access_token":{"xms_cc":{"values":["cp1"]},"acrs":{"essential":true,"value":"c25"}}})
+        );
+        // No capabilities: the challenge alone; a broken one is dropped.
+        let nbf = r#"{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}"#;
+        assert_eq!(claims_parameter(&[], Some(nbf)).as_deref(), Some(nbf));
+        assert_eq!(claims_parameter(&[], Some("not json")), None);
+        assert_eq!(
+            claims_parameter(&cp1, Some("[1]")).as_deref(),
+            Some(r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::collect::collector::{with_token, CollectError};
 use crate::config::cloud::Cloud;
 use crate::model::Api;
-use crate::model::{GdapRelationship, Source, Tenant};
+use crate::model::{ErrorClass, GdapRelationship, Source, Tenant};
 use crate::outbound::request::{ApiClient, Request};
 use crate::outbound::url::join;
 use crate::tokens::broker::TokenBroker;
@@ -34,10 +34,31 @@ pub struct Discovered {
     pub customers_without_gdap: Option<usize>,
     /// Active GDAP relationships in scope whose tenant Partner Center does not list.
     pub gdap_without_customer: Option<usize>,
-    /// Sources that failed, with why.
-    pub failures: Vec<(Source, String)>,
+    /// Sources that failed, with their class and why.
+    pub failures: Vec<SourceFailure>,
     /// Values a source listed that were not used, with why.
     pub rejected: Vec<Rejection>,
+}
+
+/// A discovery source that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFailure {
+    /// Which source.
+    pub source: Source,
+    /// The `reason` label of `tenantwatch_discovery_error`.
+    pub class: ErrorClass,
+    /// The error, for the log and `check`.
+    pub message: String,
+}
+
+impl SourceFailure {
+    fn new(source: Source, e: &CollectError, broker: &TokenBroker) -> Self {
+        Self {
+            source,
+            class: e.class(broker.partner_mfa()),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// An id or domain a source listed that was dropped.
@@ -170,7 +191,10 @@ pub async fn discover(
                         }
                         pc_customers = Some(ids);
                     }
-                    Err(e) => out.failures.push((Source::PartnerCenter, e.to_string())),
+                    Err(e) => {
+                        out.failures
+                            .push(SourceFailure::new(Source::PartnerCenter, &e, broker))
+                    }
                 }
             }
             Source::Gdap => {
@@ -220,7 +244,9 @@ pub async fn discover(
                             });
                         }
                     }
-                    Err(e) => out.failures.push((Source::Gdap, e.to_string())),
+                    Err(e) => out
+                        .failures
+                        .push(SourceFailure::new(Source::Gdap, &e, broker)),
                 }
             }
             Source::Static => {
@@ -251,7 +277,7 @@ pub async fn discover(
     std::sync::Arc::make_mut(&mut out.gdap).retain(|g| sources.contains_key(&g.tenant_id));
     if let Some(pc) = &pc_customers {
         if settings.sources.contains(&Source::Gdap)
-            && !out.failures.iter().any(|(s, _)| *s == Source::Gdap)
+            && !out.failures.iter().any(|f| f.source == Source::Gdap)
         {
             let scope: BTreeSet<&String> = out.sources.keys().collect();
             out.customers_without_gdap = Some(

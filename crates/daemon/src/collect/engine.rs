@@ -285,8 +285,23 @@ impl Engine {
             &self.partner_tenant,
         )
         .await;
-        for (source, why) in &found.failures {
-            tracing::error!(source = source.as_str(), error = %why, "tenant discovery source failed");
+        for f in &found.failures {
+            // A dead refresh token's advice was said once by the broker; only
+            // Partner Center's MFA refusal, which the broker never sees, and
+            // per-source classes get theirs here.
+            let advice = if f.class == crate::model::ErrorClass::MfaClaimMissing
+                || !f.class.is_partner_wide()
+            {
+                f.class.advice()
+            } else {
+                "see the partner refresh token error above"
+            };
+            tracing::error!(
+                source = f.source.as_str(),
+                reason = f.class.as_str(),
+                error = %f.message,
+                "tenant discovery source failed: {advice}"
+            );
         }
         self.report_rejections(&found.rejected);
         {
@@ -336,6 +351,7 @@ impl Engine {
             st.discovery = DiscoveryStatus {
                 ok,
                 done: true,
+                errors: found.failures.iter().map(|f| (f.source, f.class)).collect(),
                 last_success: if ok {
                     Some(unix_now())
                 } else {
@@ -592,7 +608,12 @@ impl Engine {
             partner_client_id: &self.partner_client_id,
         };
         let timer = Instant::now();
-        let result = tokio::time::timeout(timeout, collector.collect(&ctx)).await;
+        let result = tokio::time::timeout(
+            timeout,
+            // Names the collector for the budget-wait metric of every request it sends.
+            crate::outbound::request::COLLECTOR.scope(name, collector.collect(&ctx)),
+        )
+        .await;
         self.metrics
             .collector_duration
             .with_label_values(&[name])

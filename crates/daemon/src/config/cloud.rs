@@ -48,7 +48,16 @@ pub struct Cloud {
     pub partner_center: Url,
     /// Token audiences (the part before `/.default`).
     pub audiences: Audiences,
+    /// Client capabilities declared on every refresh-token redemption
+    /// (`cloud.client_capabilities`, default `["cp1"]`): `cp1` tells Entra the
+    /// daemon handles claims challenges, so CAE-capable resources (Graph,
+    /// ARM) may issue it long-lived tokens.
+    /// <https://learn.microsoft.com/entra/identity-platform/claims-challenge>
+    pub client_capabilities: Vec<String>,
 }
+
+/// What `cloud.client_capabilities` defaults to.
+pub const DEFAULT_CLIENT_CAPABILITIES: &[&str] = &["cp1"];
 
 /// The resource identifiers tokens are requested for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -249,6 +249,37 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn pacing_keys_default_to_half_of_graphs_published_limit_and_are_checked() {
+        let s = load(&good(), &[]).unwrap();
+        let p = s.collection.limits.pacing;
+        assert!(p.enabled);
+        assert_eq!((p.budget_share, p.graph_app_limit), (0.5, 130_000));
+        let s = load(
+            &(good() + "[collection]\napi_budget_share = 0.25\ngraph_app_limit = 260\n"),
+            &[("TENANTWATCH__COLLECTION__PACING", "false")],
+        )
+        .unwrap();
+        let p = s.collection.limits.pacing;
+        assert_eq!(
+            (p.enabled, p.budget_share, p.graph_app_limit),
+            (false, 0.25, 260)
+        );
+        for bad in ["0", "1.5", "-0.1"] {
+            let err = load(
+                &(good() + &format!("[collection]\napi_budget_share = {bad}\n")),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("collection.api_budget_share")
+                    && err.contains("must be above 0 and at most 1"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn env_overrides_file() {
         let s = load(
             &good(),
@@ -272,6 +303,24 @@ client_secret_file = "secret"
         assert!(err.contains("cloud.name: unknown cloud \"mars\""), "{err}");
         assert!(
             err.contains("store.keyvault.url: \"http://v\" must be an https:// URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_capabilities_default_to_cp1_and_are_checked() {
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.cloud.client_capabilities, vec!["cp1".to_string()]);
+        let s = load(&(good() + "[cloud]\nclient_capabilities = []\n"), &[]).unwrap();
+        assert!(s.cloud.client_capabilities.is_empty());
+        let err = load(
+            &(good() + "[cloud]\nclient_capabilities = [\"cp1\", \"a\\\"b\"]\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cloud.client_capabilities: \"a\\\"b\" is not a capability name"),
             "{err}"
         );
     }

@@ -85,6 +85,7 @@ pub(super) struct RawCloud {
     pub(super) arm: Option<String>,
     pub(super) partner_center: Option<String>,
     pub(super) ca_file: Option<PathBuf>,
+    pub(super) client_capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub(super) audiences: RawAudiences,
 }
@@ -156,6 +157,9 @@ pub(super) struct RawCollection {
     pub(super) max_requests_per_tenant: Option<usize>,
     pub(super) max_pages: Option<usize>,
     pub(super) max_series: Option<usize>,
+    pub(super) pacing: Option<bool>,
+    pub(super) api_budget_share: Option<f64>,
+    pub(super) graph_app_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -215,6 +215,40 @@ pub struct ApiLimits {
     pub max_retry_wait: Duration,
     /// Pages followed before giving up with [`ApiError::TooManyPages`].
     pub max_pages: usize,
+    /// How requests are spaced to stay within Microsoft's limits.
+    pub pacing: Pacing,
+}
+
+/// Graph's published per-app limit across all tenants: requests per
+/// [`GRAPH_APP_PERIOD`] (<https://learn.microsoft.com/graph/throttling-limits>).
+pub const GRAPH_APP_LIMIT: u32 = 130_000;
+
+/// The period of [`GRAPH_APP_LIMIT`].
+pub const GRAPH_APP_PERIOD: Duration = Duration::from_secs(10);
+
+/// How the daemon spends Microsoft's limits (`outbound::pacing`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    /// `collection.pacing`: false sends every request at once and only
+    /// retries 429s (the behaviour before pacing; for comparisons).
+    pub enabled: bool,
+    /// `collection.api_budget_share` (0 < x ≤ 1): the share of the partner
+    /// app's Graph limit across tenants the daemon allows itself; the rest is
+    /// left to the partner's other tools, which share the app's budget.
+    pub budget_share: f64,
+    /// `collection.graph_app_limit`: Graph requests per 10 s the partner's
+    /// app may make across all tenants (Microsoft's published [`GRAPH_APP_LIMIT`]).
+    pub graph_app_limit: u32,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            budget_share: 0.5,
+            graph_app_limit: GRAPH_APP_LIMIT,
+        }
+    }
 }
 
 impl Default for ApiLimits {
@@ -225,6 +259,7 @@ impl Default for ApiLimits {
             attempts: 4,
             max_retry_wait: Duration::from_secs(60),
             max_pages: 200,
+            pacing: Pacing::default(),
         }
     }
 }

@@ -276,6 +276,31 @@ fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
         partner_center: pick(&a.partner_center, known.audiences[2]),
         keyvault: pick(&a.keyvault, known.audiences[3]),
     };
+    let client_capabilities = match &raw.client_capabilities {
+        None => crate::config::cloud::DEFAULT_CLIENT_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        Some(caps) => {
+            // They travel inside a JSON claims request: plain tokens only.
+            for c in caps {
+                if c.is_empty()
+                    || !c
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                {
+                    p.push(
+                        "cloud.client_capabilities",
+                        format!(
+                            "{:?} is not a capability name (letters, digits, - and _; Microsoft's only one is cp1)",
+                            crate::support::scrub::upstream(c)
+                        ),
+                    );
+                }
+            }
+            caps.clone()
+        }
+    };
     Some(Cloud {
         name,
         login: login?,
@@ -283,6 +308,7 @@ fn validate_cloud(p: &mut Problems, raw: &RawCloud) -> Option<Cloud> {
         arm: arm?,
         partner_center: partner_center?,
         audiences,
+        client_capabilities,
     })
 }
 
@@ -915,6 +941,26 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
         &mut max_series,
         10_000_000,
     );
+    if let Some(on) = raw.pacing {
+        limits.pacing.enabled = on;
+    }
+    if let Some(share) = raw.api_budget_share {
+        if share.is_finite() && share > 0.0 && share <= 1.0 {
+            limits.pacing.budget_share = share;
+        } else {
+            p.push(
+                "collection.api_budget_share",
+                format!("{share} must be above 0 and at most 1"),
+            );
+        }
+    }
+    if let Some(n) = raw.graph_app_limit {
+        if n == 0 {
+            p.push("collection.graph_app_limit", "must be above 0");
+        } else {
+            limits.pacing.graph_app_limit = n;
+        }
+    }
     Some(CollectionSettings {
         schedule,
         concurrency,

@@ -54,7 +54,8 @@ impl Components {
             settings.ca_file.as_deref(),
             settings.collection.request_timeout,
         )?;
-        let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone());
+        let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone())
+            .with_capabilities(settings.cloud.client_capabilities.clone());
         let store = Arc::new(match &settings.store {
             StoreSettings::KeyVault {
                 url,

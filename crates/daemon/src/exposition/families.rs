@@ -104,6 +104,15 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     }
     out.extend(gdap_end.done());
     out.extend(gdap_auto.done());
+    let mut discovery_error = gauge(
+        "tenantwatch_discovery_error",
+        "1 while a discovery source fails, by source and error class.",
+        &["source", "reason"],
+    );
+    for (source, class) in &s.discovery.errors {
+        discovery_error.add(&[source.as_str(), class.as_str()], 1.0);
+    }
+    out.extend(discovery_error.done());
     let mut scalars = Vec::new();
     let mut scalar = |name: &str, help: &str, v: Option<f64>| {
         let mut f = gauge(name, help, &[]);
@@ -188,6 +197,11 @@ pub fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
             "tenantwatch_refresh_token_store_up",
             "1 when the refresh token could be read from the store at the last attempt.",
             r.store_up.map(bool_f),
+        ),
+        (
+            "tenantwatch_refresh_token_mfa",
+            "1 when the partner's access token says the refresh token's sign-in used MFA (amr contains mfa), 0 when not; Partner Center refuses App+User calls without it.",
+            r.mfa.map(bool_f),
         ),
     ]
     .into_iter()

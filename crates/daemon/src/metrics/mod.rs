@@ -12,7 +12,7 @@ mod refresh;
 use std::sync::Arc;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 pub use ratelimits::{RateLimits, RateShard};
@@ -37,10 +37,16 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     /// `tenantwatch_api_request_duration_seconds{api}`.
     pub api_duration: HistogramVec,
+    /// `tenantwatch_api_throttled_total{api}`: 429s received.
+    pub api_throttled: IntCounterVec,
+    /// `tenantwatch_api_budget_wait_seconds_total{api,collector}`: time requests waited for budget before being sent.
+    pub api_budget_wait: CounterVec,
     /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
     pub series_dropped: IntCounterVec,
     /// `tenantwatch_discovery_rejected_total{source,reason}`: ids and domains discovery dropped.
     pub discovery_rejected: IntCounterVec,
+    /// `tenantwatch_claims_challenges_total{api,result}`: CAE claims challenges answered.
+    pub claims_challenges: IntCounterVec,
     /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
     pub ratelimits: RateLimits,
     /// `tenantwatch_http_connections`: connections to the daemon's HTTP server open now.
@@ -124,6 +130,24 @@ impl Metrics {
             .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["api"],
         )?;
+        let api_throttled = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_api_throttled_total",
+                "Answers 429 Too Many Requests from Microsoft APIs (token endpoint excluded), by API.",
+            ),
+            &["api"],
+        )?;
+        // Present at 0 from the start, so `increase()` sees the first 429.
+        for api in ["graph", "arm", "resource_graph", "partner_center"] {
+            api_throttled.with_label_values(&[api]);
+        }
+        let api_budget_wait = CounterVec::new(
+            Opts::new(
+                "tenantwatch_api_budget_wait_seconds_total",
+                "Time requests waited for their API budget before being sent (pacing), by API and collector (discovery for tenant discovery).",
+            ),
+            &["api", "collector"],
+        )?;
         let series_dropped = IntCounterVec::new(
             Opts::new(
                 "tenantwatch_series_dropped_total",
@@ -137,6 +161,13 @@ impl Metrics {
                 "Values a discovery source listed that were dropped, by source and reason (not_a_tenant_id, partner_tenant, invalid_domain).",
             ),
             &["source", "reason"],
+        )?;
+        let claims_challenges = IntCounterVec::new(
+            Opts::new(
+                "tenantwatch_claims_challenges_total",
+                "Claims challenges (Continuous Access Evaluation) answered by redeeming the refresh token with their claims and retrying once, by API and result: ok, challenged_again, failed, or the error class of the refused redemption.",
+            ),
+            &["api", "result"],
         )?;
         let http_connections = IntGauge::new(
             "tenantwatch_http_connections",
@@ -168,8 +199,11 @@ impl Metrics {
         registry.register(Box::new(rotations.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(api_throttled.clone()))?;
+        registry.register(Box::new(api_budget_wait.clone()))?;
         registry.register(Box::new(series_dropped.clone()))?;
         registry.register(Box::new(discovery_rejected.clone()))?;
+        registry.register(Box::new(claims_challenges.clone()))?;
         registry.register(Box::new(http_connections.clone()))?;
         registry.register(Box::new(http_connections_closed.clone()))?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
@@ -183,8 +217,11 @@ impl Metrics {
             refresh: RefreshGauges::default(),
             api_requests,
             api_duration,
+            api_throttled,
+            api_budget_wait,
             series_dropped,
             discovery_rejected,
+            claims_challenges,
             ratelimits: RateLimits::default(),
             http_connections,
             http_connections_closed,

@@ -18,6 +18,10 @@ pub struct RefreshState {
     /// Last failed rotation attempt; after `last_rotation` means rotation
     /// is failing now (the status page says so; alerts use the counter).
     pub last_rotation_failure: Option<f64>,
+    /// Whether the partner's access token minted from the refresh token in use
+    /// says the sign-in used MFA (`amr` contains `mfa`); `None` until one was
+    /// minted, or when it could not be read.
+    pub mfa: Option<bool>,
 }
 
 /// A `std` mutex around [`RefreshState`]: updates and scrapes hold it for a copy.

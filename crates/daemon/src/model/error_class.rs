@@ -15,6 +15,10 @@ pub enum ErrorClass {
     MfaRequired,
     /// A Conditional Access policy blocked the sign-in (AADSTS53003).
     ConditionalAccess,
+    /// Partner Center refused an App+User call because the access token's
+    /// `amr` lacks `mfa` (enforced since 2026-04-01): the refresh token comes
+    /// from a sign-in without MFA. Graph and ARM still accept it.
+    MfaClaimMissing,
     /// The app does not exist in that tenant.
     AppNotInTenant,
     /// The tenant does not exist (or is in another cloud).
@@ -40,6 +44,7 @@ impl ErrorClass {
             ErrorClass::ConsentRequired => "consent_required",
             ErrorClass::MfaRequired => "mfa_required",
             ErrorClass::ConditionalAccess => "conditional_access",
+            ErrorClass::MfaClaimMissing => "mfa_claim_missing",
             ErrorClass::AppNotInTenant => "app_not_in_tenant",
             ErrorClass::TenantNotFound => "tenant_not_found",
             ErrorClass::InvalidClient => "invalid_client",
@@ -51,12 +56,13 @@ impl ErrorClass {
     }
 
     /// Every class, for tests and for documentation tables.
-    pub const ALL: [ErrorClass; 12] = [
+    pub const ALL: [ErrorClass; 13] = [
         ErrorClass::RefreshTokenExpired,
         ErrorClass::RefreshTokenRevoked,
         ErrorClass::ConsentRequired,
         ErrorClass::MfaRequired,
         ErrorClass::ConditionalAccess,
+        ErrorClass::MfaClaimMissing,
         ErrorClass::AppNotInTenant,
         ErrorClass::TenantNotFound,
         ErrorClass::InvalidClient,
@@ -71,7 +77,10 @@ impl ErrorClass {
         matches!(self, ErrorClass::Throttled | ErrorClass::Transient)
     }
 
-    /// True when the partner's refresh token itself is unusable, so every tenant fails alike.
+    /// True when the partner's refresh token itself is the problem, so it is
+    /// reported once for the partner rather than per tenant. `mfa_claim_missing`
+    /// only ever comes from Partner Center, never from the token endpoint, so it
+    /// never opens the broker's circuit: Graph and ARM keep working.
     pub fn is_partner_wide(self) -> bool {
         matches!(
             self,
@@ -79,6 +88,7 @@ impl ErrorClass {
                 | ErrorClass::RefreshTokenRevoked
                 | ErrorClass::InvalidClient
                 | ErrorClass::ClientSecretExpired
+                | ErrorClass::MfaClaimMissing
         )
     }
 
@@ -93,6 +103,9 @@ impl ErrorClass {
             }
             ErrorClass::MfaRequired | ErrorClass::ConditionalAccess => {
                 "sign-in needs MFA or is blocked by Conditional Access: run `tenantwatch consent` with MFA, or exclude the app from the policy"
+            }
+            ErrorClass::MfaClaimMissing => {
+                "Partner Center requires MFA and the stored refresh token comes from a sign-in without it: re-run `tenantwatch consent` and complete MFA"
             }
             ErrorClass::AppNotInTenant => "the SAM app is not present in this tenant: re-run consent for it",
             ErrorClass::TenantNotFound => "the tenant does not exist in this cloud: remove it or check cloud.name",

@@ -43,6 +43,8 @@ pub struct DiscoveryStatus {
     pub done: bool,
     /// Unix seconds of the last fully successful run.
     pub last_success: Option<f64>,
+    /// Each source that failed at the last run, with its error class.
+    pub errors: Vec<(Source, ErrorClass)>,
 }
 
 /// When a collector last ran over all its tenants.

@@ -1,5 +1,6 @@
 //! The one HTTP client every API client shares, and the response handling they
-//! have in common: size caps, JSON decoding with context, Microsoft's error bodies.
+//! have in common: size caps, JSON decoding with context, Microsoft's error
+//! bodies, and the claims challenges (CAE) of a `401`'s `WWW-Authenticate`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -118,6 +119,19 @@ pub enum ApiError {
         tenant: String,
         url: String,
         link: String,
+    },
+    /// A claims challenge (Continuous Access Evaluation): 401 with
+    /// `WWW-Authenticate: Bearer … error="insufficient_claims", claims="<base64>"`.
+    /// The token was revoked before its expiry; `claims` (decoded JSON) must
+    /// go back to Entra with the next redemption.
+    /// <https://learn.microsoft.com/entra/identity-platform/claims-challenge>
+    #[error("{api} {url} (tenant {tenant}): HTTP 401: insufficient_claims: the access token was revoked (claims challenge)")]
+    ClaimsChallenge {
+        api: &'static str,
+        tenant: String,
+        url: String,
+        /// The decoded claims request, a JSON object; outside text, never logged.
+        claims: String,
     },
     /// Paging did not end within the cap.
     #[error("{api} {url} (tenant {tenant}): more than {max} pages; stopping")]
@@ -272,6 +286,16 @@ pub fn status_error(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiError {
+    if status == StatusCode::UNAUTHORIZED {
+        if let Some(claims) = claims_challenge(headers) {
+            return ApiError::ClaimsChallenge {
+                api,
+                tenant: tenant.to_string(),
+                url: scrub::upstream(url),
+                claims,
+            };
+        }
+    }
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
     let (code, message) = if let Some(e) = v.get("error").filter(|e| e.is_object()) {
@@ -301,6 +325,96 @@ pub fn status_error(
             .unwrap_or_else(|| snippet(body)),
         retry_after: crate::support::retry::retry_after(headers),
         refused_wait: None,
+    }
+}
+
+/// Longest decoded claims request accepted from a challenge; real ones are
+/// under a hundred bytes.
+const MAX_CLAIMS_BYTES: usize = 8 * 1024;
+
+/// The claims request of a CAE claims challenge among the `WWW-Authenticate`
+/// headers: a `Bearer` challenge with `error="insufficient_claims"` and a
+/// `claims` parameter whose base64 (standard or URL-safe, padded or not, as
+/// seen in the wild) decodes to a JSON object. `None` for any other 401, an
+/// ordinary expired-token one included.
+pub fn claims_challenge(headers: &HeaderMap) -> Option<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let v = v.trim_start_matches(|c: char| c == '=' || c.is_whitespace());
+            let rest = v.get(..6).filter(|s| s.eq_ignore_ascii_case("bearer"))?;
+            let params = auth_params(&v[rest.len()..]);
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            };
+            if get("error") != Some("insufficient_claims") {
+                return None;
+            }
+            let raw = get("claims")?.trim();
+            if raw.len() > MAX_CLAIMS_BYTES * 2 {
+                return None;
+            }
+            let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+                .iter()
+                .find_map(|e| e.decode(raw).ok())?;
+            if bytes.len() > MAX_CLAIMS_BYTES {
+                return None;
+            }
+            let text = String::from_utf8(bytes).ok()?;
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).ok()?;
+            Some(text)
+        })
+}
+
+/// `name=value` pairs of a challenge (RFC 9110 §11.2): values are tokens or
+/// quoted strings with `\` escapes; pairs are separated by commas.
+fn auth_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let name: String = chars
+            .by_ref()
+            .take_while(|c| *c != '=')
+            .collect::<String>()
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            return out;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+            value = value.trim().to_string();
+        }
+        out.push((name, value));
     }
 }
 
@@ -354,6 +468,71 @@ mod tests {
         assert_eq!(err("<html>").0, "Bad Request");
     }
 
+    fn challenge(values: &[&str]) -> Option<String> {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                reqwest::header::WWW_AUTHENTICATE,
+                reqwest::header::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        claims_challenge(&h)
+    }
+
+    #[test]
+    fn documented_claims_challenges_decode() {
+        // The claims-challenge page's example (its `=Bearer` spacing kept).
+        assert_eq!(
+            challenge(&[r#"=Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiY3AxIn19fQ==""#]).as_deref(),
+            Some(r#"{"access_token":{"acrs":{"essential":true,"value":"cp1"}}}"#)
+        );
+        // The CAE resilience page's, parameters in another order.
+        assert_eq!(
+            challenge(&[r#"Bearer authorization_uri="https://login.windows.net/common/oauth2/authorize", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMTYwNDEwNjY1MSJ9fX0=""#]).as_deref(),
+            Some(r#"{"access_token":{"nbf":{"essential":true, "value":"1604106651"}}}"#)
+        );
+        // Unpadded URL-safe base64, in the second of two headers.
+        assert!(challenge(&[
+            r#"Bearer error="invalid_token""#,
+            r#"Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ""#,
+        ])
+        .is_some());
+    }
+
+    #[test]
+    fn other_401s_are_not_claims_challenges() {
+        for v in [
+            r#"Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="The access token has expired.""#,
+            r#"Bearer error="insufficient_claims""#,
+            r#"Bearer error="insufficient_claims", claims="bm90IGpzb24=""#,
+            r#"Bearer error="insufficient_claims", claims="!!!""#,
+            r#"Basic realm="x", error="insufficient_claims", claims="e30=""#,
+        ] {
+            assert_eq!(challenge(&[v]), None, "{v}");
+        }
+        let e = status_error(
+            "graph",
+            "t",
+            "u",
+            StatusCode::UNAUTHORIZED,
+            &{
+                let mut h = HeaderMap::new();
+                h.insert(
+                    reqwest::header::WWW_AUTHENTICATE,
+                    reqwest::header::HeaderValue::from_static(
+                        r#"Bearer error="insufficient_claims", claims="e30=""#,
+                    ),
+                );
+                h
+            },
+            b"{}",
+        );
+        assert!(
+            matches!(e, ApiError::ClaimsChallenge { ref claims, .. } if claims == "{}"),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn next_links_must_stay_on_the_host() {
         let u = "https://graph.microsoft.com/v1.0/organization";
@@ -390,7 +569,7 @@ mod tests {
                 Err(e) => {
                     let text = e.to_string();
                     prop_assert!(text.contains("graph") && text.contains("contoso-tenant"), "{}", text);
-                    prop_assert!(matches!(e, ApiError::Status { .. } | ApiError::Decode { .. }), "{e:?}");
+                    prop_assert!(matches!(e, ApiError::Status { .. } | ApiError::Decode { .. } | ApiError::ClaimsChallenge { .. }), "{e:?}");
                 }
             }
         }

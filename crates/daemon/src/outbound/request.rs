@@ -1,5 +1,6 @@
 //! The request path every collector shares: concurrency limits (global and per
-//! tenant), throttling (`Retry-After`, backoff with jitter; a `Retry-After`
+//! tenant), pacing (each request waits for its budget in [`pacing`] before it
+//! is sent, and every answer feeds it), throttling (`Retry-After`, backoff with jitter; a `Retry-After`
 //! beyond `ApiLimits::max_retry_wait` fails the request at once, and the error
 //! says so), rate-limit headers, request metrics, and the paging styles of
 //! Microsoft's APIs.
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::config::ApiLimits;
 use crate::metrics::Metrics;
 use crate::outbound::client::{self, ApiError, RefusedWait};
+use crate::outbound::pacing::{self, Pacer};
 use crate::support::retry::Backoff;
 use crate::support::secret::{ExposeSecret, SecretString};
 
@@ -77,6 +79,19 @@ pub struct ApiClient {
     limits: Mutex<(Arc<ApiLimits>, Arc<Semaphore>)>,
     /// Per-tenant semaphores; `std` mutex held only to find one.
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The budget of every (API, limit scope), shared by all requests.
+    pacer: Pacer,
+}
+
+tokio::task_local! {
+    /// The collector a request is sent for, for the budget-wait metric's
+    /// `collector` label; set by the engine around each collector run.
+    pub static COLLECTOR: &'static str;
+}
+
+/// The collector the current task runs, or `discovery` outside one.
+fn collector_label() -> &'static str {
+    COLLECTOR.try_with(|c| *c).unwrap_or("discovery")
 }
 
 impl ApiClient {
@@ -90,6 +105,7 @@ impl ApiClient {
             http,
             metrics,
             tenants: Mutex::new(HashMap::new()),
+            pacer: Pacer::new(),
         }
     }
 
@@ -127,6 +143,8 @@ impl ApiClient {
     pub fn retain_tenants(&self, keep: &std::collections::HashSet<String>) {
         let mut map = lock(&self.tenants);
         map.retain(|t, _| keep.contains(t));
+        drop(map);
+        self.pacer.retain_tenants(keep);
     }
 
     /// Sends a request with retries and decodes the JSON body.
@@ -135,9 +153,20 @@ impl ApiClient {
         req: &Request<'_>,
     ) -> Result<(T, HeaderMap), ApiError> {
         let (limits, global, tenant_permits) = self.permits(req.tenant);
+        let scopes = pacing::scopes(req.api, req.tenant, &req.url);
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Budget first, permits after: a request waiting for its scope
+            // holds no permit another tenant could use.
+            let wait = self.pacer.reserve(&scopes, &limits.pacing, Instant::now());
+            if !wait.is_zero() {
+                self.metrics
+                    .api_budget_wait
+                    .with_label_values(&[req.api, collector_label()])
+                    .inc_by(wait.as_secs_f64());
+                tokio::time::sleep(wait).await;
+            }
             let result = {
                 // Both permits are held only while the request is on the wire, not while backing off.
                 let _g = global.acquire().await;
@@ -172,6 +201,23 @@ impl ApiClient {
             let err = match result {
                 Ok((status, headers, body)) => {
                     self.record_ratelimits(req.api, req.tenant, &headers);
+                    if status.as_u16() == 429 {
+                        self.metrics
+                            .api_throttled
+                            .with_label_values(&[req.api])
+                            .inc();
+                    }
+                    // A scope is held no longer than a request would wait:
+                    // past that, requests fail at once and say why, as below.
+                    let retry_after = crate::support::retry::retry_after(&headers)
+                        .map(|d| d.min(limits.max_retry_wait));
+                    self.pacer.observe(
+                        &scopes,
+                        status.as_u16(),
+                        &headers,
+                        retry_after,
+                        Instant::now(),
+                    );
                     match client::parse_json(req.api, req.tenant, &req.url, status, &headers, &body)
                     {
                         Ok(v) => return Ok((v, headers)),

@@ -9,6 +9,12 @@
 //! every tenant would fail alike, so the broker opens a circuit: it says so once,
 //! fails every caller at once without calling Entra, and lets one probe through per
 //! [`PROBE_INTERVAL`] — or at once, when the store hands it a different token.
+//!
+//! A resource's claims challenge (CAE) replaces one cached token by a
+//! redemption carrying the challenge's claims ([`TokenBroker::token_for_challenge`]);
+//! a token's lifetime is honoured as Entra states it, up to the 28 h of a CAE
+//! token. Each partner-tenant redemption also says whether the refresh token's
+//! sign-in used MFA (`tenantwatch_refresh_token_mfa`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,6 +180,11 @@ impl TokenBroker {
         &self.store
     }
 
+    /// The live metrics it feeds.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The partner app.
     pub fn app(&self) -> &PartnerApp {
         &self.app
@@ -210,15 +221,25 @@ impl TokenBroker {
         drop(cur);
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);
-            // Whether Entra accepts this token is unknown until it is used: the
-            // gauge describes the token in use, not the one before it.
-            self.metrics.refresh.update(|r| r.valid = None);
+            // Whether Entra accepts this token, and whether its sign-in used
+            // MFA, is unknown until it is used: the gauges describe the token
+            // in use, not the one before it.
+            self.metrics.refresh.update(|r| {
+                r.valid = None;
+                r.mfa = None;
+            });
             // A different token deserves an immediate try, not the next probe slot.
             if let Some(c) = lock(&self.circuit).as_mut() {
                 c.next_probe = Instant::now();
             }
         }
         changed
+    }
+
+    /// Whether the partner's access token says the refresh token in use came
+    /// from a sign-in with MFA; `None` until known.
+    pub fn partner_mfa(&self) -> Option<bool> {
+        self.metrics.refresh.get().mfa
     }
 
     /// True once a refresh token is loaded.
@@ -284,10 +305,19 @@ impl TokenBroker {
             .is_some_and(|c| c.token.value.expose_secret() == used.value.expose_secret())
     }
 
-    fn on_success(&self, used: &StoredToken) {
+    fn on_success(&self, used: &StoredToken, tenant: &str, access: &SecretString) {
         *lock(&self.last_success) = Some(Instant::now());
         if self.in_use(used) {
-            self.metrics.refresh.update(|r| r.valid = Some(true));
+            // Only the partner's own token is read for MFA: it is the one
+            // Partner Center sees. The payload is read, never kept or logged.
+            let partner = tenant == self.app.tenant_id;
+            let mfa = partner.then(|| crate::support::jwt::amr_has_mfa(access.expose_secret()));
+            self.metrics.refresh.update(|r| {
+                r.valid = Some(true);
+                if let Some(mfa) = mfa {
+                    r.mfa = mfa;
+                }
+            });
         }
         if lock(&self.circuit).take().is_some() {
             tracing::info!("the partner refresh token works again; resuming every tenant");
@@ -317,6 +347,16 @@ impl TokenBroker {
     /// Redeems the refresh token in use at `tenant` for `api`, retrying transient
     /// failures with jittered backoff and re-reading the store once on `invalid_grant`.
     pub async fn redeem(&self, tenant: &str, api: Api) -> Result<Redeemed, BrokerError> {
+        self.redeem_with(tenant, api, None).await
+    }
+
+    /// [`TokenBroker::redeem`] with a claims challenge's claims request.
+    async fn redeem_with(
+        &self,
+        tenant: &str,
+        api: Api,
+        challenge: Option<&str>,
+    ) -> Result<Redeemed, BrokerError> {
         let _canary = if self.needs_canary() {
             let guard = self.canary.lock().await;
             // Whoever held it before may have succeeded: then go on in parallel.
@@ -333,11 +373,18 @@ impl TokenBroker {
             let token = self.current_token().ok_or(BrokerError::NoRefreshToken)?;
             let result = self
                 .tokens
-                .redeem_refresh_token(&self.app, tenant, &scope, api.label(), &token.value)
+                .redeem_refresh_token_with_claims(
+                    &self.app,
+                    tenant,
+                    &scope,
+                    api.label(),
+                    &token.value,
+                    challenge,
+                )
                 .await;
             let error = match result {
                 Ok(r) => {
-                    self.on_success(&token);
+                    self.on_success(&token, tenant, &r.access.secret);
                     return Ok(r);
                 }
                 Err(e) => e,
@@ -398,9 +445,49 @@ impl TokenBroker {
 
     /// A valid access token for `api` in `tenant`, from cache or freshly minted.
     pub async fn token(&self, tenant: &str, api: Api) -> Result<SecretString, BrokerError> {
+        self.token_with(tenant, api, None).await
+    }
+
+    /// A new access token for `api` in `tenant` after a resource answered a
+    /// claims challenge to `refused`: that token is dropped (it was revoked
+    /// before its expiry, and using it again would loop), and the refresh
+    /// token is redeemed with the challenge's `claims`. The new token is
+    /// cached. Collectors that were refused the same token at the same time
+    /// share one redemption: whoever comes second finds it replaced.
+    pub async fn token_for_challenge(
+        &self,
+        tenant: &str,
+        api: Api,
+        claims: &str,
+        refused: &SecretString,
+    ) -> Result<SecretString, BrokerError> {
+        // A revoked token may mean a revoked session: as after any 401, the
+        // next redemption goes first and alone, so a dead refresh token costs
+        // one request, not one per tenant in flight.
+        *lock(&self.last_success) = None;
+        self.token_with(tenant, api, Some((claims, refused))).await
+    }
+
+    async fn token_with(
+        &self,
+        tenant: &str,
+        api: Api,
+        challenge: Option<(&str, &SecretString)>,
+    ) -> Result<SecretString, BrokerError> {
         let slot = self.slot(tenant, api);
         let mut entry = slot.lock().await;
         let now = Instant::now();
+        if let Some((_, refused)) = challenge {
+            if let Some(Entry::Valid { secret, .. }) = &*entry {
+                if let Ok(t) = secret.unpack() {
+                    if t.expose_secret() != refused.expose_secret() {
+                        return Ok(t);
+                    }
+                }
+            }
+            // Neither the revoked token nor a cached failure may answer.
+            *entry = None;
+        }
         match &*entry {
             Some(Entry::Valid {
                 secret, refresh_at, ..
@@ -421,7 +508,10 @@ impl TokenBroker {
         }
         // Read before the request: a token installed meanwhile must void this failure.
         let generation = self.generation.load(Ordering::Relaxed);
-        match self.redeem(tenant, api).await {
+        match self
+            .redeem_with(tenant, api, challenge.map(|(claims, _)| claims))
+            .await
+        {
             Ok(r) => {
                 let expires_at = r.access.expires_at;
                 let jitter =

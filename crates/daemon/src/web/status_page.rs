@@ -299,6 +299,14 @@ fn partner_items(s: &Snapshot, r: &RefreshState, now: f64, items: &mut Vec<Item>
             ErrorClass::RefreshTokenRevoked.advice(),
         ));
     }
+    if r.mfa == Some(false) {
+        items.push(Item::partner(
+            Severity::Critical,
+            None,
+            "the refresh token comes from a sign-in without MFA: Partner Center refuses it".into(),
+            ErrorClass::MfaClaimMissing.advice(),
+        ));
+    }
     if let Some(exp) = r.expiry {
         let left = exp - now;
         let severity = if left < 3.0 * DAY {
@@ -871,6 +879,16 @@ fn cards(out: &mut String, s: &Snapshot, r: &RefreshState, now: f64, up: usize, 
             String::new(),
         ),
     }
+    if r.mfa == Some(false) {
+        card(
+            out,
+            "Sign-in MFA",
+            "NONE".into(),
+            "bad",
+            "Partner Center refuses it: re-run <code>tenantwatch consent</code> and complete MFA"
+                .into(),
+        );
+    }
     let tenants_value = if s.ready {
         format!("{up} up, {down} down")
     } else {
@@ -1143,9 +1161,17 @@ mod tests {
             ready: true,
             ..Default::default()
         };
-        let html = render_at(&s, &RefreshState::default(), NOW);
+        let r = RefreshState {
+            mfa: Some(false),
+            ..Default::default()
+        };
+        let html = render_at(&s, &r, NOW);
         let items = board_items(&html);
-        assert_eq!(items.len(), 1, "{items:#?}");
+        assert_eq!(items.len(), 2, "{items:#?}");
+        assert!(items[0].contains("sign-in without MFA"));
+        assert!(items[0].contains(&escape(ErrorClass::MfaClaimMissing.advice())));
+        assert!(html.contains("Sign-in MFA<b class=\"bad\">NONE</b>"));
+        let items = &items[1..];
         assert!(items[0].contains("50 tenants cannot be reached"));
         assert!(items[0].contains(ErrorClass::RefreshTokenExpired.advice()));
     }

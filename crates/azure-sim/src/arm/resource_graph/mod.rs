@@ -33,6 +33,7 @@ use crate::bearer;
 use crate::clock::dotnet_round_trip;
 use crate::faults::server_code;
 use crate::http::{self, first};
+use crate::limits::hms;
 use crate::resources::ARM;
 use crate::state::SimState;
 use crate::world::Tenant;
@@ -142,11 +143,6 @@ fn headers(remaining: u32) -> Vec<(&'static str, String)> {
         "149".into(),
     ));
     h
-}
-
-/// `hh:mm:ss`.
-fn hms(secs: u64) -> String {
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Resource Graph's error: a `BadRequest`-style top level whose message

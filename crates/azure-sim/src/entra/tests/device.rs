@@ -135,3 +135,93 @@ async fn device_code_declined_expired_and_unknown() {
     let (s, b) = poll(&f, d["device_code"].as_str().unwrap()).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")));
 }
+
+/// A device-code sign-in the admin approves: the token response.
+async fn approved_sign_in(f: &Fixture) -> Value {
+    let d = start_device(f).await;
+    assert!(f.sim.approve_device_code(d["user_code"].as_str().unwrap()));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (s, b) = poll(f, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
+/// A sign-in without MFA (the admin switch) yields `amr: ["pwd"]` on every
+/// token descending from it; Partner Center refuses such a token as
+/// documented (401, `WWW-Authenticate: Bearer error="invalid_token"`, code
+/// 900421) while Graph accepts it, and the next sign-in uses MFA again.
+#[tokio::test]
+async fn sign_in_without_mfa_is_refused_by_partner_center_only() {
+    let f = start(1).await;
+    let partner = f.sim.partner_tenant_id();
+    // The seeded consent used MFA.
+    let pc = f.access(&partner, PC_SCOPE).await;
+    assert_eq!(claims(&pc)["amr"], json!(["pwd", "mfa"]));
+    let customers = format!("{}/v1/customers", f.sim.partner_center_url());
+    assert_eq!(f.get(customers.clone(), Some(&pc)).await.status(), 200);
+
+    let r = f
+        .http
+        .post(format!(
+            "{}/_sim/next-sign-in-without-mfa",
+            f.sim.admin_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b = approved_sign_in(&f).await;
+    assert_eq!(
+        claims(b["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd"])
+    );
+    let rt = b["refresh_token"].as_str().unwrap().to_string();
+    // Redeemed later, the refresh token still carries the sign-in's methods.
+    let redeem = |scope: &'static str| {
+        let rt = rt.clone();
+        let partner = partner.clone();
+        let f = &f;
+        async move {
+            let (s, b) = f
+                .token(
+                    &partner,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", &f.sim.partner_client_id()),
+                        ("refresh_token", &rt),
+                        ("scope", scope),
+                    ],
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            b["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let pc = redeem(PC_SCOPE).await;
+    assert_eq!(claims(&pc)["amr"], json!(["pwd"]));
+    let r = f.get(customers, Some(&pc)).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    assert!(r.headers().contains_key("ms-correlationid"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 900421, "{body}");
+    assert_eq!(body["source"], "PartnerFD");
+    let graph = redeem(crate::test_support::GRAPH_SCOPE).await;
+    let r = f
+        .get(
+            format!("{}/v1.0/organization", f.sim.graph_url()),
+            Some(&graph),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // The switch covers one sign-in only.
+    let b = approved_sign_in(&f).await;
+    assert_eq!(
+        claims(b["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "mfa"])
+    );
+}

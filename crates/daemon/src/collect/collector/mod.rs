@@ -80,8 +80,31 @@ pub enum CollectError {
     Api(#[from] ApiError),
 }
 
+impl CollectError {
+    /// The error class: the token's, or the API answer's
+    /// ([`crate::auth::classify::classify_api`]); `token_mfa` is what the
+    /// partner's token says about MFA, when known.
+    pub fn class(&self, token_mfa: Option<bool>) -> crate::model::ErrorClass {
+        match self {
+            CollectError::Token(b) => b.class(),
+            CollectError::Api(e) => crate::auth::classify::classify_api(e, token_mfa),
+        }
+    }
+}
+
 /// Runs `call` with a token for `api` in `tenant`; if the API answers 401 the
-/// token is dropped from the cache and the call is made once more with a fresh one.
+/// token is dropped from the cache and the call is made once more with a fresh
+/// one — except for Partner Center's MFA refusal while the refresh token in
+/// use is not known to carry MFA: a fresh token from the same sign-in would
+/// meet it again. (Once a consent with MFA is in use, a refused token is a
+/// cached one from before it, and is replaced.)
+///
+/// A claims challenge (CAE: the token was revoked before it expired) drops
+/// the token and redeems the refresh token once more with the challenge's
+/// claims, then retries once; whatever the retry answers is the result, so
+/// it never loops. If Entra refuses that redemption (MFA, Conditional Access,
+/// revoked session), its error class is the tenant's token error.
+/// <https://learn.microsoft.com/entra/identity-platform/claims-challenge>
 pub async fn with_token<T, F, Fut>(
     broker: &TokenBroker,
     tenant: &str,
@@ -93,7 +116,43 @@ where
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let token = broker.token(tenant, api).await?;
+    // Kept to tell the broker which token a challenge refused.
+    let used = token.clone();
     match call(token).await {
+        Err(e)
+            if broker.partner_mfa() != Some(true)
+                && crate::auth::classify::is_mfa_rejection(&e, broker.partner_mfa()) =>
+        {
+            Err(e.into())
+        }
+        Err(ApiError::ClaimsChallenge {
+            api: label, claims, ..
+        }) => {
+            let count = |result: &str| {
+                broker
+                    .metrics()
+                    .claims_challenges
+                    .with_label_values(&[label, result])
+                    .inc()
+            };
+            let token = match broker
+                .token_for_challenge(tenant, api, &claims, &used)
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    count(e.class().as_str());
+                    return Err(e.into());
+                }
+            };
+            let r = call(token).await;
+            count(match &r {
+                Ok(_) => "ok",
+                Err(ApiError::ClaimsChallenge { .. }) => "challenged_again",
+                Err(_) => "failed",
+            });
+            Ok(r?)
+        }
         Err(ApiError::Status { status: 401, .. }) => {
             broker.invalidate(tenant, api).await;
             let token = broker.token(tenant, api).await?;
