@@ -10,6 +10,7 @@ use anyhow::Context;
 use azure_sim::{Sim, SimOptions};
 use tenantwatch_daemon::config::{LogFormat, Settings};
 use tenantwatch_daemon::daemon::{Reload, ReloadError};
+use tenantwatch_daemon::model::Source;
 
 use crate::commands::exit;
 
@@ -28,7 +29,15 @@ pub struct Args {
     /// Simulated customer tenants.
     #[arg(long, default_value_t = 25)]
     pub tenants: usize,
+    /// An all-green estate. Without it a few tenants have trouble to show: one
+    /// lost consent, one with every licence assigned, GDAP relationships ending
+    /// without auto-extend, a degraded service, disabled subscriptions.
+    #[arg(long)]
+    pub healthy: bool,
 }
+
+/// AADSTS65001 (consent not granted): the customer that lost consent in the demo.
+const LOST_CONSENT: u32 = 65001;
 
 /// Collection schedule for the demo: every 30 s, so changes show quickly.
 const DEMO_SCHEDULE: &str = "*/30 * * * * *";
@@ -46,10 +55,27 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     let sim = Sim::start(SimOptions {
         tenants: args.tenants,
         state_dir: dir.clone(),
+        healthy: args.healthy,
         ..SimOptions::default()
     })
     .await
     .context("cannot start the simulated cloud")?;
+    // The rest of the trouble is in the estate the sim generates; a lost consent
+    // is a switch of its own, as in the tests that need one.
+    // Customer 12 (or the last of fewer): none of the sim's other cases.
+    let lost = if args.healthy {
+        None
+    } else {
+        let customers = sim.customers();
+        customers
+            .len()
+            .min(12)
+            .checked_sub(1)
+            .and_then(|i| customers.get(i).cloned())
+    };
+    if let Some(t) = &lost {
+        sim.inject_token_error(&t.tenant_id, LOST_CONSENT);
+    }
     let config = dir.join("tenantwatch.toml");
     let listen = args.listen.to_string();
     sim.write_config(&config, Some(&listen))
@@ -59,6 +85,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         move || -> Result<Settings, ReloadError> {
             let mut settings = Settings::load(&config)?;
             settings.tenants.schedule = DEMO_SCHEDULE.to_string();
+            // GDAP relationships too, so their end dates (and the tenant
+            // only GDAP lists) show.
+            if !settings.tenants.sources.contains(&Source::Gdap) {
+                settings.tenants.sources.push(Source::Gdap);
+            }
             for c in settings.collectors.values_mut() {
                 c.schedule = DEMO_SCHEDULE.to_string();
                 c.timeout = Duration::from_secs(20);
@@ -71,8 +102,15 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind {} (try --listen 127.0.0.1:0)", args.listen))?;
     let addr = listener.local_addr()?;
+    let trouble = match &lost {
+        Some(t) => format!(
+            "a few with trouble (lost consent: {}; --healthy for none)",
+            t.name
+        ),
+        None => "all healthy".to_string(),
+    };
     println!(
-        "tenantwatch demo: simulated Microsoft cloud with {} customer tenants\n\
+        "tenantwatch demo: simulated Microsoft cloud with {} customer tenants, {trouble}\n\
          \n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  readiness    http://{addr}/readyz\n\
          \n  simulated login {}  graph {}  partner center {}  key vault {}\n  config used  {}\n\
          \nPress Ctrl-C to stop.",

@@ -46,6 +46,10 @@ pub struct SimArgs {
     /// to compress time in benchmarks and soak runs.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_lifetime_secs: Option<u64>,
+    /// An all-green estate: no licence, subscription, service-health, GDAP or
+    /// app-credential trouble.
+    #[arg(long)]
+    pub healthy: bool,
     /// Enforce Microsoft's published throttling limits (429 with
     /// `Retry-After` once one is used up; docs/simulator.md lists them).
     // `Set`: a `bool` field would otherwise be a bare flag (`SetTrue`).
@@ -84,6 +88,7 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         latency: Duration::from_millis(args.latency_ms),
         resource_graph_page_size: usize::from(args.resource_graph_page_size),
         access_token_lifetime: args.access_token_lifetime_secs.map(Duration::from_secs),
+        healthy: args.healthy,
         limits: args.limits,
         limit_scale: args.limit_scale,
     };

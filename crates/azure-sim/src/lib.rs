@@ -144,6 +144,10 @@ pub struct SimOptions {
     pub resource_graph_page_size: usize,
     /// Fixed access-token lifetime; `None` gives Entra's (3300–3599 s).
     pub access_token_lifetime: Option<Duration>,
+    /// An all-green estate: no licence, subscription, service-health, GDAP
+    /// or app-credential trouble (the default has some of each, for alerts
+    /// and the status page to show).
+    pub healthy: bool,
     /// Enforce Microsoft's published throttling limits (default off;
     /// docs/simulator.md lists them).
     pub limits: bool,
@@ -165,6 +169,7 @@ impl Default for SimOptions {
             latency: Duration::ZERO,
             access_token_lifetime: None,
             resource_graph_page_size: DEFAULT_RESOURCE_GRAPH_PAGE_SIZE,
+            healthy: false,
             limits: false,
             limit_scale: 1.0,
         }
@@ -216,13 +221,18 @@ impl Sim {
             identity_header: uuid::Uuid::new_v4().to_string(),
         };
 
-        let world = world::World::generate(opts.seed, opts.tenants);
-        let estate = estate::Estate::generate(
+        let mut world = world::World::generate(opts.seed, opts.tenants);
+        let start = chrono::Utc::now().timestamp();
+        let mut estate = estate::Estate::generate(
             &world,
-            chrono::Utc::now().timestamp(),
+            start,
             &creds.partner_cert.thumbprint_hex(),
             &creds.identity_cert.thumbprint_hex(),
         );
+        if opts.healthy {
+            world.heal();
+            estate.heal(start);
+        }
         let state = Arc::new(SimState::new(world, estate, origins, opts.latency));
         state.limits.configure(opts.limits, opts.limit_scale);
         let entra = Arc::new(Entra::new(state.clone(), creds));

@@ -144,6 +144,19 @@ impl World {
         }
     }
 
+    /// Every subscription `Enabled`, for an all-green estate
+    /// ([`crate::SimOptions::healthy`]).
+    pub fn heal(&mut self) {
+        let tenants = std::iter::once(&mut self.partner)
+            .chain(&mut self.customers)
+            .chain(&mut self.gdap_only);
+        for t in tenants {
+            for s in &mut t.subscriptions {
+                s.state = "Enabled";
+            }
+        }
+    }
+
     /// The tenant whose id or verified domain is `key` (case-insensitive).
     pub fn tenant(&self, key: &str) -> Option<&Tenant> {
         self.all_tenants()
@@ -237,7 +250,7 @@ fn subscriptions(seed: u64, key: &str, n: u64, count: usize) -> Vec<Subscription
             id: guid(seed, &format!("subscription/{key}/{k}")),
             display_name: SUBSCRIPTION_NAMES[k % SUBSCRIPTION_NAMES.len()].into(),
             // Mostly healthy, with the odd disabled or warned one to alert on.
-            state: match (n >> (32 + k * 4)) % 10 {
+            state: match (n >> (32 + k * 4)) % 16 {
                 0 => "Disabled",
                 1 => "Warned",
                 2 => "PastDue",

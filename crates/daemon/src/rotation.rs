@@ -86,7 +86,13 @@ impl Rotator {
                 self.metrics.rotations.with_label_values(&["success"]).inc()
             }
             Ok(Outcome::Skipped { .. }) => {}
-            Err(_) => self.metrics.rotations.with_label_values(&["failure"]).inc(),
+            Err(_) => {
+                self.metrics.rotations.with_label_values(&["failure"]).inc();
+                let now = tenantwatch_common::time::unix_now();
+                self.metrics
+                    .refresh
+                    .update(|r| r.last_rotation_failure = Some(now));
+            }
         }
         result
     }

@@ -114,6 +114,22 @@ impl Relationship {
     pub fn has_global_admin(&self) -> bool {
         self.roles.contains(&GLOBAL_ADMINISTRATOR)
     }
+
+    /// Makes it one that needs nobody (`--healthy`): no Global
+    /// Administrator, so it auto-extends, and every role assigned.
+    pub fn heal(&mut self) {
+        self.roles.retain(|r| *r != GLOBAL_ADMINISTRATOR);
+        self.auto_extend = true;
+        for a in &mut self.assignments {
+            a.roles.retain(|r| *r != GLOBAL_ADMINISTRATOR);
+            a.status = "active";
+        }
+        self.assignments.retain(|a| !a.roles.is_empty());
+        if self.assignments.is_empty() {
+            self.assignments =
+                assignments(0, &self.id, &self.roles, Access::Active, self.activated);
+        }
+    }
 }
 
 /// A relationship's state at some sim time.
@@ -329,7 +345,9 @@ pub(crate) fn for_customer(
         ));
     }
     let (end, auto_extend) = if role.ends_soon {
-        (start + (3 + (h >> 32) as i64 % 25) * DAY + secs, false)
+        // Twelve days and a few hours: soon enough to alert on (30 days),
+        // late enough that it is a warning, not yet critical (7 days).
+        (start + 12 * DAY + secs / 4, false)
     } else {
         (
             start + (60 + (h >> 40) as i64 % 600) * DAY + secs,

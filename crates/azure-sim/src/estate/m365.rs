@@ -207,8 +207,10 @@ impl M365 {
             .iter()
             .map(|(id, service)| {
                 let h = stream(seed, &format!("health/{}/{id}", t.id));
-                // About one service in five is not fully operational.
-                let status = match TROUBLE.get((h % 35) as usize) {
+                // About one tenant in five has a service not fully
+                // operational: trouble to see, not a wall of it.
+                let status = match TROUBLE.get((h % 300) as usize) {
+                    _ if role.service_degraded && *id == "Exchange" => "serviceDegradation",
                     Some(s) => *s,
                     None => "serviceOperational",
                 };
@@ -278,6 +280,10 @@ fn skus(seed: u64, t: &Tenant, role: Role, n: u64) -> Vec<Sku> {
             if k == 0 && role.license_near_exhaustion {
                 // At least 95 % assigned: a "buy more seats" alert.
                 sku.consumed = units - (h >> 20) % (units / 20 + 1);
+            }
+            if k == 0 && role.license_exhausted {
+                // Every seat assigned: the next new user gets no licence.
+                sku.consumed = units;
             }
             if k == 0 && role.license_warning {
                 // The subscription lapsed: its units are in the grace period.

@@ -43,6 +43,10 @@ pub(crate) struct Role {
     /// The first SKU's subscription ends within 30 days and does not
     /// auto-renew (Partner Center `autoRenewEnabled: false`).
     pub renewal_off: bool,
+    /// The first SKU is fully assigned (consumed = enabled): no seat left.
+    pub license_exhausted: bool,
+    /// Exchange Online is degraded.
+    pub service_degraded: bool,
     /// How the partner reaches the tenant.
     pub gdap: GdapRole,
 }
@@ -52,7 +56,7 @@ pub(crate) struct Role {
 pub(crate) struct GdapRole {
     /// No relationship at all: legacy DAP still gives access.
     pub legacy_dap: bool,
-    /// The active relationship ends within 30 days and does not auto-extend.
+    /// The active relationship ends in 12 days and does not auto-extend.
     pub ends_soon: bool,
     /// An older relationship that ended without renewal (`expired`).
     pub extra_expired: bool,
@@ -79,9 +83,11 @@ impl Role {
             license_suspended: i == 6.min(n) || i % 13 == 0,
             trial_ending: i % 9 == 6,
             renewal_off: i % 7 == 2,
+            license_exhausted: i == 8,
+            service_degraded: i == 16,
             gdap: GdapRole {
                 legacy_dap,
-                ends_soon: !legacy_dap && i % 5 == 0,
+                ends_soon: !legacy_dap && (i == 10 || i % 20 == 0),
                 extra_expired: !legacy_dap && i % 6 == 4,
                 extra_terminated: !legacy_dap && i % 4 == 3,
                 global_admin: !legacy_dap && i % 8 == 1,
@@ -176,6 +182,43 @@ impl Estate {
         }
     }
 
+    /// Takes the trouble out, for an all-green estate
+    /// ([`crate::SimOptions::healthy`]): every service operational, every
+    /// SKU enabled with room to spare, every subscription renewing by itself
+    /// (no trial) and not due within a year, every active GDAP relationship
+    /// auto-extending without Global Administrator and with all its roles
+    /// assigned, and no app credential ending within 90 days of `start` (the
+    /// expiring previous SAM secret is gone, as after a clean-up).
+    pub fn heal(&mut self, start: i64) {
+        for t in self.tenants.values_mut() {
+            for s in &mut t.m365.services {
+                s.status = "serviceOperational";
+            }
+            for sku in &mut t.m365.skus {
+                let units = sku.enabled.max(sku.warning).max(sku.suspended).max(1);
+                sku.capability_status = "Enabled";
+                sku.enabled = units;
+                sku.warning = 0;
+                sku.suspended = 0;
+                sku.consumed = sku.consumed.min(units * 9 / 10);
+            }
+            for sub in &mut t.m365.subscriptions {
+                sub.status = "Enabled";
+                sub.trial = false;
+                sub.auto_renew = true;
+                sub.next_lifecycle = sub.next_lifecycle.max(start + 365 * 86_400);
+            }
+        }
+        for r in self.relationships.iter_mut().filter(|r| !r.terminated) {
+            if r.end > start {
+                r.heal();
+            }
+        }
+        let lasting = |c: &AppCredential| c.end > start + 90 * 86_400;
+        self.sam_credentials.retain(lasting);
+        self.identity_credentials.retain(lasting);
+    }
+
     /// A tenant's data, by id (any case).
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantEstate> {
         self.tenants.get(&tenant_id.to_ascii_lowercase())
@@ -203,6 +246,45 @@ mod tests {
         assert!(roles.iter().any(|r| r.license_suspended));
         assert!(roles.iter().any(|r| r.trial_ending));
         assert!(roles.iter().any(|r| r.renewal_off));
+    }
+
+    #[test]
+    fn a_healed_estate_has_no_trouble() {
+        let w = World::generate(3, 30);
+        let start = 1_800_000_000;
+        let mut e = Estate::generate(&w, start, "AB", "CD");
+        let troubled = |e: &Estate| {
+            w.customers.iter().any(|t| {
+                let m = &e.tenant(&t.id).unwrap().m365;
+                m.services.iter().any(|s| s.status != "serviceOperational")
+                    || m.skus.iter().any(|s| s.consumed >= s.enabled)
+            })
+        };
+        assert!(troubled(&e), "the default estate has trouble to show");
+        e.heal(start);
+        assert!(!troubled(&e));
+        let live = || {
+            e.relationships
+                .iter()
+                .filter(|r| !r.terminated && r.end > start)
+        };
+        assert!(live().all(|r| r.auto_extend && !r.has_global_admin()));
+        assert!(live().all(|r| {
+            !r.assignments.is_empty() && r.assignments.iter().all(|a| a.status == "active")
+        }));
+        assert!(w.customers.iter().all(|t| {
+            e.tenant(&t.id)
+                .unwrap()
+                .m365
+                .subscriptions
+                .iter()
+                .all(|s| !s.trial && s.auto_renew && s.next_lifecycle > start + 30 * 86_400)
+        }));
+        assert!(e
+            .sam_credentials
+            .iter()
+            .all(|c| c.end > start + 90 * 86_400));
+        assert!(!e.sam_credentials.is_empty());
     }
 
     #[test]

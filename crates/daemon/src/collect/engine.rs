@@ -33,7 +33,7 @@ use crate::exposition::series::{FamilyLists, SeriesSet};
 use crate::exposition::Chunk;
 use crate::exposition::Publisher;
 use crate::metrics::Metrics;
-use crate::model::{CollectorRun, DiscoveryStatus, Tenant};
+use crate::model::{CollectorRun, DiscoveryStatus, Signal, Tenant};
 use crate::outbound::request::ApiClient;
 use crate::support::liveness::{Job, Liveness};
 use crate::tokens::broker::TokenBroker;
@@ -635,7 +635,7 @@ impl Engine {
             .observe(timer.elapsed().as_secs_f64());
         let kept = || {
             before
-                .map(|b| (b.series.clone(), b.about.clone()))
+                .map(|b| (b.series.clone(), b.about.clone(), b.signals.clone()))
                 .unwrap_or_default()
         };
         let last = before.and_then(|b| b.last_success);
@@ -669,6 +669,7 @@ impl Engine {
                     token_error: None,
                     series: SeriesSet::new(&tenant.tenant_id, &findings.samples, &self.families),
                     about,
+                    signals: scrubbed(findings.signals),
                     run: 0,
                 }
             }
@@ -689,25 +690,27 @@ impl Engine {
                         tracing::warn!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector failed")
                     }
                 }
-                let (series, about) = kept();
+                let (series, about, signals) = kept();
                 TenantResult {
                     ok: false,
                     last_success: last,
                     token_error,
                     series,
                     about,
+                    signals,
                     run: 0,
                 }
             }
             Err(_) => {
                 tracing::warn!(tenant = %tenant.tenant_id, collector = name, timeout_secs = timeout.as_secs_f64(), "collector timed out");
-                let (series, about) = kept();
+                let (series, about, signals) = kept();
                 TenantResult {
                     ok: false,
                     last_success: last,
                     token_error: None,
                     series,
                     about,
+                    signals,
                     run: 0,
                 }
             }
@@ -735,7 +738,10 @@ impl Engine {
         *covered = self.publish_requests.load(Ordering::SeqCst);
         let usable = self.broker.has_refresh_token();
         let plan = self.settings();
-        let Some(pending) = self.state().snapshot(&plan.collectors, usable) else {
+        let Some(pending) = self
+            .state()
+            .snapshot(&plan.collectors, usable, &self.partner_tenant)
+        else {
             return;
         };
         let publisher = self.publisher.clone();
@@ -836,5 +842,79 @@ mod test_hooks {
             tracing::warn!(collector, "test hook: this collector run hangs");
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// A run's signals with Microsoft's text scrubbed, as names are; `None` when
+/// there are none.
+fn scrubbed(signals: Vec<Signal>) -> Option<Arc<[Signal]>> {
+    use crate::support::scrub::upstream;
+    if signals.is_empty() {
+        return None;
+    }
+    let clean = signals.into_iter().map(|s| match s {
+        Signal::LicencesExhausted {
+            sku,
+            consumed,
+            enabled,
+        } => Signal::LicencesExhausted {
+            sku: upstream(&sku),
+            consumed,
+            enabled,
+        },
+        Signal::Subscription { id, name, state } => Signal::Subscription {
+            id: upstream(&id),
+            name: upstream(&name),
+            state: upstream(&state),
+        },
+        Signal::Service { service, status } => Signal::Service {
+            service: upstream(&service),
+            status: upstream(&status),
+        },
+        Signal::CredentialExpiry {
+            app_id,
+            key_id,
+            kind,
+            end,
+        } => Signal::CredentialExpiry {
+            app_id: upstream(&app_id),
+            key_id: upstream(&key_id),
+            kind,
+            end,
+        },
+    });
+    Some(clean.collect())
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    #[test]
+    fn signals_text_is_scrubbed_like_names_and_none_costs_nothing() {
+        assert!(scrubbed(Vec::new()).is_none());
+        let raw = "Exchange\u{1b}[31m Online\nforged line";
+        let out = scrubbed(vec![
+            Signal::Service {
+                service: raw.into(),
+                status: "serviceDegradation".into(),
+            },
+            Signal::LicencesExhausted {
+                sku: raw.into(),
+                consumed: 3.0,
+                enabled: 3.0,
+            },
+        ])
+        .unwrap();
+        let Signal::Service { service, status } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(service, &crate::support::scrub::upstream(raw));
+        assert!(!service.contains('\u{1b}') && !service.contains('\n'));
+        assert_eq!(status, "serviceDegradation");
+        let Signal::LicencesExhausted { sku, consumed, .. } = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert!(!sku.contains('\n') && *consumed == 3.0);
     }
 }

@@ -12,7 +12,7 @@ use crate::config::CollectorSettings;
 use crate::exposition::series::SeriesSet;
 use crate::exposition::Chunk;
 use crate::model::{
-    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, Snapshot, TenantStatus,
+    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, Signal, Snapshot, TenantStatus,
 };
 
 /// One collector's latest outcome for one tenant.
@@ -25,6 +25,9 @@ pub(super) struct TenantResult {
     pub(super) series: SeriesSet,
     /// Name and domain, from the collectors that read them (the last successful run).
     pub(super) about: Option<Arc<About>>,
+    /// What may need a person, from the last successful run, text scrubbed;
+    /// `None` when nothing (most tenants), so it costs no allocation.
+    pub(super) signals: Option<Arc<[Signal]>>,
     /// The run that produced it.
     pub(super) run: u64,
 }
@@ -89,6 +92,7 @@ impl State {
         &mut self,
         collectors: &[(Arc<dyn Collector>, CollectorSettings)],
         has_token: bool,
+        partner_tenant: &str,
     ) -> Option<Pending> {
         let st = self;
         st.generation += 1;
@@ -122,6 +126,7 @@ impl State {
                 up: true,
                 token_error: None,
                 collectors: Vec::with_capacity(customer_collectors.len()),
+                signals: Vec::new(),
             };
             let mut any = false;
             for (idx, name, counts) in &customer_collectors {
@@ -148,6 +153,9 @@ impl State {
                 {
                     status.domain = d.clone();
                 }
+                if let Some(s) = &r.signals {
+                    status.signals.extend(s.iter().cloned());
+                }
                 status.collectors.push((
                     name,
                     CollectorStatus {
@@ -160,6 +168,14 @@ impl State {
                 tenants.push(status);
             }
         }
+        let partner_row = st.results.get(partner_tenant);
+        let partner_signals = collectors
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, cs))| cs.enabled && c.scope() == Scope::Partner)
+            .filter_map(|(i, _)| partner_row?.get(i)?.as_ref()?.signals.clone())
+            .flat_map(|s| s.iter().cloned().collect::<Vec<_>>())
+            .collect();
         let (mut cached, mut stale) = (Vec::new(), Vec::new());
         for (idx, (c, _)) in collectors
             .iter()
@@ -200,6 +216,7 @@ impl State {
             customers_without_gdap: found.customers_without_gdap,
             gdap_without_customer: found.gdap_without_customer,
             runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            partner_signals,
             ready,
         };
         Some(Pending {

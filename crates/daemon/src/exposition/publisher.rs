@@ -158,6 +158,7 @@ mod tests {
             up,
             token_error: (!up).then_some(ErrorClass::ConsentRequired),
             collectors: collectors.clone(),
+            signals: Vec::new(),
         };
         m.publish(
             Snapshot {
@@ -329,6 +330,7 @@ mod tests {
                     up: true,
                     token_error: None,
                     collectors: Default::default(),
+                    signals: Vec::new(),
                 }],
                 ready: true,
                 ..Default::default()

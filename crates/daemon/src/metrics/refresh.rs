@@ -15,6 +15,9 @@ pub struct RefreshState {
     pub created: Option<f64>,
     /// Whether the store could be read at the last attempt.
     pub store_up: Option<bool>,
+    /// Last failed rotation attempt; after `last_rotation` means rotation
+    /// is failing now (the status page says so; alerts use the counter).
+    pub last_rotation_failure: Option<f64>,
     /// Whether the partner's access token minted from the refresh token in use
     /// says the sign-in used MFA (`amr` contains `mfa`); `None` until one was
     /// minted, or when it could not be read.

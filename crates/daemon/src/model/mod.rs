@@ -1,6 +1,6 @@
 //! Value types several stages share, so no stage reaches up to another for
 //! them: what discovery finds (tenants, sources, GDAP relationships), what a
-//! collector produces (samples), what a collection cycle publishes (the
+//! collector produces (samples, and signals for a person to act on), what a collection cycle publishes (the
 //! snapshot), the refresh token as stored, the APIs tokens are for, and the
 //! error classes every failure is counted by. The module imports nothing else
 //! of the crate.
@@ -10,6 +10,7 @@ mod error_class;
 mod gdap;
 mod refresh_token;
 mod sample;
+mod signal;
 mod snapshot;
 mod source;
 mod tenant;
@@ -24,6 +25,7 @@ pub use refresh_token::{
     check_refresh_token, StoredToken, MAX_REFRESH_TOKEN_BYTES, REFRESH_TOKEN_LIFETIME,
 };
 pub use sample::{Family, Sample};
+pub use signal::Signal;
 pub use snapshot::{CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus};
 pub use source::Source;
 pub use tenant::{is_domain, is_tenant_id, Tenant};

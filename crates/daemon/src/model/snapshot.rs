@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::model::{ErrorClass, GdapRelationship, RequiredRole, Source};
+use crate::model::{ErrorClass, GdapRelationship, RequiredRole, Signal, Source};
 
 /// Everything known after the latest run of any job.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub gdap_without_customer: Option<usize>,
     /// Last run of each collector.
     pub runs: BTreeMap<String, CollectorRun>,
+    /// What the partner-scope collectors saw (app credential expiry).
+    pub partner_signals: Vec<Signal>,
     /// True once discovery and every enabled collector have run once.
     pub ready: bool,
 }
@@ -74,6 +76,9 @@ pub struct TenantStatus {
     /// Per collector: outcome of its last run.
     /// A list, not a map: thousands of tenants each with a few entries.
     pub collectors: Vec<(&'static str, CollectorStatus)>,
+    /// What its collectors saw that may need a person, from each one's last
+    /// successful run. Usually empty, which costs no allocation.
+    pub signals: Vec<Signal>,
 }
 
 /// A collector's state for one tenant.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{parse_time, CollectError, Collector, Findings, Scope, TenantContext};
 use crate::model::Api;
-use crate::model::Family;
+use crate::model::{Family, Signal};
 
 /// Reads the partner application's credentials.
 pub struct AppCredentials {
@@ -70,6 +70,12 @@ impl Collector for AppCredentials {
                 for (kind, creds) in [("secret", &app.passwords), ("certificate", &app.keys)] {
                     for c in creds {
                         if let Some(ts) = c.end.as_deref().and_then(parse_time) {
+                            f.signals.push(Signal::CredentialExpiry {
+                                app_id: app.app_id.clone(),
+                                key_id: c.key_id.clone(),
+                                kind,
+                                end: ts,
+                            });
                             f.push(
                                 &self.expiry,
                                 vec![app.app_id.clone(), c.key_id.clone(), kind.to_string()],

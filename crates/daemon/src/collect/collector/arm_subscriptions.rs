@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{CollectError, Collector, Findings, TenantContext};
 use crate::model::Api;
-use crate::model::Family;
+use crate::model::{Family, Signal};
 
 /// ARM api-version for the subscriptions list.
 pub const API_VERSION: &str = "2022-12-01";
@@ -60,6 +60,15 @@ impl Collector for ArmSubscriptions {
                 .await?;
             let mut f = Findings::default();
             for s in subs {
+                // Disabled, PastDue and Warned need someone to look at
+                // billing; Deleted was someone's decision.
+                if !matches!(s.state.as_str(), "Enabled" | "Deleted") {
+                    f.signals.push(Signal::Subscription {
+                        id: s.subscription_id.clone(),
+                        name: s.display_name.clone(),
+                        state: s.state.clone(),
+                    });
+                }
                 f.push(
                     &self.info,
                     vec![

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{CollectError, Collector, Findings, TenantContext};
 use crate::model::Api;
-use crate::model::Family;
+use crate::model::{Family, Signal};
 
 /// Reads `GET /v1.0/subscribedSkus`.
 pub struct Licenses {
@@ -89,6 +89,15 @@ impl Collector for Licenses {
                 f.push(&self.consumed, l(), s.consumed_units);
                 f.push(&self.suspended, l(), s.prepaid.suspended);
                 f.push(&self.warning, l(), s.prepaid.warning);
+                // No seat left for the next user; a SKU with none bought
+                // and none assigned is not one anybody uses.
+                if s.consumed_units >= s.prepaid.enabled && s.consumed_units > 0.0 {
+                    f.signals.push(Signal::LicencesExhausted {
+                        sku: sku.clone(),
+                        consumed: s.consumed_units,
+                        enabled: s.prepaid.enabled,
+                    });
+                }
             }
             Ok(f)
         })

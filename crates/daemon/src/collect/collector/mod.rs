@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::model::{Family, Sample, Tenant};
+use crate::model::{Family, Sample, Signal, Tenant};
 
 use crate::config::cloud::Cloud;
 use crate::outbound::client::ApiError;
@@ -48,6 +48,9 @@ pub struct Findings {
     pub domain: Option<String>,
     /// Gauge samples. "No data" is an empty list, not an error.
     pub samples: Vec<Sample>,
+    /// What may need a person (the status page's board and timeline); the
+    /// engine scrubs their text.
+    pub signals: Vec<Signal>,
 }
 
 impl Findings {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{CollectError, Collector, Findings, TenantContext};
 use crate::model::Api;
-use crate::model::Family;
+use crate::model::{Family, Signal};
 
 /// Reads `GET /v1.0/admin/serviceAnnouncement/healthOverviews`.
 pub struct ServiceHealth {
@@ -52,6 +52,14 @@ impl Collector for ServiceHealth {
                 .await?;
             let mut f = Findings::default();
             for o in items {
+                // Restored is over; the rest (degraded, interrupted,
+                // investigating, recovering) is still affecting users.
+                if !matches!(o.status.as_str(), "serviceOperational" | "serviceRestored") {
+                    f.signals.push(Signal::Service {
+                        service: o.service.clone(),
+                        status: o.status.clone(),
+                    });
+                }
                 f.push(
                     &self.status,
                     vec![tenant.to_string(), o.service, o.status],
