@@ -871,6 +871,17 @@ fn scrubbed(signals: Vec<Signal>) -> Option<Arc<[Signal]>> {
             service: upstream(&service),
             status: upstream(&status),
         },
+        Signal::SubscriptionEnds {
+            id,
+            name,
+            end,
+            trial,
+        } => Signal::SubscriptionEnds {
+            id: upstream(&id),
+            name: upstream(&name),
+            end,
+            trial,
+        },
         Signal::CredentialExpiry {
             app_id,
             key_id,

@@ -37,6 +37,22 @@ pub enum Signal {
         /// `status`, a `serviceHealthStatus` value.
         status: String,
     },
+    /// A Microsoft 365 subscription that ends rather than renews by itself:
+    /// a trial (Graph `isTrial`, ending at `nextLifecycleDateTime`), or a
+    /// Partner Center subscription with `autoRenewEnabled: false` (ending at
+    /// its commitment end).
+    /// <https://learn.microsoft.com/graph/api/resources/companysubscription>,
+    /// <https://learn.microsoft.com/partner-center/developer/subscription-resources>
+    SubscriptionEnds {
+        /// The subscription id.
+        id: String,
+        /// SKU part number or offer name.
+        name: String,
+        /// Unix seconds it ends.
+        end: f64,
+        /// A trial (else a paid subscription that will not renew).
+        trial: bool,
+    },
     /// When a credential of the partner SAM app ends (every one, not only
     /// those ending soon: the timeline shows them all).
     CredentialExpiry {

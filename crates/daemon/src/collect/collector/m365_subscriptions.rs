@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{parse_time, CollectError, Collector, Findings, TenantContext};
-use crate::model::{Api, Family};
+use crate::model::{Api, Family, Signal};
 
 /// Reads `GET /v1.0/directory/subscriptions`.
 pub struct M365Subscriptions {
@@ -103,6 +103,17 @@ impl Collector for M365Subscriptions {
                     s.is_trial.unwrap_or(false).to_string(),
                 ];
                 if let Some(ts) = s.next_lifecycle.as_deref().and_then(parse_time) {
+                    // A trial ends at its next lifecycle date; a paid one
+                    // renews or not as Partner Center knows, not Graph.
+                    if s.is_trial == Some(true) {
+                        // Raw: the engine scrubs signals' text.
+                        f.signals.push(Signal::SubscriptionEnds {
+                            id: s.subscription_id().to_string(),
+                            name: sku.clone(),
+                            end: ts,
+                            trial: true,
+                        });
+                    }
                     f.push(&self.next_lifecycle, labels.clone(), ts);
                 }
                 if let Some(n) = s.total_licenses {

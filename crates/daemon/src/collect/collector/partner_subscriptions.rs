@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{parse_time, with_token, CollectError, Collector, Findings, Scope, TenantContext};
-use crate::model::{Api, Family};
+use crate::model::{Api, Family, Signal};
 use crate::outbound::request::Request;
 
 /// Reads `GET /v1/customers/{id}/subscriptions`.
@@ -120,16 +120,22 @@ impl Collector for PartnerSubscriptions {
                     .filter(|o| !o.is_empty())
                     .or(s.offer_id)
                     .unwrap_or_default();
-                f.push(
-                    &self.commitment_end,
-                    vec![
-                        tenant.to_string(),
-                        crate::support::scrub::upstream(&s.id),
-                        crate::support::scrub::upstream(&offer),
-                        s.auto_renew.unwrap_or(false).to_string(),
-                    ],
-                    end,
-                );
+                let labels = vec![
+                    tenant.to_string(),
+                    crate::support::scrub::upstream(&s.id),
+                    crate::support::scrub::upstream(&offer),
+                    s.auto_renew.unwrap_or(false).to_string(),
+                ];
+                if s.auto_renew == Some(false) {
+                    // Raw: the engine scrubs signals' text.
+                    f.signals.push(Signal::SubscriptionEnds {
+                        id: s.id.clone(),
+                        name: offer.clone(),
+                        end,
+                        trial: false,
+                    });
+                }
+                f.push(&self.commitment_end, labels, end);
             }
             Ok(f)
         })
