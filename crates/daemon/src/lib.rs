@@ -18,7 +18,8 @@
 //! - [`config`]: the TOML file and `TENANTWATCH__…` variables as validated
 //!   [`config::Settings`], with the settings type of every section.
 //! - [`outbound`]: the one HTTP client, and the request path collectors
-//!   share (limits, retries, paging, rate-limit headers, API shapes).
+//!   share (limits, pacing under Microsoft's throttling limits, retries,
+//!   paging, rate-limit headers, API shapes).
 //! - [`auth`]: Entra ID's token endpoint, AADSTS error classes, client
 //!   credentials and the service identity that reads Key Vault.
 //! - [`store`]: where the refresh token lives (Key Vault or a file), written
@@ -27,12 +28,15 @@
 //!   (tenant, API) minted from it.
 //! - [`rotation`]: replacing the stored refresh token on a schedule.
 //! - [`exposition`]: from collected samples and snapshots to `/metrics` text.
-//! - [`collect`]: discovery, the collectors and the engine that runs them.
-//! - [`web`]: the HTTP server, status page, TLS and basic auth.
+//! - [`collect`]: discovery (with GDAP access and tenant groups), the
+//!   collectors and the engine that runs them.
+//! - [`web`]: the HTTP server, the status page (attention board, timeline,
+//!   tenant table), TLS and basic auth.
+//! - [`logging`]: the log subscriber (scrubbing, escaped text), whose level
+//!   a reload can change.
 //! - [`daemon`]: builds every part from the settings and runs them under a
 //!   scheduler until cancelled; reloads the settings on request and speaks
 //!   the service manager's notification protocol (readiness, watchdog).
-//! - [`logging`]: the log subscriber, whose level a reload can change.
 
 #[cfg(test)]
 mod arb;
