@@ -7,25 +7,20 @@ import pathlib
 import queue
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 
 import pytest
 
+# The one definition of which binary to start, shared with the other suite.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from tenantwatch_binary import binary  # noqa: E402
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "target" / "artifacts"
 READY_TIMEOUT_S = 90
-
-
-def binary() -> pathlib.Path:
-    env = os.environ.get("TENANTWATCH_BIN")
-    path = pathlib.Path(env) if env else REPO_ROOT / "target" / "debug" / "tenantwatch"
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not path.exists():
-        pytest.fail(f"tenantwatch binary not found at {path}; run `cargo build` or set TENANTWATCH_BIN")
-    return path
 
 
 def wait_ready(url, timeout) -> bool:

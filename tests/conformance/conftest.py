@@ -5,24 +5,19 @@ import os
 import pathlib
 import queue
 import subprocess
+import sys
 import threading
 import tomllib
 
 import pytest
 
+# The one definition of which binary to start, shared with the other suite.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from tenantwatch_binary import binary as _binary  # noqa: E402
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
-def _binary() -> pathlib.Path:
-    env = os.environ.get("TENANTWATCH_BIN")
-    path = pathlib.Path(env) if env else REPO_ROOT / "target" / "debug" / "tenantwatch"
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not path.exists():
-        pytest.fail(f"tenantwatch binary not found at {path}; run `cargo build` or set TENANTWATCH_BIN")
-    return path
 
 
 @pytest.fixture(scope="module")

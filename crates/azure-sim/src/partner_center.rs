@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tenantwatch_common::time::rfc3339;
 
-use crate::bearer::{self, BearerError};
+use crate::bearer::{self, AccessClaims, BearerError};
 use crate::http::{self, first};
 use crate::resources::PARTNER_CENTER;
 use crate::state::SimState;
@@ -163,30 +163,38 @@ fn decode_token(token: &str) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(arr)).ok()
 }
 
-/// The partner's token, or Partner Center's 401.
-fn partner_only(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let claims = match bearer::validate(state, headers, PARTNER_CENTER.audiences) {
-        Ok(c) => c,
-        Err(e) => {
-            let detail = match e {
-                BearerError::Missing => "Authorization header is missing.",
-                BearerError::Expired { .. } => "The token is expired.",
-                BearerError::WrongAudience { .. } => "The audience in the token is invalid.",
-                _ => "The token is invalid.",
-            };
-            return Err(Box::new(error(
-                headers,
-                StatusCode::UNAUTHORIZED,
-                PcErrorBody::new(400, format!("Access denied. {detail}")),
-            )));
-        }
-    };
-    if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
-        return Err(Box::new(error(
+/// A valid Partner Center token's claims, or Partner Center's 401 naming
+/// what is wrong with it.
+fn valid_token(state: &SimState, headers: &HeaderMap) -> Result<AccessClaims, Box<Response>> {
+    bearer::validate(state, headers, PARTNER_CENTER.audiences).map_err(|e| {
+        let detail = match e {
+            BearerError::Missing => "Authorization header is missing.",
+            BearerError::Expired { .. } => "The token is expired.",
+            BearerError::WrongAudience { .. } => "The audience in the token is invalid.",
+            _ => "The token is invalid.",
+        };
+        Box::new(error(
             headers,
             StatusCode::UNAUTHORIZED,
-            PcErrorBody::new(400, "Access denied. The token is not for a partner tenant."),
-        )));
+            PcErrorBody::new(400, format!("Access denied. {detail}")),
+        ))
+    })
+}
+
+/// Partner Center's 401 for a token of another tenant than the partner's.
+fn not_the_partner(headers: &HeaderMap) -> Response {
+    error(
+        headers,
+        StatusCode::UNAUTHORIZED,
+        PcErrorBody::new(400, "Access denied. The token is not for a partner tenant."),
+    )
+}
+
+/// The partner's token, or Partner Center's 401.
+fn partner_only(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let claims = valid_token(state, headers)?;
+    if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
+        return Err(Box::new(not_the_partner(headers)));
     }
     Ok(())
 }
@@ -288,21 +296,9 @@ async fn subscriptions(
 }
 
 async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {
-    let claims = match bearer::validate(&state, &headers, PARTNER_CENTER.audiences) {
+    let claims = match valid_token(&state, &headers) {
         Ok(c) => c,
-        Err(e) => {
-            let detail = match e {
-                BearerError::Missing => "Authorization header is missing.",
-                BearerError::Expired { .. } => "The token is expired.",
-                BearerError::WrongAudience { .. } => "The audience in the token is invalid.",
-                _ => "The token is invalid.",
-            };
-            return error(
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                PcErrorBody::new(400, format!("Access denied. {detail}")),
-            );
-        }
+        Err(r) => return *r,
     };
     // Since 2026-04-01 every App+User (delegated) call needs `mfa` in `amr`;
     // app-only tokens are exempt (partnercenter/docs-mfa-enforcement.md).
@@ -311,11 +307,7 @@ async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: Header
     }
     // Only the partner's own directory can list its customers.
     if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
-        return error(
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            PcErrorBody::new(400, "Access denied. The token is not for a partner tenant."),
-        );
+        return not_the_partner(&headers);
     }
     let q = http::query(&uri);
     let all = state.pc_customers();

@@ -53,6 +53,22 @@ fn unsupported(state: &SimState, call: &Call<'_>) -> Response {
     )
 }
 
+/// The list query of a GDAP list, and its `$filter=status eq '…'` if any
+/// (the only filter these lists take); Graph's 400 otherwise.
+fn status_query(
+    state: &SimState,
+    call: &Call<'_>,
+    uri: &Uri,
+) -> Result<(ListQuery, Option<String>), Box<Response>> {
+    let q = ListQuery::parse(uri).map_err(|r| Box::new(odata::refuse(state, call, r)))?;
+    let status = match q.filter.as_deref().map(odata::parse_eq) {
+        None => None,
+        Some(Some((prop, value))) if prop.eq_ignore_ascii_case("status") => Some(value),
+        Some(_) => return Err(Box::new(unsupported(state, call))),
+    };
+    Ok((q, status))
+}
+
 fn relationship(r: &Relationship, now: &Current) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.delegatedAdminRelationship",
@@ -83,14 +99,9 @@ pub(super) async fn relationships(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let q = match ListQuery::parse(&uri) {
-        Ok(q) => q,
-        Err(r) => return odata::refuse(&state, &call, r),
-    };
-    let status_filter = match q.filter.as_deref().map(odata::parse_eq) {
-        None => None,
-        Some(Some((prop, value))) if prop.eq_ignore_ascii_case("status") => Some(value),
-        Some(_) => return unsupported(&state, &call),
+    let (q, status_filter) = match status_query(&state, &call, &uri) {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     // Only the partner has relationships with customers; other tenants
     // see an empty list.
@@ -184,14 +195,9 @@ pub(super) async fn access_assignments(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let q = match ListQuery::parse(&uri) {
-        Ok(q) => q,
-        Err(r) => return odata::refuse(&state, &call, r),
-    };
-    let status_filter = match q.filter.as_deref().map(odata::parse_eq) {
-        None => None,
-        Some(Some((prop, value))) if prop.eq_ignore_ascii_case("status") => Some(value),
-        Some(_) => return unsupported(&state, &call),
+    let (q, status_filter) = match status_query(&state, &call, &uri) {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let found = (call.tenant.id == state.world.partner.id)
         .then(|| {
