@@ -53,11 +53,17 @@ pub enum Limit {
     ResourceGraphUser,
     /// Partner Center customer resources: 500 requests per minute per tenant.
     PartnerCenterTenant,
+    /// Cost Management query: 12 QPU per 10 s per tenant.
+    CostManagementQpu10s,
+    /// Cost Management query: 60 QPU per minute per tenant.
+    CostManagementQpuMinute,
+    /// Cost Management query: 600 QPU per hour per tenant.
+    CostManagementQpuHour,
 }
 
 impl Limit {
     /// Every limit, in a stable order.
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 13] = [
         Limit::GraphApp,
         Limit::GraphIdentityApp,
         Limit::GraphIdentityTenant,
@@ -68,6 +74,9 @@ impl Limit {
         Limit::ArmTenantReads,
         Limit::ResourceGraphUser,
         Limit::PartnerCenterTenant,
+        Limit::CostManagementQpu10s,
+        Limit::CostManagementQpuMinute,
+        Limit::CostManagementQpuHour,
     ];
 
     /// The name the admin API and ground truth use.
@@ -83,6 +92,9 @@ impl Limit {
             Limit::ArmTenantReads => "arm_tenant_reads",
             Limit::ResourceGraphUser => "resource_graph_user",
             Limit::PartnerCenterTenant => "partner_center_tenant",
+            Limit::CostManagementQpu10s => "cost_management_qpu_10s",
+            Limit::CostManagementQpuMinute => "cost_management_qpu_minute",
+            Limit::CostManagementQpuHour => "cost_management_qpu_hour",
         }
     }
 
@@ -95,9 +107,12 @@ impl Limit {
             | Limit::GraphServiceCommunications
             | Limit::GraphServiceCommunicationsHourly
             | Limit::GraphSecurity => Service::Graph,
-            Limit::ArmSubscriptionReads | Limit::ArmTenantReads | Limit::ResourceGraphUser => {
-                Service::Arm
-            }
+            Limit::ArmSubscriptionReads
+            | Limit::ArmTenantReads
+            | Limit::ResourceGraphUser
+            | Limit::CostManagementQpu10s
+            | Limit::CostManagementQpuMinute
+            | Limit::CostManagementQpuHour => Service::Arm,
             Limit::PartnerCenterTenant => Service::PartnerCenter,
         }
     }
@@ -126,6 +141,11 @@ impl Limit {
             Limit::ArmSubscriptionReads | Limit::ArmTenantReads => r(250.0, 10),
             Limit::ResourceGraphUser => r(15.0, 5),
             Limit::PartnerCenterTenant => r(500.0, 60),
+            // costmanagement/query-limits.md (manage-automation.md): QPU
+            // quotas per tenant, 1 QPU per month of data queried.
+            Limit::CostManagementQpu10s => r(12.0, 10),
+            Limit::CostManagementQpuMinute => r(60.0, 60),
+            Limit::CostManagementQpuHour => r(600.0, 3600),
         }
     }
 
@@ -420,6 +440,32 @@ fn headers_for(
             out.push(("x-ms-user-quota-remaining", left.to_string()));
             out.push(("x-ms-user-quota-resets-after", hms(secs)));
         }
+        // The format of the "list of remaining quotas" is not documented:
+        // the sim's is `name:count` pairs, comma-separated (docs/simulator.md).
+        Limit::CostManagementQpu10s
+        | Limit::CostManagementQpuMinute
+        | Limit::CostManagementQpuHour => {
+            let name = match c.limit {
+                Limit::CostManagementQpu10s => "QueriesPer10Seconds",
+                Limit::CostManagementQpuMinute => "QueriesPer1Minute",
+                _ => "QueriesPer1Hour",
+            };
+            let entry = format!("{name}:{}", b.level.floor() as u64);
+            const REMAINING: &str = "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining";
+            match out.iter_mut().find(|(k, _)| *k == REMAINING) {
+                Some((_, v)) => {
+                    v.push(',');
+                    v.push_str(&entry);
+                }
+                None => {
+                    out.push((REMAINING, entry));
+                    out.push((
+                        "x-ms-ratelimit-microsoft.costmanagement-qpu-consumed",
+                        (c.cost as u64).to_string(),
+                    ));
+                }
+            }
+        }
         // Every Graph answer says what it cost; an identity charge, later
         // in the list, replaces this 1 with its resource units.
         Limit::GraphApp => out.push(("x-ms-resource-unit", "1".to_string())),
@@ -520,6 +566,21 @@ pub(crate) fn charges(
                 format!("{tenant}/{principal}"),
                 1.0,
             ));
+        }
+        Service::Arm
+            if method.eq_ignore_ascii_case("POST")
+                && crate::arm::cost_management::is_path(path) =>
+        {
+            // Per tenant, 1 QPU for each query: the daemon's (and most)
+            // ask for at most one month; longer custom ranges are not
+            // priced higher here (docs/simulator.md).
+            for limit in [
+                Limit::CostManagementQpu10s,
+                Limit::CostManagementQpuMinute,
+                Limit::CostManagementQpuHour,
+            ] {
+                out.push(charge(limit, tenant.to_string(), 1.0));
+            }
         }
         Service::Arm if method.eq_ignore_ascii_case("GET") => {
             let mut segs = lower.trim_start_matches('/').split('/');

@@ -78,6 +78,12 @@ pub struct SubscriptionTruth {
     pub name: String,
     /// `state` (Enabled, Warned, PastDue, Disabled).
     pub state: String,
+    /// Cost Management `ActualCost`, `MonthToDate`, on the simulated clock.
+    pub cost_month_to_date: f64,
+    /// Cost Management `ActualCost`, `TheLastMonth`.
+    pub cost_last_month: f64,
+    /// The `Currency` column of both.
+    pub currency: String,
 }
 
 /// Resources of one type in one location of one subscription.
@@ -271,6 +277,9 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                     subscription_id: s.id.clone(),
                     name: s.display_name.clone(),
                     state: s.state.to_string(),
+                    cost_month_to_date: crate::arm::cost_management::month_to_date(state, &s.id),
+                    cost_last_month: crate::arm::cost_management::last_month(state, &s.id),
+                    currency: crate::arm::cost_management::currency(&t.id).to_string(),
                 })
                 .collect(),
             resources: Vec::new(),

@@ -1,8 +1,10 @@
 //! Azure Resource Manager's origin: the subscriptions of the token's tenant
-//! ([`subscriptions`]) and Azure Resource Graph ([`resource_graph`]), which
-//! Azure serves on the same host. This file routes, and holds the headers,
+//! ([`subscriptions`]), their Cost Management query ([`cost_management`]) and
+//! Azure Resource Graph ([`resource_graph`]), which Azure serves on the same
+//! host. This file routes, and holds the headers,
 //! error bodies and 401s both share.
 
+pub(crate) mod cost_management;
 pub(crate) mod resource_graph;
 mod subscriptions;
 
@@ -51,11 +53,15 @@ pub(crate) fn router(arm: Arm) -> Router {
         .route("/subscriptions", get(subscriptions::list))
         .route("/subscriptions/{id}", get(subscriptions::one))
         .route(resource_graph::PATH, post(resource_graph::handle))
+        .route(
+            "/subscriptions/{id}/providers/Microsoft.CostManagement/query",
+            post(cost_management::handle),
+        )
         .fallback(fallback)
         .with_state(arm)
 }
 
-/// ARM paths are case-insensitive: Resource Graph under any spelling;
+/// ARM paths are case-insensitive: Resource Graph and Cost Management under any spelling;
 /// anything else is an unknown resource.
 async fn fallback(
     state: State<Arc<SimState>>,
@@ -67,6 +73,9 @@ async fn fallback(
 ) -> Response {
     if method == Method::POST && resource_graph::is_path(uri.path()) {
         return resource_graph::handle(state, rg, uri, headers, body).await;
+    }
+    if method == Method::POST && cost_management::is_path(uri.path()) {
+        return cost_management::handle(state, uri, headers, body).await;
     }
     error(
         StatusCode::NOT_FOUND,
@@ -201,8 +210,8 @@ pub(crate) fn unauthorized(state: &SimState, e: BearerError) -> Response {
     }
 }
 
-/// The ARM origin under an injected fault: Resource Graph's own bodies on
-/// its path, otherwise ARM's `SubscriptionRequestsThrottled` for 429 (with
+/// The ARM origin under an injected fault: Resource Graph's and Cost
+/// Management's own bodies on their paths, otherwise ARM's `SubscriptionRequestsThrottled` for 429 (with
 /// the read quota at zero) or the status's code.
 pub(crate) fn fault_response(
     state: &SimState,
@@ -212,6 +221,9 @@ pub(crate) fn fault_response(
 ) -> Response {
     if resource_graph::is_path(path) {
         return resource_graph::fault_response(state, status, retry_after);
+    }
+    if cost_management::is_path(path) {
+        return cost_management::throttled(status, retry_after);
     }
     let body = match retry_after {
         // NOTES.md: velero-io/velero#9171.
