@@ -500,6 +500,10 @@ impl Engine {
                 .results
                 .get(&*tenant.tenant_id)
                 .and_then(|row| row.get(idx)?.clone());
+            let subscriptions = collector
+                .uses_subscriptions()
+                .then(|| self.known_subscriptions(plan, &tenant.tenant_id))
+                .flatten();
             let (this, collector, tenant, timeout) = (
                 self.clone(),
                 collector.clone(),
@@ -509,7 +513,13 @@ impl Engine {
             tasks.spawn(async move {
                 let _permit = permit;
                 let r = this
-                    .collect_one(&*collector, &tenant, before.as_ref(), timeout, max_series)
+                    .collect_one(
+                        &*collector,
+                        &tenant,
+                        (before.as_ref(), subscriptions.as_deref()),
+                        timeout,
+                        max_series,
+                    )
                     .await;
                 (tenant.tenant_id, r)
             });
@@ -605,11 +615,37 @@ impl Engine {
         }
     }
 
+    /// The subscriptions (not deleted) `arm_subscriptions` found in
+    /// `tenant` at its last success, if it is enabled and has one.
+    fn known_subscriptions(&self, plan: &EngineSettings, tenant: &str) -> Option<Vec<String>> {
+        let idx = plan
+            .collectors
+            .iter()
+            .position(|(c, s)| c.name() == "arm_subscriptions" && s.enabled)?;
+        let st = self.state();
+        let result = st.results.get(tenant)?.get(idx)?.as_ref()?;
+        result.last_success?;
+        let mut subs = Vec::new();
+        result.series.for_each_in(
+            tenant,
+            crate::collect::collector::arm_subscriptions::INFO,
+            |labels, _| {
+                // tenant_id, subscription_id, name, state
+                if let (Some(id), Some(state)) = (labels.get(1), labels.get(3)) {
+                    if *state != "Deleted" {
+                        subs.push(id.to_string());
+                    }
+                }
+            },
+        );
+        Some(subs)
+    }
+
     async fn collect_one(
         &self,
         collector: &dyn Collector,
         tenant: &Tenant,
-        before: Option<&TenantResult>,
+        (before, subscriptions): (Option<&TenantResult>, Option<&[String]>),
         timeout: std::time::Duration,
         max_series: usize,
     ) -> TenantResult {
@@ -621,6 +657,7 @@ impl Engine {
             cloud: &self.cloud,
             partner_client_id: &self.partner_client_id,
             partner_tenant: &self.partner_tenant,
+            subscriptions,
         };
         let timer = Instant::now();
         let result = tokio::time::timeout(

@@ -351,4 +351,18 @@ pub const COLLECTORS: &[&str] = &[
     "service_health",
     "secure_score",
     "app_credentials",
+    "cost",
 ];
+
+/// Collectors that stay off unless their section says `enabled = true`:
+/// `cost` needs a role most partners have not granted, and spends a quota
+/// (Cost Management's QPUs) the partner's other tools share.
+pub const OFF_BY_DEFAULT: &[&str] = &["cost"];
+
+/// The schedule a collector runs on when its section names none, where it
+/// is not `collection.schedule`: Cost Management refreshes its data about
+/// every four hours, so `cost` asks hourly, at minute 7 (off the top of the
+/// hour, when everyone else's jobs run).
+pub fn default_schedule(collector: &str) -> Option<&'static str> {
+    (collector == "cost").then_some("0 7 * * * *")
+}

@@ -833,9 +833,10 @@ fn validate_collectors(
     for name in crate::config::COLLECTORS {
         let r = raw.get(*name);
         let key = |k: &str| format!("collectors.{name}.{k}");
-        let schedule = r
-            .and_then(|r| r.schedule.clone())
-            .unwrap_or_else(|| defaults.schedule.clone());
+        let schedule = r.and_then(|r| r.schedule.clone()).unwrap_or_else(|| {
+            crate::config::default_schedule(name)
+                .map_or_else(|| defaults.schedule.clone(), str::to_string)
+        });
         valid_cron(p, &key("schedule"), &schedule);
         let timeout = match r.and_then(|r| r.timeout.as_deref()) {
             Some(t) => parse_duration(p, &key("timeout"), Some(t), "60s")
@@ -888,7 +889,9 @@ fn validate_collectors(
         out.insert(
             name.to_string(),
             CollectorSettings {
-                enabled: r.and_then(|r| r.enabled).unwrap_or(true),
+                enabled: r
+                    .and_then(|r| r.enabled)
+                    .unwrap_or(!crate::config::OFF_BY_DEFAULT.contains(name)),
                 schedule,
                 timeout,
             },

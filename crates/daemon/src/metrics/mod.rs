@@ -138,7 +138,13 @@ impl Metrics {
             &["api"],
         )?;
         // Present at 0 from the start, so `increase()` sees the first 429.
-        for api in ["graph", "arm", "resource_graph", "partner_center"] {
+        for api in [
+            "graph",
+            "arm",
+            "resource_graph",
+            "cost_management",
+            "partner_center",
+        ] {
             api_throttled.with_label_values(&[api]);
         }
         let api_budget_wait = CounterVec::new(

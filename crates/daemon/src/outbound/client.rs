@@ -251,6 +251,11 @@ pub fn parse_json<T: DeserializeOwned>(
     if !status.is_success() {
         return Err(status_error(api, tenant, url, status, headers, body));
     }
+    // 204 No Content has no body: it decodes as `null` (an `Option` is
+    // `None`, anything else a decode error naming the empty body).
+    if status == StatusCode::NO_CONTENT && body.iter().all(u8::is_ascii_whitespace) {
+        return decode(api, tenant, url, b"null");
+    }
     decode(api, tenant, url, body)
 }
 

@@ -5,13 +5,17 @@
 //! across every tenant and the app in one tenant; for ARM the principal in
 //! one subscription or one tenant (the principal is always the partner's
 //! admin, so the subscription or tenant is the key); for Resource Graph the
-//! user in one tenant; for Partner Center the tenant. [`Pacer::reserve`]
+//! user in one tenant; for Cost Management's query the tenant (its QPU
+//! quotas are per tenant, and apart from ARM's reads, so a throttled cost
+//! query never holds up another collector); for Partner Center the tenant. [`Pacer::reserve`]
 //! returns how long to wait before sending, and books the request against
 //! every scope at once, so concurrent callers queue one behind the other
 //! without polling. What fills the budgets:
 //!
 //! - remaining-quota headers (`x-ms-user-quota-remaining` with
-//!   `x-ms-user-quota-resets-after`, `x-ms-ratelimit-remaining-*-reads`): the
+//!   `x-ms-user-quota-resets-after`, `x-ms-ratelimit-remaining-*-reads`,
+//!   Cost Management's `x-ms-ratelimit-microsoft.costmanagement-qpu-remaining`,
+//!   a list whose smallest count is the one that binds): the
 //!   count left is spent by each request sent; at zero the scope waits for
 //!   the reset;
 //! - `Retry-After` on a 429: the whole scope (not only the refused request)
@@ -24,7 +28,8 @@
 //!
 //! Limits: Graph <https://learn.microsoft.com/graph/throttling-limits>, ARM
 //! <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
-//! Resource Graph <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>.
+//! Resource Graph <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>,
+//! Cost Management <https://learn.microsoft.com/azure/cost-management-billing/costs/manage-automation>.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -45,6 +50,14 @@ pub use crate::config::GRAPH_APP_PERIOD;
 /// second), so an empty bucket has room again within a second.
 const ARM_REFILL: Duration = Duration::from_secs(1);
 
+/// How long a Cost Management remaining-QPU count is believed: its
+/// shortest quota window (12 QPU per 10 s). A longer window running dry
+/// shows up as a 429 with its own retry-after.
+const COST_WINDOW: Duration = Duration::from_secs(10);
+
+/// Cost Management's list of remaining quotas (format undocumented).
+pub const COST_REMAINING: &str = "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining";
+
 /// Whose budget a request spends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ScopeKey {
@@ -58,6 +71,8 @@ pub enum ScopeKey {
     ArmTenant(String),
     /// The user in one tenant (Resource Graph's user quota).
     ResourceGraph(String),
+    /// One tenant's Cost Management QPU quotas.
+    CostManagement(String),
     /// One tenant of another API (Partner Center: the partner tenant).
     Tenant(&'static str, String),
 }
@@ -71,6 +86,7 @@ impl ScopeKey {
             | ScopeKey::ArmSubscription(t, _)
             | ScopeKey::ArmTenant(t)
             | ScopeKey::ResourceGraph(t)
+            | ScopeKey::CostManagement(t)
             | ScopeKey::Tenant(_, t) => Some(t),
         }
     }
@@ -87,6 +103,7 @@ pub fn scopes(api: &'static str, tenant: &str, url: &str) -> Vec<ScopeKey> {
             None => vec![ScopeKey::ArmTenant(t)],
         },
         "resource_graph" => vec![ScopeKey::ResourceGraph(t)],
+        "cost_management" => vec![ScopeKey::CostManagement(t)],
         other => vec![ScopeKey::Tenant(other, t)],
     }
 }
@@ -317,6 +334,11 @@ impl Pacer {
                 ScopeKey::ArmTenant(_) => {
                     number("x-ms-ratelimit-remaining-tenant-reads").map(|n| (n, now + ARM_REFILL))
                 }
+                ScopeKey::CostManagement(_) => headers
+                    .get(COST_REMAINING)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(least_remaining)
+                    .map(|n| (n, now + COST_WINDOW)),
                 _ => None,
             };
             if let Some((n, resets)) = learnt {
@@ -376,6 +398,21 @@ fn throttled_scopes<'a>(scopes: &'a [ScopeKey], headers: &HeaderMap) -> Vec<&'a 
         .iter()
         .filter(|k| (**k == ScopeKey::GraphApp) == app_wide)
         .collect()
+}
+
+/// The smallest count in Cost Management's "list of remaining quotas".
+/// Microsoft documents no format; this reads every number in it, each the
+/// value of a `name:count` / `name=count` entry or bare, separated by `,` or
+/// `;`, so a single count reads too.
+pub fn least_remaining(v: &str) -> Option<u32> {
+    v.split([',', ';'])
+        .filter_map(|entry| {
+            let value = entry.rsplit([':', '=']).next().unwrap_or(entry);
+            value.trim().parse::<f64>().ok()
+        })
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n.min(f64::from(u32::MAX)) as u32)
+        .min()
 }
 
 /// `hh:mm:ss` (Resource Graph's `x-ms-user-quota-resets-after`).
@@ -559,6 +596,43 @@ mod tests {
         for (k, w) in waits.iter().enumerate().skip(20) {
             assert_eq!(*w, Duration::from_millis(500) * (k as u32 - 19), "slot {k}");
         }
+    }
+
+    #[test]
+    fn cost_management_has_its_own_budget_fed_by_its_remaining_list() {
+        let p = Pacer::new();
+        let s = PacingSettings::default();
+        let url = "https://m/subscriptions/S1/providers/Microsoft.CostManagement/query";
+        let cost = scopes("cost_management", "T", url);
+        assert_eq!(cost, [ScopeKey::CostManagement("t".into())]);
+        let t0 = Instant::now();
+        p.observe(
+            &cost,
+            200,
+            &headers(&[(COST_REMAINING, "QueriesPer10Seconds:1,QueriesPer1Minute:7")]),
+            None,
+            t0,
+        );
+        assert_eq!(p.reserve(&cost, &s, t0), Duration::ZERO);
+        assert_eq!(
+            p.reserve(&cost, &s, t0),
+            COST_WINDOW,
+            "the 10 s quota is spent"
+        );
+        // A 429 blocks it for its retry-after; ARM reads of the same
+        // subscription go on.
+        p.observe(
+            &cost,
+            429,
+            &HeaderMap::new(),
+            Some(Duration::from_secs(30)),
+            t0,
+        );
+        assert_eq!(p.reserve(&cost, &s, t0), Duration::from_secs(30));
+        assert_eq!(p.reserve(&scopes("arm", "t", url), &s, t0), Duration::ZERO);
+        assert_eq!(least_remaining("a:3, b=9 ;c:1"), Some(1));
+        assert_eq!(least_remaining("5"), Some(5));
+        assert_eq!(least_remaining("none"), None);
     }
 
     #[test]

@@ -245,18 +245,18 @@ impl ApiClient {
     fn record_ratelimits(&self, api: &'static str, tenant: &str, headers: &HeaderMap) {
         for (name, value) in headers {
             let name = name.as_str();
-            let kind = if let Some(k) = name.strip_prefix("x-ms-ratelimit-remaining-") {
-                k
+            let v = value.to_str().ok();
+            let (kind, v) = if let Some(k) = name.strip_prefix("x-ms-ratelimit-remaining-") {
+                (k, v.and_then(|v| v.trim().parse::<f64>().ok()))
             } else if name == "x-ms-user-quota-remaining" {
-                "user-quota"
+                ("user-quota", v.and_then(|v| v.trim().parse::<f64>().ok()))
+            } else if name == pacing::COST_REMAINING {
+                // A list of quotas: the one closest to running out.
+                ("qpu", v.and_then(pacing::least_remaining).map(f64::from))
             } else {
                 continue;
             };
-            if let Some(v) = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-            {
+            if let Some(v) = v {
                 self.metrics.ratelimits.set(api, tenant, kind, v);
             }
         }

@@ -67,11 +67,20 @@ impl Backoff {
     }
 }
 
+/// Cost Management's own back-off header after a 429, in seconds
+/// (<https://learn.microsoft.com/azure/cost-management-billing/costs/manage-automation>).
+const COST_RETRY_AFTER: &str = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after";
+
 /// `Retry-After` of a response, as a delay from now (RFC 9110 §10.2.3):
-/// delay-seconds, or an HTTP date in any of its three forms. `None` when
-/// absent or unreadable.
+/// delay-seconds, or an HTTP date in any of its three forms; without one,
+/// Cost Management's `x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after`.
+/// `None` when absent or unreadable.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    let v = headers
+        .get(RETRY_AFTER)
+        .or_else(|| headers.get(COST_RETRY_AFTER))?
+        .to_str()
+        .ok()?;
     parse_retry_after(v, SystemTime::now())
 }
 

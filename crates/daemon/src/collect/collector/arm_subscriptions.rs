@@ -14,6 +14,9 @@ use crate::model::{Family, Signal};
 /// ARM api-version for the subscriptions list.
 pub const API_VERSION: &str = "2022-12-01";
 
+/// The info family's name; `cost` reads the subscriptions back from it.
+pub const INFO: &str = "tenantwatch_azure_subscription_info";
+
 /// Lists `GET /subscriptions`, following `nextLink`.
 pub struct ArmSubscriptions {
     info: Arc<Family>,
@@ -23,7 +26,7 @@ impl Default for ArmSubscriptions {
     fn default() -> Self {
         Self {
             info: Family::new(
-                "tenantwatch_azure_subscription_info",
+                INFO,
                 "Azure subscriptions of the tenant with their state (Enabled, Warned, PastDue, Disabled, Deleted); always 1.",
                 &["tenant_id", "subscription_id", "name", "state"],
             ),

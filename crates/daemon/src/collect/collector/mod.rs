@@ -4,6 +4,7 @@
 
 pub mod app_credentials;
 pub mod arm_subscriptions;
+pub mod cost;
 pub mod directory;
 pub mod licenses;
 pub mod m365_subscriptions;
@@ -37,6 +38,11 @@ pub struct TenantContext<'a> {
     pub partner_client_id: &'a str,
     /// The partner's own tenant (for collectors that ask Partner Center about a customer).
     pub partner_tenant: &'a str,
+    /// The tenant's Azure subscriptions (not deleted) as `arm_subscriptions`
+    /// last listed them, for collectors that ask
+    /// ([`Collector::uses_subscriptions`]); `None` when it has not listed them
+    /// (disabled, not run yet, or failed for this tenant).
+    pub subscriptions: Option<&'a [String]>,
 }
 
 /// What a collector learnt about a tenant.
@@ -223,6 +229,11 @@ pub trait Collector: Send + Sync {
     fn custom_queries(&self) -> &[crate::config::CustomQuery] {
         &[]
     }
+    /// Whether it is given the subscriptions `arm_subscriptions` found
+    /// ([`TenantContext::subscriptions`]), so it need not list them again.
+    fn uses_subscriptions(&self) -> bool {
+        false
+    }
     /// Collects for one tenant.
     fn collect<'a>(
         &'a self,
@@ -242,6 +253,7 @@ pub fn builtin(custom_queries: Vec<crate::config::CustomQuery>) -> Vec<Arc<dyn C
         Arc::new(service_health::ServiceHealth::default()),
         Arc::new(secure_score::SecureScore::default()),
         Arc::new(app_credentials::AppCredentials::default()),
+        Arc::new(cost::Cost::default()),
     ]
 }
 
