@@ -569,7 +569,8 @@ pub(crate) fn charges(
         }
         Service::Arm
             if method.eq_ignore_ascii_case("POST")
-                && crate::arm::cost_management::is_path(path) =>
+                && lower.starts_with("/subscriptions/")
+                && lower.ends_with("/providers/microsoft.costmanagement/query") =>
         {
             // Per tenant, 1 QPU for each query: the daemon's (and most)
             // ask for at most one month; longer custom ranges are not

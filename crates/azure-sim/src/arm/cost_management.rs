@@ -178,9 +178,11 @@ fn aggregated_column(def: &Value, kind: &str) -> Result<String, String> {
         ))?;
         match a.get("function").and_then(Value::as_str) {
             Some("Sum") => {}
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "Invalid function in dataset.aggregation.{alias}; the only allowed value is Sum."
-            )),
+            ))
+            }
         }
         if !["Cost", "CostUSD", "PreTaxCost", "PreTaxCostUSD"].contains(&name) {
             return Err(format!("Invalid aggregation column '{name}'."));
@@ -414,6 +416,116 @@ mod tests {
         // Cents times days, divided once: exact to the cent.
         assert_eq!(cost("x", 0), 0.0);
         assert!(cost("x", 3) >= 3.0);
+    }
+
+    async fn post(
+        f: &crate::test_support::Fixture,
+        token: &str,
+        sub: &str,
+        body: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = f
+            .http
+            .post(format!(
+                "{}/subscriptions/{sub}/providers/Microsoft.CostManagement/query?api-version=2025-03-01",
+                f.sim.arm_url()
+            ))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn total(tf: &str) -> Value {
+        json!({"type": "ActualCost", "timeframe": tf, "dataset": {"granularity": "None",
+            "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}}}})
+    }
+
+    #[tokio::test]
+    async fn totals_equal_the_ground_truth_and_the_quota_throttles() {
+        use crate::test_support::{start, ARM_SCOPE};
+        let f = start(8).await;
+        let truth = f.sim.ground_truth();
+        let tt = truth
+            .tenants
+            .iter()
+            .find(|t| !t.subscriptions.is_empty())
+            .expect("a tenant with a subscription");
+        let other = truth
+            .tenants
+            .iter()
+            .find(|t| t.tenant_id != tt.tenant_id && !t.subscriptions.is_empty())
+            .expect("another");
+        let token = f.access(&tt.tenant_id, ARM_SCOPE).await;
+        let s = &tt.subscriptions[0];
+        let (st, _, body) = post(&f, &token, &s.subscription_id, total("MonthToDate")).await;
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(body["type"], "microsoft.costmanagement/Query");
+        assert_eq!(body["properties"]["columns"][0]["name"], "Cost");
+        assert_eq!(body["properties"]["columns"][1]["name"], "Currency");
+        assert_eq!(body["properties"]["nextLink"], Value::Null);
+        assert_eq!(
+            body["properties"]["rows"],
+            json!([[s.cost_month_to_date, s.currency]])
+        );
+        let (_, _, body) = post(&f, &token, &s.subscription_id, total("TheLastMonth")).await;
+        assert_eq!(body["properties"]["rows"][0][0], json!(s.cost_last_month));
+        // Daily rows page by nextLink.
+        let daily = json!({"type": "Usage", "timeframe": "Custom",
+            "timePeriod": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z"},
+            "dataset": {"granularity": "Daily"}});
+        let (_, _, body) = post(&f, &token, &s.subscription_id, daily).await;
+        assert_eq!(
+            body["properties"]["rows"].as_array().map(Vec::len),
+            Some(10)
+        );
+        assert!(body["properties"]["nextLink"]
+            .as_str()
+            .is_some_and(|l| l.contains("skiptoken=10")));
+        // Another tenant's subscription does not exist for this token; bad bodies are 400s.
+        let (st, _, body) = post(
+            &f,
+            &token,
+            &other.subscriptions[0].subscription_id,
+            total("MonthToDate"),
+        )
+        .await;
+        assert_eq!(
+            (st, body["error"]["code"].as_str()),
+            (404, Some("SubscriptionNotFound"))
+        );
+        let (st, _, _) = post(
+            &f,
+            &token,
+            &s.subscription_id,
+            json!({"type": "ActualCost", "dataset": {}}),
+        )
+        .await;
+        assert_eq!(st, 400);
+        let (st, _, _) = post(&f, "not-a-token", &s.subscription_id, total("MonthToDate")).await;
+        assert_eq!(st, 401);
+        // 12 QPU per 10 s × 0.1: the second query at once is refused.
+        f.sim.set_limits(true, 0.1);
+        let (st, h, _) = post(&f, &token, &s.subscription_id, total("MonthToDate")).await;
+        assert_eq!(st, 200);
+        assert_eq!(
+            h["x-ms-ratelimit-microsoft.costmanagement-qpu-remaining"],
+            "QueriesPer10Seconds:0,QueriesPer1Minute:5,QueriesPer1Hour:59"
+        );
+        let (st, h, body) = post(&f, &token, &s.subscription_id, total("MonthToDate")).await;
+        assert_eq!(st, 429);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "429", "message": "Too many requests. Please retry."}})
+        );
+        assert!(h.contains_key("retry-after"));
+        assert_eq!(
+            h["retry-after"],
+            h["x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"]
+        );
     }
 
     #[test]

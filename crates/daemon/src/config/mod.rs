@@ -249,6 +249,24 @@ client_secret_file = "secret"
     }
 
     #[test]
+    fn cost_is_off_and_hourly_unless_its_section_says_otherwise() {
+        let s = load(&good(), &[]).unwrap();
+        let cost = &s.collectors["cost"];
+        assert!(!cost.enabled);
+        assert_eq!(cost.schedule, "0 7 * * * *");
+        // The others still follow collection.schedule and are on.
+        assert!(s.collectors["arm_subscriptions"].enabled);
+        assert_eq!(s.collectors["arm_subscriptions"].schedule, DEFAULT_SCHEDULE);
+        let s = load(
+            &(good() + "[collectors.cost]\nenabled = true\nschedule = \"0 0 */4 * * *\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert!(s.collectors["cost"].enabled);
+        assert_eq!(s.collectors["cost"].schedule, "0 0 */4 * * *");
+    }
+
+    #[test]
     fn pacing_keys_default_to_half_of_graphs_published_limit_and_are_checked() {
         let s = load(&good(), &[]).unwrap();
         let p = s.collection.limits.pacing;

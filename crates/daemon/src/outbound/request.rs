@@ -441,6 +441,26 @@ mod tests {
     }
 
     #[test]
+    fn no_content_is_none() {
+        let h = HeaderMap::new();
+        let none: Option<serde_json::Value> = client::parse_json(
+            "cost_management",
+            "t",
+            "u",
+            reqwest::StatusCode::NO_CONTENT,
+            &h,
+            b"",
+        )
+        .unwrap();
+        assert_eq!(none, None);
+        // Anything that needs a value still says the body was not it.
+        assert!(matches!(
+            page::<u8>("arm", reqwest::StatusCode::NO_CONTENT, b""),
+            Err(ApiError::Decode { .. })
+        ));
+    }
+
+    #[test]
     fn wrong_typed_value_is_a_decode_error_naming_api_and_tenant() {
         let e = page::<serde_json::Value>("graph", reqwest::StatusCode::OK, br#"{"value": 7}"#)
             .unwrap_err();

@@ -114,6 +114,21 @@ mod tests {
     const NOW: u64 = 1_445_412_480;
 
     #[test]
+    fn cost_managements_own_retry_after_counts_when_retry_after_is_absent() {
+        use reqwest::header::HeaderValue;
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(COST_RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::from_secs(3)),
+            "Retry-After first"
+        );
+    }
+
+    #[test]
     fn retry_after_in_every_form_http_allows() {
         let now = at(NOW);
         let d = |v| parse_retry_after(v, now);
