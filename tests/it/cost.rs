@@ -1,6 +1,8 @@
 //! The `cost` collector against the simulator's Cost Management query, its
 //! QPU limits made small: every subscription's cost equals the ground truth
-//! although some queries were answered 429, and every tenant stays up.
+//! although some queries were answered 429, every tenant stays up, and once
+//! `arm_subscriptions` has listed the subscriptions `cost` does not list
+//! them again.
 
 use std::time::Duration;
 
@@ -11,8 +13,16 @@ use crate::helpers::*;
 /// meets a 429 before the daemon has heard what is left.
 const SCALE: f64 = 0.2;
 
-/// One cycle at start-up and then none (once a year).
-const ONCE: &str = "[collection]\nschedule = \"0 0 0 1 1 *\"\ntenant_timeout = \"60s\"\n[tenants]\nsources = [\"partner_center\", \"gdap\"]\n[collectors.cost]\nenabled = true\nschedule = \"0 0 0 1 1 *\"\ntimeout = \"120s\"\n";
+/// One cycle at start-up and then none (once a year), except `cost`, every 20 s.
+const ONCE: &str = "[collection]\nschedule = \"0 0 0 1 1 *\"\ntenant_timeout = \"60s\"\n[tenants]\nsources = [\"partner_center\", \"gdap\"]\n[collectors.cost]\nenabled = true\nschedule = \"*/20 * * * * *\"\ntimeout = \"120s\"\n";
+
+/// `GET /subscriptions` requests the sim received.
+fn subscription_lists(sim: &azure_sim::SimHandle) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.eq_ignore_ascii_case("/subscriptions"))
+        .count()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cost_matches_the_ground_truth_through_429s_and_every_tenant_stays_up() {
@@ -67,6 +77,15 @@ async fn cost_matches_the_ground_truth_through_429s_and_every_tenant_stays_up() 
     for (k, v) in &expected {
         assert_eq!(sample(&m, k), Some(*v), "{k}");
     }
+    // One tenant's series, for whoever reads the test's output.
+    if let Some(tt) = all.iter().find(|tt| !tt.subscriptions.is_empty()) {
+        for l in m.lines().filter(|l| {
+            l.contains(&format!("tenant_id=\"{}\"", tt.tenant_id))
+                && (l.starts_with("tenantwatch_azure_cost_") || l.contains("cost_management"))
+        }) {
+            eprintln!("{l}");
+        }
+    }
     // Nothing beyond the truth: one series per subscription and timeframe.
     let cost_lines = m
         .lines()
@@ -98,5 +117,22 @@ async fn cost_matches_the_ground_truth_through_429s_and_every_tenant_stays_up() 
             && l.contains("kind=\"qpu\"")),
         "{m}"
     );
+
+    // A later run takes the subscriptions from arm_subscriptions, which ran
+    // once: no further listing, the same values.
+    let last_run = "tenantwatch_collector_last_run_timestamp_seconds{collector=\"cost\"}";
+    let (lists, first_run) = (subscription_lists(&t.sim), sample(&m, last_run));
+    let m = wait_for(d.addr, Duration::from_secs(120), "another cost run", |m| {
+        sample(m, last_run) > first_run
+    })
+    .await;
+    assert_eq!(
+        subscription_lists(&t.sim),
+        lists,
+        "cost listed subscriptions again"
+    );
+    for (k, v) in &expected {
+        assert_eq!(sample(&m, k), Some(*v), "{k}");
+    }
     d.terminate().await;
 }
