@@ -251,33 +251,9 @@ pub(crate) async fn handle(
         );
     };
     let q = http::query(&uri);
-    let api_version = match first(&q, "api-version") {
-        None => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests."
-                    .into(),
-                None,
-            )
-        }
-        Some(v) if API_VERSIONS.contains(&v) => v.to_string(),
-        Some(v) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidApiVersionParameter",
-                format!(
-                    "The api-version '{v}' is invalid. The supported versions are '{}'.",
-                    API_VERSIONS
-                        .iter()
-                        .rev()
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-                None,
-            )
-        }
+    let api_version = match super::api_version(&q, API_VERSIONS) {
+        Ok(v) => v.to_string(),
+        Err(r) => return *r,
     };
     let requested = subscription_of(uri.path()).unwrap_or_default();
     // Only the token's tenant's subscriptions exist for it, as in ARM.

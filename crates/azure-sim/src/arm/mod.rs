@@ -155,6 +155,33 @@ pub(crate) fn error(
     http::json(status, &ArmErrorBody::new(code, message), &extra)
 }
 
+/// The request's `api-version` if it is one of `versions`, else ARM's 400
+/// (`MissingApiVersionParameter` / `InvalidApiVersionParameter`, listing the
+/// supported ones newest first).
+pub(crate) fn api_version<'a>(
+    query: &'a [(String, String)],
+    versions: &[&str],
+) -> Result<&'a str, Box<Response>> {
+    match http::first(query, "api-version") {
+        None => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.".into(),
+            None,
+        ))),
+        Some(v) if versions.contains(&v) => Ok(v),
+        Some(v) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            format!(
+                "The api-version '{v}' is invalid. The supported versions are '{}'.",
+                versions.iter().rev().copied().collect::<Vec<_>>().join(",")
+            ),
+            None,
+        ))),
+    }
+}
+
 /// ARM's 401 for a refused bearer token.
 pub(crate) fn unauthorized(state: &SimState, e: BearerError) -> Response {
     match e {

@@ -85,29 +85,8 @@ fn guard<'a>(
         ))
     })?;
     let q = http::query(uri);
-    match first(&q, "api-version") {
-        None => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "MissingApiVersionParameter",
-            "The api-version query parameter (?api-version=) is required for all requests.".into(),
-            None,
-        ))),
-        Some(v) if API_VERSIONS.contains(&v) => Ok((tenant, v.to_string())),
-        Some(v) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            format!(
-                "The api-version '{v}' is invalid. The supported versions are '{}'.",
-                API_VERSIONS
-                    .iter()
-                    .rev()
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            None,
-        ))),
-    }
+    let v = super::api_version(&q, API_VERSIONS)?;
+    Ok((tenant, v.to_string()))
 }
 
 fn to_wire(s: &Subscription, tenant: &Tenant, partner: &str) -> SubscriptionOut {

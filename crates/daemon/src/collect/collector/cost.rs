@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,7 +27,6 @@ use super::{CollectError, Collector, Findings, TenantContext};
 use crate::model::Api;
 use crate::model::Family;
 use crate::outbound::client::ApiError;
-use crate::outbound::request::Request;
 use crate::outbound::url::join;
 
 /// Cost Management api-version.
@@ -161,23 +159,7 @@ impl Cost {
         let max_pages = ctx.api.limits().max_pages;
         for _ in 0..max_pages {
             // 204 No Content ("resource is not available") decodes as null.
-            let page: Option<QueryResult> = ctx
-                .with_token(Api::Arm, |token| {
-                    let (url, body) = (url.clone(), body.clone());
-                    async move {
-                        let req = Request {
-                            api: API,
-                            tenant,
-                            method: Method::POST,
-                            url,
-                            bearer: &token,
-                            headers: Vec::new(),
-                            body: Some(body),
-                        };
-                        Ok(ctx.api.send_json(&req).await?.0)
-                    }
-                })
-                .await?;
+            let page: Option<QueryResult> = ctx.post_json(Api::Arm, API, &url, &body).await?;
             let Some(page) = page else {
                 return Ok(totals);
             };

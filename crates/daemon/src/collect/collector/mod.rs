@@ -202,6 +202,32 @@ impl TenantContext<'_> {
         .await
     }
 
+    /// POSTs `body` to `url` with a token for `api` in this tenant, as a
+    /// request of API label `label` (its metrics and pacing budget), and
+    /// decodes the answer.
+    pub async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        api: crate::model::Api,
+        label: &'static str,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, CollectError> {
+        let tenant = &*self.tenant.tenant_id;
+        self.with_token(api, |token| async move {
+            let req = crate::outbound::request::Request {
+                api: label,
+                tenant,
+                method: reqwest::Method::POST,
+                url: url.to_string(),
+                bearer: &token,
+                headers: Vec::new(),
+                body: Some(body.clone()),
+            };
+            Ok(self.api.send_json(&req).await?.0)
+        })
+        .await
+    }
+
     /// [`with_token`] for this context's tenant.
     pub async fn with_token<T, F, Fut>(
         &self,

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -16,7 +15,6 @@ use super::{CollectError, Collector, Findings, TenantContext};
 use crate::model::Api;
 use crate::model::Family;
 use crate::outbound::client::ApiError;
-use crate::outbound::request::Request;
 use crate::outbound::url::join;
 
 /// Resource Graph api-version.
@@ -183,21 +181,7 @@ impl ResourceGraph {
             }
             let body = json!({"query": kql, "options": options});
             let page: Response = ctx
-                .with_token(Api::Arm, |token| {
-                    let (url, body) = (url.clone(), body.clone());
-                    async move {
-                        let req = Request {
-                            api: "resource_graph",
-                            tenant,
-                            method: Method::POST,
-                            url,
-                            bearer: &token,
-                            headers: Vec::new(),
-                            body: Some(body),
-                        };
-                        Ok(ctx.api.send_json(&req).await?.0)
-                    }
-                })
+                .post_json(Api::Arm, "resource_graph", &url, &body)
                 .await?;
             rows.extend(page.data);
             let truncated = matches!(&page.result_truncated, Some(Value::String(s)) if s == "true")
