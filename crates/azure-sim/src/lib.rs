@@ -25,8 +25,9 @@
 //!   managed identity endpoint; what it remembers is `entra/state.rs`
 //! - `keyvault/`: Key Vault secrets; the stored versions are `store.rs`
 //! - `graph/`: Microsoft Graph v1.0 (directory, Microsoft 365, GDAP, apps)
-//! - `arm/`: Azure Resource Manager subscriptions, and `arm/resource_graph/`
-//!   (Resource Graph, served on ARM's origin)
+//! - `arm/`: Azure Resource Manager subscriptions, `arm/cost_management.rs`
+//!   (Cost Management's query) and `arm/resource_graph/` (Resource Graph),
+//!   both served on ARM's origin
 //! - `partner_center.rs`: Partner Center's customer list
 //!
 //! Around them:
