@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::collect::collector::{CollectError, Collector, Scope, TenantContext};
 use crate::collect::discovery::Discovered;
-use crate::collect::results::{About, Encoded, Pending, RunTally, State, TenantResult};
+use crate::collect::results::{About, Encoded, Pending, RunTally, Signals, State, TenantResult};
 use crate::config::cloud::Cloud;
 use crate::config::{CollectionSettings, CollectorSettings};
 use crate::exposition::series::{FamilyLists, SeriesSet};
@@ -147,7 +147,7 @@ pub struct Engine {
     /// Publishes asked for so far.
     publish_requests: AtomicU64,
     /// Collector runs started so far.
-    runs_started: AtomicU64,
+    runs_started: std::sync::atomic::AtomicU32,
     /// Rejected discovery values already logged, so each is logged once.
     rejections_logged: Mutex<HashSet<(crate::model::Source, String)>>,
     /// One publish at a time (each encoding holds a compressor and a body's
@@ -183,7 +183,7 @@ impl Engine {
             state: Mutex::new(State::default()),
             families: FamilyLists::default(),
             publish_requests: AtomicU64::new(0),
-            runs_started: AtomicU64::new(0),
+            runs_started: std::sync::atomic::AtomicU32::new(0),
             rejections_logged: Mutex::new(HashSet::new()),
             publishing: tokio::sync::Mutex::new(0),
         }
@@ -484,7 +484,10 @@ impl Engine {
         let max_series = plan.collection.max_series;
         let mut tasks = JoinSet::new();
         let mut run = RunTally {
-            id: self.runs_started.fetch_add(1, Ordering::Relaxed) + 1,
+            id: self
+                .runs_started
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1),
             done: 0,
             ok: 0,
         };
@@ -884,7 +887,7 @@ mod test_hooks {
 
 /// A run's signals with Microsoft's text scrubbed, as names are; `None` when
 /// there are none.
-fn scrubbed(signals: Vec<Signal>) -> Option<Arc<[Signal]>> {
+fn scrubbed(signals: Vec<Signal>) -> Option<Signals> {
     use crate::support::scrub::upstream;
     if signals.is_empty() {
         return None;
@@ -931,7 +934,7 @@ fn scrubbed(signals: Vec<Signal>) -> Option<Arc<[Signal]>> {
             end,
         },
     });
-    Some(clean.collect())
+    Some(Arc::new(clean.collect()))
 }
 
 #[cfg(test)]

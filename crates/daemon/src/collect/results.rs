@@ -16,6 +16,9 @@ use crate::model::{
 };
 
 /// One collector's latest outcome for one tenant.
+///
+/// Every tenant has a row of these, a slot per collector (70,000 at 10,000
+/// tenants), so the fields are kept narrow: 72 bytes instead of 88.
 #[derive(Debug, Clone)]
 pub(super) struct TenantResult {
     pub(super) ok: bool,
@@ -26,11 +29,15 @@ pub(super) struct TenantResult {
     /// Name and domain, from the collectors that read them (the last successful run).
     pub(super) about: Option<Arc<About>>,
     /// What may need a person, from the last successful run, text scrubbed;
-    /// `None` when nothing (most tenants), so it costs no allocation.
-    pub(super) signals: Option<Arc<[Signal]>>,
-    /// The run that produced it.
-    pub(super) run: u64,
+    /// `None` when nothing (most tenants), so it costs no allocation. A thin
+    /// pointer: the rare list pays one more indirection, every slot 8 bytes less.
+    pub(super) signals: Option<Signals>,
+    /// The run that produced it (run numbers wrap; only equality is asked).
+    pub(super) run: u32,
 }
+
+/// A run's signals for one tenant, shared between its results.
+pub(super) type Signals = Arc<Vec<Signal>>;
 
 /// A tenant's name and domain as a collector read them.
 #[derive(Debug)]
@@ -70,7 +77,7 @@ pub(super) struct State {
 /// What one collector run has done so far.
 pub(super) struct RunTally {
     /// Tags this run's results (a set of tenant ids would cost a copy of each).
-    pub(super) id: u64,
+    pub(super) id: u32,
     pub(super) done: usize,
     pub(super) ok: usize,
 }
@@ -187,13 +194,23 @@ impl State {
             match st.encoded.get(name) {
                 Some((v, chunks)) if *v == version => cached.extend(chunks.iter().cloned()),
                 _ => {
-                    let sets = st
-                        .results
-                        .iter()
-                        .filter_map(|(t, row)| {
-                            Some((t.clone(), row.get(idx)?.as_ref()?.series.clone()))
-                        })
-                        .collect();
+                    // Sized first: collected from a filter, the list grew by
+                    // doubling, up to twice its size plus a copy while it
+                    // moved (1.9 MB at 10,000 tenants for 0.5 MB of entries).
+                    fn kept(row: &Row, idx: usize) -> Option<&TenantResult> {
+                        row.get(idx)?.as_ref()
+                    }
+                    let mut sets = Vec::with_capacity(
+                        st.results
+                            .values()
+                            .filter(|row| kept(row, idx).is_some())
+                            .count(),
+                    );
+                    sets.extend(
+                        st.results.iter().filter_map(|(t, row)| {
+                            Some((t.clone(), kept(row, idx)?.series.clone()))
+                        }),
+                    );
                     stale.push((name, version, sets));
                 }
             }
@@ -224,5 +241,21 @@ impl State {
             cached,
             stale,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tenant keeps a slot per collector, empty or not: 16 bytes a
+    /// slot is 1.1 MB at 10,000 tenants.
+    #[test]
+    fn a_result_slot_stays_narrow() {
+        assert!(
+            std::mem::size_of::<Option<TenantResult>>() <= 72,
+            "{}",
+            std::mem::size_of::<Option<TenantResult>>()
+        );
     }
 }
