@@ -259,7 +259,7 @@ impl Sim {
                 Service::Arm,
             ),
             (
-                partner_center::router(state.clone()),
+                partner_center::router(state.clone(), entra.clone()),
                 Service::PartnerCenter,
             ),
         ];
