@@ -277,6 +277,20 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
             crate::say!("  {n} × {why}");
         }
     }
+    // Tenants a consent push would fix, named in the command that does it.
+    let consent_fix = |r: &Result<(), CollectError>| matches!(r, Err(CollectError::Token(b)) if b.class().consent_push_fixes());
+    let missing: Vec<String> = failing
+        .iter()
+        .filter(|r| consent_fix(&r.graph) || consent_fix(&r.arm))
+        .map(|r| format!("--tenant {}", clean(&r.tenant.tenant_id)))
+        .collect();
+    if !missing.is_empty() {
+        crate::say!(
+            "\nThe SAM app lacks consent in {} tenant(s); push it through Partner Center (as an admin agent):\n  tenantwatch consent customers {}",
+            missing.len(),
+            missing.join(" ")
+        );
+    }
     crate::say!(
         "\n{total} tenants: {} ok, {} failing{}",
         total - failing.len(),

@@ -31,7 +31,11 @@ use crate::commands::{exit, load, when};
 
 /// `tenantwatch consent`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// `customers`: push the SAM app's consent into customer tenants instead.
+    #[command(subcommand)]
+    pub action: Option<Action>,
     /// Config file (TOML).
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
     pub config: PathBuf,
@@ -48,6 +52,14 @@ pub struct Args {
     /// work; Partner Center refuses it, so `partner_center` discovery fails).
     #[arg(long)]
     pub allow_without_mfa: bool,
+}
+
+/// What `tenantwatch consent` does besides the sign-in.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Push the SAM app's consent (Graph and ARM grants from [consent]) into
+    /// customers through Partner Center, as an admin agent.
+    Customers(crate::commands::consent_customers::Args),
 }
 
 /// Ports tried for the callback when none is given, as Partner-Center-PowerShell does.
@@ -133,6 +145,9 @@ fn random_state() -> String {
 
 /// Signs in, stores the refresh token and prints its version and expiry.
 pub async fn run(args: Args, log: crate::commands::LogOptions) -> ExitCode {
+    if let Some(Action::Customers(a)) = args.action {
+        return crate::commands::consent_customers::run(a, log).await;
+    }
     match load(&args.config, log) {
         Ok(settings) => exit(consent(settings, args).await),
         Err(code) => code,

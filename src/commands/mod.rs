@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod consent;
+pub mod consent_customers;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod docs;

@@ -56,6 +56,13 @@ async fn tenant_without_consent_is_named_with_what_to_do() {
     let row = out.lines().find(|l| l.starts_with(&bad.tenant_id)).unwrap();
     assert!(row.contains("consent_required"), "{row}");
     assert!(out.contains("grant consent"), "advice: {out}");
+    assert!(
+        out.contains(&format!(
+            "tenantwatch consent customers --tenant {}",
+            bad.tenant_id
+        )),
+        "the command that fixes it: {out}"
+    );
     assert!(out.contains("4 tenants: 3 ok, 1 failing"), "{out}");
 }
 

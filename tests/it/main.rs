@@ -7,6 +7,7 @@ mod cae;
 mod check;
 mod cli_config;
 mod collectors;
+mod consent_push;
 mod cost;
 mod daemon;
 mod demo;

@@ -260,7 +260,7 @@ impl Sim {
                 Service::Arm,
             ),
             (
-                partner_center::router(state.clone()),
+                partner_center::router(state.clone(), entra.clone()),
                 Service::PartnerCenter,
             ),
         ];

@@ -27,6 +27,16 @@ pub(super) struct RawConfig {
     pub(super) log: RawLog,
     #[serde(default)]
     pub(super) secrets: RawSecrets,
+    #[serde(default)]
+    pub(super) consent: RawConsent,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsent {
+    pub(super) display_name: Option<String>,
+    pub(super) graph_scopes: Option<Vec<String>>,
+    pub(super) arm_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

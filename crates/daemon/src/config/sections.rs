@@ -37,7 +37,31 @@ pub struct Settings {
     pub custom_queries: Vec<CustomQuery>,
     /// Log format and filter.
     pub log: LogSettings,
+    /// What `tenantwatch consent customers` grants the SAM app in a customer.
+    pub consent: ConsentSettings,
 }
+
+/// The SAM app's grants that `tenantwatch consent customers` pushes into a
+/// customer through Partner Center's application consents
+/// (<https://learn.microsoft.com/partner-center/developer/control-panel-vendor-apis>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentSettings {
+    /// The app's display name sent with the consent.
+    pub display_name: String,
+    /// Delegated Microsoft Graph permissions.
+    pub graph_scopes: Vec<String>,
+    /// Delegated Azure Resource Manager permissions.
+    pub arm_scopes: Vec<String>,
+}
+
+/// The Graph permissions the collectors read with (README, "What each collector needs").
+pub const DEFAULT_CONSENT_GRAPH_SCOPES: [&str; 5] = [
+    "Directory.Read.All",
+    "Organization.Read.All",
+    "ServiceHealth.Read.All",
+    "SecurityEvents.Read.All",
+    "Application.Read.All",
+];
 
 /// A confidential client: tenant, app id and its credential.
 #[derive(Debug, Clone)]

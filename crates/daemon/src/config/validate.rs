@@ -128,6 +128,7 @@ impl RawConfig {
             None => Default::default(),
         };
         let log = validate_log(&mut p, &self.log);
+        let consent = validate_consent(&mut p, &self.consent);
         match (
             cloud,
             partner,
@@ -166,6 +167,7 @@ impl RawConfig {
                 collectors,
                 custom_queries,
                 log,
+                consent,
             }),
             _ => Err(p.0),
         }
@@ -1042,6 +1044,50 @@ fn parse_duration(p: &mut Problems, key: &str, v: Option<&str>, default: &str) -
             );
             None
         }
+    }
+}
+
+/// `[consent]`: the grants `tenantwatch consent customers` pushes; each
+/// scope a permission name (Partner Center joins them with commas).
+fn validate_consent(p: &mut Problems, raw: &RawConsent) -> ConsentSettings {
+    let mut scopes = |key: &str, given: &Option<Vec<String>>, default: &[&str]| -> Vec<String> {
+        let list = given
+            .clone()
+            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+        if list.is_empty() {
+            p.push(key, "must name at least one permission");
+        }
+        for s in &list {
+            if s.is_empty() || s.contains([',', ' ']) || !s.is_ascii() {
+                p.push(
+                    key,
+                    format!("{s:?} is not one permission name (e.g. Directory.Read.All)"),
+                );
+            }
+        }
+        list
+    };
+    let graph_scopes = scopes(
+        "consent.graph_scopes",
+        &raw.graph_scopes,
+        &crate::config::DEFAULT_CONSENT_GRAPH_SCOPES,
+    );
+    let arm_scopes = scopes(
+        "consent.arm_scopes",
+        &raw.arm_scopes,
+        &["user_impersonation"],
+    );
+    let display_name = raw
+        .display_name
+        .clone()
+        .unwrap_or_else(|| "tenantwatch".to_string());
+    if display_name.trim().is_empty() {
+        p.push("consent.display_name", "must not be empty");
+    }
+    ConsentSettings {
+        display_name,
+        graph_scopes,
+        arm_scopes,
     }
 }
 

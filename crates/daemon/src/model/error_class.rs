@@ -92,6 +92,21 @@ impl ErrorClass {
         )
     }
 
+    /// True when pushing the SAM app's consent into the tenant
+    /// (`tenantwatch consent customers`) is the fix.
+    pub fn consent_push_fixes(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::ConsentRequired | ErrorClass::AppNotInTenant
+        )
+    }
+
+    /// The command that pushes the consent into `tenant_id`, for the
+    /// classes [`ErrorClass::consent_push_fixes`] names.
+    pub fn consent_command(tenant_id: &str) -> String {
+        format!("tenantwatch consent customers --tenant {tenant_id}")
+    }
+
     /// What an operator should do about it, for log lines and `check`.
     pub fn advice(self) -> &'static str {
         match self {
@@ -99,7 +114,7 @@ impl ErrorClass {
                 "the partner refresh token is no longer accepted: run `tenantwatch consent` to sign in again"
             }
             ErrorClass::ConsentRequired => {
-                "the SAM app is not consented in this customer tenant: grant consent (GDAP role + app consent)"
+                "the SAM app is not consented in this customer tenant: grant consent with `tenantwatch consent customers --tenant ID` (and a GDAP role)"
             }
             ErrorClass::MfaRequired | ErrorClass::ConditionalAccess => {
                 "sign-in needs MFA or is blocked by Conditional Access: run `tenantwatch consent` with MFA, or exclude the app from the policy"
@@ -107,7 +122,7 @@ impl ErrorClass {
             ErrorClass::MfaClaimMissing => {
                 "Partner Center requires MFA and the stored refresh token comes from a sign-in without it: re-run `tenantwatch consent` and complete MFA"
             }
-            ErrorClass::AppNotInTenant => "the SAM app is not present in this tenant: re-run consent for it",
+            ErrorClass::AppNotInTenant => "the SAM app is not present in this tenant: push its consent with `tenantwatch consent customers --tenant ID`",
             ErrorClass::TenantNotFound => "the tenant does not exist in this cloud: remove it or check cloud.name",
             ErrorClass::InvalidClient => "the app's client id or secret is wrong: check partner.client_id and the secret file",
             ErrorClass::ClientSecretExpired => "the app's client secret expired: create a new one and update the secret file",

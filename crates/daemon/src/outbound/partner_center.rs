@@ -1,6 +1,8 @@
-//! Partner Center REST client: the partner's customer list.
+//! Partner Center REST client: the partner's customer list, and the SAM app's
+//! consent pushed into a customer (application consents).
 //!
-//! <https://learn.microsoft.com/partner-center/developer/get-a-list-of-customers>
+//! <https://learn.microsoft.com/partner-center/developer/get-a-list-of-customers>,
+//! <https://learn.microsoft.com/partner-center/developer/control-panel-vendor-apis>
 
 use serde::Deserialize;
 use url::Url;
@@ -167,9 +169,123 @@ pub async fn list_customers(
     })
 }
 
+/// Microsoft Graph's application id in every tenant: the resource of the
+/// Graph grant (docs-application-consents.md).
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Azure Resource Manager's application id: the resource of the ARM grant.
+pub const ARM_APP_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
+
+/// One `ApplicationGrant`: a resource app and its scopes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationGrant {
+    /// The resource app's id, e.g. [`GRAPH_APP_ID`].
+    pub enterprise_application_id: String,
+    /// Its permissions, comma-separated as Partner Center takes them.
+    pub scope: String,
+}
+
+/// The body of `POST /v1/customers/{id}/applicationconsents`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationConsent {
+    /// The app's display name.
+    pub display_name: String,
+    /// The SAM app's client id.
+    pub application_id: String,
+    /// What it may do in the customer.
+    pub application_grants: Vec<ApplicationGrant>,
+}
+
+impl ApplicationConsent {
+    /// The SAM app's Graph and ARM grants.
+    pub fn new(client_id: &str, settings: &crate::config::ConsentSettings) -> Self {
+        Self {
+            display_name: settings.display_name.clone(),
+            application_id: client_id.to_string(),
+            application_grants: vec![
+                ApplicationGrant {
+                    enterprise_application_id: GRAPH_APP_ID.into(),
+                    scope: settings.graph_scopes.join(","),
+                },
+                ApplicationGrant {
+                    enterprise_application_id: ARM_APP_ID.into(),
+                    scope: settings.arm_scopes.join(","),
+                },
+            ],
+        }
+    }
+}
+
+/// What creating a consent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentOutcome {
+    /// `200`/`201`: the consent is in place now.
+    Created,
+    /// "Permission entry already exists.": the app was consented before.
+    AlreadyExists,
+}
+
+/// The message Partner Center answers a second create with (seen by
+/// CIPP and Partner-Center-PowerShell users; Microsoft documents no status).
+const ALREADY_EXISTS: &str = "Permission entry already exists";
+
+/// `POST {pc}/v1/customers/{customer}/applicationconsents` with the partner's
+/// (App+User, MFA) token. Retried like every request; `MS-RequestId` is
+/// Partner Center's idempotency key, kept across the retries.
+pub async fn create_application_consent(
+    api: &ApiClient,
+    partner_tenant: &str,
+    base: &Url,
+    bearer: &SecretString,
+    customer: &str,
+    consent: &ApplicationConsent,
+) -> Result<ConsentOutcome, ApiError> {
+    let url = crate::outbound::url::join(
+        base,
+        &format!("v1/customers/{customer}/applicationconsents"),
+    );
+    let mut req = Request::get("partner_center", partner_tenant, url, bearer)
+        .header("Accept", "application/json")
+        .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
+        .header("MS-CorrelationId", uuid::Uuid::new_v4().to_string());
+    req.method = reqwest::Method::POST;
+    req.body = serde_json::to_value(consent).ok();
+    match api.send_json::<serde_json::Value>(&req).await {
+        Ok(_) => Ok(ConsentOutcome::Created),
+        // Only a success status reaches decoding, and Microsoft shows no
+        // response body: a 201 without JSON is still a created consent.
+        Err(ApiError::Decode { .. }) => Ok(ConsentOutcome::Created),
+        Err(ApiError::Status { message, .. }) if message.contains(ALREADY_EXISTS) => {
+            Ok(ConsentOutcome::AlreadyExists)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consent_body_matches_the_documented_sample() {
+        let raw = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/partnercenter-applicationconsents-create-request.json"
+        ));
+        let sample: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let settings = crate::config::ConsentSettings {
+            display_name: "CPV Marketplace".into(),
+            graph_scopes: vec![
+                "Domain.ReadWrite.All".into(),
+                "User.ReadWrite.All".into(),
+                "Directory.Read.All".into(),
+            ],
+            arm_scopes: vec!["user_impersonation".into()],
+        };
+        let ours = ApplicationConsent::new("{CPVApplicationId}", &settings);
+        assert_eq!(serde_json::to_value(ours).unwrap(), sample);
+    }
 
     #[test]
     fn next_links_resolve_both_ways() {

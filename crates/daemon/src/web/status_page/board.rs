@@ -264,7 +264,16 @@ pub(super) fn tenant_items(
             },
             None,
             format!("no token: <code>{}</code>", e.as_str()),
-            e.advice(),
+            &if e.consent_push_fixes() {
+                // The command with this tenant's id, ready to paste.
+                format!(
+                    "{}: run {}",
+                    e.advice(),
+                    ErrorClass::consent_command(&t.tenant_id)
+                )
+            } else {
+                e.advice().to_string()
+            },
         )),
         None => {
             let failing: Vec<String> = t

@@ -191,6 +191,12 @@ fn the_board_lists_trouble_most_urgent_first_with_advice() {
     let past_due = find("Production (<code>sub-1</code>) is PastDue");
     assert!(items[consent].contains("data-severity=\"critical\""));
     assert!(items[consent].contains(ErrorClass::ConsentRequired.advice()));
+    // The fix, with the tenant's id ready to paste.
+    assert!(
+        items[consent].contains("run tenantwatch consent customers --tenant 3<"),
+        "{}",
+        items[consent]
+    );
     // Warnings with a deadline, soonest first, then those without.
     assert!(consent < token && token < gdap_soon && gdap_soon < credential);
     assert!(credential < rotation && rotation < stale.min(licence).min(degraded));

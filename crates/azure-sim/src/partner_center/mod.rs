@@ -3,7 +3,10 @@
 //! of docs-get-invoice-billed-consumption-lineitems.md; and a customer's
 //! subscriptions, `GET /v1/customers/{id}/subscriptions`
 //! (customer-subscriptions-list.json, docs-subscription-resource.md), one per
-//! Microsoft 365 SKU with its commitment end and `autoRenewEnabled`.
+//! Microsoft 365 SKU with its commitment end and `autoRenewEnabled`; and the
+//! SAM app's consent pushed into a customer, `POST` and `DELETE
+//! /v1/customers/{id}/applicationconsents` (`consents.rs`,
+//! docs-application-consents.md).
 
 use std::sync::Arc;
 
@@ -23,17 +26,21 @@ use crate::http::{self, first};
 use crate::resources::PARTNER_CENTER;
 use crate::state::SimState;
 
+mod consents;
+
 /// Page size when the request gives none: the docs' example (`size=40`,
 /// "read customers into chunks of 40s"); they document no other default.
 const DEFAULT_PAGE_SIZE: usize = 40;
 
-/// Builds the Partner Center origin's routes.
-pub(crate) fn router(state: Arc<SimState>) -> Router {
+/// Builds the Partner Center origin's routes; the consent routes also need
+/// Entra, whose token errors say which customers lack the app.
+pub(crate) fn router(state: Arc<SimState>, entra: Arc<crate::entra::state::Entra>) -> Router {
     Router::new()
         .route("/v1/customers", get(customers))
         .route("/v1/customers/{id}/subscriptions", get(subscriptions))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(consents::router(consents::Consents { sim: state, entra }))
 }
 
 #[derive(Serialize)]
@@ -295,19 +302,25 @@ async fn subscriptions(
     http::json(StatusCode::OK, &body, &pc_headers(&headers))
 }
 
-async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {
-    let claims = match valid_token(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+/// The partner's token with the MFA claim when it is App+User, or Partner
+/// Center's 401 (what `GET /v1/customers` and the consent calls require).
+fn partner_with_mfa(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let claims = valid_token(state, headers)?;
     // Since 2026-04-01 every App+User (delegated) call needs `mfa` in `amr`;
     // app-only tokens are exempt (partnercenter/docs-mfa-enforcement.md).
     if !claims.scp.is_empty() && !claims.amr.iter().any(|m| m == "mfa") {
-        return mfa_required(&headers);
+        return Err(Box::new(mfa_required(headers)));
     }
-    // Only the partner's own directory can list its customers.
+    // Only the partner's own directory can act on its customers.
     if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
-        return not_the_partner(&headers);
+        return Err(Box::new(not_the_partner(headers)));
+    }
+    Ok(())
+}
+
+async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(r) = partner_with_mfa(&state, &headers) {
+        return *r;
     }
     let q = http::query(&uri);
     let all = state.pc_customers();
