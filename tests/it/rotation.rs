@@ -1,10 +1,13 @@
 //! Refresh-token rotation: new versions written and read back, the never-lost
-//! guarantee under SIGKILL, concurrent rotators, and the file store alike.
+//! guarantee under SIGKILL (against the throttled simulator too), a Key Vault
+//! 429 waited out, concurrent rotators, and the file store alike.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
+use azure_sim::{Fault, Service};
 use rand::Rng;
 use tenantwatch_daemon::daemon::Components;
 use tenantwatch_daemon::support::secret::ExposeSecret;
@@ -191,6 +194,152 @@ async fn sigkill_during_rotation_never_loses_the_token_file_store() {
     let (completed, changed) = kill_loop(&t, &env, n).await;
     eprintln!("file store kill test: {n} iterations, {completed} rotations completed, {changed} new versions, tokens lost 0");
     assert!(changed > 0 && completed < n);
+}
+
+/// Key Vault's limits at this scale admit about one rotation's reads per
+/// second and one write per 10 s, so a kill loop meets their 429s on its own
+/// (`TENANTWATCH_KILL_LIMIT_SCALE` overrides it).
+fn kill_limit_scale() -> f64 {
+    std::env::var("TENANTWATCH_KILL_LIMIT_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|f: &f64| f.is_finite() && *f > 0.0)
+        .unwrap_or(0.003)
+}
+
+/// The kill test against the throttled simulator. Key Vault's published
+/// limits, scaled down, refuse the rotation's reads and writes with 429 on
+/// their own; Microsoft publishes no limit for the token endpoint, so every
+/// third iteration Entra's 429 is injected for the partner tenant, where the
+/// rotation redeems. A throttled rotation waits at least a second (the
+/// `Retry-After` floor), longer than the 600 ms the kill can wait, so an
+/// iteration killed after the sim sent it a 429 was killed while waiting on
+/// it. After every kill the store's latest version must be a token the sim
+/// accepts, read on the sim's side so the check spends none of the vault's
+/// budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_rotation_never_loses_the_token_throttled() {
+    let t = start_sim(1, Duration::from_millis(15)).await;
+    let scale = kill_limit_scale();
+    t.sim.set_limits(true, scale);
+    let n = iterations();
+    let partner = t.sim.partner_tenant_id();
+    let name = t.sim.secret_name();
+    let mut last = t.sim.stored_secret(&name).expect("seeded secret");
+    let (mut killed_waiting, mut killed_other, mut completed, mut failed) = (0, 0, 0, 0);
+    let (mut kv_throttled, mut token_throttled, mut changed) = (0, 0, 0);
+    for i in 0..n {
+        let arm_token = i % 3 == 0;
+        if arm_token {
+            t.sim.inject_token_throttle(&partner, 1);
+        }
+        let kv_before = t.sim.throttled_count(Service::KeyVault);
+        let token_before = t.sim.request_count(Service::Token, Some(&partner));
+        let mut child = rotate_cmd(&t.config, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // Up to 600 ms: a loaded machine needs that to reach the vault, and it
+        // is still shorter than any wait on a 429 (at least 1 s).
+        let delay = Duration::from_millis(rand::thread_rng().gen_range(0..600));
+        tokio::time::sleep(delay).await;
+        let _ = child.start_kill();
+        let out = child.wait_with_output().await.unwrap();
+        let status = out.status;
+        if status.signal().is_none() && !status.success() && failed == 0 {
+            eprintln!(
+                "first failed rotation (iteration {i}): {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            );
+        }
+        if arm_token {
+            t.sim.clear_token_error(&partner);
+        }
+        // While armed, every token request for the partner tenant got a 429.
+        let token_429 =
+            arm_token && t.sim.request_count(Service::Token, Some(&partner)) > token_before;
+        let kv_429 = t.sim.throttled_count(Service::KeyVault) > kv_before;
+        kv_throttled += usize::from(kv_429);
+        token_throttled += usize::from(token_429);
+        match (status.signal(), status.success()) {
+            (Some(_), _) if kv_429 || token_429 => killed_waiting += 1,
+            (Some(_), _) => killed_other += 1,
+            (None, true) => completed += 1,
+            (None, false) => failed += 1,
+        }
+        let stored = t.sim.stored_secret(&name);
+        match stored {
+            Some(v) if t.sim.refresh_token_valid(&v) => {
+                if v != last {
+                    changed += 1;
+                    last = v;
+                }
+            }
+            _ => panic!(
+                "iteration {i} (killed after {delay:?}, Key Vault 429: {kv_429}, token 429: {token_429}): \
+                 the store's latest version is no token Entra accepts"
+            ),
+        }
+    }
+    eprintln!(
+        "throttled kill test: {n} iterations (Key Vault limits at scale {scale}, Entra 429 injected every 3rd), \
+         killed while waiting on a 429 {killed_waiting}, killed otherwise {killed_other}, \
+         completed {completed}, failed {failed}; iterations that met a Key Vault 429 {kv_throttled} \
+         (limit 429s sent {}), a token 429 {token_throttled}; {changed} new versions, tokens lost 0",
+        t.sim.throttled_count(Service::KeyVault)
+    );
+    // The daemon's own read path finds the working token too.
+    t.sim.set_limits(false, 1.0);
+    let s = settings(&t.config, &[]);
+    let c = Components::build(&s).unwrap();
+    stored_token_works(&c, &s)
+        .await
+        .expect("the latest version works");
+    assert!(
+        kv_throttled > 0 && token_throttled > 0,
+        "no 429 met; the test would prove nothing"
+    );
+    assert!(
+        killed_waiting > 0 && killed_other > 0 && changed > 0,
+        "kills must land both while waiting on a 429 and otherwise, and some after a write"
+    );
+}
+
+/// Key Vault's guidance: back off and retry a 429. A rotation whose vault
+/// calls are throttled waits them out instead of throwing away the token
+/// Entra just issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_command_waits_out_key_vault_429s() {
+    let t = start_sim(1, Duration::ZERO).await;
+    let before = t.sim.stored_secret(&t.sim.secret_name()).unwrap();
+    // The next two vault calls (the read of the current version, twice).
+    t.sim.inject_fault_next(
+        Service::KeyVault,
+        Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        2,
+    );
+    let kv_before = t.sim.request_count(Service::KeyVault, None);
+    let out = rotate_cmd(&t.config, &[]).output().await.unwrap();
+    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = t.sim.stored_secret(&t.sim.secret_name()).unwrap();
+    assert_ne!(before, after, "rotated");
+    assert!(t.sim.refresh_token_valid(&after));
+    assert!(
+        t.sim.request_count(Service::KeyVault, None) >= kv_before + 2,
+        "the throttled calls were sent again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

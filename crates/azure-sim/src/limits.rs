@@ -8,7 +8,8 @@
 //! a `Retry-After` of the time until the bucket holds enough again. Every
 //! answer, refused or not, carries the remaining-quota headers the service
 //! documents. The numbers and their sources are in
-//! `/work/shared/reference/azure/throttling-limits.md` and docs/simulator.md;
+//! `/work/shared/reference/azure/throttling-limits.md` (Key Vault's in
+//! docs/simulator.md, from Key Vault's service-limits page) and docs/simulator.md;
 //! `scale` multiplies every one of them, so a test can make them small.
 //!
 //! Buckets run on real monotonic time ([`Instant`]), not on the simulated
@@ -59,11 +60,18 @@ pub enum Limit {
     CostManagementQpuMinute,
     /// Cost Management query: 600 QPU per hour per tenant.
     CostManagementQpuHour,
+    /// Key Vault: 300 CREATE secret (with IMPORT certificate and IMPORT key)
+    /// per 10 s per vault per region
+    /// (<https://learn.microsoft.com/azure/key-vault/general/service-limits>).
+    KeyVaultSecretCreate,
+    /// Key Vault: 4,000 of all other transactions per 10 s per vault per
+    /// region (same page).
+    KeyVaultTransactions,
 }
 
 impl Limit {
     /// Every limit, in a stable order.
-    pub const ALL: [Limit; 13] = [
+    pub const ALL: [Limit; 15] = [
         Limit::GraphApp,
         Limit::GraphIdentityApp,
         Limit::GraphIdentityTenant,
@@ -77,6 +85,8 @@ impl Limit {
         Limit::CostManagementQpu10s,
         Limit::CostManagementQpuMinute,
         Limit::CostManagementQpuHour,
+        Limit::KeyVaultSecretCreate,
+        Limit::KeyVaultTransactions,
     ];
 
     /// The name the admin API and ground truth use.
@@ -95,6 +105,8 @@ impl Limit {
             Limit::CostManagementQpu10s => "cost_management_qpu_10s",
             Limit::CostManagementQpuMinute => "cost_management_qpu_minute",
             Limit::CostManagementQpuHour => "cost_management_qpu_hour",
+            Limit::KeyVaultSecretCreate => "keyvault_secret_create",
+            Limit::KeyVaultTransactions => "keyvault_transactions",
         }
     }
 
@@ -114,6 +126,7 @@ impl Limit {
             | Limit::CostManagementQpuMinute
             | Limit::CostManagementQpuHour => Service::Arm,
             Limit::PartnerCenterTenant => Service::PartnerCenter,
+            Limit::KeyVaultSecretCreate | Limit::KeyVaultTransactions => Service::KeyVault,
         }
     }
 
@@ -146,6 +159,8 @@ impl Limit {
             Limit::CostManagementQpu10s => r(12.0, 10),
             Limit::CostManagementQpuMinute => r(60.0, 60),
             Limit::CostManagementQpuHour => r(600.0, 3600),
+            Limit::KeyVaultSecretCreate => r(300.0, 10),
+            Limit::KeyVaultTransactions => r(4_000.0, 10),
         }
     }
 
@@ -601,6 +616,15 @@ pub(crate) fn charges(
         Service::PartnerCenter if lower.starts_with("/v1/customers") => {
             out.push(charge(Limit::PartnerCenterTenant, tenant.to_string(), 1.0));
         }
+        // Per vault per region; the simulator has one vault. Set Secret (a
+        // PUT, which creates a version) is a CREATE secret; everything else
+        // is one of "all other transactions".
+        Service::KeyVault
+            if method.eq_ignore_ascii_case("PUT") && lower.starts_with("/secrets/") =>
+        {
+            out.push(charge(Limit::KeyVaultSecretCreate, "vault".into(), 1.0));
+        }
+        Service::KeyVault => out.push(charge(Limit::KeyVaultTransactions, "vault".into(), 1.0)),
         _ => {}
     }
     out
@@ -840,7 +864,15 @@ mod tests {
             [(Limit::PartnerCenterTenant, "t1".into())]
         );
         assert!(kinds(Service::Token, "POST", "/t1/oauth2/v2.0/token").is_empty());
-        assert!(kinds(Service::KeyVault, "GET", "/secrets/x").is_empty());
+        assert_eq!(
+            kinds(Service::KeyVault, "GET", "/secrets/x/"),
+            [(Limit::KeyVaultTransactions, "vault".into())]
+        );
+        assert_eq!(
+            kinds(Service::KeyVault, "PUT", "/secrets/x"),
+            [(Limit::KeyVaultSecretCreate, "vault".into())],
+            "a write is a CREATE secret, not one of the other transactions"
+        );
     }
 
     #[test]
@@ -880,6 +912,30 @@ mod tests {
             [(Limit::ResourceGraphUser, Duration::from_secs(10))],
             "7 queries at 3 per window need three windows"
         );
+    }
+
+    #[test]
+    fn key_vault_limits_are_the_published_ones_per_ten_seconds() {
+        let l = Limits::new(true, 1.0);
+        let create = l.rate(Limit::KeyVaultSecretCreate, Size::Small);
+        assert_eq!(
+            (create.amount, create.per),
+            (300.0, Duration::from_secs(10))
+        );
+        let other = l.rate(Limit::KeyVaultTransactions, Size::Small);
+        assert_eq!(
+            (other.amount, other.per),
+            (4_000.0, Duration::from_secs(10))
+        );
+        // At 0.001 one create per 10 s: the second waits 10 s, and Key Vault
+        // sends no remaining-quota header.
+        let l = Limits::new(true, 0.001);
+        let t0 = Instant::now();
+        let c = one(Limit::KeyVaultSecretCreate, 1.0);
+        assert!(l.admit(&c, t0).refused.is_none());
+        let v = l.admit(&c, t0);
+        assert_eq!(v.refused, Some((Limit::KeyVaultSecretCreate, 10)));
+        assert!(v.headers.is_empty());
     }
 
     #[test]

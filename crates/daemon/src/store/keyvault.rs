@@ -1,6 +1,10 @@
 //! Azure Key Vault secrets client (data plane), just what the refresh-token store needs.
+//! A throttled call (429) is retried after the vault's `Retry-After`, backing
+//! off exponentially as Key Vault's throttling guidance asks; a wait longer
+//! than [`MAX_THROTTLE_WAIT`] fails the call instead.
 //!
 //! <https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret>
+//! <https://learn.microsoft.com/azure/key-vault/general/overview-throttling>
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,10 +16,22 @@ use url::Url;
 use crate::auth::entra::{AccessToken, TokenError};
 use crate::auth::identity::IdentitySource;
 use crate::outbound::client::{self, ApiError};
+use crate::support::retry::Backoff;
 use crate::support::secret::{ExposeSecret, SecretString};
 
 /// Data-plane API version sent with every request.
 pub const API_VERSION: &str = "7.6";
+
+/// Waits between retries of a throttled call: Key Vault's guidance backs off
+/// 1, 2, 4, 8, 16 s; never sooner than its `Retry-After`.
+const THROTTLE_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(16));
+
+/// Retries of one throttled call before it fails.
+const THROTTLE_ATTEMPTS: u32 = 5;
+
+/// The longest single wait for the vault inside one call; past it the call
+/// fails and the caller's own schedule (rotation's retry) takes over.
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(30);
 
 /// A Key Vault call failed.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +203,7 @@ impl KeyVaultClient {
             .append_pair("api-version", API_VERSION);
         let url = url.to_string();
         let mut force = false;
+        let mut throttled = 0;
         loop {
             let bearer = self.bearer(force).await?;
             let mut req = self
@@ -201,6 +218,23 @@ impl KeyVaultClient {
             match parse_secret_response(&self.tenant, &url, status, &headers, &body) {
                 // A cached token can be revoked or the vault moved tenants: retry once with a fresh one.
                 Err(ApiError::Status { status: 401, .. }) if !force => force = true,
+                // A 429 was not processed (and not counted against the limit),
+                // so even a Set Secret is safe to send again.
+                Err(
+                    e @ ApiError::Status {
+                        status: 429,
+                        retry_after,
+                        ..
+                    },
+                ) if throttled < THROTTLE_ATTEMPTS => {
+                    throttled += 1;
+                    let wait = THROTTLE_RETRY.delay(throttled, retry_after);
+                    if wait > MAX_THROTTLE_WAIT {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(url = %url, wait_ms = wait.as_millis() as u64, "Key Vault throttled the call; retrying");
+                    tokio::time::sleep(wait).await;
+                }
                 other => return Ok(other?),
             }
         }
