@@ -241,26 +241,8 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: [&str; 5]| {
-        cols.iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
     println!();
-    crate::say!("{}", line(header));
-    for row in &cells {
-        crate::say!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
-    }
+    crate::commands::print_columns(header, &cells);
     let failing: Vec<&Row> = rows
         .iter()
         .filter(|r| r.graph.is_err() || r.arm.is_err())

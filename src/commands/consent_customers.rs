@@ -367,25 +367,7 @@ fn print_table(rows: &[Row], dry_run: bool) {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: [&str; 5]| {
-        cols.iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    crate::say!("{}", line(header));
-    for row in &cells {
-        crate::say!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
-    }
+    crate::commands::print_columns(header, &cells);
     let failed = rows.iter().filter(|r| r.outcome == Outcome::Failed).count();
     crate::say!(
         "\n{} customer(s): {failed} failed{}",

@@ -54,6 +54,29 @@ pub fn clean(text: &str) -> String {
         .join("\n")
 }
 
+/// Prints a header and rows as left-aligned columns, two spaces apart; the
+/// cells are already cleaned (they are measured as printed).
+pub fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: &mut dyn Iterator<Item = &str>| {
+        cols.zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    crate::say!("{}", line(&mut header.iter().copied()));
+    for row in rows {
+        crate::say!("{}", line(&mut row.iter().map(String::as_str)));
+    }
+}
+
 /// Exit code of a runtime failure (and of a `check` or `healthcheck` that found trouble).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code of a configuration or command-line error, distinct from a

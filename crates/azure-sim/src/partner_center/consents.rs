@@ -101,6 +101,17 @@ fn customer(state: &SimState, headers: &HeaderMap, id: &str) -> Result<String, B
         })
 }
 
+/// The caller is the partner (with MFA when App+User) and `id` one of its
+/// customers: the customer's id, or the answer that says which is not so.
+fn authorised_customer(
+    state: &SimState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<String, Box<Response>> {
+    partner_with_mfa(state, headers)?;
+    customer(state, headers, id)
+}
+
 fn consent_missing(entra: &Entra, tenant: &str) -> bool {
     entra
         .token_error(tenant)
@@ -150,10 +161,7 @@ async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = partner_with_mfa(&c.sim, &headers) {
-        return *r;
-    }
-    let tenant = match customer(&c.sim, &headers, &id) {
+    let tenant = match authorised_customer(&c.sim, &headers, &id) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -190,10 +198,7 @@ async fn remove(
     Path((id, app)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = partner_with_mfa(&c.sim, &headers) {
-        return *r;
-    }
-    let tenant = match customer(&c.sim, &headers, &id) {
+    let tenant = match authorised_customer(&c.sim, &headers, &id) {
         Ok(t) => t,
         Err(r) => return *r,
     };
