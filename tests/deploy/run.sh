@@ -15,9 +15,10 @@
 source "$(dirname "$0")/lib.sh"
 set +e
 started=$(date +%s)
-CHECKS=(tools systemd prometheus metrics grafana compose kubernetes container promtool configs e2e)
+CHECKS=(tools docs systemd prometheus metrics grafana compose kubernetes container promtool configs e2e)
 declare -A DESCRIPTION=(
   [tools]="install the test tools"
+  [docs]="Markdown stands alone: links inside the repository resolve, Layout paths exist, no split tables"
   [systemd]="systemd unit: verify, security score <= 2.0, tmpfiles, notify/reload/watchdog, setpriority"
   [prometheus]="alert rules: promtool check + unit tests, coverage, metric names"
   [metrics]="exported-metrics.txt covers README.md's metrics"
