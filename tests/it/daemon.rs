@@ -236,3 +236,72 @@ async fn metrics_pass_promtool_check() {
         "promtool says:\n{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_discovery_source_keeps_the_tenants_only_it_lists() {
+    use azure_sim::{Fault, Service};
+    let t = start_sim(6, Duration::ZERO).await;
+    append_config(
+        &t.config,
+        "[collection]\nschedule = \"*/1 * * * * *\"\n[tenants]\nsources = [\"partner_center\", \"gdap\"]\nschedule = \"*/1 * * * * *\"\n",
+    );
+    // Customers Partner Center lists that no active GDAP relationship does:
+    // the ones a Partner Center failure must not drop.
+    let truth = t.sim.ground_truth();
+    let pc_only: Vec<String> = truth
+        .tenants
+        .iter()
+        .filter(|c| !c.gdap.iter().any(|g| g.status == "active"))
+        .map(|c| c.tenant_id.clone())
+        .collect();
+    assert!(!pc_only.is_empty(), "the sim has customers without GDAP");
+    let all = truth.tenants.len() + truth.gdap_only.len();
+    let d = spawn_daemon(&t.config, &[]).await;
+    let info = |m: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("tenantwatch_tenant_info{"))
+            .count()
+    };
+    wait_for(
+        d.addr,
+        Duration::from_secs(30),
+        "every tenant listed",
+        |m| info(m) == all,
+    )
+    .await;
+
+    t.sim
+        .inject_fault(Service::PartnerCenter, Fault::Status(500), None);
+    let failing = "tenantwatch_discovery_error{source=\"partner_center\"";
+    let m = wait_for(
+        d.addr,
+        Duration::from_secs(60),
+        "Partner Center discovery failing",
+        |m| m.contains(failing),
+    )
+    .await;
+    // Two more discoveries under the failure: the tenants stay.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, m2) = get(d.addr, "/metrics").await;
+    for m in [&m, &m2] {
+        assert_eq!(
+            info(m),
+            all,
+            "tenants kept while Partner Center fails:\n{m}"
+        );
+        for id in &pc_only {
+            let up = format!("tenantwatch_tenant_up{{tenant_id=\"{id}\"}}");
+            assert_eq!(sample(m, &up), Some(1.0), "{up}");
+        }
+    }
+    assert!(m2.contains(failing), "still failing");
+
+    t.sim.clear_faults(Service::PartnerCenter);
+    wait_for(
+        d.addr,
+        Duration::from_secs(60),
+        "Partner Center back",
+        |m| !m.contains(failing) && info(m) == all,
+    )
+    .await;
+}

@@ -45,6 +45,10 @@ pub struct Discovered {
     pub gdap_without_customer: Option<usize>,
     /// Sources that failed, with their class and why.
     pub failures: Vec<SourceFailure>,
+    /// Sources whose list could not be read this time (a subset of the
+    /// failures' sources: an unreadable access assignment fails GDAP but
+    /// its list was read).
+    pub unlisted: BTreeSet<Source>,
     /// Values a source listed that were not used, with why.
     pub rejected: Vec<Rejection>,
 }
@@ -79,6 +83,56 @@ pub struct Rejection {
     pub reason: &'static str,
     /// The value, scrubbed and escaped, for the log.
     pub value: String,
+}
+
+impl Discovered {
+    /// Keeps what `prev` knew from each source whose list could not be read
+    /// now: its tenants (still in scope under `settings`) and, for GDAP, its
+    /// relationships and required roles. Without this, one failing source
+    /// (Partner Center refusing a token without MFA, say) would drop the
+    /// tenants only it lists, and their alerts would resolve as if fixed.
+    pub fn carry_over(&mut self, prev: &Discovered, settings: &crate::config::DiscoverySettings) {
+        if self.unlisted.is_empty() {
+            return;
+        }
+        let mut added = false;
+        for t in &prev.tenants {
+            let id: &str = &t.tenant_id;
+            let Some(before) = prev.sources.get(id) else {
+                continue;
+            };
+            let kept: BTreeSet<Source> = before.intersection(&self.unlisted).copied().collect();
+            if kept.is_empty() {
+                continue;
+            }
+            if let Some(now) = std::sync::Arc::make_mut(&mut self.sources).get_mut(id) {
+                now.extend(kept);
+                continue;
+            }
+            if !crate::collect::scope::in_scope(settings, id, &t.domain) {
+                continue;
+            }
+            let group = crate::collect::scope::group_of(&settings.groups, id, &t.domain);
+            std::sync::Arc::make_mut(&mut self.groups).insert(id.to_string(), group.to_string());
+            std::sync::Arc::make_mut(&mut self.sources).insert(id.to_string(), kept);
+            self.tenants.push(t.clone());
+            added = true;
+        }
+        if added {
+            self.tenants.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        }
+        if self.unlisted.contains(&Source::Gdap) {
+            let sources = self.sources.clone();
+            self.gdap = std::sync::Arc::new(
+                prev.gdap
+                    .iter()
+                    .filter(|g| sources.contains_key(&g.tenant_id))
+                    .cloned()
+                    .collect(),
+            );
+            self.gdap_required_roles = prev.gdap_required_roles.clone();
+        }
+    }
 }
 
 /// The tenant id a source listed, lower-cased, if it is a customer tenant id.
@@ -355,6 +409,7 @@ pub async fn discover(
                         pc_customers = Some(ids);
                     }
                     Err(e) => {
+                        out.unlisted.insert(Source::PartnerCenter);
                         out.failures
                             .push(SourceFailure::new(Source::PartnerCenter, &e, broker))
                     }
@@ -409,9 +464,11 @@ pub async fn discover(
                             });
                         }
                     }
-                    Err(e) => out
-                        .failures
-                        .push(SourceFailure::new(Source::Gdap, &e, broker)),
+                    Err(e) => {
+                        out.unlisted.insert(Source::Gdap);
+                        out.failures
+                            .push(SourceFailure::new(Source::Gdap, &e, broker))
+                    }
                 }
             }
             Source::Static => {
@@ -488,6 +545,83 @@ pub async fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn listed(ids: &[(&str, &[Source])]) -> Discovered {
+        let mut d = Discovered::default();
+        for (id, sources) in ids {
+            d.tenants.push(Tenant {
+                tenant_id: (*id).into(),
+                name: "".into(),
+                domain: format!("{id}.example").into(),
+            });
+            std::sync::Arc::make_mut(&mut d.sources)
+                .insert(id.to_string(), sources.iter().copied().collect());
+            std::sync::Arc::make_mut(&mut d.gdap).push(GdapRelationship {
+                id: format!("rel-{id}"),
+                tenant_id: id.to_string(),
+                customer_name: String::new(),
+                status: "active".into(),
+                end: None,
+                auto_extend: false,
+                roles: vec![],
+                access: None,
+            });
+        }
+        d
+    }
+
+    fn settings(exclude: &[&str]) -> crate::config::DiscoverySettings {
+        crate::config::DiscoverySettings {
+            sources: vec![Source::PartnerCenter, Source::Gdap],
+            static_tenants: vec![],
+            include: vec![],
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            shard: None,
+            schedule: String::new(),
+            gdap_required_roles: vec![],
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn an_unlisted_source_keeps_what_it_listed_before_and_nothing_else() {
+        use Source::{Gdap, PartnerCenter as Pc};
+        let prev = listed(&[
+            ("a", &[Pc, Gdap]),
+            ("b", &[Pc]),
+            ("c", &[Gdap]),
+            ("d", &[Pc]),
+        ]);
+        // Partner Center failed: GDAP still lists a and c (c's list read, b
+        // and d come only from Partner Center); d is excluded by a reload.
+        let mut now = listed(&[("a", &[Gdap]), ("c", &[Gdap])]);
+        now.unlisted.insert(Pc);
+        now.carry_over(&prev, &settings(&["d"]));
+        let ids: Vec<&str> = now.tenants.iter().map(|t| &*t.tenant_id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(now.sources["a"], [Pc, Gdap].into_iter().collect());
+        assert_eq!(now.sources["b"], [Pc].into_iter().collect());
+        assert_eq!(now.groups["b"], "none");
+        // GDAP was read: its relationships are this run's, not the old ones.
+        assert_eq!(now.gdap.len(), 2);
+
+        // GDAP failed instead: c stays, and the tenants still watched keep
+        // their last known relationships; b, which Partner Center no longer
+        // lists, is gone with its relationship.
+        let mut now = listed(&[("a", &[Pc]), ("d", &[Pc])]);
+        std::sync::Arc::make_mut(&mut now.gdap).clear();
+        now.unlisted.insert(Gdap);
+        now.carry_over(&prev, &settings(&[]));
+        let ids: Vec<&str> = now.tenants.iter().map(|t| &*t.tenant_id).collect();
+        assert_eq!(ids, ["a", "c", "d"]);
+        let rels: Vec<&str> = now.gdap.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(rels, ["rel-a", "rel-c", "rel-d"]);
+
+        // Nothing failed: nothing is carried.
+        let mut now = listed(&[("a", &[Pc])]);
+        now.carry_over(&prev, &settings(&[]));
+        assert_eq!(now.tenants.len(), 1);
+    }
 
     #[test]
     fn zero_durations() {

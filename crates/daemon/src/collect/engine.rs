@@ -25,7 +25,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::collect::collector::{CollectError, Collector, Scope, TenantContext};
-use crate::collect::discovery::Discovered;
 use crate::collect::results::{About, Encoded, Pending, RunTally, Signals, State, TenantResult};
 use crate::config::cloud::Cloud;
 use crate::config::{CollectionSettings, CollectorSettings};
@@ -307,15 +306,10 @@ impl Engine {
         {
             let mut st = self.state();
             let ok = found.failures.is_empty();
-            let found = match (&st.discovered, ok) {
-                // Every source failed: keep watching the tenants we knew rather than dropping every series.
-                (Some(prev), false) if found.tenants.is_empty() => {
-                    let mut keep = Discovered::clone(prev);
-                    keep.failures = found.failures.clone();
-                    keep
-                }
-                _ => found,
-            };
+            let mut found = found;
+            if let Some(prev) = &st.discovered {
+                found.carry_over(prev, &plan.discovery);
+            }
             let keep: HashSet<String> = found
                 .tenants
                 .iter()
