@@ -145,6 +145,7 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
         &c.broker,
         &settings.cloud,
         &partner,
+        None,
     )
     .await;
     for f in &found.failures {

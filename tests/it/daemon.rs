@@ -241,34 +241,58 @@ async fn metrics_pass_promtool_check() {
 async fn a_failing_discovery_source_keeps_the_tenants_only_it_lists() {
     use azure_sim::{Fault, Service};
     let t = start_sim(6, Duration::ZERO).await;
-    append_config(
-        &t.config,
-        "[collection]\nschedule = \"*/1 * * * * *\"\n[tenants]\nsources = [\"partner_center\", \"gdap\"]\nschedule = \"*/1 * * * * *\"\n",
-    );
+    let truth = t.sim.ground_truth();
+    let active = |c: &azure_sim::TenantTruth| c.gdap.iter().any(|g| g.status == "active");
     // Customers Partner Center lists that no active GDAP relationship does:
     // the ones a Partner Center failure must not drop.
-    let truth = t.sim.ground_truth();
     let pc_only: Vec<String> = truth
         .tenants
         .iter()
-        .filter(|c| !c.gdap.iter().any(|g| g.status == "active"))
+        .filter(|c| !active(c))
         .map(|c| c.tenant_id.clone())
         .collect();
     assert!(!pc_only.is_empty(), "the sim has customers without GDAP");
-    let all = truth.tenants.len() + truth.gdap_only.len();
+    // Both listed, so GDAP still lists them while Partner Center fails, but
+    // without the domain their group and exclusion are decided by.
+    let both: Vec<&azure_sim::TenantTruth> = truth.tenants.iter().filter(|c| active(c)).collect();
+    assert!(both.len() >= 2, "the sim has customers with GDAP");
+    let (gold, excluded) = (both[0], both[1]);
+    append_config(
+        &t.config,
+        &format!(
+            "[collection]\nschedule = \"*/1 * * * * *\"\n[tenants]\nsources = [\"partner_center\", \"gdap\"]\nschedule = \"*/1 * * * * *\"\nexclude = [\"{}\"]\n[[tenants.groups]]\nname = \"gold\"\ninclude = [\"{}\"]\n",
+            excluded.domain, gold.domain
+        ),
+    );
+    let all = truth.tenants.len() + truth.gdap_only.len() - 1;
     let d = spawn_daemon(&t.config, &[]).await;
     let info = |m: &str| {
         m.lines()
             .filter(|l| l.starts_with("tenantwatch_tenant_info{"))
             .count()
     };
-    wait_for(
-        d.addr,
-        Duration::from_secs(30),
-        "every tenant listed",
-        |m| info(m) == all,
-    )
+    let gold_series = format!(
+        "tenantwatch_tenant_group{{tenant_id=\"{}\",group=\"gold\"}}",
+        gold.tenant_id
+    );
+    let check = |m: &str| {
+        assert_eq!(info(m), all, "every tenant in scope listed:\n{m}");
+        assert_eq!(sample(m, &gold_series), Some(1.0), "{gold_series}\n{m}");
+        assert!(!m.contains(&excluded.tenant_id), "excluded by domain:\n{m}");
+        for id in &pc_only {
+            let up = format!("tenantwatch_tenant_up{{tenant_id=\"{id}\"}}");
+            assert_eq!(sample(m, &up), Some(1.0), "{up}");
+        }
+    };
+    let m = wait_for(d.addr, Duration::from_secs(30), "every tenant up", |m| {
+        info(m) == all
+            && m.contains(&gold_series)
+            && m.lines()
+                .filter(|l| l.starts_with("tenantwatch_tenant_up{"))
+                .all(|l| l.ends_with(" 1"))
+    })
     .await;
+    check(&m);
 
     t.sim
         .inject_fault(Service::PartnerCenter, Fault::Status(500), None);
@@ -280,28 +304,20 @@ async fn a_failing_discovery_source_keeps_the_tenants_only_it_lists() {
         |m| m.contains(failing),
     )
     .await;
-    // Two more discoveries under the failure: the tenants stay.
+    check(&m);
+    // Two more discoveries under the failure: still the same.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_, m2) = get(d.addr, "/metrics").await;
-    for m in [&m, &m2] {
-        assert_eq!(
-            info(m),
-            all,
-            "tenants kept while Partner Center fails:\n{m}"
-        );
-        for id in &pc_only {
-            let up = format!("tenantwatch_tenant_up{{tenant_id=\"{id}\"}}");
-            assert_eq!(sample(m, &up), Some(1.0), "{up}");
-        }
-    }
-    assert!(m2.contains(failing), "still failing");
+    let (_, m) = get(d.addr, "/metrics").await;
+    assert!(m.contains(failing), "still failing");
+    check(&m);
 
     t.sim.clear_faults(Service::PartnerCenter);
-    wait_for(
+    let m = wait_for(
         d.addr,
         Duration::from_secs(60),
         "Partner Center back",
-        |m| !m.contains(failing) && info(m) == all,
+        |m| !m.contains(failing),
     )
     .await;
+    check(&m);
 }

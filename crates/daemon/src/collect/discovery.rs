@@ -49,6 +49,10 @@ pub struct Discovered {
     /// failures' sources: an unreadable access assignment fails GDAP but
     /// its list was read).
     pub unlisted: BTreeSet<Source>,
+    /// Partner Center customers left out only because of a domain glob:
+    /// while Partner Center cannot be listed their domain is unknown, and
+    /// they must stay out rather than slip in through GDAP.
+    pub excluded_by_domain: Vec<Tenant>,
     /// Values a source listed that were not used, with why.
     pub rejected: Vec<Rejection>,
 }
@@ -83,56 +87,6 @@ pub struct Rejection {
     pub reason: &'static str,
     /// The value, scrubbed and escaped, for the log.
     pub value: String,
-}
-
-impl Discovered {
-    /// Keeps what `prev` knew from each source whose list could not be read
-    /// now: its tenants (still in scope under `settings`) and, for GDAP, its
-    /// relationships and required roles. Without this, one failing source
-    /// (Partner Center refusing a token without MFA, say) would drop the
-    /// tenants only it lists, and their alerts would resolve as if fixed.
-    pub fn carry_over(&mut self, prev: &Discovered, settings: &crate::config::DiscoverySettings) {
-        if self.unlisted.is_empty() {
-            return;
-        }
-        let mut added = false;
-        for t in &prev.tenants {
-            let id: &str = &t.tenant_id;
-            let Some(before) = prev.sources.get(id) else {
-                continue;
-            };
-            let kept: BTreeSet<Source> = before.intersection(&self.unlisted).copied().collect();
-            if kept.is_empty() {
-                continue;
-            }
-            if let Some(now) = std::sync::Arc::make_mut(&mut self.sources).get_mut(id) {
-                now.extend(kept);
-                continue;
-            }
-            if !crate::collect::scope::in_scope(settings, id, &t.domain) {
-                continue;
-            }
-            let group = crate::collect::scope::group_of(&settings.groups, id, &t.domain);
-            std::sync::Arc::make_mut(&mut self.groups).insert(id.to_string(), group.to_string());
-            std::sync::Arc::make_mut(&mut self.sources).insert(id.to_string(), kept);
-            self.tenants.push(t.clone());
-            added = true;
-        }
-        if added {
-            self.tenants.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
-        }
-        if self.unlisted.contains(&Source::Gdap) {
-            let sources = self.sources.clone();
-            self.gdap = std::sync::Arc::new(
-                prev.gdap
-                    .iter()
-                    .filter(|g| sources.contains_key(&g.tenant_id))
-                    .cloned()
-                    .collect(),
-            );
-            self.gdap_required_roles = prev.gdap_required_roles.clone();
-        }
-    }
 }
 
 /// The tenant id a source listed, lower-cased, if it is a customer tenant id.
@@ -357,6 +311,45 @@ fn is_zero_duration(d: &str) -> bool {
     d.trim().is_empty() || !d.chars().any(|c| c.is_ascii_digit() && c != '0')
 }
 
+/// Adds what `prev` knew from each source whose list could not be read now:
+/// the tenants it listed (with their names and domains, so scope and groups
+/// are decided as before). Without this one failing source (Partner Center
+/// refusing a token without MFA, say) would drop the tenants only it lists,
+/// whose alerts would then resolve as if fixed, and, since only Partner
+/// Center knows domains, move tenants in and out of domain globs.
+fn carry_over(
+    prev: &Discovered,
+    unlisted: &BTreeSet<Source>,
+    listed: &mut BTreeMap<String, BTreeSet<Source>>,
+    names: &mut BTreeMap<String, (String, String)>,
+) {
+    if unlisted.is_empty() {
+        return;
+    }
+    let only_pc = BTreeSet::from([Source::PartnerCenter]);
+    let known = prev
+        .tenants
+        .iter()
+        .map(|t| (t, prev.sources.get(&*t.tenant_id)))
+        .chain(prev.excluded_by_domain.iter().map(|t| (t, Some(&only_pc))));
+    for (t, before) in known {
+        let Some(before) = before else { continue };
+        let kept: Vec<Source> = before.intersection(unlisted).copied().collect();
+        if kept.is_empty() {
+            continue;
+        }
+        let id = t.tenant_id.to_string();
+        listed.entry(id.clone()).or_default().extend(kept);
+        let (name, domain) = names.entry(id).or_default();
+        if domain.is_empty() {
+            *domain = t.domain.to_string();
+        }
+        if name.is_empty() {
+            *name = t.name.to_string();
+        }
+    }
+}
+
 /// Lists every source; a failing source is reported, the others still count.
 pub async fn discover(
     settings: &crate::config::DiscoverySettings,
@@ -364,6 +357,7 @@ pub async fn discover(
     broker: &TokenBroker,
     cloud: &Cloud,
     partner_tenant: &str,
+    prev: Option<&Discovered>,
 ) -> Discovered {
     let mut out = Discovered::default();
     let mut names: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -483,9 +477,26 @@ pub async fn discover(
         }
     }
 
+    if let Some(prev) = prev {
+        carry_over(prev, &out.unlisted, &mut listed, &mut names);
+        if out.unlisted.contains(&Source::Gdap) {
+            out.gdap = prev.gdap.clone();
+            out.gdap_required_roles = prev.gdap_required_roles.clone();
+        }
+    }
     for (id, sources) in listed {
         let (name, domain) = names.remove(&id).unwrap_or_default();
         if !crate::collect::scope::in_scope(settings, &id, &domain) {
+            if sources.contains(&Source::PartnerCenter)
+                && !domain.is_empty()
+                && crate::collect::scope::in_scope(settings, &id, "")
+            {
+                out.excluded_by_domain.push(Tenant {
+                    tenant_id: id.as_str().into(),
+                    name: name.into(),
+                    domain: domain.into(),
+                });
+            }
             continue;
         }
         let group = crate::collect::scope::group_of(&settings.groups, &id, &domain);
@@ -546,81 +557,50 @@ pub async fn discover(
 mod tests {
     use super::*;
 
-    fn listed(ids: &[(&str, &[Source])]) -> Discovered {
-        let mut d = Discovered::default();
-        for (id, sources) in ids {
-            d.tenants.push(Tenant {
-                tenant_id: (*id).into(),
-                name: "".into(),
-                domain: format!("{id}.example").into(),
-            });
-            std::sync::Arc::make_mut(&mut d.sources)
-                .insert(id.to_string(), sources.iter().copied().collect());
-            std::sync::Arc::make_mut(&mut d.gdap).push(GdapRelationship {
-                id: format!("rel-{id}"),
-                tenant_id: id.to_string(),
-                customer_name: String::new(),
-                status: "active".into(),
-                end: None,
-                auto_extend: false,
-                roles: vec![],
-                access: None,
-            });
-        }
-        d
-    }
-
-    fn settings(exclude: &[&str]) -> crate::config::DiscoverySettings {
-        crate::config::DiscoverySettings {
-            sources: vec![Source::PartnerCenter, Source::Gdap],
-            static_tenants: vec![],
-            include: vec![],
-            exclude: exclude.iter().map(|s| s.to_string()).collect(),
-            shard: None,
-            schedule: String::new(),
-            gdap_required_roles: vec![],
-            groups: vec![],
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            tenant_id: id.into(),
+            name: format!("{id} Ltd").into(),
+            domain: format!("{id}.example").into(),
         }
     }
 
     #[test]
-    fn an_unlisted_source_keeps_what_it_listed_before_and_nothing_else() {
+    fn an_unlisted_source_brings_back_what_it_listed_before_with_its_domains() {
         use Source::{Gdap, PartnerCenter as Pc};
-        let prev = listed(&[
-            ("a", &[Pc, Gdap]),
-            ("b", &[Pc]),
-            ("c", &[Gdap]),
-            ("d", &[Pc]),
-        ]);
-        // Partner Center failed: GDAP still lists a and c (c's list read, b
-        // and d come only from Partner Center); d is excluded by a reload.
-        let mut now = listed(&[("a", &[Gdap]), ("c", &[Gdap])]);
-        now.unlisted.insert(Pc);
-        now.carry_over(&prev, &settings(&["d"]));
-        let ids: Vec<&str> = now.tenants.iter().map(|t| &*t.tenant_id).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(now.sources["a"], [Pc, Gdap].into_iter().collect());
-        assert_eq!(now.sources["b"], [Pc].into_iter().collect());
-        assert_eq!(now.groups["b"], "none");
-        // GDAP was read: its relationships are this run's, not the old ones.
-        assert_eq!(now.gdap.len(), 2);
+        let mut prev = Discovered::default();
+        for (id, sources) in [("a", vec![Pc, Gdap]), ("b", vec![Pc]), ("c", vec![Gdap])] {
+            prev.tenants.push(tenant(id));
+            std::sync::Arc::make_mut(&mut prev.sources)
+                .insert(id.to_string(), sources.into_iter().collect());
+        }
+        prev.excluded_by_domain.push(tenant("x"));
 
-        // GDAP failed instead: c stays, and the tenants still watched keep
-        // their last known relationships; b, which Partner Center no longer
-        // lists, is gone with its relationship.
-        let mut now = listed(&[("a", &[Pc]), ("d", &[Pc])]);
-        std::sync::Arc::make_mut(&mut now.gdap).clear();
-        now.unlisted.insert(Gdap);
-        now.carry_over(&prev, &settings(&[]));
-        let ids: Vec<&str> = now.tenants.iter().map(|t| &*t.tenant_id).collect();
-        assert_eq!(ids, ["a", "c", "d"]);
-        let rels: Vec<&str> = now.gdap.iter().map(|g| g.id.as_str()).collect();
-        assert_eq!(rels, ["rel-a", "rel-c", "rel-d"]);
+        // Partner Center failed; GDAP listed a and c (and x) without domains.
+        let mut listed: BTreeMap<String, BTreeSet<Source>> = ["a", "c", "x"]
+            .into_iter()
+            .map(|id| (id.to_string(), BTreeSet::from([Gdap])))
+            .collect();
+        let mut names: BTreeMap<String, (String, String)> = listed
+            .keys()
+            .map(|id| (id.clone(), (format!("{id} GDAP"), String::new())))
+            .collect();
+        carry_over(&prev, &BTreeSet::from([Pc]), &mut listed, &mut names);
+        assert_eq!(listed.keys().collect::<Vec<_>>(), ["a", "b", "c", "x"]);
+        assert_eq!(listed["a"], BTreeSet::from([Pc, Gdap]));
+        assert_eq!(listed["b"], BTreeSet::from([Pc]));
+        assert_eq!(listed["c"], BTreeSet::from([Gdap]));
+        // Domains come back (so globs decide as before); GDAP's names stay.
+        assert_eq!(names["a"], ("a GDAP".to_string(), "a.example".to_string()));
+        assert_eq!(names["b"], ("b Ltd".to_string(), "b.example".to_string()));
+        assert_eq!(names["x"].1, "x.example");
+        assert_eq!(names["c"].1, "");
 
-        // Nothing failed: nothing is carried.
-        let mut now = listed(&[("a", &[Pc])]);
-        now.carry_over(&prev, &settings(&[]));
-        assert_eq!(now.tenants.len(), 1);
+        // Nothing failed: nothing is added.
+        let mut listed = BTreeMap::new();
+        let mut names = BTreeMap::new();
+        carry_over(&prev, &BTreeSet::new(), &mut listed, &mut names);
+        assert!(listed.is_empty() && names.is_empty());
     }
 
     #[test]

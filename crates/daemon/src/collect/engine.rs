@@ -276,12 +276,14 @@ impl Engine {
     async fn discover_with(self: &Arc<Self>, plan: &EngineSettings) {
         self.load_refresh_token().await;
         let started = Instant::now();
+        let prev = self.state().discovered.clone();
         let found = crate::collect::discovery::discover(
             &plan.discovery,
             &self.api,
             &self.broker,
             &self.cloud,
             &self.partner_tenant,
+            prev.as_deref(),
         )
         .await;
         for f in &found.failures {
@@ -306,10 +308,6 @@ impl Engine {
         {
             let mut st = self.state();
             let ok = found.failures.is_empty();
-            let mut found = found;
-            if let Some(prev) = &st.discovered {
-                found.carry_over(prev, &plan.discovery);
-            }
             let keep: HashSet<String> = found
                 .tenants
                 .iter()
