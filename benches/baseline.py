@@ -33,11 +33,10 @@ import json
 import os
 import time
 
+import baseline_common as bc
 import msal
 import requests
 from prometheus_client import generate_latest
-
-import baseline_common as bc
 
 
 def drive(plan, send):

@@ -34,11 +34,10 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import baseline_common as bc
 import httpx
 import msal
 from prometheus_client import generate_latest
-
-import baseline_common as bc
 
 
 async def drive(plan, send):

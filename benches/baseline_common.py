@@ -112,7 +112,9 @@ class Metrics:
 
     def __init__(self):
         self.reg = CollectorRegistry()
-        g = lambda name, labels: Gauge(name, name, labels, registry=self.reg)  # noqa: E731
+        def g(name, labels):
+            return Gauge(name, name, labels, registry=self.reg)
+
         self.up, self.users = g("m365_tenant_up", ["tenant_id"]), g("m365_users", ["tenant_id"])
         self.lic = g("m365_license_consumed", ["tenant_id", "sku"])
         self.m365 = g("m365_subscription_licenses", ["tenant_id", "sku", "status"])
