@@ -15,7 +15,9 @@ msal is synchronous: each customer tenant gets its own
 ConfidentialClientApplication (its authority; msal's in-memory token cache
 keeps the tenant's tokens), built and called on a ThreadPoolExecutor of
 `--concurrency` threads via loop.run_in_executor, so token redemptions run
-concurrently without blocking the event loop.
+concurrently without blocking the event loop. All apps share one
+requests.Session (msal's http_client) with a connection pool of
+`--concurrency`, so thousands of tenants do not mean thousands of sockets.
 
 A 429 sleeps `Retry-After` (holding the tenant's semaphore slot, as the
 simple script does) and retries, at most MAX_RETRIES times per request; 429s
@@ -37,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import baseline_common as bc
 import httpx
 import msal
+import requests
 from prometheus_client import generate_latest
 
 
@@ -75,11 +78,14 @@ async def run(args):
         raise bc.Throttled(r.url)
 
     secret = bc.read(partner["client_secret_file"])
+    msal_http = requests.Session()
+    msal_http.verify = ca
+    msal_http.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=args.concurrency))
 
     def app(tenant):
         return msal.ConfidentialClientApplication(
             partner["client_id"], client_credential=secret, authority=f"{login}/{tenant}",
-            instance_discovery=False, verify=ca)
+            instance_discovery=False, http_client=msal_http)
 
     def redeem(a, scope, refresh_token):
         t = a.acquire_token_by_refresh_token(refresh_token, scopes=[scope])
