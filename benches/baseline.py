@@ -73,8 +73,10 @@ def main():
                 resp.raise_for_status()
                 return resp.text
             stats["throttled"] += 1
-            if attempt < bc.MAX_RETRIES:
-                time.sleep(bc.retry_after(resp.headers))
+            wait = bc.retry_after(resp.headers)
+            if not bc.should_retry(attempt, wait):
+                break
+            time.sleep(wait)
         raise bc.Throttled(r.url)
 
     def token(app, scope, refresh_token):

@@ -73,8 +73,10 @@ async def run(args):
                 resp.raise_for_status()
                 return resp.text
             stats["throttled"] += 1
-            if attempt < bc.MAX_RETRIES:
-                await asyncio.sleep(bc.retry_after(resp.headers))
+            wait = bc.retry_after(resp.headers)
+            if not bc.should_retry(attempt, wait):
+                break
+            await asyncio.sleep(wait)
         raise bc.Throttled(r.url)
 
     secret = bc.read(partner["client_secret_file"])

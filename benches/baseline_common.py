@@ -44,6 +44,7 @@ RG_API = "2024-04-01"
 ARM_SUBSCRIPTIONS_API = "2022-12-01"
 PC_PAGE_SIZE = 500  # the daemon's partner_center::PAGE_SIZE
 MAX_RETRIES = 5  # per request, on 429 (after sleeping Retry-After)
+MAX_WAIT = 60.0  # a 429 asking for longer fails the request (as the daemon's Key Vault client does over 30 s)
 
 Req = namedtuple("Req", "method url token headers body")
 
@@ -77,6 +78,11 @@ def retry_after(headers):
         return max(0.0, float(headers.get("Retry-After", "1")))
     except ValueError:
         return 1.0
+
+
+def should_retry(attempt, wait):
+    """Retry after a 429: fewer than MAX_RETRIES retries so far and a wait of at most MAX_WAIT."""
+    return attempt < MAX_RETRIES and wait <= MAX_WAIT
 
 
 def paged(url, token, headers=None):
