@@ -21,7 +21,8 @@ customers/{id}/subscriptions (partner_subscriptions), Graph service health
 overviews (service_health) and secureScores?$top=1 (secure_score).
 
 A 429 is what a real script meets with the simulator's limits on: it sleeps
-`Retry-After` and retries, at most MAX_RETRIES times per request; every 429 is
+`Retry-After` and retries, at most MAX_RETRIES times per request (a Retry-After over MAX_WAIT,
+60 s, fails the request); every 429 is
 counted (`throttled`), and each try is an API request. A tenant with any
 failed request is a 0 in `up` and counts in `failed`.
 

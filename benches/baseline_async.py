@@ -20,7 +20,8 @@ requests.Session (msal's http_client) with a connection pool of
 `--concurrency`, so thousands of tenants do not mean thousands of sockets.
 
 A 429 sleeps `Retry-After` (holding the tenant's semaphore slot, as the
-simple script does) and retries, at most MAX_RETRIES times per request; 429s
+simple script does) and retries, at most MAX_RETRIES times per request (a Retry-After over MAX_WAIT,
+60 s, fails the request); 429s
 are counted. Prints one JSON line like baseline.py (tenants, failed, seconds,
 api_requests, token_requests, throttled, cpu_seconds, max_rss_kib,
 metrics_bytes, plus concurrency).
