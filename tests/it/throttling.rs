@@ -113,3 +113,82 @@ async fn pacing_stays_under_the_limits_that_unpaced_requests_collide_with() {
         "Resource Graph requests waited for their budget:\n{m}"
     );
 }
+
+/// Partner Center allows 500 requests a minute for the whole partner, which
+/// `partner_subscriptions` (one request per customer) meets first: scaled to
+/// 10 a minute, 20 customers are twice the bucket. Unpaced, the requests
+/// collide and each `Retry-After` lets the queued ones collide again; paced
+/// at the same limit (told through `collection.partner_center_limit`, as an
+/// operator would for a different published number), none is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_center_is_paced_to_its_per_partner_limit() {
+    const SCALE: f64 = 0.02; // 500 a minute -> 10
+    let t = start_sim(20, Duration::ZERO).await;
+    let only_pc: String = [
+        "directory",
+        "arm_subscriptions",
+        "resource_graph",
+        "licenses",
+        "m365_subscriptions",
+        "service_health",
+        "secure_score",
+        "app_credentials",
+    ]
+    .iter()
+    .map(|c| format!("[collectors.{c}]\nenabled = false\n"))
+    .collect();
+    append_config(
+        &t.config,
+        &format!(
+            "[collection]\nschedule = \"0 0 0 1 1 *\"\ntenant_timeout = \"120s\"\napi_budget_share = 0.9\npartner_center_limit = 10\n{only_pc}"
+        ),
+    );
+    let customers = t.sim.customers();
+    let run = |env: Vec<(&'static str, &'static str)>| {
+        let t = &t;
+        let customers = &customers;
+        async move {
+            t.sim.set_limits(true, SCALE);
+            let before = t.sim.throttled_count(Service::PartnerCenter);
+            let d = spawn_daemon(&t.config, &env).await;
+            let done = format!(
+                "tenantwatch_collector_duration_seconds_count{{collector=\"partner_subscriptions\"}} {}",
+                customers.len()
+            );
+            let m = wait_for(
+                d.addr,
+                Duration::from_secs(150),
+                "partner_subscriptions run for every customer",
+                |m| m.contains(&done),
+            )
+            .await;
+            d.terminate().await;
+            (t.sim.throttled_count(Service::PartnerCenter) - before, m)
+        }
+    };
+    let (unpaced, _) = run(vec![("TENANTWATCH__COLLECTION__PACING", "false")]).await;
+    assert!(
+        unpaced > 0,
+        "unpaced requests collide with the scaled limit"
+    );
+    let (paced, m) = run(vec![]).await;
+    eprintln!("Partner Center 429s: unpaced {unpaced}, paced {paced}");
+    assert_eq!(paced, 0, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            "tenantwatch_collector_runs_total{collector=\"partner_subscriptions\",result=\"success\"}"
+        ),
+        Some(customers.len() as f64),
+        "every customer's subscriptions read:\n{m}"
+    );
+    assert!(
+        sample(
+            &m,
+            "tenantwatch_api_budget_wait_seconds_total{api=\"partner_center\",collector=\"partner_subscriptions\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0,
+        "it waited for its budget:\n{m}"
+    );
+}

@@ -254,6 +254,13 @@ client_secret_file = "secret"
         let cost = &s.collectors["cost"];
         assert!(!cost.enabled);
         assert_eq!(cost.schedule, "0 7 * * * *");
+        // partner_subscriptions is on, but hourly: Partner Center allows 500
+        // requests a minute for the whole partner.
+        assert!(s.collectors["partner_subscriptions"].enabled);
+        assert_eq!(
+            s.collectors["partner_subscriptions"].schedule,
+            "0 37 * * * *"
+        );
         // The others still follow collection.schedule and are on.
         assert!(s.collectors["arm_subscriptions"].enabled);
         assert_eq!(s.collectors["arm_subscriptions"].schedule, DEFAULT_SCHEDULE);
@@ -271,16 +278,24 @@ client_secret_file = "secret"
         let s = load(&good(), &[]).unwrap();
         let p = s.collection.limits.pacing;
         assert!(p.enabled);
-        assert_eq!((p.budget_share, p.graph_app_limit), (0.5, 130_000));
+        assert_eq!(
+            (p.budget_share, p.graph_app_limit, p.partner_center_limit),
+            (0.5, 130_000, 500)
+        );
         let s = load(
-            &(good() + "[collection]\napi_budget_share = 0.25\ngraph_app_limit = 260\n"),
+            &(good() + "[collection]\napi_budget_share = 0.25\ngraph_app_limit = 260\npartner_center_limit = 10\n"),
             &[("TENANTWATCH__COLLECTION__PACING", "false")],
         )
         .unwrap();
         let p = s.collection.limits.pacing;
         assert_eq!(
-            (p.enabled, p.budget_share, p.graph_app_limit),
-            (false, 0.25, 260)
+            (
+                p.enabled,
+                p.budget_share,
+                p.graph_app_limit,
+                p.partner_center_limit
+            ),
+            (false, 0.25, 260, 10)
         );
         for bad in ["0", "1.5", "-0.1"] {
             let err = load(

@@ -180,6 +180,7 @@ pub(super) struct RawCollection {
     pub(super) pacing: Option<bool>,
     pub(super) api_budget_share: Option<f64>,
     pub(super) graph_app_limit: Option<u32>,
+    pub(super) partner_center_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1023,6 +1023,13 @@ fn validate_collection(p: &mut Problems, raw: &RawCollection) -> Option<Collecti
             limits.pacing.graph_app_limit = n;
         }
     }
+    if let Some(n) = raw.partner_center_limit {
+        if n == 0 {
+            p.push("collection.partner_center_limit", "must be above 0");
+        } else {
+            limits.pacing.partner_center_limit = n;
+        }
+    }
     Some(CollectionSettings {
         schedule,
         concurrency,

@@ -7,7 +7,9 @@
 //! admin, so the subscription or tenant is the key); for Resource Graph the
 //! user in one tenant; for Cost Management's query the tenant (its QPU
 //! quotas are per tenant, and apart from ARM's reads, so a throttled cost
-//! query never holds up another collector); for Partner Center the tenant. [`Pacer::reserve`]
+//! query never holds up another collector); for Partner Center the partner
+//! (its customer and subscription resources allow 500 requests per minute
+//! per partner tenant, shared by every customer). [`Pacer::reserve`]
 //! returns how long to wait before sending, and books the request against
 //! every scope at once, so concurrent callers queue one behind the other
 //! without polling. What fills the budgets:
@@ -21,15 +23,19 @@
 //! - `Retry-After` on a 429: the whole scope (not only the refused request)
 //!   waits until then; Graph's `x-ms-throttle-scope` says whether the app as
 //!   a whole or one tenant was throttled;
-//! - Graph's per-app limit across tenants, which no header reports: the
-//!   daemon allows itself `api_budget_share` of `graph_app_limit` per 10 s
-//!   and spaces requests to stay within it (a generic cell rate algorithm:
-//!   one atomic instant, no timer, no polling).
+//! - Graph's per-app limit across tenants and Partner Center's per-partner
+//!   limit, which no header reports: the daemon allows itself
+//!   `api_budget_share` of `graph_app_limit` per 10 s, and of
+//!   `partner_center_limit` per minute, and spaces requests to stay within
+//!   them (a generic cell rate algorithm: one atomic instant, no timer, no
+//!   polling). Without the spacing, every `Retry-After` let the queued
+//!   requests go at once into a bucket with room for a few: a 429 storm.
 //!
 //! Limits: Graph <https://learn.microsoft.com/graph/throttling-limits>, ARM
 //! <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>,
 //! Resource Graph <https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests>,
-//! Cost Management <https://learn.microsoft.com/azure/cost-management-billing/costs/manage-automation>.
+//! Cost Management <https://learn.microsoft.com/azure/cost-management-billing/costs/manage-automation>,
+//! Partner Center <https://learn.microsoft.com/partner-center/developer/customer-resources>.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -44,6 +50,9 @@ use crate::support::retry::RETRY_AFTER_FLOOR;
 
 /// The period of Graph's per-app limit across tenants.
 pub use crate::config::GRAPH_APP_PERIOD;
+
+/// The period of Partner Center's per-partner limit.
+pub use crate::config::PARTNER_CENTER_PERIOD;
 
 /// How long an ARM remaining-reads count is believed. ARM refills its read
 /// buckets by a tenth of their size every second (250 refilled 25 per
@@ -73,7 +82,9 @@ pub enum ScopeKey {
     ResourceGraph(String),
     /// One tenant's Cost Management QPU quotas.
     CostManagement(String),
-    /// One tenant of another API (Partner Center: the partner tenant).
+    /// The partner at Partner Center (its per-partner limit).
+    PartnerCenter,
+    /// One tenant of another API.
     Tenant(&'static str, String),
 }
 
@@ -81,7 +92,7 @@ impl ScopeKey {
     /// The tenant the scope belongs to; `None` for the app-wide one.
     fn tenant(&self) -> Option<&str> {
         match self {
-            ScopeKey::GraphApp => None,
+            ScopeKey::GraphApp | ScopeKey::PartnerCenter => None,
             ScopeKey::GraphTenant(t)
             | ScopeKey::ArmSubscription(t, _)
             | ScopeKey::ArmTenant(t)
@@ -104,6 +115,7 @@ pub fn scopes(api: &'static str, tenant: &str, url: &str) -> Vec<ScopeKey> {
         },
         "resource_graph" => vec![ScopeKey::ResourceGraph(t)],
         "cost_management" => vec![ScopeKey::CostManagement(t)],
+        "partner_center" => vec![ScopeKey::PartnerCenter],
         other => vec![ScopeKey::Tenant(other, t)],
     }
 }
@@ -124,7 +136,7 @@ fn subscription(url: &str) -> Option<String> {
     None
 }
 
-/// How the daemon spends Microsoft's limits (`collection.pacing`, `api_budget_share`, `graph_app_limit`).
+/// How the daemon spends Microsoft's limits (`collection.pacing`, `api_budget_share`, `graph_app_limit`, `partner_center_limit`).
 pub use crate::config::Pacing as PacingSettings;
 
 /// What is known about one tenant-scoped budget.
@@ -142,9 +154,9 @@ struct Budget {
 /// Shards of the tenant-scoped budgets: a request locks only its tenant's.
 const SHARDS: usize = 16;
 
-/// The Graph app budget across tenants, the one scope every Graph request
-/// shares: atomics, not a mutex, so it is never a queue of its own. Instants
-/// are nanoseconds after `base`, plus one (0 is "none").
+/// A budget every request of an API shares (Graph's app across tenants,
+/// Partner Center's partner): atomics, not a mutex, so it is never a queue
+/// of its own. Instants are nanoseconds after `base`, plus one (0 is "none").
 struct AppBudget {
     base: Instant,
     /// GCRA's "theoretical arrival time": the budget's next free instant.
@@ -174,8 +186,7 @@ impl AppBudget {
 
     /// Books the earliest slot at or after `not_before` (GCRA: up to the
     /// burst tolerance ahead of the schedule is allowed) and returns it.
-    fn book(&self, not_before: Instant, settings: &PacingSettings) -> Instant {
-        let (interval, tolerance) = graph_rate(settings);
+    fn book(&self, not_before: Instant, (interval, tolerance): (Duration, Duration)) -> Instant {
         let blocked = self.decode(self.blocked_until.load(Ordering::Acquire));
         let mut current = self.tat.load(Ordering::Acquire);
         loop {
@@ -207,10 +218,11 @@ impl AppBudget {
 /// `std` mutex each, held only to compute and book a start time (a few map
 /// lookups), never across an await; all of a request's tenant-scoped scopes
 /// belong to one tenant, so it takes one shard lock. The Graph app budget is
-/// [`AppBudget`]'s atomics.
+/// [`AppBudget`]'s atomics, and so is Partner Center's.
 pub struct Pacer {
     shards: Box<[Mutex<HashMap<ScopeKey, Budget>>]>,
     app: AppBudget,
+    partner_center: AppBudget,
 }
 
 impl Default for Pacer {
@@ -225,6 +237,7 @@ impl Pacer {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             app: AppBudget::new(),
+            partner_center: AppBudget::new(),
         }
     }
 
@@ -266,7 +279,12 @@ impl Pacer {
             }
         }
         if scopes.contains(&ScopeKey::GraphApp) {
-            start = self.app.book(start, settings);
+            start = self.app.book(start, graph_rate(settings));
+        }
+        if scopes.contains(&ScopeKey::PartnerCenter) {
+            start = self
+                .partner_center
+                .book(start, partner_center_rate(settings));
         }
         if let Some(map) = map.as_deref_mut() {
             for key in scopes.iter().filter(|k| k.tenant().is_some()) {
@@ -311,6 +329,9 @@ impl Pacer {
         if let Some(until) = throttled_until {
             if throttled.contains(&&ScopeKey::GraphApp) {
                 self.app.block_until(until);
+            }
+            if throttled.contains(&&ScopeKey::PartnerCenter) {
+                self.partner_center.block_until(until);
             }
         }
         let Some(shard) = self.shard(scopes) else {
@@ -373,13 +394,25 @@ impl Pacer {
 
 /// GCRA's emission interval and burst tolerance for the Graph app budget.
 fn graph_rate(s: &PacingSettings) -> (Duration, Duration) {
+    shared_rate(s, s.graph_app_limit, GRAPH_APP_PERIOD)
+}
+
+/// The same for Partner Center's per-partner budget.
+fn partner_center_rate(s: &PacingSettings) -> (Duration, Duration) {
+    shared_rate(s, s.partner_center_limit, PARTNER_CENTER_PERIOD)
+}
+
+/// `api_budget_share` of `limit` requests per `period`, as GCRA's emission
+/// interval and burst tolerance (the whole share may go at once, then one
+/// per interval).
+fn shared_rate(s: &PacingSettings, limit: u32, period: Duration) -> (Duration, Duration) {
     let share = if s.budget_share.is_finite() && s.budget_share > 0.0 {
         s.budget_share.min(1.0)
     } else {
         1.0
     };
-    let allowed = (f64::from(s.graph_app_limit.max(1)) * share).max(1.0);
-    let interval = GRAPH_APP_PERIOD.div_f64(allowed);
+    let allowed = (f64::from(limit.max(1)) * share).max(1.0);
+    let interval = period.div_f64(allowed);
     (interval, interval.mul_f64(allowed - 1.0))
 }
 
@@ -467,7 +500,7 @@ mod tests {
         );
         assert_eq!(
             scopes("partner_center", "p", "https://pc/v1/customers"),
-            [ScopeKey::Tenant("partner_center", "p".into())]
+            [ScopeKey::PartnerCenter]
         );
         assert_eq!(parse_hms("00:01:05"), Some(Duration::from_secs(65)));
         assert_eq!(parse_hms("5"), None);
@@ -558,6 +591,7 @@ mod tests {
             enabled: true,
             budget_share: 0.5,
             graph_app_limit: 20,
+            ..PacingSettings::default()
         };
         let t0 = Instant::now();
         let waits: Vec<Duration> = (0..13)
@@ -568,6 +602,41 @@ mod tests {
     }
 
     #[test]
+    fn partner_center_is_spaced_to_the_share_of_its_limit_and_a_429_holds_all_of_it() {
+        let p = Pacer::new();
+        // 500 per minute, half of it ours: a burst of 250, then one every
+        // 240 ms, whichever customer the request is about.
+        let s = PacingSettings {
+            enabled: true,
+            budget_share: 0.5,
+            graph_app_limit: 20,
+            ..PacingSettings::default()
+        };
+        let t0 = Instant::now();
+        let pc = scopes(
+            "partner_center",
+            "partner",
+            "https://pc/v1/customers/c/subscriptions",
+        );
+        let waits: Vec<Duration> = (0..253).map(|_| p.reserve(&pc, &s, t0)).collect();
+        assert!(waits[..250].iter().all(|w| w.is_zero()), "{waits:?}");
+        assert_eq!(&waits[250..], [240, 480, 720].map(Duration::from_millis));
+        // Graph's budget is its own.
+        assert!(p.reserve(&scopes("graph", "t", ""), &s, t0).is_zero());
+
+        // A 429 holds every Partner Center request until its Retry-After.
+        let p = Pacer::new();
+        p.observe(
+            &pc,
+            429,
+            &HeaderMap::new(),
+            Some(Duration::from_secs(57)),
+            t0,
+        );
+        assert_eq!(p.reserve(&pc, &s, t0), Duration::from_secs(57));
+    }
+
+    #[test]
     fn concurrent_bookings_of_the_app_budget_never_share_a_slot() {
         let p = std::sync::Arc::new(Pacer::new());
         // 20 per 10 s, all ours: a burst of 20, then one every half second.
@@ -575,6 +644,7 @@ mod tests {
             enabled: true,
             budget_share: 1.0,
             graph_app_limit: 20,
+            ..PacingSettings::default()
         };
         let t0 = Instant::now();
         let threads: Vec<_> = (0..8)
