@@ -361,3 +361,12 @@ pub fn consent(
     let lines = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
     (child, lines)
 }
+
+/// Config sections that switch off every collector but `keep`.
+pub fn only_collectors(keep: &[&str]) -> String {
+    tenantwatch_daemon::config::COLLECTORS
+        .iter()
+        .filter(|c| !keep.contains(c))
+        .map(|c| format!("[collectors.{c}]\nenabled = false\n"))
+        .collect()
+}

@@ -365,19 +365,7 @@ impl Cloud {
         });
         let partner_secret = secret_file(dir.path(), "partner-secret", PARTNER_SECRET);
         let identity_secret = secret_file(dir.path(), "identity-secret", IDENTITY_SECRET);
-        let disabled: String = [
-            "arm_subscriptions",
-            "resource_graph",
-            "licenses",
-            "m365_subscriptions",
-            "partner_subscriptions",
-            "service_health",
-            "secure_score",
-            "app_credentials",
-        ]
-        .iter()
-        .map(|c| format!("[collectors.{c}]\nenabled = false\n"))
-        .collect();
+        let disabled = only_collectors(&["directory"]);
         let config = dir.path().join("tenantwatch.toml");
         std::fs::write(
             &config,

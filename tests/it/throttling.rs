@@ -124,19 +124,7 @@ async fn pacing_stays_under_the_limits_that_unpaced_requests_collide_with() {
 async fn partner_center_is_paced_to_its_per_partner_limit() {
     const SCALE: f64 = 0.02; // 500 a minute -> 10
     let t = start_sim(20, Duration::ZERO).await;
-    let only_pc: String = [
-        "directory",
-        "arm_subscriptions",
-        "resource_graph",
-        "licenses",
-        "m365_subscriptions",
-        "service_health",
-        "secure_score",
-        "app_credentials",
-    ]
-    .iter()
-    .map(|c| format!("[collectors.{c}]\nenabled = false\n"))
-    .collect();
+    let only_pc = only_collectors(&["partner_subscriptions"]);
     append_config(
         &t.config,
         &format!(

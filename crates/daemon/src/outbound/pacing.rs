@@ -583,16 +583,21 @@ mod tests {
         assert_eq!(p.reserve(&arm, &s, t0), Duration::from_secs(1));
     }
 
+    /// Pacing on, with this share and Graph app limit.
+    fn pacing(budget_share: f64, graph_app_limit: u32) -> PacingSettings {
+        PacingSettings {
+            enabled: true,
+            budget_share,
+            graph_app_limit,
+            ..PacingSettings::default()
+        }
+    }
+
     #[test]
     fn the_graph_app_budget_is_the_share_of_the_published_limit() {
         let p = Pacer::new();
         // 20 per 10 s, half of it ours: a burst of 10, then one every second.
-        let s = PacingSettings {
-            enabled: true,
-            budget_share: 0.5,
-            graph_app_limit: 20,
-            ..PacingSettings::default()
-        };
+        let s = pacing(0.5, 20);
         let t0 = Instant::now();
         let waits: Vec<Duration> = (0..13)
             .map(|i| p.reserve(&scopes("graph", &format!("t{i}"), ""), &s, t0))
@@ -606,12 +611,7 @@ mod tests {
         let p = Pacer::new();
         // 500 per minute, half of it ours: a burst of 250, then one every
         // 240 ms, whichever customer the request is about.
-        let s = PacingSettings {
-            enabled: true,
-            budget_share: 0.5,
-            graph_app_limit: 20,
-            ..PacingSettings::default()
-        };
+        let s = pacing(0.5, 20);
         let t0 = Instant::now();
         let pc = scopes(
             "partner_center",
@@ -640,12 +640,7 @@ mod tests {
     fn concurrent_bookings_of_the_app_budget_never_share_a_slot() {
         let p = std::sync::Arc::new(Pacer::new());
         // 20 per 10 s, all ours: a burst of 20, then one every half second.
-        let s = PacingSettings {
-            enabled: true,
-            budget_share: 1.0,
-            graph_app_limit: 20,
-            ..PacingSettings::default()
-        };
+        let s = pacing(1.0, 20);
         let t0 = Instant::now();
         let threads: Vec<_> = (0..8)
             .map(|i| {
