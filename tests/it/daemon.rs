@@ -211,6 +211,27 @@ async fn metrics_pass_promtool_check() {
     };
     assert_eq!(stable(&inflated), stable(&metrics));
     assert!(inflated.ends_with('\n') && inflated.len() > metrics.len() / 2);
+    // A scraper that takes no gzip gets the text inflated as it is sent, with
+    // its length announced up front all the same.
+    let r = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/metrics", d.addr))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert!(r.headers().get("transfer-encoding").is_none());
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let plain = r.text().await.unwrap();
+    assert_eq!(plain.len(), length);
+    assert_eq!(stable(&plain), stable(&metrics));
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

@@ -158,7 +158,7 @@ mod tests {
             up,
             token_error: (!up).then_some(ErrorClass::ConsentRequired),
             collectors: collectors.clone(),
-            signals: Vec::new(),
+            signals: Default::default(),
         };
         m.publish(
             Snapshot {
@@ -330,7 +330,7 @@ mod tests {
                     up: true,
                     token_error: None,
                     collectors: Default::default(),
-                    signals: Vec::new(),
+                    signals: Default::default(),
                 }],
                 ready: true,
                 ..Default::default()
@@ -338,7 +338,7 @@ mod tests {
             Vec::new(),
         );
         let e = m.body();
-        let plain = e.plain();
+        let plain = Body(e.0.clone()).plain();
         let mut unzipped = Vec::new();
         flate2::read::GzDecoder::new(&e.gzip()[..])
             .read_to_end(&mut unzipped)

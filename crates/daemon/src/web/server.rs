@@ -253,26 +253,45 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 (header::CONTENT_TYPE, TEXT),
                 (header::VARY, "accept-encoding"),
             ],
-            Body::new(Parts::new(vec![body.plain().into()], permit)),
+            // Inflated a window at a time as it is sent, never whole.
+            Body::new(Parts::streamed(
+                body.plain_len(),
+                body.plain_windows(),
+                permit,
+            )),
         )
             .into_response()
     }
 }
 
-/// A body sent from pieces already in memory, with its length known: it goes
-/// out with `Content-Length` rather than chunked, as one run of writes.
+/// A body sent from pieces, with its length known: it goes out with
+/// `Content-Length` rather than chunked, as one run of writes.
 struct Parts {
-    parts: std::collections::VecDeque<bytes::Bytes>,
+    parts: Box<dyn Iterator<Item = bytes::Bytes> + Send>,
     remaining: u64,
     /// Released when the body is dropped (sent, or the client went away).
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Parts {
+    /// Pieces already in memory.
     fn new(parts: Vec<bytes::Bytes>, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
         Self {
             remaining: parts.iter().map(|p| p.len() as u64).sum(),
-            parts: parts.into(),
+            parts: Box::new(parts.into_iter()),
+            _permit: permit,
+        }
+    }
+
+    /// Pieces made as they are sent, `len` bytes in all.
+    fn streamed(
+        len: u64,
+        parts: impl Iterator<Item = bytes::Bytes> + Send + 'static,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
+        Self {
+            remaining: len,
+            parts: Box::new(parts),
             _permit: permit,
         }
     }
@@ -286,15 +305,15 @@ impl http_body::Body for Parts {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        let next = self.parts.pop_front();
+        let next = self.parts.next();
         if let Some(p) = &next {
-            self.remaining -= p.len() as u64;
+            self.remaining = self.remaining.saturating_sub(p.len() as u64);
         }
         std::task::Poll::Ready(next.map(|p| Ok(http_body::Frame::data(p))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
+        self.remaining == 0
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
