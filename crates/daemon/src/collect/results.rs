@@ -133,7 +133,7 @@ impl State {
                 up: true,
                 token_error: None,
                 collectors: Vec::with_capacity(customer_collectors.len()),
-                signals: Vec::new(),
+                signals: Default::default(),
             };
             let mut any = false;
             for (idx, name, counts) in &customer_collectors {
@@ -161,7 +161,7 @@ impl State {
                     status.domain = d.clone();
                 }
                 if let Some(s) = &r.signals {
-                    status.signals.extend(s.iter().cloned());
+                    status.signals.push_list(s.clone());
                 }
                 status.collectors.push((
                     name,

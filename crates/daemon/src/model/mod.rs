@@ -26,6 +26,8 @@ pub use refresh_token::{
 };
 pub use sample::{Family, Sample};
 pub use signal::Signal;
-pub use snapshot::{CollectorRun, CollectorStatus, DiscoveryStatus, Snapshot, TenantStatus};
+pub use snapshot::{
+    CollectorRun, CollectorStatus, DiscoveryStatus, SignalLists, Snapshot, TenantStatus,
+};
 pub use source::Source;
 pub use tenant::{is_domain, is_tenant_id, Tenant};

@@ -78,7 +78,74 @@ pub struct TenantStatus {
     pub collectors: Vec<(&'static str, CollectorStatus)>,
     /// What its collectors saw that may need a person, from each one's last
     /// successful run. Usually empty, which costs no allocation.
-    pub signals: Vec<Signal>,
+    pub signals: SignalLists,
+}
+
+/// A tenant's signals: each collector's list as the engine keeps it, shared
+/// rather than copied into every snapshot. Two snapshots are alive while one
+/// is built (the published one is still served), and deep copies of every
+/// tenant's signals were 1.8 MB of the heap at 5,000 tenants.
+#[derive(Debug, Clone, Default)]
+pub struct SignalLists(Vec<Arc<Vec<Signal>>>);
+
+/// Equal when the signals are, however they are split into lists.
+impl PartialEq for SignalLists {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl SignalLists {
+    /// Adds one collector's list, shared.
+    pub fn push_list(&mut self, list: Arc<Vec<Signal>>) {
+        if !list.is_empty() {
+            self.0.push(list);
+        }
+    }
+
+    /// Adds one signal (tests, and lists made outside the engine).
+    pub fn push(&mut self, signal: Signal) {
+        match self.0.last_mut() {
+            Some(last) => Arc::make_mut(last).push(signal),
+            None => self.0.push(Arc::new(vec![signal])),
+        }
+    }
+
+    /// Every signal, list by list.
+    pub fn iter(&self) -> impl Iterator<Item = &Signal> {
+        self.0.iter().flat_map(|l| l.iter())
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|l| l.is_empty())
+    }
+}
+
+impl From<Vec<Signal>> for SignalLists {
+    fn from(list: Vec<Signal>) -> Self {
+        let mut lists = Self::default();
+        lists.push_list(Arc::new(list));
+        lists
+    }
+}
+
+impl<'a> IntoIterator for &'a SignalLists {
+    type Item = &'a Signal;
+    type IntoIter = std::iter::FlatMap<
+        std::slice::Iter<'a, Arc<Vec<Signal>>>,
+        std::slice::Iter<'a, Signal>,
+        fn(&'a Arc<Vec<Signal>>) -> std::slice::Iter<'a, Signal>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        fn each(l: &Arc<Vec<Signal>>) -> std::slice::Iter<'_, Signal> {
+            l.iter()
+        }
+        self.0
+            .iter()
+            .flat_map(each as fn(&'a Arc<Vec<Signal>>) -> _)
+    }
 }
 
 /// A collector's state for one tenant.

@@ -20,7 +20,7 @@ fn tenant(id: &str, name: &str, up: bool, err: Option<ErrorClass>) -> TenantStat
                 last_success: Some(NOW - 60.0),
             },
         )],
-        signals: Vec::new(),
+        signals: Default::default(),
     }
 }
 
@@ -50,10 +50,10 @@ fn renewals_gdap_access_and_groups_reach_the_board_timeline_and_links() {
         end: NOW + days * DAY,
         trial,
     };
-    trial.signals = vec![sub("M365_TRIAL", 5.0, true)];
-    ending.signals = vec![sub("ENTERPRISE<PACK>", 20.0, false)];
+    trial.signals = vec![sub("M365_TRIAL", 5.0, true)].into();
+    ending.signals = vec![sub("ENTERPRISE<PACK>", 20.0, false)].into();
     // Ends in 60 days: no board item, but on the timeline.
-    renews.signals = vec![sub("LATER", 60.0, false)];
+    renews.signals = vec![sub("LATER", 60.0, false)].into();
     let mut unassigned = gdap("t-noaccess", 300.0, true);
     unassigned.access = Some(vec![AccessAssignment {
         status: "pending".into(),
@@ -313,7 +313,8 @@ fn hostile_text_is_escaped_everywhere_it_appears() {
             name: evil.into(),
             state: evil.into(),
         },
-    ];
+    ]
+    .into();
     let tid = t.tenant_id.to_string();
     let s = Snapshot {
         tenants: vec![t],
