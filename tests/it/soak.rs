@@ -45,6 +45,8 @@ struct Plan {
     limits: bool,
     /// Their scale factor (`SimOptions::limit_scale`).
     limit_scale: f64,
+    /// Seconds between collection cycles (and discoveries).
+    cycle_secs: u64,
 }
 
 /// The most 429s the limits may send, as a fraction of the requests to the
@@ -59,10 +61,18 @@ impl Plan {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d)
         };
+        let tenants = var("TENANTWATCH_SOAK_TENANTS", 10).max(4);
+        let cycle_secs = Self::period(var(
+            "TENANTWATCH_SOAK_CYCLE_SECS",
+            Self::cycle_secs_for(tenants),
+        ));
         Self {
             hours: var("TENANTWATCH_SOAK_HOURS", 24).max(2),
-            secs_per_hour: var("TENANTWATCH_SOAK_SECS_PER_HOUR", 30).max(10),
-            tenants: var("TENANTWATCH_SOAK_TENANTS", 10).max(4) as usize,
+            // At least three cycles an hour, so every hour sees its tokens
+            // expire and be re-minted inside cycles.
+            secs_per_hour: var("TENANTWATCH_SOAK_SECS_PER_HOUR", 30).max(10.max(3 * cycle_secs)),
+            tenants: tenants as usize,
+            cycle_secs,
             limits: std::env::var("TENANTWATCH_SOAK_LIMITS").is_ok_and(|v| v == "on"),
             limit_scale: std::env::var("TENANTWATCH_SOAK_LIMIT_SCALE")
                 .ok()
@@ -70,6 +80,24 @@ impl Plan {
                 .filter(|f: &f64| f.is_finite() && *f > 0.0)
                 .unwrap_or(1.0),
         }
+    }
+
+    /// A cycle's period for `tenants`: 5 s up to 500 tenants, then about 1 s
+    /// per hundred. A cycle is ~11 requests per tenant whatever the clock says,
+    /// so a thousand tenants on a 5-second schedule would measure a daemon
+    /// asked to collect faster than its sim and two cores can answer, not
+    /// one that recovers (the 2026-12-04 run: 473 tenants down at the end).
+    fn cycle_secs_for(tenants: u64) -> u64 {
+        Self::period(tenants / 100)
+    }
+
+    /// `secs` rounded up to a period a seconds-field cron step keeps even
+    /// (a divisor of 60, at least 5: `*/7` would fire at :56 and again at :00).
+    fn period(secs: u64) -> u64 {
+        [5, 6, 10, 12, 15, 20, 30, 60]
+            .into_iter()
+            .find(|&p| p >= secs)
+            .unwrap_or(60)
     }
 
     /// Stored versions older than this (store clock) are rotated.
@@ -220,9 +248,11 @@ async fn soak(plan: Plan) {
         &t.config,
         &format!(
             "[rotation]\nschedule = \"*/3 * * * * *\"\nrotate_after = \"{}h\"\n\
-             [collection]\nschedule = \"*/5 * * * * *\"\ntenant_timeout = \"4s\"\n\
-             [tenants]\nschedule = \"*/5 * * * * *\"\n",
-            plan.rotate_after_hours()
+             [collection]\nschedule = \"*/{c} * * * * *\"\ntenant_timeout = \"{}s\"\n\
+             [tenants]\nschedule = \"*/{c} * * * * *\"\n",
+            plan.rotate_after_hours(),
+            plan.cycle_secs - 1,
+            c = plan.cycle_secs,
         ),
     );
     let d = spawn_daemon(
@@ -249,11 +279,12 @@ async fn soak(plan: Plan) {
     let outage_from = plan.at(outage_hour as f64 - 0.5);
     let burst_every = plan.at((plan.hours as f64 / 8.0).max(1.0));
     eprintln!(
-        "soak: {} simulated hours, 1 h = {s} s real, {} tenants, throttling limits {}; rotate_after {} h; \
+        "soak: {} simulated hours, 1 h = {s} s real, {} tenants, a cycle every {} s, throttling limits {}; rotate_after {} h; \
          consent revoked at {:.1} h, tenant deleted at {:.1} h, Key Vault down {:.1}-{:.1} h \
          (rotation due at {outage_hour} h)",
         plan.hours,
         plan.tenants,
+        plan.cycle_secs,
         if plan.limits {
             format!("on at scale {}", plan.limit_scale)
         } else {
@@ -653,13 +684,17 @@ async fn soak_two_hours() {
         tenants: 5,
         limits: false,
         limit_scale: 1.0,
+        cycle_secs: Plan::cycle_secs_for(5),
     })
     .await;
 }
 
 /// The full soak, sized by `TENANTWATCH_SOAK_HOURS` (24),
-/// `TENANTWATCH_SOAK_SECS_PER_HOUR` (30), `TENANTWATCH_SOAK_TENANTS` (10),
-/// `TENANTWATCH_SOAK_LIMITS` (`on`/`off`) and `TENANTWATCH_SOAK_LIMIT_SCALE` (1).
+/// `TENANTWATCH_SOAK_SECS_PER_HOUR` (30, raised to three cycles),
+/// `TENANTWATCH_SOAK_TENANTS` (10), `TENANTWATCH_SOAK_CYCLE_SECS` (5 up to
+/// 500 tenants, then about 1 s per hundred, rounded up to a divisor of a
+/// minute), `TENANTWATCH_SOAK_LIMITS` (`on`/`off`)
+/// and `TENANTWATCH_SOAK_LIMIT_SCALE` (1).
 /// Run it with `tests/soak`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: run with tests/soak"]
