@@ -175,29 +175,25 @@ async fn metrics_pass_promtool_check() {
     wait_ready(d.addr, Duration::from_secs(30)).await;
     let (_, metrics) = get(d.addr, "/metrics").await;
     assert!(metrics.contains("tenantwatch_tenant_token_error"));
+    // One scrape as a scraper asking for `encoding` gets it: the headers, the
+    // length announced in them, and the body as sent.
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let scrape = |encoding: &'static str| {
+        let req = client
+            .get(format!("http://{}/metrics", d.addr))
+            .header("accept-encoding", encoding);
+        async move {
+            let r = req.send().await.unwrap();
+            let headers = r.headers().clone();
+            let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
+            (headers, length, r.bytes().await.unwrap())
+        }
+    };
     // What Prometheus asks for: gzip, sent with its length rather than chunked,
     // and the same text once inflated.
-    let r = reqwest::Client::builder()
-        .no_gzip()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/metrics", d.addr))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["content-encoding"], "gzip");
-    assert!(
-        r.headers().get("transfer-encoding").is_none(),
-        "{:?}",
-        r.headers()
-    );
-    let length: usize = r.headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let gz = r.bytes().await.unwrap();
+    let (headers, length, gz) = scrape("gzip").await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert!(headers.get("transfer-encoding").is_none(), "{headers:?}");
     assert_eq!(gz.len(), length);
     let mut inflated = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut inflated)
@@ -213,24 +209,11 @@ async fn metrics_pass_promtool_check() {
     assert!(inflated.ends_with('\n') && inflated.len() > metrics.len() / 2);
     // A scraper that takes no gzip gets the text inflated as it is sent, with
     // its length announced up front all the same.
-    let r = reqwest::Client::builder()
-        .no_gzip()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/metrics", d.addr))
-        .header("accept-encoding", "identity")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers().get("content-encoding").is_none());
-    assert!(r.headers().get("transfer-encoding").is_none());
-    let length: usize = r.headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let plain = r.text().await.unwrap();
+    let (headers, length, plain) = scrape("identity").await;
+    assert!(headers.get("content-encoding").is_none());
+    assert!(headers.get("transfer-encoding").is_none());
     assert_eq!(plain.len(), length);
+    let plain = String::from_utf8(plain.to_vec()).unwrap();
     assert_eq!(stable(&plain), stable(&metrics));
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
