@@ -77,7 +77,7 @@ pub(crate) fn validate(
     }
     // Only CAE tokens are re-evaluated: a one-hour token rides out its hour.
     if c.cae {
-        if let Some(at) = state.cae.revoked(&c.tid, c.iat) {
+        if let Some(at) = state.cae.revoked_for(&c.tid, &c.oid, c.iat) {
             return Err(BearerError::ClaimsChallenge { at });
         }
     }

@@ -17,13 +17,16 @@ use tenantwatch_common::sync::lock;
 /// The client capability that asks for CAE tokens.
 pub(crate) const CP1: &str = "cp1";
 
-/// Critical events, for every tenant or one.
+/// Critical events, for every tenant, one tenant or one user.
 #[derive(Debug, Default)]
 pub(crate) struct CaeEvents {
-    /// Last event that concerns every tenant (revoke sessions, password reset).
+    /// Last event that concerns every tenant.
     everywhere: AtomicI64,
     /// Last event per lower-case tenant id (a policy change there).
     tenants: Mutex<HashMap<String, i64>>,
+    /// Last event per lower-case user object id (revoke sessions, password
+    /// reset): it follows the user into every tenant.
+    users: Mutex<HashMap<String, i64>>,
 }
 
 impl CaeEvents {
@@ -39,6 +42,25 @@ impl CaeEvents {
                 *e = (*e).max(at);
             }
         }
+    }
+
+    /// Records an event at `at` for one user (object id), wherever their
+    /// tokens are for.
+    pub fn user_event(&self, user: &str, at: i64) {
+        let mut m = lock(&self.users);
+        let e = m.entry(user.to_ascii_lowercase()).or_default();
+        *e = (*e).max(at);
+    }
+
+    /// When a CAE token of `user` for `tenant` issued at `iat` stopped being
+    /// honoured, if an event for either (or everywhere) came after it.
+    pub fn revoked_for(&self, tenant: &str, user: &str, iat: i64) -> Option<i64> {
+        let mine = lock(&self.users)
+            .get(&user.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0);
+        let at = self.revoked(tenant, iat).unwrap_or(0).max(mine);
+        (at > iat).then_some(at)
     }
 
     /// When a CAE token for `tenant` issued at `iat` stopped being honoured,
@@ -94,6 +116,18 @@ mod tests {
         assert_eq!(e.revoked("other", 100), None);
         e.event(None, 200);
         assert_eq!(e.revoked("other", 100), Some(200));
+    }
+
+    #[test]
+    fn user_events_follow_the_user_only() {
+        let e = CaeEvents::default();
+        e.user_event("U1", 150);
+        assert_eq!(e.revoked_for("t", "u1", 100), Some(150));
+        assert_eq!(e.revoked_for("t", "u2", 100), None);
+        assert_eq!(e.revoked_for("t", "u1", 150), None);
+        e.event(Some("t"), 300);
+        assert_eq!(e.revoked_for("t", "u2", 100), Some(300));
+        assert_eq!(e.revoked_for("t", "u1", 100), Some(300));
     }
 
     #[test]

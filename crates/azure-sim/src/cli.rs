@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Sim, SimOptions, DEFAULT_RESOURCE_GRAPH_PAGE_SIZE, DEFAULT_SEED};
 
+/// Why `--write-config` is refused with several partners.
+const WRITE_CONFIG_ONE_PARTNER: &str = "--write-config writes one partner; --partners N > 1 needs the daemon's [[partners]] support, not built yet";
+
 /// Flags of `tenantwatch sim`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
@@ -18,9 +21,15 @@ pub struct SimArgs {
     /// identity endpoint and the admin API), or random ports when 0.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Number of simulated customer tenants.
+    /// Number of simulated customer tenants of each partner.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub tenants: usize,
+    /// Number of partner tenants, each with its own SAM app, admin, refresh
+    /// token and customers; neighbouring partners share a tenth of theirs.
+    // The bound is `crate::MAX_PARTNERS`; clap wants a literal range.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub partners: u8,
     /// Seed for tenant ids, names and domains.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SEED)]
     pub seed: u64,
@@ -77,11 +86,24 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Refuses flag combinations the simulator cannot honour, before anything
+/// starts.
+fn check(args: &SimArgs) -> anyhow::Result<()> {
+    // A config for partner 0 alone would run, but would quietly leave the
+    // other partners unwatched.
+    if args.partners > 1 && args.write_config.is_some() {
+        anyhow::bail!(WRITE_CONFIG_ONE_PARTNER);
+    }
+    Ok(())
+}
+
 /// Starts the simulator, writes the config if asked, prints the endpoints
 /// and a final `ready` line on stdout, and runs until `shutdown` is cancelled.
 pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    check(&args)?;
     let opts = SimOptions {
         tenants: args.tenants,
+        partners: usize::from(args.partners),
         seed: args.seed,
         listen: args.listen,
         state_dir: args.state_dir.clone().unwrap_or_default(),
@@ -132,6 +154,21 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Resu
         for (k, v) in lines {
             writeln!(out, "{k:<19} {v}")?;
         }
+        // Partner 0 is the `partner_*` lines above; the others follow.
+        for k in 1..sim.partner_count() {
+            let Some(p) = sim.partner(k) else { continue };
+            let lines = [
+                ("tenant_id", p.tenant_id),
+                ("client_id", p.client_id),
+                ("secret_file", p.client_secret_file.display().to_string()),
+                ("secret_name", p.secret_name),
+                ("customers", p.customers.len().to_string()),
+            ];
+            for (what, v) in lines {
+                let key = format!("partner_{k}_{what}");
+                writeln!(out, "{key:<19} {v}")?;
+            }
+        }
         if let Some(path) = &args.write_config {
             writeln!(out, "{:<19} {}", "config", path.display())?;
         }
@@ -175,5 +212,59 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn parse(args: &[&str]) -> Result<SimArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied())).map(|c| c.sim)
+    }
+
+    #[test]
+    fn partners_default_to_one_and_stay_within_a_hundred() {
+        assert_eq!(parse(&[]).unwrap().partners, 1);
+        assert_eq!(parse(&["--partners", "3"]).unwrap().partners, 3);
+        assert_eq!(
+            usize::from(parse(&["--partners", "100"]).unwrap().partners),
+            crate::MAX_PARTNERS
+        );
+        for bad in ["0", "101", "-1", "x"] {
+            assert!(parse(&["--partners", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn write_config_is_refused_with_several_partners() {
+        let several = parse(&["--partners", "2", "--write-config", "/tmp/x.toml"]).unwrap();
+        let e = super::check(&several).unwrap_err().to_string();
+        assert_eq!(e, super::WRITE_CONFIG_ONE_PARTNER);
+        assert!(e.contains("[[partners]]"));
+        for fine in [
+            &["--write-config", "/tmp/x.toml"][..],
+            &["--partners", "1", "--write-config", "/tmp/x.toml"],
+            &["--partners", "5"],
+        ] {
+            assert!(super::check(&parse(fine).unwrap()).is_ok(), "{fine:?}");
+        }
+    }
+
+    /// The refusal comes before anything starts: no listener, no files.
+    #[tokio::test]
+    async fn run_cli_refuses_before_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tw.toml");
+        let state = dir.path().join("state");
+        let args = parse(&[
+            "--partners",
+            "3",
+            "--write-config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .unwrap();
+        let e = super::run_cli(args, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("--write-config writes one partner"));
+        assert!(!config.exists() && !state.exists());
     }
 }

@@ -12,6 +12,12 @@
 //! dropping every clone of the handle, which cancels the servers without
 //! waiting for them).
 //!
+//! It serves one partner tenant by default and up to a hundred with
+//! [`SimOptions::partners`], each with its own SAM app, admin, refresh token
+//! and customers (neighbouring partners share some); every API answers for
+//! the partner the caller's token is for. The single-partner accessors
+//! describe partner 0; [`SimHandle::partner`] the others.
+//!
 //! # Layout
 //!
 //! One folder or file per simulated service, above the state they share;
@@ -43,7 +49,7 @@
 //! What they share:
 //! - `state.rs`: the state every service reads (world, clock, signer,
 //!   request log, faults, latency, removed customers, issued secrets)
-//! - `world.rs`: the seeded directory (partner, customers, apps, admin);
+//! - `world.rs`: the seeded directory (partners, customers, apps, admins);
 //!   `estate/`: what each tenant owns (licences, Azure resources, GDAP)
 //! - `faults.rs`: the fault registry; `limits.rs`: Microsoft's published
 //!   throttling limits as buckets; `requests.rs`: the request log;
@@ -105,10 +111,10 @@ pub use requests::RequestRecord;
 pub use service::Service;
 pub use truth::{
     AccessAssignmentTruth, AdvisorCount, AppTruth, CredentialTruth, DirectorySubscriptionTruth,
-    GdapTruth, GroundTruth, HealthCount, LicenseTruth, ResourceCount, RoleTruth, ServiceTruth,
-    SubscriptionTruth, TenantTruth, ThrottledTruth,
+    GdapTruth, GroundTruth, HealthCount, LicenseTruth, PartnerTruth, ResourceCount, RoleTruth,
+    ServiceTruth, SubscriptionTruth, TenantTruth, ThrottledTruth,
 };
-pub use world::SimTenant;
+pub use world::{SimPartner, SimTenant};
 
 use arm::resource_graph::ResourceGraph;
 use entra::state::{Credentials, Entra};
@@ -118,16 +124,36 @@ use state::{Origins, SimState};
 /// Seed used when none is given, so default runs are reproducible.
 pub const DEFAULT_SEED: u64 = 20_250_101;
 
-/// Name of the Key Vault secret holding the partner's refresh token.
+/// Name of the Key Vault secret holding the partner's refresh token
+/// (partner 0's when there are several).
 pub const SECRET_NAME: &str = "tenantwatch-refresh-token";
+
+/// Most partners one simulator serves (`--partners`).
+pub const MAX_PARTNERS: usize = 100;
+/// Most customers the simulator generates, every partner's together.
+pub const MAX_CUSTOMERS: usize = 100_000;
+
+/// Name of the Key Vault secret holding partner `k`'s refresh token:
+/// [`SECRET_NAME`] for partner 0, `{SECRET_NAME}-{k}` for the others (one
+/// vault holds them all).
+pub fn partner_secret_name(k: usize) -> String {
+    match k {
+        0 => SECRET_NAME.to_string(),
+        k => format!("{SECRET_NAME}-{k}"),
+    }
+}
 
 const CA_FILE: &str = "ca.pem";
 
 /// How to start the simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// Number of customer tenants (default 25).
+    /// Number of customer tenants of each partner (default 25).
     pub tenants: usize,
+    /// Number of partner tenants (default 1, at most [`MAX_PARTNERS`]).
+    /// Partner k has customers `k·(T−S)+1 ..= k·(T−S)+T` (T = `tenants`,
+    /// S = T/10), so neighbouring partners share S customers.
+    pub partners: usize,
     /// Seed for tenant ids, names and domains.
     pub seed: u64,
     /// Address of the login origin. Port 0 gives every service a random
@@ -164,6 +190,7 @@ impl Default for SimOptions {
     fn default() -> Self {
         Self {
             tenants: 25,
+            partners: 1,
             seed: DEFAULT_SEED,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             state_dir: PathBuf::new(),
@@ -182,8 +209,22 @@ pub struct Sim;
 
 impl Sim {
     /// Binds every service, writes the CA and secret files, seeds the vault
-    /// with a valid partner refresh token, and starts serving.
+    /// with a valid refresh token for each partner, and starts serving.
     pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
+        let partners = opts.partners;
+        if !(1..=MAX_PARTNERS).contains(&partners) {
+            return Err(SimError::InvalidOption(format!(
+                "partners must be 1 to {MAX_PARTNERS}, not {partners}"
+            )));
+        }
+        // Every partner's window of customers is generated once: bounded so
+        // a typo cannot overflow or ask for millions of estates.
+        if world::customer_count(opts.tenants, partners) > MAX_CUSTOMERS {
+            return Err(SimError::InvalidOption(format!(
+                "{partners} partners of {} customers each make more than {MAX_CUSTOMERS} customers",
+                opts.tenants
+            )));
+        }
         let state_dir = files::prepare_state_dir(&opts.state_dir)?;
         let listeners = server::bind_all(opts.listen).await?;
         let mut addrs = Vec::with_capacity(listeners.len());
@@ -222,7 +263,7 @@ impl Sim {
             identity_header: uuid::Uuid::new_v4().to_string(),
         };
 
-        let mut world = world::World::generate(opts.seed, opts.tenants);
+        let mut world = world::World::with_partners(opts.seed, opts.tenants, partners);
         let start = chrono::Utc::now().timestamp();
         let mut estate = estate::Estate::generate(
             &world,
@@ -238,10 +279,12 @@ impl Sim {
         state.limits.configure(opts.limits, opts.limit_scale);
         let entra = Arc::new(Entra::new(state.clone(), creds));
         entra.set_token_lifetime(opts.access_token_lifetime);
-        let rt = entra::user_tokens::issue_consent_refresh_token(&entra);
         let now = state.clock.now_unix();
         let keyvault = Arc::new(keyvault::KeyVault::new(state.clone()));
-        keyvault.set(SECRET_NAME, &rt, now);
+        for p in &state.world.partners {
+            let rt = entra::user_tokens::issue_consent_refresh_token(&entra, p);
+            keyvault.set(&partner_secret_name(p.index), &rt, now);
+        }
         let resource_graph = Arc::new(ResourceGraph::new(opts.resource_graph_page_size));
 
         let files = StateFiles::new(&state_dir);
@@ -305,6 +348,7 @@ impl Sim {
             managed_identity = %state.origins.managed_identity,
             admin = %state.origins.admin,
             tenants = opts.tenants,
+            partners,
             "simulated Microsoft cloud started"
         );
         Ok(SimHandle {
@@ -413,19 +457,49 @@ impl SimHandle {
         &self.inner.state_dir
     }
 
-    /// The partner's tenant id.
+    /// The partner's tenant id (partner 0's).
     pub fn partner_tenant_id(&self) -> String {
-        self.state().world.partner.id.clone()
+        self.state().world.default_partner().tenant.id.clone()
     }
 
-    /// Client id of the partner's multi-tenant SAM app.
+    /// Client id of the partner's multi-tenant SAM app (partner 0's).
     pub fn partner_client_id(&self) -> String {
-        self.state().world.sam_app.client_id.clone()
+        self.state()
+            .world
+            .default_partner()
+            .sam_app
+            .client_id
+            .clone()
     }
 
-    /// Client secret of the SAM app.
+    /// Client secret of the SAM app (partner 0's).
     pub fn partner_client_secret(&self) -> String {
-        self.state().world.sam_app.secret.clone()
+        self.state().world.default_partner().sam_app.secret.clone()
+    }
+
+    /// How many partner tenants the simulator serves.
+    pub fn partner_count(&self) -> usize {
+        self.state().world.partners.len()
+    }
+
+    /// Partner `k` (0 is the one the single-partner accessors describe):
+    /// its tenant, SAM app, secret file, vault secret and customers now.
+    pub fn partner(&self, k: usize) -> Option<SimPartner> {
+        let s = self.state();
+        let p = s.world.partner(k)?;
+        let tenants = |ts: Vec<&world::Tenant>| -> Vec<SimTenant> {
+            ts.into_iter().map(world::Tenant::sim_tenant).collect()
+        };
+        Some(SimPartner {
+            index: k,
+            tenant_id: p.tenant.id.clone(),
+            client_id: p.sam_app.client_id.clone(),
+            client_secret: p.sam_app.secret.clone(),
+            client_secret_file: self.inner.files.partner_secret_of(k),
+            secret_name: partner_secret_name(k),
+            customers: tenants(s.pc_customers(k)),
+            gdap_only: tenants(s.gdap_only_tenants(k)),
+        })
     }
 
     /// Tenant of the single-tenant service identity that reads Key Vault
@@ -444,7 +518,8 @@ impl SimHandle {
         self.state().world.identity_app.secret.clone()
     }
 
-    /// Name of the vault secret pre-seeded with a valid partner refresh token.
+    /// Name of the vault secret pre-seeded with a valid partner refresh token
+    /// (partner 0's; [`partner_secret_name`] names the others').
     pub fn secret_name(&self) -> String {
         SECRET_NAME.to_string()
     }
@@ -455,16 +530,13 @@ impl SimHandle {
         self.inner.keyvault.latest_value(name)
     }
 
-    /// The customer tenants Partner Center lists now, in its order.
+    /// The customer tenants Partner Center lists now, in its order
+    /// (partner 0's).
     pub fn customers(&self) -> Vec<SimTenant> {
         self.state()
-            .pc_customers()
+            .pc_customers(0)
             .into_iter()
-            .map(|t| SimTenant {
-                tenant_id: t.id.clone(),
-                name: t.name.clone(),
-                domain: t.domain.clone(),
-            })
+            .map(world::Tenant::sim_tenant)
             .collect()
     }
 
@@ -531,9 +603,9 @@ impl SimHandle {
     }
 
     /// Takes a customer out of Partner Center and ends its GDAP
-    /// relationships (they disappear from the list); the partner can no
-    /// longer get tokens for it (AADSTS50020). Works for the GDAP-only
-    /// tenant too.
+    /// relationships (they disappear from the list), for every partner that
+    /// has it; they can no longer get tokens for it (AADSTS50020). Works for
+    /// GDAP-only tenants too.
     pub fn remove_customer(&self, tenant_id: &str) {
         let id = self.tenant_key(tenant_id);
         self.state().remove_customer(&id);
@@ -601,11 +673,12 @@ impl SimHandle {
     }
 
     /// Writes a tenantwatch config for a `custom` cloud pointing at this
-    /// simulator; `listen` becomes `[server] listen` when given.
+    /// simulator; `listen` becomes `[server] listen` when given. It names
+    /// partner 0 only (the daemon reads one partner so far).
     pub fn write_config(&self, path: &Path, listen: Option<&str>) -> Result<(), SimError> {
         let s = self.state();
         let o = &s.origins;
-        let partner = s.world.partner.id.clone();
+        let first = s.world.default_partner();
         let text = files::config::render(&files::config::ConfigInputs {
             login: &o.login,
             graph: &o.graph,
@@ -613,8 +686,8 @@ impl SimHandle {
             partner_center: &o.partner_center,
             keyvault: &o.keyvault,
             ca_file: &self.inner.ca_file,
-            partner_tenant_id: &partner,
-            partner_client_id: &s.world.sam_app.client_id,
+            partner_tenant_id: &first.tenant.id,
+            partner_client_id: &first.sam_app.client_id,
             partner_secret_file: &self.inner.files.partner_secret,
             identity_tenant_id: &s.world.identity_app.home_tenant,
             identity_client_id: &s.world.identity_app.client_id,
@@ -638,15 +711,29 @@ impl SimHandle {
     /// Revokes every partner-admin refresh token issued so far (AADSTS50173
     /// from now on), as an admin's "Revoke sessions" or a password reset
     /// does. Tokens from a later consent (authorization code, device code)
-    /// work.
+    /// work. Partner 0's admin; [`SimHandle::revoke_partner_refresh_tokens`]
+    /// for another.
     pub fn revoke_refresh_tokens(&self) {
-        self.inner.entra.revoke_refresh_tokens();
+        self.revoke_partner_refresh_tokens(0);
+    }
+
+    /// [`SimHandle::revoke_refresh_tokens`] for partner `k`'s admin only;
+    /// the other partners' tokens keep working. `false` if there is no
+    /// partner `k`.
+    pub fn revoke_partner_refresh_tokens(&self, k: usize) -> bool {
+        match self.state().world.partner(k) {
+            Some(p) => {
+                self.inner.entra.revoke_refresh_tokens(&p.admin.oid);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A critical event in one tenant that leaves refresh tokens valid (a
     /// Conditional Access policy change): Graph and ARM answer its CAE tokens
     /// issued before now with a claims challenge. (`revoke_refresh_tokens`
-    /// is a critical event for every tenant.)
+    /// is a critical event for the revoked admin, in every tenant.)
     pub fn cae_event(&self, tenant_id: &str) {
         let now = self.state().clock.now_unix();
         self.state().cae.event(Some(tenant_id), now);

@@ -47,7 +47,7 @@ pub(crate) struct Origins {
 
 /// What every service shares.
 pub(crate) struct SimState {
-    /// Tenants, apps and the partner admin, fixed at start-up.
+    /// Tenants, apps and the partner admins, fixed at start-up.
     pub world: World,
     /// Licences, resources, GDAP relationships… generated at start-up.
     pub estate: Estate,
@@ -76,10 +76,13 @@ impl SimState {
     /// The shared state at start-up; the apps' client secrets are the first
     /// secrets remembered.
     pub fn new(world: World, estate: Estate, origins: Origins, latency: Duration) -> Self {
-        let issued = vec![
-            world.sam_app.secret.clone(),
-            world.identity_app.secret.clone(),
-        ];
+        let mut sam_secrets = world.partners.iter().map(|p| p.sam_app.secret.clone());
+        let issued = sam_secrets
+            .next()
+            .into_iter()
+            .chain(std::iter::once(world.identity_app.secret.clone()))
+            .chain(sam_secrets)
+            .collect();
         Self {
             world,
             estate,
@@ -121,8 +124,8 @@ impl SimState {
         self.requests.counts()
     }
 
-    /// Takes a tenant out of Partner Center and GDAP; the partner loses
-    /// delegated access to it (AADSTS50020 from then on).
+    /// Takes a tenant out of Partner Center and GDAP, for every partner that
+    /// has it; they lose delegated access to it (AADSTS50020 from then on).
     pub fn remove_customer(&self, tenant_id: &str) {
         lock(&self.removed).insert(tenant_id.to_ascii_lowercase());
     }
@@ -132,40 +135,40 @@ impl SimState {
         lock(&self.removed).contains(&tenant_id.to_ascii_lowercase())
     }
 
-    /// Whether the partner's admin can act in `tenant_id` through
-    /// delegated admin (a listed customer or a GDAP-only tenant).
-    pub fn has_delegated_access(&self, tenant_id: &str) -> bool {
-        self.world.is_customer(tenant_id) && !self.is_removed(tenant_id)
+    /// Whether partner `k`'s admin can act in `tenant_id` through delegated
+    /// admin (one of its listed customers or its GDAP-only tenant).
+    pub fn has_delegated_access(&self, k: usize, tenant_id: &str) -> bool {
+        self.world.is_customer_of(k, tenant_id) && !self.is_removed(tenant_id)
     }
 
-    /// Partner Center's customer list now, in its order.
-    pub fn pc_customers(&self) -> Vec<&Tenant> {
+    /// Partner `k`'s Partner Center customer list now, in its order.
+    pub fn pc_customers(&self, k: usize) -> Vec<&Tenant> {
         let removed = lock(&self.removed).clone();
         self.world
-            .customers
+            .customers_of(k)
             .iter()
             .filter(|t| !removed.contains(&t.id.to_ascii_lowercase()))
             .collect()
     }
 
-    /// GDAP-only tenants not removed.
-    pub fn gdap_only_tenants(&self) -> Vec<&Tenant> {
+    /// Partner `k`'s GDAP-only tenants not removed.
+    pub fn gdap_only_tenants(&self, k: usize) -> Vec<&Tenant> {
         let removed = lock(&self.removed).clone();
         self.world
-            .gdap_only
-            .iter()
+            .gdap_only_of(k)
+            .into_iter()
             .filter(|t| !removed.contains(&t.id.to_ascii_lowercase()))
             .collect()
     }
 
-    /// The partner's GDAP relationships as they stand at `now`, without
+    /// Partner `k`'s GDAP relationships as they stand at `now`, without
     /// those of removed tenants.
-    pub fn relationships_at(&self, now: i64) -> Vec<(&Relationship, gdap::Current)> {
+    pub fn relationships_at(&self, k: usize, now: i64) -> Vec<(&Relationship, gdap::Current)> {
         let removed = lock(&self.removed).clone();
         self.estate
             .relationships
             .iter()
-            .filter(|r| !removed.contains(&r.customer_id.to_ascii_lowercase()))
+            .filter(|r| r.partner == k && !removed.contains(&r.customer_id.to_ascii_lowercase()))
             .map(|r| (r, r.at(now)))
             .collect()
     }

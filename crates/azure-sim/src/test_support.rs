@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::jwt;
-use crate::{Sim, SimHandle, SimOptions};
+use crate::{Sim, SimHandle, SimOptions, SimPartner};
 
 /// The Partner Center scope the daemon asks for.
 pub(crate) const PC_SCOPE: &str = "https://api.partnercenter.microsoft.com/user_impersonation";
@@ -23,9 +23,16 @@ pub(crate) struct Fixture {
 
 /// Starts a simulator with `tenants` customers in a fresh state directory.
 pub(crate) async fn start(tenants: usize) -> Fixture {
+    start_partners(tenants, 1).await
+}
+
+/// Starts a simulator with `partners` partners of `tenants` customers each
+/// in a fresh state directory.
+pub(crate) async fn start_partners(tenants: usize, partners: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(SimOptions {
         tenants,
+        partners,
         state_dir: dir.path().to_path_buf(),
         ..SimOptions::default()
     })
@@ -82,10 +89,31 @@ impl Fixture {
     }
 
     pub(crate) async fn refresh(&self, tenant: &str, rt: &str, scope: &str) -> (u16, Value) {
-        let (id, secret) = (
-            self.sim.partner_client_id(),
-            self.sim.partner_client_secret(),
-        );
+        self.refresh_as(0, tenant, rt, scope).await
+    }
+
+    /// Partner `k`.
+    pub(crate) fn partner(&self, k: usize) -> SimPartner {
+        self.sim.partner(k).unwrap()
+    }
+
+    /// The refresh token seeded in the vault for partner `k`.
+    pub(crate) fn seeded_rt_of(&self, k: usize) -> String {
+        self.sim
+            .stored_secret(&self.partner(k).secret_name)
+            .unwrap()
+    }
+
+    /// Redeems `rt` at `tenant` with partner `k`'s SAM app and secret.
+    pub(crate) async fn refresh_as(
+        &self,
+        k: usize,
+        tenant: &str,
+        rt: &str,
+        scope: &str,
+    ) -> (u16, Value) {
+        let p = self.partner(k);
+        let (id, secret) = (p.client_id, p.client_secret);
         self.token(
             tenant,
             &[
@@ -114,8 +142,14 @@ impl Fixture {
 
     /// A delegated access token for `tenant` and `scope`.
     pub(crate) async fn access(&self, tenant: &str, scope: &str) -> String {
-        let rt = self.seeded_rt();
-        let (status, body) = self.refresh(tenant, &rt, scope).await;
+        self.access_as(0, tenant, scope).await
+    }
+
+    /// A delegated access token of partner `k`'s admin for `tenant` and
+    /// `scope`, from the refresh token seeded for that partner.
+    pub(crate) async fn access_as(&self, k: usize, tenant: &str, scope: &str) -> String {
+        let rt = self.seeded_rt_of(k);
+        let (status, body) = self.refresh_as(k, tenant, &rt, scope).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_string()
     }

@@ -9,6 +9,33 @@ use crate::test_support::{start, ARM_SCOPE, GRAPH_SCOPE, PC_SCOPE};
 use crate::{Sim, SimOptions};
 
 #[tokio::test]
+async fn partner_and_customer_counts_out_of_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (partners, tenants) in [
+        (0, 5),
+        (crate::MAX_PARTNERS + 1, 5),
+        (100, 10_000),
+        (2, usize::MAX),
+    ] {
+        let state_dir = dir.path().join(format!("{partners}-{tenants}"));
+        let opts = SimOptions {
+            partners,
+            tenants,
+            state_dir: state_dir.clone(),
+            ..SimOptions::default()
+        };
+        let Err(e) = Sim::start(opts).await else {
+            panic!("{partners} partners of {tenants} started");
+        };
+        assert!(
+            matches!(e, crate::SimError::InvalidOption(_)),
+            "{partners}/{tenants}: {e}"
+        );
+        assert!(!state_dir.exists(), "nothing written before the check");
+    }
+}
+
+#[tokio::test]
 async fn state_files_and_distinct_origins() {
     let f = start(3).await;
     let dir = f.sim.state_dir();
@@ -239,4 +266,59 @@ async fn cae_tokens_live_long_and_are_challenged_after_critical_events() {
     decode(&r);
     let (s, b) = redeem(GRAPH_SCOPE, Some(merged.to_string())).await;
     assert_eq!((s, b["error_codes"][0].as_u64()), (400, Some(50173)), "{b}");
+}
+
+/// Several partners: partner 0 is what the single-partner accessors
+/// describe; each other partner has its own secret file beside
+/// `partner-client-secret` and its own vault secret holding a valid refresh
+/// token, and none of their secrets shows in `Debug`.
+#[tokio::test]
+async fn several_partners_have_their_own_files_and_vault_secrets() {
+    let f = crate::test_support::start_partners(4, 3).await;
+    let dir = f.sim.state_dir().to_path_buf();
+    assert_eq!(f.sim.partner_count(), 3);
+    let p0 = f.partner(0);
+    assert_eq!(p0.tenant_id, f.sim.partner_tenant_id());
+    assert_eq!(p0.client_id, f.sim.partner_client_id());
+    assert_eq!(p0.client_secret_file, dir.join("partner-client-secret"));
+    assert_eq!(p0.secret_name, f.sim.secret_name());
+    assert_eq!(p0.customers, f.sim.customers());
+    for k in 1..3 {
+        let p = f.partner(k);
+        assert_eq!(p.index, k);
+        assert_eq!(
+            p.client_secret_file,
+            dir.join(format!("partner-client-secret-{k}"))
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p.client_secret_file).unwrap(),
+            p.client_secret
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p.client_secret_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(p.secret_name, format!("tenantwatch-refresh-token-{k}"));
+        assert_eq!(p.secret_name, crate::partner_secret_name(k));
+        assert!(f.sim.refresh_token_valid(&f.seeded_rt_of(k)));
+        assert_ne!(f.seeded_rt_of(k), f.seeded_rt());
+        assert_eq!(p.customers.len(), 4);
+        assert!(f.sim.issued_secrets().contains(&p.client_secret));
+        assert!(!format!("{p:?}").contains(&p.client_secret));
+        assert_ne!(p.tenant_id, p0.tenant_id);
+        assert_ne!(p.client_id, p0.client_id);
+        assert_ne!(p.gdap_only, p0.gdap_only);
+    }
+    assert!(f.sim.partner(3).is_none());
+    // 4 customers each, 0 shared (4/10 = 0): 12 tenants in all.
+    let all: std::collections::HashSet<String> = (0..3)
+        .flat_map(|k| f.partner(k).customers)
+        .map(|t| t.tenant_id)
+        .collect();
+    assert_eq!(all.len(), 12);
 }

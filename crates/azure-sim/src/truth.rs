@@ -1,6 +1,10 @@
 //! The ground truth: what every simulated API would report for every
 //! tenant right now, built from the same data the APIs serve, so tests can
 //! compare tenantwatch's metrics value by value.
+//!
+//! Everything but [`GroundTruth::partners`] describes partner 0, as a
+//! single-partner simulator's does; a customer's own data is the same under
+//! every partner that has it.
 
 use serde::Serialize;
 
@@ -10,16 +14,44 @@ use crate::world::Tenant;
 /// Everything the APIs report, per tenant.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroundTruth {
-    /// Partner Center customers, in Partner Center order.
+    /// Partner 0's Partner Center customers, in Partner Center order.
     pub tenants: Vec<TenantTruth>,
-    /// Tenants with an active GDAP relationship that Partner Center does
-    /// not list.
+    /// Tenants with an active GDAP relationship with partner 0 that
+    /// Partner Center does not list.
     pub gdap_only: Vec<TenantTruth>,
-    /// The partner's SAM app and its credentials.
+    /// Partner 0's SAM app and its credentials.
     pub partner_app: AppTruth,
     /// The 429s the throttling limits sent so far, per limit (limits that
     /// sent none are left out; injected throttle faults are not counted).
     pub throttled: Vec<ThrottledTruth>,
+    /// Every partner, partner 0 first, with who its customers are.
+    pub partners: Vec<PartnerTruth>,
+}
+
+/// One partner and its customers.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerTruth {
+    /// Position among the partners (the admin API's `partner=` selector).
+    pub index: usize,
+    /// The partner's tenant id.
+    pub tenant_id: String,
+    /// Client id of its SAM app.
+    pub client_id: String,
+    /// The Key Vault secret seeded with its refresh token.
+    pub secret_name: String,
+    /// Its Partner Center customers now (tenant ids, in Partner Center order).
+    pub customers: Vec<String>,
+    /// The tenants it reaches through GDAP only (tenant ids).
+    pub gdap_only: Vec<String>,
+    /// Its Partner Center customers as its APIs describe them (its own GDAP
+    /// relationships); empty for partner 0, whose are [`GroundTruth::tenants`].
+    pub tenants: Vec<TenantTruth>,
+    /// The same for its GDAP-only tenants; empty for partner 0
+    /// ([`GroundTruth::gdap_only`]).
+    pub gdap_only_tenants: Vec<TenantTruth>,
+    /// Its SAM app and credentials; `None` for partner 0
+    /// ([`GroundTruth::partner_app`]).
+    pub partner_app: Option<AppTruth>,
 }
 
 /// The 429s one limit sent.
@@ -235,7 +267,27 @@ pub struct CredentialTruth {
 /// The ground truth at the sim's current time.
 pub(crate) fn build(state: &SimState) -> GroundTruth {
     let now = state.clock.now_unix();
-    let rels = state.relationships_at(now);
+    let view = partner_view(state, 0, now);
+    GroundTruth {
+        tenants: view.tenants,
+        gdap_only: view.gdap_only,
+        partner_app: view.app,
+        throttled: throttled(state),
+        partners: partners(state, now),
+    }
+}
+
+/// What partner `k` sees: its customers, GDAP-only tenants and SAM app.
+struct PartnerView {
+    tenants: Vec<TenantTruth>,
+    gdap_only: Vec<TenantTruth>,
+    app: AppTruth,
+}
+
+/// Partner `k`'s customers as its APIs describe them (GDAP is per partner;
+/// the rest of a customer's data is the same under every partner).
+fn partner_view(state: &SimState, k: usize, now: i64) -> PartnerView {
+    let rels = state.relationships_at(k, now);
     let tenant = |t: &Tenant, in_partner_center: bool| -> TenantTruth {
         let gdap = rels
             .iter()
@@ -371,23 +423,30 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
         }
         out
     };
-    GroundTruth {
+    let app_id = state
+        .world
+        .partner(k)
+        .map(|p| p.sam_app.client_id.clone())
+        .unwrap_or_default();
+    PartnerView {
         tenants: state
-            .pc_customers()
+            .pc_customers(k)
             .into_iter()
             .map(|t| tenant(t, true))
             .collect(),
         gdap_only: state
-            .gdap_only_tenants()
+            .gdap_only_tenants(k)
             .into_iter()
             .map(|t| tenant(t, false))
             .collect(),
-        partner_app: AppTruth {
-            app_id: state.world.sam_app.client_id.clone(),
+        app: AppTruth {
+            app_id,
             credentials: state
                 .estate
                 .sam_credentials
-                .iter()
+                .get(k)
+                .into_iter()
+                .flatten()
                 .map(|c| CredentialTruth {
                     key_id: c.key_id.clone(),
                     kind: c.kind.as_str().to_string(),
@@ -395,8 +454,35 @@ pub(crate) fn build(state: &SimState) -> GroundTruth {
                 })
                 .collect(),
         },
-        throttled: throttled(state),
     }
+}
+
+/// [`GroundTruth::partners`].
+fn partners(state: &SimState, now: i64) -> Vec<PartnerTruth> {
+    let ids = |ts: Vec<&Tenant>| -> Vec<String> { ts.into_iter().map(|t| t.id.clone()).collect() };
+    state
+        .world
+        .partners
+        .iter()
+        .map(|p| {
+            // Partner 0's are the top-level fields already: not twice.
+            let view = (p.index > 0).then(|| partner_view(state, p.index, now));
+            PartnerTruth {
+                index: p.index,
+                tenant_id: p.tenant.id.clone(),
+                client_id: p.sam_app.client_id.clone(),
+                secret_name: crate::partner_secret_name(p.index),
+                customers: ids(state.pc_customers(p.index)),
+                gdap_only: ids(state.gdap_only_tenants(p.index)),
+                tenants: view.as_ref().map(|v| v.tenants.clone()).unwrap_or_default(),
+                gdap_only_tenants: view
+                    .as_ref()
+                    .map(|v| v.gdap_only.clone())
+                    .unwrap_or_default(),
+                partner_app: view.map(|v| v.app),
+            }
+        })
+        .collect()
 }
 
 /// [`GroundTruth::throttled`], also served by `/_sim/requests`.

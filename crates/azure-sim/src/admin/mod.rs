@@ -2,6 +2,11 @@
 //! for end-to-end tests that run `tenantwatch sim` as a process. It drives
 //! the same controls as [`crate::SimHandle`] and never returns a secret or
 //! token value.
+//!
+//! What acts on "the" partner's refresh tokens (`/_sim/revoke`,
+//! `/_sim/password-reset`) takes `?partner=` (an index or the partner's
+//! tenant id or domain) and acts on partner 0 without it, answering as a
+//! single-partner simulator does.
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +31,7 @@ use crate::keyvault::KeyVault;
 use crate::service::Service;
 use crate::state::SimState;
 use crate::truth;
+use crate::world::Partner;
 
 /// What the admin API controls: the shared state and the services' own.
 /// Handlers take the part they need (axum's `FromRef`).
@@ -164,9 +170,56 @@ async fn advance(State(state): State<Arc<SimState>>, uri: Uri) -> Response {
     }
 }
 
-async fn revoke(State(entra): State<Arc<Entra>>) -> Response {
-    entra.revoke_refresh_tokens();
-    ok(json!({"revoked": true, "tokens_valid_from": entra.refresh_tokens.valid_from()}))
+/// The partner `?partner=` names (its index, or its tenant id or domain),
+/// `None` without one, or 404.
+fn selected_partner<'a>(
+    state: &'a SimState,
+    q: &[(String, String)],
+) -> Result<Option<&'a Partner>, Box<Response>> {
+    let Some(key) = first(q, "partner") else {
+        return Ok(None);
+    };
+    if key.is_empty() {
+        return Err(Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            "partner= needs an index, a tenant id or a domain",
+        )));
+    }
+    let w = &state.world;
+    let found = match key.parse::<usize>() {
+        Ok(k) => w.partner(k),
+        Err(_) => w.tenant(key).and_then(|t| w.partner_by_tenant(&t.id)),
+    };
+    found.map(Some).ok_or_else(|| {
+        Box::new(fail(
+            StatusCode::NOT_FOUND,
+            format!("no simulated partner '{key}'"),
+        ))
+    })
+}
+
+/// Revokes a partner admin's refresh tokens (partner 0's without
+/// `?partner=`); the answer names the partner only when one was selected.
+async fn revoke(
+    State(state): State<Arc<SimState>>,
+    State(entra): State<Arc<Entra>>,
+    uri: Uri,
+) -> Response {
+    let selected = match selected_partner(&state, &http::query(&uri)) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let partner = selected.unwrap_or_else(|| state.world.default_partner());
+    entra.revoke_refresh_tokens(&partner.admin.oid);
+    let mut body = json!({
+        "revoked": true,
+        "tokens_valid_from": entra.refresh_tokens.valid_from(&partner.admin.oid),
+    });
+    if let Some(p) = selected {
+        body["partner"] = json!(p.index);
+        body["tenant_id"] = json!(p.tenant.id);
+    }
+    ok(body)
 }
 
 /// A critical event in one tenant that leaves refresh tokens valid (a

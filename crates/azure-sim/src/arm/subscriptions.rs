@@ -14,7 +14,7 @@ use crate::bearer::{self, AccessClaims};
 use crate::http::{self, first};
 use crate::resources::ARM;
 use crate::state::SimState;
-use crate::world::{Subscription, Tenant};
+use crate::world::{Subscription, Tenant, World};
 
 /// api-versions of Microsoft.Resources' subscription operations.
 const API_VERSIONS: &[&str] = &[
@@ -89,14 +89,16 @@ fn guard<'a>(
     Ok((tenant, v.to_string()))
 }
 
-fn to_wire(s: &Subscription, tenant: &Tenant, partner: &str) -> SubscriptionOut {
-    let managed_by = if tenant.id == partner {
-        Vec::new()
-    } else {
-        vec![ManagedBy {
-            tenant_id: partner.to_string(),
-        }]
-    };
+/// The wire shape; `managedByTenants` lists every partner that has the
+/// tenant as a customer (none for a partner's own tenant).
+fn to_wire(s: &Subscription, tenant: &Tenant, world: &World) -> SubscriptionOut {
+    let managed_by = world
+        .partners_of(tenant)
+        .filter_map(|k| world.partner(k))
+        .map(|p| ManagedBy {
+            tenant_id: p.tenant.id.clone(),
+        })
+        .collect();
     SubscriptionOut {
         id: format!("/subscriptions/{}", s.id),
         subscription_id: s.id.clone(),
@@ -138,13 +140,12 @@ pub(super) async fn list(
             }
         },
     };
-    let partner = &state.world.partner.id;
     let value = tenant
         .subscriptions
         .iter()
         .skip(offset)
         .take(PAGE_SIZE)
-        .map(|s| to_wire(s, tenant, partner))
+        .map(|s| to_wire(s, tenant, &state.world))
         .collect();
     let next = offset + PAGE_SIZE;
     let next_link = (next < tenant.subscriptions.len()).then(|| {
@@ -178,7 +179,7 @@ pub(super) async fn one(
     {
         Some(s) => http::json(
             StatusCode::OK,
-            &to_wire(s, tenant, &state.world.partner.id),
+            &to_wire(s, tenant, &state.world),
             &arm_headers(),
         ),
         None => error(

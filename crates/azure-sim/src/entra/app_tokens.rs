@@ -34,7 +34,7 @@ pub(crate) struct AppTokenRequest<'a> {
 
 /// Signs an app-only access token (v1 claims, as Entra issues for these APIs).
 pub(crate) fn mint(state: &SimState, r: AppTokenRequest<'_>) -> AppToken {
-    let roles: Vec<&str> = if r.app.client_id == state.world.sam_app.client_id {
+    let roles: Vec<&str> = if state.world.is_sam_app(&r.app.client_id) {
         r.resource.api.sam_app_roles.to_vec()
     } else {
         Vec::new()

@@ -65,13 +65,14 @@ pub(crate) fn verify(
     }
 }
 
-/// The one certificate registered on each app.
+/// The one certificate registered on each app (every partner's SAM app has
+/// the same one).
 fn registered_certificate<'a>(entra: &'a Entra, app: &App) -> Option<&'a AppCertificate> {
     let state = &*entra.sim;
     let w = &state.world;
     if app.client_id == w.identity_app.client_id {
         Some(&entra.creds.identity_cert)
-    } else if app.client_id == w.sam_app.client_id {
+    } else if w.is_sam_app(&app.client_id) {
         Some(&entra.creds.partner_cert)
     } else {
         None

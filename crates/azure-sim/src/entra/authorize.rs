@@ -1,5 +1,5 @@
 //! The authorization code flow with PKCE (identity-platform/
-//! v2-oauth2-auth-code-flow): `/authorize`, which signs the partner admin in
+//! v2-oauth2-auth-code-flow): `/authorize`, which signs the app's partner admin in
 //! without a prompt and redirects with a code, and the code's redemption at
 //! the token endpoint.
 //!
@@ -64,10 +64,10 @@ pub(crate) struct AuthCodes {
     codes: Mutex<HashMap<String, AuthCode>>,
 }
 
-/// Redirect URIs registered on the SAM app: loopback on any port and path,
-/// as for a "Mobile and desktop applications" platform entry.
+/// Redirect URIs registered on every partner's SAM app: loopback on any
+/// port and path, as for a "Mobile and desktop applications" platform entry.
 fn registered_redirect(app: &App, state: &SimState, uri: &str) -> bool {
-    if app.client_id != state.world.sam_app.client_id {
+    if !state.world.is_sam_app(&app.client_id) {
         return false;
     }
     let Ok(u) = url::Url::parse(uri) else {
@@ -194,7 +194,8 @@ fn validate(entra: &Entra, tenant: &str, q: &[(String, String)]) -> Result<Respo
     };
     let tenant_id = match &authority {
         Authority::Tenant(t) => t.id.clone(),
-        Authority::Multi(_) => state.world.partner.id.clone(),
+        // The app's own partner admin is the one who signs in.
+        Authority::Multi(_) => state.world.partner_of_app(app).tenant.id.clone(),
     };
     let now = state.clock.now_unix();
     let code = format!("1.AXoA{}", random_token(320));
@@ -372,9 +373,8 @@ pub(crate) fn redeem(
     let code = first(form, "code").ok_or_else(|| aad::missing_parameter("code"))?;
     let redirect_uri =
         first(form, "redirect_uri").ok_or_else(|| aad::missing_parameter("redirect_uri"))?;
-    let w = &state.world;
-    let home = &w.partner;
-    let target = user_tokens::target_tenant(state, &authority, home)?;
+    let partner = state.world.partner_of_app(app);
+    let target = user_tokens::target_tenant(state, &authority, partner)?;
     let now = state.clock.now_unix();
     let entry = {
         let mut codes = lock(&entra.auth_codes.codes);
@@ -413,7 +413,7 @@ pub(crate) fn redeem(
         Requester {
             app,
             target,
-            home,
+            partner,
             flavor,
             client,
             mfa: entra.sign_in_mfa(),

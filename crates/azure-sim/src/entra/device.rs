@@ -80,20 +80,22 @@ impl DeviceCodes {
     /// Marks the pending, unexpired code with this user code as approved
     /// (`true`) or declined (`false`); `false` result if there is none.
     pub fn decide(&self, user_code: &str, approve: bool, now: i64) -> bool {
+        self.decide_for(user_code, approve, now).is_some()
+    }
+
+    /// [`DeviceCodes::decide`], answering the client id the code was for.
+    fn decide_for(&self, user_code: &str, approve: bool, now: i64) -> Option<String> {
         let wanted = normalise(user_code);
         let mut grants = lock(&self.grants);
-        let Some(g) = grants
-            .values_mut()
-            .find(|g| g.user_code == wanted && g.status == Status::Pending && now <= g.expires_at)
-        else {
-            return false;
-        };
+        let g = grants.values_mut().find(|g| {
+            g.user_code == wanted && g.status == Status::Pending && now <= g.expires_at
+        })?;
         g.status = if approve {
             Status::Approved
         } else {
             Status::Denied
         };
-        true
+        Some(g.client_id.clone())
     }
 }
 
@@ -238,15 +240,15 @@ pub(crate) fn redeem(
         }
         g.scope.clone()
     };
-    let home = &state.world.partner;
-    let target = user_tokens::target_tenant(state, &authority, home)?;
+    let partner = state.world.partner_of_app(app);
+    let target = user_tokens::target_tenant(state, &authority, partner)?;
     user_tokens::issue_from_form(
         entra,
         form,
         Requester {
             app,
             target,
-            home,
+            partner,
             flavor,
             client,
             mfa: entra.sign_in_mfa(),
@@ -272,8 +274,9 @@ pub(crate) async fn page() -> Response {
     )
 }
 
-/// `POST /devicelogin` with `otc=<user code>`: signs the partner admin in
-/// and approves the request (`action=deny` declines it instead).
+/// `POST /devicelogin` with `otc=<user code>`: signs in the admin of the
+/// partner whose app asked, and approves the request (`action=deny`
+/// declines it instead).
 pub(crate) async fn submit(State(entra): State<Arc<Entra>>, body: Bytes) -> Response {
     let state = &*entra.sim;
     let form = http::pairs(&body);
@@ -286,14 +289,18 @@ pub(crate) async fn submit(State(entra): State<Arc<Entra>>, body: Bytes) -> Resp
     };
     let approve = first(&form, "action") != Some("deny");
     let now = state.clock.now_unix();
-    if !entra.device_codes.decide(code, approve, now) {
+    let Some(client_id) = entra.device_codes.decide_for(code, approve, now) else {
         return html(
             StatusCode::BAD_REQUEST,
             "Enter code",
             "<p id=\"error\">That code didn't work. Check the code and try again.</p>",
         );
-    }
-    let admin = html_escape(&state.world.admin.upn);
+    };
+    let w = &state.world;
+    let partner = w
+        .app(&client_id)
+        .map_or_else(|| w.default_partner(), |a| w.partner_of_app(a));
+    let admin = html_escape(&partner.admin.upn);
     let text = if approve {
         format!("<p id=\"result\">{admin} signed in. You have signed in to the application on your device. You may now close this window.</p>")
     } else {

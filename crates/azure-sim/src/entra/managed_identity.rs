@@ -40,8 +40,10 @@ pub(crate) fn router(entra: Arc<Entra>) -> Router {
 /// `mi_res_id` and the token's `xms_mirid`.
 pub(crate) fn resource_id(state: &SimState) -> String {
     let w = &state.world;
+    // The identity lives in partner 0's tenant, with its subscription.
     let sub = w
-        .partner
+        .default_partner()
+        .tenant
         .subscriptions
         .first()
         .map_or("00000000-0000-0000-0000-000000000000", |s| s.id.as_str());

@@ -1,9 +1,11 @@
 //! The refresh tokens the token endpoint issued, and their revocation:
-//! "Revoke sessions" (or a password reset) cuts off every token issued
-//! before it, as moving the user's TokensValidFrom does.
+//! "Revoke sessions" (or a password reset) cuts off every token issued to
+//! that user before it, as moving the user's TokensValidFrom does. Each
+//! partner has its own admin agent, so revoking one partner's tokens leaves
+//! the others' working.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tenantwatch_common::sync::lock;
@@ -26,16 +28,23 @@ pub(crate) struct RefreshGrant {
     pub mfa: bool,
 }
 
+/// One user's last revocation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Revocation {
+    /// Grants with a lower `seq` were revoked.
+    below: u64,
+    /// Sim time of the revocation (the user's TokensValidFrom).
+    valid_from: i64,
+}
+
 /// Every refresh token issued, by token.
 #[derive(Debug, Default)]
 pub(crate) struct RefreshTokens {
     grants: Mutex<HashMap<String, RefreshGrant>>,
     /// Next `RefreshGrant::seq`.
     next_seq: AtomicU64,
-    /// Grants with a lower `seq` were revoked.
-    revoked_below: AtomicU64,
-    /// Sim time of the last revocation (the user's TokensValidFrom).
-    valid_from: AtomicI64,
+    /// Each user's last revocation, by lower-case object id.
+    revoked: Mutex<HashMap<String, Revocation>>,
 }
 
 impl RefreshTokens {
@@ -50,21 +59,59 @@ impl RefreshTokens {
         lock(&self.grants).get(token).cloned()
     }
 
-    /// Revokes every refresh token issued so far; `now` becomes the
-    /// TokensValidFrom that AADSTS50173 quotes.
-    pub fn revoke_all(&self, now: i64) {
+    /// Revokes every refresh token issued to `user_oid` so far; `now`
+    /// becomes the TokensValidFrom that AADSTS50173 quotes.
+    pub fn revoke_user(&self, user_oid: &str, now: i64) {
         let below = self.next_seq.load(Ordering::SeqCst);
-        self.revoked_below.fetch_max(below, Ordering::SeqCst);
-        self.valid_from.store(now, Ordering::SeqCst);
+        let mut revoked = lock(&self.revoked);
+        let r = revoked.entry(user_oid.to_ascii_lowercase()).or_default();
+        r.below = r.below.max(below);
+        r.valid_from = now;
     }
 
-    /// Whether a revocation came after this grant was issued.
+    /// Whether a revocation of its user came after this grant was issued.
     pub fn is_revoked(&self, grant: &RefreshGrant) -> bool {
-        grant.seq < self.revoked_below.load(Ordering::SeqCst)
+        lock(&self.revoked)
+            .get(&grant.user_oid.to_ascii_lowercase())
+            .is_some_and(|r| grant.seq < r.below)
     }
 
-    /// Sim time of the last revocation (0 if none).
-    pub fn valid_from(&self) -> i64 {
-        self.valid_from.load(Ordering::SeqCst)
+    /// Sim time of the user's last revocation (0 if none).
+    pub fn valid_from(&self, user_oid: &str) -> i64 {
+        lock(&self.revoked)
+            .get(&user_oid.to_ascii_lowercase())
+            .map_or(0, |r| r.valid_from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(user: &str) -> RefreshGrant {
+        RefreshGrant {
+            client_id: "c".into(),
+            user_oid: user.into(),
+            home_tenant: "t".into(),
+            issued_at: 0,
+            seq: 0,
+            public: false,
+            mfa: true,
+        }
+    }
+
+    #[test]
+    fn revoking_one_user_leaves_the_others() {
+        let t = RefreshTokens::default();
+        t.insert("a".into(), grant("A"));
+        t.insert("b".into(), grant("B"));
+        t.revoke_user("a", 50);
+        assert!(t.is_revoked(&t.get("a").unwrap()));
+        assert!(!t.is_revoked(&t.get("b").unwrap()));
+        assert_eq!(t.valid_from("A"), 50);
+        assert_eq!(t.valid_from("B"), 0);
+        // Issued after the revocation: fine again.
+        t.insert("a2".into(), grant("A"));
+        assert!(!t.is_revoked(&t.get("a2").unwrap()));
     }
 }

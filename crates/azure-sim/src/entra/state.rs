@@ -139,13 +139,15 @@ impl Entra {
         self.refresh_tokens.insert(token, grant);
     }
 
-    /// Revokes every refresh token issued so far, as "Revoke sessions" (or a
-    /// password reset) does by moving the user's TokensValidFrom to now.
-    pub fn revoke_refresh_tokens(&self) {
+    /// Revokes every refresh token issued to a partner's admin agent so
+    /// far, as "Revoke sessions" (or a password reset) does by moving the
+    /// user's TokensValidFrom to now. Other partners' admins keep theirs.
+    pub fn revoke_refresh_tokens(&self, admin_oid: &str) {
         let now = self.sim.clock.now_unix();
-        self.refresh_tokens.revoke_all(now);
-        // A critical event: CAE resources refuse the long-lived tokens too.
-        self.sim.cae.event(None, now);
+        self.refresh_tokens.revoke_user(admin_oid, now);
+        // A critical event for the user: CAE resources refuse the long-lived
+        // tokens issued to them too (only the admins get CAE tokens).
+        self.sim.cae.user_event(admin_oid, now);
     }
 
     /// Marks an app's client secret as expired.

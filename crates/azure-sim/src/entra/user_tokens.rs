@@ -1,6 +1,8 @@
-//! Delegated tokens for the partner admin: the refresh-token grant, and the
-//! token issuance shared with the authorization-code and device-code
-//! grants (access token, rotated refresh token, optional id token).
+//! Delegated tokens for a partner's admin agent: the refresh-token grant,
+//! and the token issuance shared with the authorization-code and device-code
+//! grants (access token, rotated refresh token, optional id token). Each
+//! partner's admin consented to that partner's SAM app only, and reaches
+//! that partner's customers only.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,26 +19,23 @@ use crate::clock::{dotnet_round_trip, to_datetime};
 use crate::http::first;
 use crate::resources::{ResourceRef, ScopeError, Scopes};
 use crate::state::SimState;
-use crate::world::{random_token, App, Tenant};
+use crate::world::{random_token, App, Partner, Tenant, User};
 
-/// Issues a refresh token for the partner admin and the SAM app, as the
+/// Issues a refresh token for a partner's admin and SAM app, as the
 /// one-time consent would have.
-pub(crate) fn issue_consent_refresh_token(entra: &Entra) -> String {
-    let state = &*entra.sim;
-    let w = &state.world;
-    new_refresh_token(entra, &w.sam_app.client_id, &w.partner.id, false, true)
+pub(crate) fn issue_consent_refresh_token(entra: &Entra, partner: &Partner) -> String {
+    new_refresh_token(entra, partner, false, true)
 }
 
 /// Refresh tokens lapse after this long without being redeemed.
 pub(crate) const REFRESH_TOKEN_INACTIVITY_SECS: i64 = 90 * 86_400;
 
-/// Issues a refresh token for the partner admin and `client_id`, with
-/// `home` as the user's home tenant; `mfa` says whether the sign-in it
+/// Issues a refresh token for a partner's admin and SAM app (the admin's
+/// home tenant is the partner's); `mfa` says whether the sign-in it
 /// descends from used MFA.
 pub(crate) fn new_refresh_token(
     entra: &Entra,
-    client_id: &str,
-    home: &str,
+    partner: &Partner,
     public: bool,
     mfa: bool,
 ) -> String {
@@ -45,9 +44,9 @@ pub(crate) fn new_refresh_token(
     entra.insert_refresh_token(
         token.clone(),
         RefreshGrant {
-            client_id: client_id.to_string(),
-            user_oid: state.world.admin.oid.clone(),
-            home_tenant: home.to_string(),
+            client_id: partner.sam_app.client_id.clone(),
+            user_oid: partner.admin.oid.clone(),
+            home_tenant: partner.tenant.id.clone(),
             issued_at: state.clock.now_unix(),
             seq: 0,
             public,
@@ -69,7 +68,7 @@ pub(crate) fn check_refresh_token(entra: &Entra, token: &str) -> Result<RefreshG
     if entra.refresh_tokens.is_revoked(&grant) {
         return Err(aad::refresh_token_revoked(
             &fmt(grant.issued_at),
-            &fmt(entra.refresh_tokens.valid_from()),
+            &fmt(entra.refresh_tokens.valid_from(&grant.user_oid)),
         ));
     }
     if state.clock.now_unix() - grant.issued_at > REFRESH_TOKEN_INACTIVITY_SECS {
@@ -104,21 +103,19 @@ pub(crate) fn refresh_token(
         return Err(aad::missing_client_secret());
     }
     let grant = check_refresh_token(entra, presented)?;
-    let home = w
-        .tenant(&grant.home_tenant)
+    // Each partner's admin is the only user who ever consented to its app.
+    let partner = w
+        .partner_by_admin(&grant.user_oid)
+        .filter(|p| p.tenant.id.eq_ignore_ascii_case(&grant.home_tenant))
         .ok_or_else(aad::malformed_grant)?;
-    // The partner admin is the only user who ever consented.
-    if grant.user_oid != w.admin.oid {
-        return Err(aad::malformed_grant());
-    }
-    let target = target_tenant(state, &authority, home)?;
+    let target = target_tenant(state, &authority, partner)?;
     issue_from_form(
         entra,
         form,
         Requester {
             app,
             target,
-            home,
+            partner,
             flavor,
             client,
             mfa: grant.mfa,
@@ -129,20 +126,22 @@ pub(crate) fn refresh_token(
 }
 
 /// The tenant the token is for: the authority's, or the user's home for
-/// `organizations`/`common`. Delegated admin (GDAP) lets the partner's admin
-/// act in every customer, and nowhere else.
+/// `organizations`/`common`. Delegated admin (GDAP) lets a partner's admin
+/// act in every customer of that partner, and nowhere else: another
+/// partner's customer is a tenant like any other it has no relationship
+/// with (AADSTS50020).
 pub(crate) fn target_tenant<'a>(
     state: &'a SimState,
     authority: &Authority<'a>,
-    home: &'a Tenant,
+    partner: &'a Partner,
 ) -> Result<&'a Tenant, AadError> {
-    let w = &state.world;
+    let home = &partner.tenant;
     let target = match authority {
         Authority::Tenant(t) => t,
         Authority::Multi(_) => home,
     };
-    if target.id != home.id && !state.has_delegated_access(&target.id) {
-        return Err(aad::user_not_in_tenant(&w.admin.upn, &target.name));
+    if target.id != home.id && !state.has_delegated_access(partner.index, &target.id) {
+        return Err(aad::user_not_in_tenant(&partner.admin.upn, &target.name));
     }
     Ok(target)
 }
@@ -186,7 +185,8 @@ pub(crate) fn requested_scopes(
 pub(crate) struct UserGrant<'a> {
     pub app: &'a App,
     pub target: &'a Tenant,
-    pub home: &'a Tenant,
+    /// Whose admin signs in; their home tenant is the partner's.
+    pub partner: &'a Partner,
     pub scopes: Scopes,
     pub resource: ResourceRef,
     pub flavor: Flavor,
@@ -208,7 +208,8 @@ pub(crate) struct UserGrant<'a> {
 pub(crate) struct Requester<'a> {
     pub app: &'a App,
     pub target: &'a Tenant,
-    pub home: &'a Tenant,
+    /// Whose admin signs in; their home tenant is the partner's.
+    pub partner: &'a Partner,
     pub flavor: Flavor,
     /// How the client authenticated; `None` marks a public-client flow.
     pub client: Option<ClientAuth>,
@@ -234,7 +235,7 @@ pub(crate) fn issue_from_form(
         UserGrant {
             app: r.app,
             target: r.target,
-            home: r.home,
+            partner: r.partner,
             scopes,
             resource,
             flavor: r.flavor,
@@ -248,14 +249,15 @@ pub(crate) fn issue_from_form(
 }
 
 /// Access token, a fresh refresh token and (with `openid`) an id token for
-/// the partner admin.
+/// a partner's admin.
 pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError> {
     let state = &*entra.sim;
-    let w = &state.world;
-    // The admin consented to the SAM app, and only to its listed permissions.
-    if g.app.client_id != w.sam_app.client_id || !g.scopes.unconsented().is_empty() {
+    // The admin consented to their partner's SAM app, and only to its
+    // listed permissions.
+    if g.app.client_id != g.partner.sam_app.client_id || !g.scopes.unconsented().is_empty() {
         return Err(aad::consent_required(&g.app.client_id, &g.app.name));
     }
+    let home = &g.partner.tenant;
     let now = state.clock.now_unix();
     let scp = g.scopes.granted_short(&g.resource).join(" ");
     let expires_in = if g.cae {
@@ -263,7 +265,7 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
     } else {
         entra.token_lifetime()
     };
-    let user = &w.admin;
+    let user = &g.partner.admin;
     let appidacr = match g.client {
         None => "0",
         Some(ClientAuth::Secret) => "1",
@@ -299,24 +301,19 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
         // What a resource that asked for the `xms_cc` optional claim sees.
         claims["xms_cc"] = json!([crate::cae::CP1]);
     }
-    if g.target.id != g.home.id {
-        claims["idp"] = json!(format!("https://sts.windows.net/{}/", g.home.id));
+    if g.target.id != home.id {
+        claims["idp"] = json!(format!("https://sts.windows.net/{}/", home.id));
     }
     let access_token = state.signer.sign(&claims);
     state.remember_secret(&access_token);
     // Every redemption returns a new refresh token; the old one stays valid.
-    let refresh = new_refresh_token(
-        entra,
-        &g.app.client_id,
-        &g.home.id,
-        g.client.is_none(),
-        g.mfa,
-    );
+    let refresh = new_refresh_token(entra, g.partner, g.client.is_none(), g.mfa);
     let id_token = g.scopes.openid.then(|| {
         id_token(
             state,
             IdToken {
                 app: g.app,
+                user,
                 tenant: g.target,
                 now,
                 expires_in,
@@ -327,7 +324,7 @@ pub(crate) fn issue(entra: &Entra, g: UserGrant<'_>) -> Result<Issued, AadError>
     });
     let client_info = g
         .client_info
-        .then(|| URL_SAFE_NO_PAD.encode(json!({"uid": user.oid, "utid": g.home.id}).to_string()));
+        .then(|| URL_SAFE_NO_PAD.encode(json!({"uid": user.oid, "utid": home.id}).to_string()));
     Ok(Issued {
         access_token,
         expires_in,
@@ -354,6 +351,7 @@ fn empty_scopes() -> Scopes {
 
 struct IdToken<'a> {
     app: &'a App,
+    user: &'a User,
     tenant: &'a Tenant,
     now: i64,
     expires_in: i64,
@@ -362,7 +360,7 @@ struct IdToken<'a> {
 }
 
 fn id_token(state: &SimState, t: IdToken<'_>) -> String {
-    let user = &state.world.admin;
+    let user = t.user;
     let (iss, ver) = match t.flavor {
         Flavor::V2 => (
             format!("{}/{}/v2.0", state.origins.login, t.tenant.id),

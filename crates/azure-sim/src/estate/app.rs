@@ -3,9 +3,10 @@
 //! `keyCredentials`; learn.microsoft.com/graph/api/resources/passwordcredential,
 //! …/keycredential).
 //!
-//! The SAM app has two client secrets — the one the simulator hands out,
+//! Each SAM app has two client secrets — the one the simulator hands out,
 //! and an older one that expires within 30 days, the case an expiry alert
-//! exists for — and its certificate.
+//! exists for — and its certificate (the same one on every partner's SAM
+//! app: one key pair may be registered on several apps).
 
 use crate::world::{guid, stream};
 
@@ -66,35 +67,41 @@ fn certificate(seed: u64, app: &str, common_name: &str, thumbprint: &str) -> App
     }
 }
 
-/// The SAM app's two secrets and certificate, as of `start`.
+/// A SAM app's two secrets and certificate, as of `start`. `app` names it
+/// in the labels ids are drawn from: `sam` for partner 0's, `sam/{k}` for
+/// partner k's.
 pub(crate) fn sam_credentials(
     seed: u64,
+    app: &str,
     secret: &str,
     thumbprint: &str,
     start: i64,
 ) -> Vec<AppCredential> {
-    let h = stream(seed, "app/sam/credentials");
+    let h = stream(seed, &format!("app/{app}/credentials"));
     let soon = start + (5 + (h % 20) as i64) * DAY + (h >> 8) as i64 % DAY;
     vec![
         AppCredential {
             kind: CredentialKind::Secret,
-            key_id: guid(seed, "app/sam/password/1"),
+            key_id: guid(seed, &format!("app/{app}/password/1")),
             display_name: "tenantwatch (previous)".into(),
             start: soon - 365 * DAY,
             end: soon,
-            hint: Some(format!("{}Q", &guid(seed, "app/sam/password/1/hint")[..2])),
+            hint: Some(format!(
+                "{}Q",
+                &guid(seed, &format!("app/{app}/password/1/hint"))[..2]
+            )),
             thumbprint: None,
         },
         AppCredential {
             kind: CredentialKind::Secret,
-            key_id: guid(seed, "app/sam/password/2"),
+            key_id: guid(seed, &format!("app/{app}/password/2")),
             display_name: "tenantwatch".into(),
             start: start - 30 * DAY,
             end: start + 700 * DAY,
             hint: hint(secret),
             thumbprint: None,
         },
-        certificate(seed, "sam", "tenantwatch SAM", thumbprint),
+        certificate(seed, app, "tenantwatch SAM", thumbprint),
     ]
 }
 
@@ -126,7 +133,7 @@ mod tests {
     #[test]
     fn one_secret_expires_within_30_days() {
         let start = 1_800_000_000;
-        let c = sam_credentials(1, "abc8Q~rest", "ABCD", start);
+        let c = sam_credentials(1, "sam", "abc8Q~rest", "ABCD", start);
         let secrets: Vec<_> = c
             .iter()
             .filter(|c| c.kind == CredentialKind::Secret)

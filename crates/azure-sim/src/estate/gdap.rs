@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::GdapRole;
-use crate::world::{guid, stream, Tenant};
+use crate::world::{guid, stream, Partner, Tenant};
 
 const DAY: i64 = 86_400;
 
@@ -69,6 +69,8 @@ pub(crate) const AUTO_EXTEND_DAYS: i64 = 180;
 pub(crate) struct Relationship {
     /// `{guid}-{partner tenant id}`, the shape of real ids.
     pub id: String,
+    /// Index of the partner it is with (the id names its tenant too).
+    pub partner: usize,
     pub display_name: String,
     pub customer_id: String,
     pub customer_name: String,
@@ -251,14 +253,24 @@ fn assignments(
     }
 }
 
+/// The label a relationship's ids and dates are drawn from: partner 0 keeps
+/// the labels of a single-partner simulator, the others add their index so
+/// two partners' relationships with a shared customer differ.
+fn label(partner: &Partner, rest: &str) -> String {
+    match partner.index {
+        0 => format!("gdap/{rest}"),
+        k => format!("gdap/{k}/{rest}"),
+    }
+}
+
 fn build(
     seed: u64,
-    partner: &str,
+    partner: &Partner,
     customer_id: &str,
     customer_name: &str,
     s: Spec,
 ) -> Relationship {
-    let key = format!("gdap/{customer_id}/{}", s.label);
+    let key = label(partner, &format!("{customer_id}/{}", s.label));
     let h = stream(seed, &key);
     let first = (h % ROLES.len() as u64) as usize;
     let mut roles: Vec<&'static str> = (0..2 + (h >> 8) as usize % 3)
@@ -278,7 +290,8 @@ fn build(
     display_name.truncate(50);
     let activated = created + 120 + (h >> 24) as i64 % 3600;
     Relationship {
-        id: format!("{}-{partner}", guid(seed, &key)),
+        id: format!("{}-{}", guid(seed, &key), partner.tenant.id),
+        partner: partner.index,
         display_name,
         customer_id: customer_id.to_string(),
         customer_name: customer_name.to_string(),
@@ -297,7 +310,7 @@ fn build(
 /// The relationships of one tenant, as of `start`.
 pub(crate) fn for_customer(
     seed: u64,
-    partner: &str,
+    partner: &Partner,
     t: &Tenant,
     role: GdapRole,
     start: i64,
@@ -305,7 +318,7 @@ pub(crate) fn for_customer(
     if role.legacy_dap {
         return Vec::new();
     }
-    let h = stream(seed, &format!("gdap/{}", t.id));
+    let h = stream(seed, &label(partner, &t.id));
     let secs = (h % DAY as u64) as i64;
     let mut out = Vec::new();
     if role.extra_terminated {
@@ -384,7 +397,7 @@ pub(crate) fn for_customer(
 
 /// A relationship with a former customer, terminated long ago: its tenant
 /// is nowhere else in the simulation and must never be monitored.
-pub(crate) fn former_customer(seed: u64, partner: &str, start: i64) -> Relationship {
+pub(crate) fn former_customer(seed: u64, partner: &Partner, start: i64) -> Relationship {
     build(
         seed,
         partner,
@@ -421,13 +434,13 @@ mod tests {
         let t = &w.customers[9]; // customer 10: ends soon and an expired one
         let role = super::super::Role::of_customer(10, 12).gdap;
         assert!(role.ends_soon && role.extra_expired);
-        let rels = for_customer(2, &w.partner.id, t, role, START);
+        let rels = for_customer(2, w.default_partner(), t, role, START);
         let states: Vec<_> = rels.iter().map(|r| r.at(START).status).collect();
         assert_eq!(states, ["expired", "active"]);
         let main = rels.last().unwrap();
         assert!(!main.auto_extend);
         assert!(main.end - START < 30 * DAY && main.end > START);
-        assert!(main.id.ends_with(&w.partner.id));
+        assert!(main.id.ends_with(&w.default_partner().tenant.id));
         assert!(main.etag.starts_with("W/\""));
         assert_eq!(main.created, main.end - 730 * DAY);
     }
@@ -436,8 +449,8 @@ mod tests {
     fn legacy_dap_has_none_and_terminated_stays_terminated() {
         let w = World::generate(2, 12);
         let legacy = super::super::Role::of_customer(2, 12).gdap;
-        assert!(for_customer(2, &w.partner.id, &w.customers[1], legacy, START).is_empty());
-        let f = former_customer(2, &w.partner.id, START);
+        assert!(for_customer(2, w.default_partner(), &w.customers[1], legacy, START).is_empty());
+        let f = former_customer(2, w.default_partner(), START);
         assert_eq!(f.at(START + 1000 * DAY).status, "terminated");
     }
 
@@ -446,7 +459,7 @@ mod tests {
         let w = World::generate(2, 3);
         let mut r = for_customer(
             2,
-            &w.partner.id,
+            w.default_partner(),
             &w.customers[0],
             GdapRole::default(),
             START,
@@ -473,7 +486,7 @@ mod tests {
         let w = World::generate(2, 3);
         let t = &w.customers[0];
         let main = |role: GdapRole| {
-            for_customer(2, &w.partner.id, t, role, START)
+            for_customer(2, w.default_partner(), t, role, START)
                 .pop()
                 .unwrap()
         };

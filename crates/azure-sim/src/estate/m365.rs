@@ -387,7 +387,7 @@ mod tests {
                 let role = Role::of_customer(k + 1, n);
                 (
                     role,
-                    M365::generate(11, t, role, 1_800_000_000, &w.partner.id),
+                    M365::generate(11, t, role, 1_800_000_000, &w.default_partner().tenant.id),
                 )
             })
             .collect()

@@ -1,7 +1,7 @@
 //! What each simulated tenant owns besides its directory entry: Microsoft
 //! 365 licences, service health, Secure Scores, users and directory sync
 //! ([`m365`]); Azure resources, their health and Advisor recommendations
-//! ([`azure`]); the partner's GDAP relationships ([`gdap`]) and the SAM
+//! ([`azure`]); each partner's GDAP relationships ([`gdap`]) and the SAM
 //! app's credentials ([`app`]).
 //!
 //! Everything is derived from the seed and fixed at start-up, so the APIs
@@ -108,12 +108,15 @@ pub(crate) struct TenantEstate {
 /// Every tenant's data plus the partner-level objects.
 #[derive(Debug, Clone)]
 pub(crate) struct Estate {
-    /// By lower-case tenant id.
+    /// By lower-case tenant id; a customer shared by several partners has
+    /// one entry, so it looks the same to each.
     tenants: HashMap<String, TenantEstate>,
-    /// Every GDAP relationship of the partner, terminated ones included.
+    /// Every GDAP relationship of every partner, terminated ones included
+    /// ([`Relationship::partner`] says whose).
     pub relationships: Vec<Relationship>,
-    /// Password and key credentials of the SAM (partner) app.
-    pub sam_credentials: Vec<AppCredential>,
+    /// Password and key credentials of each partner's SAM app, by partner
+    /// index.
+    pub sam_credentials: Vec<Vec<AppCredential>>,
     /// The same for the service identity.
     pub identity_credentials: Vec<AppCredential>,
 }
@@ -129,50 +132,61 @@ impl Estate {
         identity_thumbprint: &str,
     ) -> Self {
         let seed = world.seed;
-        let n = world.customers.len();
+        // Each partner's own count: the special cases (`3.min(n)`, …) go by a
+        // customer's number within partner 0's list, whatever the partners.
+        let n = world.customers_of(0).len();
         let mut tenants = HashMap::new();
         let mut relationships = Vec::new();
-        let add = |t: &Tenant, role: Role, tenants: &mut HashMap<String, TenantEstate>| {
-            tenants.insert(
-                t.id.to_ascii_lowercase(),
-                TenantEstate {
-                    m365: M365::generate(seed, t, role, start, &world.partner.id),
-                    azure: Azure::generate(seed, t),
-                },
-            );
+        // Subscriptions a customer bought name the partner that sold them:
+        // its first partner, so a shared customer shows one seller to all.
+        let add =
+            |t: &Tenant, role: Role, seller: &str, tenants: &mut HashMap<String, TenantEstate>| {
+                tenants.insert(
+                    t.id.to_ascii_lowercase(),
+                    TenantEstate {
+                        m365: M365::generate(seed, t, role, start, seller),
+                        azure: Azure::generate(seed, t),
+                    },
+                );
+            };
+        let seller = |t: &Tenant| {
+            world
+                .partner(world.partners_of(t).start)
+                .unwrap_or_else(|| world.default_partner())
         };
-        add(&world.partner, Role::default(), &mut tenants);
+        for p in &world.partners {
+            add(&p.tenant, Role::default(), &p.tenant.id, &mut tenants);
+        }
         for (k, t) in world.customers.iter().enumerate() {
             let role = Role::of_customer(k + 1, n);
-            add(t, role, &mut tenants);
-            relationships.extend(gdap::for_customer(
-                seed,
-                &world.partner.id,
-                t,
-                role.gdap,
-                start,
-            ));
+            add(t, role, &seller(t).tenant.id, &mut tenants);
+            for p in world.partners_of(t).filter_map(|i| world.partner(i)) {
+                relationships.extend(gdap::for_customer(seed, p, t, role.gdap, start));
+            }
         }
         for t in &world.gdap_only {
-            add(t, Role::default(), &mut tenants);
-            relationships.extend(gdap::for_customer(
-                seed,
-                &world.partner.id,
-                t,
-                GdapRole::default(),
-                start,
-            ));
+            let p = seller(t);
+            add(t, Role::default(), &p.tenant.id, &mut tenants);
+            relationships.extend(gdap::for_customer(seed, p, t, GdapRole::default(), start));
         }
-        relationships.push(gdap::former_customer(seed, &world.partner.id, start));
+        for p in &world.partners {
+            relationships.push(gdap::former_customer(seed, p, start));
+        }
+        let sam_credentials = world
+            .partners
+            .iter()
+            .map(|p| {
+                let app = match p.index {
+                    0 => "sam".to_string(),
+                    k => format!("sam/{k}"),
+                };
+                app::sam_credentials(seed, &app, &p.sam_app.secret, sam_thumbprint, start)
+            })
+            .collect();
         Self {
             tenants,
             relationships,
-            sam_credentials: app::sam_credentials(
-                seed,
-                &world.sam_app.secret,
-                sam_thumbprint,
-                start,
-            ),
+            sam_credentials,
             identity_credentials: app::identity_credentials(
                 seed,
                 &world.identity_app.secret,
@@ -215,7 +229,9 @@ impl Estate {
             }
         }
         let lasting = |c: &AppCredential| c.end > start + 90 * 86_400;
-        self.sam_credentials.retain(lasting);
+        for creds in &mut self.sam_credentials {
+            creds.retain(lasting);
+        }
         self.identity_credentials.retain(lasting);
     }
 
@@ -280,11 +296,10 @@ mod tests {
                 .iter()
                 .all(|s| !s.trial && s.auto_renew && s.next_lifecycle > start + 30 * 86_400)
         }));
-        assert!(e
-            .sam_credentials
+        assert!(e.sam_credentials[0]
             .iter()
             .all(|c| c.end > start + 90 * 86_400));
-        assert!(!e.sam_credentials.is_empty());
+        assert!(!e.sam_credentials[0].is_empty());
     }
 
     #[test]
@@ -305,6 +320,8 @@ mod tests {
         }
         assert_eq!(a.relationships, b.relationships);
         assert!(a.tenant(&w.gdap_only[0].id).is_some());
-        assert!(a.tenant(&w.partner.id.to_uppercase()).is_some());
+        assert!(a
+            .tenant(&w.default_partner().tenant.id.to_uppercase())
+            .is_some());
     }
 }

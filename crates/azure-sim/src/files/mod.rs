@@ -28,6 +28,8 @@ const FEDERATED_TOKEN_REFRESH: Duration = Duration::from_secs(600);
 
 /// The files the simulator keeps in its state directory for clients.
 pub(crate) struct StateFiles {
+    /// Partner 0's SAM app secret; partner k's is
+    /// [`StateFiles::partner_secret_of`].
     pub partner_secret: PathBuf,
     pub identity_secret: PathBuf,
     pub identity_cert: PathBuf,
@@ -49,18 +51,32 @@ impl StateFiles {
         }
     }
 
+    /// The file holding partner `k`'s SAM app secret: `partner-client-secret`
+    /// for partner 0, `partner-client-secret-{k}` beside it for the others.
+    pub fn partner_secret_of(&self, k: usize) -> PathBuf {
+        match k {
+            0 => self.partner_secret.clone(),
+            k => self
+                .partner_secret
+                .with_file_name(format!("{PARTNER_SECRET_FILE}-{k}")),
+        }
+    }
+
     /// Writes every credential file, each readable by the owner only.
     pub fn write(&self, entra: &Entra) -> Result<(), SimError> {
         let c = &entra.creds;
         let w = &entra.sim.world;
         for (path, contents) in [
-            (&self.partner_secret, w.sam_app.secret.as_str()),
             (&self.identity_secret, w.identity_app.secret.as_str()),
             (&self.identity_cert, c.identity_cert.pem.as_str()),
             (&self.partner_cert, c.partner_cert.pem.as_str()),
             (&self.identity_header, c.identity_header.as_str()),
         ] {
             config::write_atomic(path, contents.as_bytes(), 0o600)?;
+        }
+        for p in &w.partners {
+            let path = self.partner_secret_of(p.index);
+            config::write_atomic(&path, p.sam_app.secret.as_bytes(), 0o600)?;
         }
         write_federated_token(entra, &self.federated_token)
     }

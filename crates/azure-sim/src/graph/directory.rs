@@ -44,7 +44,7 @@ pub(super) async fn organization(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let is_partner = call.tenant.id == state.world.partner.id;
+    let is_partner = state.world.partner_by_tenant(&call.tenant.id).is_some();
     let last_sync = state
         .estate
         .tenant(&call.tenant.id)

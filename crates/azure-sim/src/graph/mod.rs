@@ -1,6 +1,6 @@
 //! Microsoft Graph v1.0 for the tenant in the token: the directory
 //! (`organization`, `users/$count`), Microsoft 365 (`subscribedSkus`,
-//! `directory/subscriptions`, service health, Secure Score), and in the partner's tenant its GDAP
+//! `directory/subscriptions`, service health, Secure Score), and in each partner's tenant its GDAP
 //! relationships with their access assignments, and app registrations.
 //! Shapes follow graph/examples/.
 //!

@@ -1,10 +1,11 @@
-//! What the partner reads about itself: its GDAP relationships
+//! What a partner reads about itself: its GDAP relationships
 //! (`tenantRelationships/delegatedAdminRelationships`,
 //! graph/examples/delegatedAdminRelationships-list.json) and each one's
 //! access assignments (`…/{id}/accessAssignments`,
 //! graph/examples/delegatedAdminAccessAssignments-list.json), and its app
 //! registrations with their credentials (`applications`,
-//! learn.microsoft.com/graph/api/application-list).
+//! learn.microsoft.com/graph/api/application-list). Each partner's tenant
+//! sees its own relationships and apps; every other tenant, none.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use super::{begin, Call};
 use crate::estate::gdap::{self, Assignment, Current};
 use crate::estate::{AppCredential, CredentialKind, Relationship};
 use crate::state::SimState;
-use crate::world::{guid, App};
+use crate::world::{guid, App, Partner};
 
 const GDAP_READ: &[&str] = &[
     "DelegatedAdminRelationship.Read.All",
@@ -103,11 +104,11 @@ pub(super) async fn relationships(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    // Only the partner has relationships with customers; other tenants
-    // see an empty list.
-    let items = if call.tenant.id == state.world.partner.id {
+    // Only partners have relationships with customers, each its own; other
+    // tenants see an empty list.
+    let items = if let Some(p) = state.world.partner_by_tenant(&call.tenant.id) {
         state
-            .relationships_at(state.clock.now_unix())
+            .relationships_at(p.index, state.clock.now_unix())
             .into_iter()
             .filter(|(_, c)| status_filter.as_deref().is_none_or(|s| s == c.status))
             .map(|(r, c)| relationship(r, &c))
@@ -150,15 +151,16 @@ fn credential(c: &AppCredential) -> Value {
     }
 }
 
-fn application(state: &SimState, app: &App, creds: &[AppCredential]) -> Value {
+/// An app registered in `partner`'s tenant.
+fn application(state: &SimState, partner: &Partner, app: &App, creds: &[AppCredential]) -> Value {
     let (secrets, keys): (Vec<_>, Vec<_>) =
         creds.iter().partition(|c| c.kind == CredentialKind::Secret);
     json!({
         "id": guid(state.world.seed, &format!("app-object/{}", app.client_id)),
         "appId": app.client_id,
         "displayName": app.name,
-        "createdDateTime": state.world.partner.created,
-        "publisherDomain": state.world.partner.domain,
+        "createdDateTime": partner.tenant.created,
+        "publisherDomain": partner.tenant.domain,
         "signInAudience": if app.multi_tenant { "AzureADMultipleOrgs" } else { "AzureADMyOrg" },
         "passwordCredentials": secrets.into_iter().map(credential).collect::<Vec<_>>(),
         "keyCredentials": keys.into_iter().map(credential).collect::<Vec<_>>(),
@@ -199,14 +201,15 @@ pub(super) async fn access_assignments(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let found = (call.tenant.id == state.world.partner.id)
-        .then(|| {
+    let found = state
+        .world
+        .partner_by_tenant(&call.tenant.id)
+        .and_then(|p| {
             state
-                .relationships_at(state.clock.now_unix())
+                .relationships_at(p.index, state.clock.now_unix())
                 .into_iter()
                 .find(|(r, _)| r.id.eq_ignore_ascii_case(&id))
-        })
-        .flatten();
+        });
     let Some((r, _)) = found else {
         // Microsoft documents no error for an unknown relationship; Graph's
         // generic 404 (invented code, see docs/simulator.md).
@@ -252,18 +255,28 @@ pub(super) async fn applications(
         Ok(q) => q,
         Err(r) => return odata::refuse(&state, &call, r),
     };
-    let mut items: Vec<Value> = if call.tenant.id == state.world.partner.id {
-        vec![
-            application(&state, &state.world.sam_app, &state.estate.sam_credentials),
-            application(
-                &state,
-                &state.world.identity_app,
-                &state.estate.identity_credentials,
-            ),
-        ]
-    } else {
-        // The SAM app is registered in the partner's tenant only.
-        Vec::new()
+    let mut items: Vec<Value> = match state.world.partner_by_tenant(&call.tenant.id) {
+        Some(p) => {
+            let w = &state.world;
+            let sam = state
+                .estate
+                .sam_credentials
+                .get(p.index)
+                .map_or(&[][..], Vec::as_slice);
+            let mut apps = vec![application(&state, p, &p.sam_app, sam)];
+            // The service identity lives in partner 0's tenant only.
+            if w.identity_app.home_tenant == p.tenant.id {
+                apps.push(application(
+                    &state,
+                    p,
+                    &w.identity_app,
+                    &state.estate.identity_credentials,
+                ));
+            }
+            apps
+        }
+        // A SAM app is registered in its partner's tenant only.
+        None => Vec::new(),
     };
     if let Some(f) = &q.filter {
         let Some((prop, value)) = odata::parse_eq(f) else {

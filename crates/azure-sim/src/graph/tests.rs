@@ -453,3 +453,91 @@ async fn applications_filter_and_select_give_the_sam_app_credentials() {
     let (none, _) = f.graph_all(&path, &customer).await;
     assert!(none.is_empty());
 }
+
+/// Each partner's tenant lists its own GDAP relationships (ids ending in
+/// its tenant id, with its customers, its GDAP-only tenant and its former
+/// customer) and its own SAM app; a customer two partners share has a
+/// relationship with each, and its `organization` is the same to both.
+#[tokio::test]
+async fn each_partner_sees_its_own_relationships_and_app() {
+    let f = crate::test_support::start_partners(10, 2).await;
+    let path = "/v1.0/tenantRelationships/delegatedAdminRelationships?$top=300";
+    let mut shared_rels = Vec::new();
+    for k in 0..2 {
+        let p = f.partner(k);
+        let token = f.access_as(k, &p.tenant_id, GRAPH_SCOPE).await;
+        let (rels, _) = f.graph_all(path, &token).await;
+        assert!(!rels.is_empty());
+        let mine: Vec<&str> = p
+            .customers
+            .iter()
+            .chain(&p.gdap_only)
+            .map(|t| t.tenant_id.as_str())
+            .collect();
+        let other = f.partner(1 - k);
+        let theirs: Vec<&str> = other
+            .customers
+            .iter()
+            .chain(&other.gdap_only)
+            .map(|t| t.tenant_id.as_str())
+            .filter(|id| !mine.contains(id))
+            .collect();
+        for r in &rels {
+            assert!(r["id"].as_str().unwrap().ends_with(&p.tenant_id), "{r}");
+            let customer = r["customer"]["tenantId"].as_str().unwrap();
+            // Besides its own customers only its former customer, terminated;
+            // never the other partner's.
+            assert!(
+                mine.contains(&customer) || r["status"] == "terminated",
+                "partner {k}: {r}"
+            );
+            assert!(!theirs.contains(&customer), "partner {k}: {r}");
+        }
+        assert!(rels
+            .iter()
+            .any(|r| r["customer"]["tenantId"] == p.gdap_only[0].tenant_id.as_str()));
+        let shared = &f.partner(1).customers[0].tenant_id;
+        shared_rels.extend(
+            rels.iter()
+                .filter(|r| r["customer"]["tenantId"] == shared.as_str() && r["status"] == "active")
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+
+        let (apps, _) = f.graph_all("/v1.0/applications", &token).await;
+        let ids: Vec<&str> = apps.iter().map(|a| a["appId"].as_str().unwrap()).collect();
+        assert!(ids.contains(&p.client_id.as_str()), "{ids:?}");
+        // The vault reader lives in partner 0's tenant only.
+        assert_eq!(ids.len(), if k == 0 { 2 } else { 1 });
+        let org = f
+            .get(
+                format!("{}/v1.0/organization", f.sim.graph_url()),
+                Some(&token),
+            )
+            .await;
+        let org: Value = org.json().await.unwrap();
+        assert_eq!(
+            org["value"][0]["partnerTenantType"],
+            "ResellerPartnerDelegatedAdmin"
+        );
+    }
+    assert_eq!(
+        shared_rels.len(),
+        2,
+        "one active relationship with each partner"
+    );
+    assert_ne!(shared_rels[0], shared_rels[1]);
+
+    let shared = f.partner(1).customers[0].tenant_id.clone();
+    let mut orgs = Vec::new();
+    for k in 0..2 {
+        let token = f.access_as(k, &shared, GRAPH_SCOPE).await;
+        let r = f
+            .get(
+                format!("{}/v1.0/organization", f.sim.graph_url()),
+                Some(&token),
+            )
+            .await;
+        orgs.push(r.json::<Value>().await.unwrap()["value"].clone());
+    }
+    assert_eq!(orgs[0], orgs[1]);
+}

@@ -8,6 +8,10 @@
 //! (app not found in the directory), as `inject_token_error` or the admin API
 //! set them. Creating the consent clears that error, so the customer's next
 //! token request succeeds; deleting it sets 65001.
+//!
+//! A partner pushes its own SAM app into its own customers only. Whether the
+//! app is missing is kept per customer tenant, so a customer two partners
+//! share lacks (or has) the app for both.
 
 use std::sync::Arc;
 
@@ -22,6 +26,7 @@ use super::{error, partner_with_mfa, pc_headers, PcErrorBody};
 use crate::entra::state::Entra;
 use crate::http;
 use crate::state::SimState;
+use crate::world::Partner;
 
 /// The AADSTS codes that mean "the app is not in this customer", which a
 /// pushed consent fixes.
@@ -84,10 +89,16 @@ fn is_guid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
-/// The customer's id as the world spells it, or Partner Center's 404.
-fn customer(state: &SimState, headers: &HeaderMap, id: &str) -> Result<String, Box<Response>> {
+/// The id of partner `k`'s customer as the world spells it, or Partner
+/// Center's 404 (another partner's customer is not found either).
+fn customer(
+    state: &SimState,
+    headers: &HeaderMap,
+    k: usize,
+    id: &str,
+) -> Result<String, Box<Response>> {
     state
-        .pc_customers()
+        .pc_customers(k)
         .into_iter()
         .find(|t| t.id.eq_ignore_ascii_case(id))
         .map(|t| t.id.clone())
@@ -101,15 +112,16 @@ fn customer(state: &SimState, headers: &HeaderMap, id: &str) -> Result<String, B
         })
 }
 
-/// The caller is the partner (with MFA when App+User) and `id` one of its
-/// customers: the customer's id, or the answer that says which is not so.
-fn authorised_customer(
-    state: &SimState,
+/// The caller is a partner (with MFA when App+User) and `id` one of its
+/// customers: the partner and the customer's id, or the answer that says
+/// which is not so.
+fn authorised_customer<'a>(
+    state: &'a SimState,
     headers: &HeaderMap,
     id: &str,
-) -> Result<String, Box<Response>> {
-    partner_with_mfa(state, headers)?;
-    customer(state, headers, id)
+) -> Result<(&'a Partner, String), Box<Response>> {
+    let partner = partner_with_mfa(state, headers)?;
+    Ok((partner, customer(state, headers, partner.index, id)?))
 }
 
 fn consent_missing(entra: &Entra, tenant: &str) -> bool {
@@ -118,9 +130,9 @@ fn consent_missing(entra: &Entra, tenant: &str) -> bool {
         .is_some_and(|c| CONSENT_MISSING_CODES.contains(&c))
 }
 
-/// Checks the body: `applicationId` names a multi-tenant app of this world,
+/// Checks the body: `applicationId` names the caller's multi-tenant app,
 /// and every grant has a GUID resource and at least one scope.
-fn validate(state: &SimState, body: &ApplicationConsent) -> Result<(), String> {
+fn validate(state: &SimState, partner: &Partner, body: &ApplicationConsent) -> Result<(), String> {
     let app = body
         .application_id
         .as_deref()
@@ -131,6 +143,11 @@ fn validate(state: &SimState, body: &ApplicationConsent) -> Result<(), String> {
     if !state.world.app(app).is_some_and(|a| a.multi_tenant) {
         return Err(format!(
             "applicationId '{app}' is not a multi-tenant application."
+        ));
+    }
+    if !partner.sam_app.client_id.eq_ignore_ascii_case(app) {
+        return Err(format!(
+            "applicationId '{app}' is not an application of this partner."
         ));
     }
     if body.application_grants.is_empty() {
@@ -161,7 +178,7 @@ async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let tenant = match authorised_customer(&c.sim, &headers, &id) {
+    let (partner, tenant) = match authorised_customer(&c.sim, &headers, &id) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -174,7 +191,7 @@ async fn create(
             )
         }
     };
-    if let Err(why) = validate(&c.sim, &consent) {
+    if let Err(why) = validate(&c.sim, partner, &consent) {
         return bad_request(&headers, why);
     }
     if !consent_missing(&c.entra, &tenant) {
@@ -198,11 +215,11 @@ async fn remove(
     Path((id, app)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let tenant = match authorised_customer(&c.sim, &headers, &id) {
+    let (partner, tenant) = match authorised_customer(&c.sim, &headers, &id) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let known = c.sim.world.app(&app).is_some_and(|a| a.multi_tenant);
+    let known = partner.sam_app.client_id.eq_ignore_ascii_case(&app);
     if !known || consent_missing(&c.entra, &tenant) {
         return error(
             &headers,
@@ -222,7 +239,7 @@ async fn remove(
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::test_support::start;
+    use crate::test_support::{start, start_partners};
 
     const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
@@ -318,5 +335,57 @@ mod tests {
         assert_eq!(f.refresh(&tenant, &rt, GRAPH_SCOPE).await.0, 400);
         let r = f.http.delete(&del).bearer_auth(&pc).send().await.unwrap();
         assert_eq!(r.status(), 404);
+    }
+
+    /// A partner pushes its own app into its own customers only: another
+    /// partner's customer is not found (60003), another partner's app is
+    /// refused (400), and a consent it pushes into a shared customer fixes
+    /// that tenant for both partners.
+    #[tokio::test]
+    async fn a_partner_consents_its_own_app_in_its_own_customers() {
+        let f = start_partners(10, 2).await;
+        let (p0, p1) = (f.partner(0), f.partner(1));
+        let shared = p1.customers[0].tenant_id.clone();
+        let only_partner_0 = p0.customers[0].tenant_id.clone();
+        f.sim.inject_token_error(&shared, 65001);
+        let pc = f
+            .access_as(
+                1,
+                &p1.tenant_id,
+                "https://api.partnercenter.microsoft.com/.default",
+            )
+            .await;
+        let body = |app: &str| {
+            json!({
+                "applicationId": app,
+                "applicationGrants": [
+                    {"enterpriseApplicationId": "00000003-0000-0000-c000-000000000000", "scope": "Directory.Read.All"},
+                ],
+            })
+        };
+        let post = |t: &str, b: Value| {
+            f.http
+                .post(format!(
+                    "{}/v1/customers/{t}/applicationconsents",
+                    f.sim.partner_center_url()
+                ))
+                .bearer_auth(&pc)
+                .json(&b)
+                .send()
+        };
+        let r = post(&only_partner_0, body(&p1.client_id)).await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], 60003);
+        let r = post(&shared, body(&p0.client_id)).await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], 3000);
+
+        let rt0 = f.seeded_rt();
+        assert_eq!(f.refresh(&shared, &rt0, GRAPH_SCOPE).await.0, 400);
+        let r = post(&shared, body(&p1.client_id)).await.unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(f.refresh(&shared, &rt0, GRAPH_SCOPE).await.0, 200);
+        let rt1 = f.seeded_rt_of(1);
+        assert_eq!(f.refresh_as(1, &shared, &rt1, GRAPH_SCOPE).await.0, 200);
     }
 }

@@ -7,6 +7,9 @@
 //! SAM app's consent pushed into a customer, `POST` and `DELETE
 //! /v1/customers/{id}/applicationconsents` (`consents.rs`,
 //! docs-application-consents.md).
+//!
+//! Every call answers for the partner whose tenant the token is for: its
+//! customers, and no other partner's.
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ use crate::bearer::{self, AccessClaims, BearerError};
 use crate::http::{self, first};
 use crate::resources::PARTNER_CENTER;
 use crate::state::SimState;
+use crate::world::Partner;
 
 mod consents;
 
@@ -188,7 +192,7 @@ fn valid_token(state: &SimState, headers: &HeaderMap) -> Result<AccessClaims, Bo
     })
 }
 
-/// Partner Center's 401 for a token of another tenant than the partner's.
+/// Partner Center's 401 for a token of a tenant that is no partner's.
 fn not_the_partner(headers: &HeaderMap) -> Response {
     error(
         headers,
@@ -197,13 +201,16 @@ fn not_the_partner(headers: &HeaderMap) -> Response {
     )
 }
 
-/// The partner's token, or Partner Center's 401.
-fn partner_only(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+/// The partner a token is for, or Partner Center's 401.
+fn partner_only<'a>(
+    state: &'a SimState,
+    headers: &HeaderMap,
+) -> Result<&'a Partner, Box<Response>> {
     let claims = valid_token(state, headers)?;
-    if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
-        return Err(Box::new(not_the_partner(headers)));
-    }
-    Ok(())
+    state
+        .world
+        .partner_by_tenant(&claims.tid)
+        .ok_or_else(|| Box::new(not_the_partner(headers)))
 }
 
 /// `commitmentEndDateTime` of a term ending on the day of `ts`: the day's
@@ -271,11 +278,13 @@ async fn subscriptions(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = partner_only(&state, &headers) {
-        return *r;
-    }
+    let partner = match partner_only(&state, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    // Another partner's customer is as unknown as any other tenant.
     let customer = state
-        .pc_customers()
+        .pc_customers(partner.index)
         .into_iter()
         .find(|t| t.id.eq_ignore_ascii_case(&id));
     let Some(estate) = customer.and_then(|t| state.estate.tenant(&t.id)) else {
@@ -302,28 +311,33 @@ async fn subscriptions(
     http::json(StatusCode::OK, &body, &pc_headers(&headers))
 }
 
-/// The partner's token with the MFA claim when it is App+User, or Partner
-/// Center's 401 (what `GET /v1/customers` and the consent calls require).
-fn partner_with_mfa(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+/// The partner a token is for, with the MFA claim when it is App+User, or
+/// Partner Center's 401 (what `GET /v1/customers` and the consent calls
+/// require).
+fn partner_with_mfa<'a>(
+    state: &'a SimState,
+    headers: &HeaderMap,
+) -> Result<&'a Partner, Box<Response>> {
     let claims = valid_token(state, headers)?;
     // Since 2026-04-01 every App+User (delegated) call needs `mfa` in `amr`;
     // app-only tokens are exempt (partnercenter/docs-mfa-enforcement.md).
     if !claims.scp.is_empty() && !claims.amr.iter().any(|m| m == "mfa") {
         return Err(Box::new(mfa_required(headers)));
     }
-    // Only the partner's own directory can act on its customers.
-    if !claims.tid.eq_ignore_ascii_case(&state.world.partner.id) {
-        return Err(Box::new(not_the_partner(headers)));
-    }
-    Ok(())
+    // Only a partner's own directory can act on its customers.
+    state
+        .world
+        .partner_by_tenant(&claims.tid)
+        .ok_or_else(|| Box::new(not_the_partner(headers)))
 }
 
 async fn customers(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Err(r) = partner_with_mfa(&state, &headers) {
-        return *r;
-    }
+    let partner = match partner_with_mfa(&state, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let q = http::query(&uri);
-    let all = state.pc_customers();
+    let all = state.pc_customers(partner.index);
     let size = match first(&q, "size") {
         None => DEFAULT_PAGE_SIZE,
         Some(s) => match s.parse::<usize>() {
@@ -445,6 +459,7 @@ pub(crate) fn fault_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{start, start_partners, Fixture, PC_SCOPE};
 
     #[test]
     fn continuation_token_roundtrip() {
@@ -452,5 +467,94 @@ mod tests {
         assert_eq!(decode_token("AQAAAA=="), Some(1));
         assert_eq!(decode_token(&encode_token(40)), Some(40));
         assert_eq!(decode_token("nope"), None);
+    }
+
+    /// `GET /v1/customers` with `token`, every page: the tenant ids.
+    async fn customer_ids(f: &Fixture, token: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let seek = if next.is_some() {
+                "&seekOperation=Next"
+            } else {
+                ""
+            };
+            let mut r = f
+                .http
+                .get(format!(
+                    "{}/v1/customers?size=4{seek}",
+                    f.sim.partner_center_url()
+                ))
+                .bearer_auth(token);
+            if let Some(t) = &next {
+                r = r.header("MS-ContinuationToken", t);
+            }
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            for c in body["items"].as_array().unwrap() {
+                ids.push(
+                    c["companyProfile"]["tenantId"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            match body["links"]["next"]["headers"][0]["value"].as_str() {
+                Some(t) => next = Some(t.to_string()),
+                None => return ids,
+            }
+        }
+    }
+
+    /// With three partners of ten customers, each partner's token lists its
+    /// own ten, neighbours share exactly one, and partner 0's list is the
+    /// one a single-partner simulator (same seed) serves.
+    #[tokio::test]
+    async fn each_partner_lists_its_own_customers() {
+        let f = start_partners(10, 3).await;
+        assert_eq!(f.sim.partner_count(), 3);
+        let mut lists = Vec::new();
+        for k in 0..3 {
+            let p = f.partner(k);
+            let token = f.access_as(k, &p.tenant_id, PC_SCOPE).await;
+            let ids = customer_ids(&f, &token).await;
+            assert_eq!(ids.len(), 10, "partner {k}");
+            let expected: Vec<String> = p.customers.iter().map(|c| c.tenant_id.clone()).collect();
+            assert_eq!(ids, expected, "partner {k}");
+            lists.push(ids);
+        }
+        let shared =
+            |a: usize, b: usize| lists[a].iter().filter(|id| lists[b].contains(id)).count();
+        assert_eq!((shared(0, 1), shared(1, 2), shared(0, 2)), (1, 1, 0));
+        // The shared one is partner 0's last and partner 1's first.
+        assert_eq!(lists[0][9], lists[1][0]);
+
+        let single = start(10).await;
+        let token = single
+            .access(&single.sim.partner_tenant_id(), PC_SCOPE)
+            .await;
+        assert_eq!(customer_ids(&single, &token).await, lists[0]);
+        assert_eq!(single.sim.partner_tenant_id(), f.sim.partner_tenant_id());
+
+        // A customer's subscriptions: its partners only; to another partner
+        // it is as unknown as any tenant (60003).
+        let only_partner_0 = &lists[0][0];
+        let token_1 = f.access_as(1, &f.partner(1).tenant_id, PC_SCOPE).await;
+        let subs = |t: &str, token: &str| {
+            f.http
+                .get(format!(
+                    "{}/v1/customers/{t}/subscriptions",
+                    f.sim.partner_center_url()
+                ))
+                .bearer_auth(token.to_string())
+                .send()
+        };
+        let r = subs(only_partner_0, &token_1).await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], 60003);
+        assert_eq!(subs(&lists[1][0], &token_1).await.unwrap().status(), 200);
+        let token_0 = f.access_as(0, &f.partner(0).tenant_id, PC_SCOPE).await;
+        assert_eq!(subs(only_partner_0, &token_0).await.unwrap().status(), 200);
     }
 }

@@ -225,3 +225,77 @@ async fn sign_in_without_mfa_is_refused_by_partner_center_only() {
         json!(["pwd", "mfa"])
     );
 }
+
+/// A device-code sign-in with partner 1's app signs partner 1's admin in
+/// (the page names them) and yields partner 1's refresh token: it reaches
+/// partner 1's customers and not partner 0's.
+#[tokio::test]
+async fn device_code_with_another_partners_app_gives_that_partners_token() {
+    let f = crate::test_support::start_partners(3, 2).await;
+    let (p0, p1) = (f.partner(0), f.partner(1));
+    let r = f
+        .http
+        .post(format!(
+            "{}/organizations/oauth2/v2.0/devicecode",
+            f.sim.login_url()
+        ))
+        .form(&[
+            ("client_id", p1.client_id.as_str()),
+            ("scope", &format!("{PC_SCOPE} offline_access openid")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    let page = f
+        .http
+        .post(d["verification_uri"].as_str().unwrap())
+        .form(&[("otc", d["user_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("admin@southridgeitservices01.onmicrosoft.com signed in"),
+        "{page}"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (s, b) = f
+        .token(
+            "organizations",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &p1.client_id),
+                ("device_code", d["device_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        claims(b["id_token"].as_str().unwrap())["tid"].as_str(),
+        Some(p1.tenant_id.as_str())
+    );
+    let rt = b["refresh_token"].as_str().unwrap();
+    let redeem = |tenant: String| {
+        let (client, rt, f) = (p1.client_id.clone(), rt.to_string(), &f);
+        async move {
+            f.token(
+                &tenant,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &client),
+                    ("refresh_token", &rt),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ],
+            )
+            .await
+        }
+    };
+    let (s, b) = redeem(p1.customers[2].tenant_id.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = redeem(p0.customers[0].tenant_id.clone()).await;
+    assert_eq!((s, b["error_codes"].clone()), (400, json!([50020])), "{b}");
+}

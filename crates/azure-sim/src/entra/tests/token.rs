@@ -410,3 +410,77 @@ async fn token_throttle_secret_expiry_and_injected_codes() {
         (400, Some("invalid_grant"), Some("message_only"))
     );
 }
+
+/// With three partners of ten customers: partner 1's refresh token mints
+/// tokens for its own customers (shared or not) and its GDAP-only tenant,
+/// as partner 1's admin and app; for a customer only partner 0 has, or
+/// partner 0's own tenant, it fails exactly as partner 0's does for a
+/// customer it lost (AADSTS50020), while partner 0's token still works
+/// there. Rotation stays within the partner.
+#[tokio::test]
+async fn a_partner_reaches_its_own_customers_only() {
+    let f = crate::test_support::start_partners(10, 3).await;
+    let (p0, p1) = (f.partner(0), f.partner(1));
+    let rt1 = f.seeded_rt_of(1);
+    let graph = "https://graph.microsoft.com/.default";
+    let own = &p1.customers[5].tenant_id;
+    let shared = &p1.customers[0].tenant_id;
+    assert_eq!(shared, &p0.customers[9].tenant_id);
+    let only_partner_0 = &p0.customers[0].tenant_id;
+
+    let upn_0 = claims(&f.access(shared, graph).await)["upn"].clone();
+    for t in [own, shared, &p1.gdap_only[0].tenant_id] {
+        let (s, b) = f.refresh_as(1, t, &rt1, graph).await;
+        assert_eq!(s, 200, "{t}: {b}");
+        let at = claims(b["access_token"].as_str().unwrap());
+        assert_eq!(at["tid"].as_str(), Some(t.as_str()));
+        assert_eq!(at["appid"].as_str(), Some(p1.client_id.as_str()));
+        assert_eq!(
+            at["idp"],
+            format!("https://sts.windows.net/{}/", p1.tenant_id)
+        );
+        assert!(at["upn"].as_str().unwrap().starts_with("admin@"));
+        assert_ne!(at["upn"], upn_0);
+    }
+
+    // The existing no-relationship answer: partner 0 and a customer it lost.
+    let lost = p0.customers[1].tenant_id.clone();
+    f.sim.remove_customer(&lost);
+    let (s0, b0) = f.refresh(&lost, &f.seeded_rt(), graph).await;
+    assert_eq!(
+        (s0, b0["error_codes"].clone()),
+        (400, serde_json::json!([50020]))
+    );
+    for t in [only_partner_0, &p0.tenant_id] {
+        let (s, b) = f.refresh_as(1, t, &rt1, graph).await;
+        assert_eq!(s, s0, "{t}: {b}");
+        assert_eq!(b["error"], b0["error"]);
+        assert_eq!(b["error_codes"], b0["error_codes"]);
+        assert!(b["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS50020: User account 'admin@"));
+    }
+    let (s, b) = f.refresh(only_partner_0, &f.seeded_rt(), graph).await;
+    assert_eq!(s, 200, "{b}");
+
+    // Partner 1's token with partner 0's app: not its client.
+    let (s, b) = f.refresh_as(0, own, &rt1, graph).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{b}"
+    );
+    assert_eq!(b["error_codes"], serde_json::json!([70000]));
+
+    // Rotation: the new refresh token is partner 1's too.
+    let (s, b) = f.refresh_as(1, &p1.tenant_id, &rt1, PC_SCOPE).await;
+    assert_eq!(s, 200, "{b}");
+    let rotated = b["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rotated, rt1);
+    assert_eq!(f.refresh_as(1, own, &rotated, graph).await.0, 200);
+    assert_eq!(
+        f.refresh_as(1, only_partner_0, &rotated, graph).await.0,
+        400
+    );
+}
