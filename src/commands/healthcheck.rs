@@ -113,7 +113,14 @@ async fn probe(url: &url::Url, timeout: Duration) -> Result<String, String> {
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| format!("no answer: {}", chain(&e)))?;
+        // reqwest's own text is only "error sending request"; the reason
+        // (connection refused) is a cause.
+        .map_err(|e| {
+            format!(
+                "no answer: {}",
+                tenantwatch_daemon::support::error_text::chain(&e)
+            )
+        })?;
     let status = resp.status();
     // "ready" or the reason: a line, not a page.
     let body: String = resp
@@ -128,19 +135,6 @@ async fn probe(url: &url::Url, timeout: Duration) -> Result<String, String> {
     } else {
         Err(format!("HTTP {}: {}", status.as_u16(), body.trim()))
     }
-}
-
-/// An error and its causes on one line: reqwest's own text is only
-/// "error sending request", the reason (connection refused) is a cause.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -121,7 +121,10 @@ pub fn load(path: &Path, log: LogOptions) -> Result<Settings, ExitCode> {
 
 /// Reports an error with its whole cause chain, once.
 pub fn report(e: &anyhow::Error) {
-    crate::warn_user!("error: {e:#}");
+    crate::warn_user!(
+        "error: {}",
+        tenantwatch_daemon::support::error_text::chain(e.as_ref())
+    );
 }
 
 /// Success, or the error reported and exit code 1.
@@ -140,4 +143,23 @@ pub fn when(ts: Option<i64>) -> String {
     ts.map(tenantwatch_common::time::rfc3339)
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    /// What `report` prints: anyhow's contexts joined, a context that
+    /// already quotes its cause (as the daemon's errors do) not repeated.
+    #[test]
+    fn a_reported_chain_names_each_cause_once() {
+        let e = Err::<(), _>(std::io::Error::other("HTTP 429 Too Many Requests"))
+            .context("Key Vault identity: HTTP 429 Too Many Requests")
+            .context("cannot read the current refresh token")
+            .unwrap_err();
+        assert_eq!(
+            tenantwatch_daemon::support::error_text::chain(e.as_ref()),
+            "cannot read the current refresh token: Key Vault identity: HTTP 429 Too Many Requests"
+        );
+    }
 }

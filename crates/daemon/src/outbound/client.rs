@@ -72,7 +72,8 @@ pub fn build_client(
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No response: DNS, connect, TLS, timeout.
-    #[error("{api} {url} (tenant {tenant}): request failed: {source}")]
+    // reqwest's own text leaves the reason (refused, certificate, timeout) to its causes.
+    #[error("{api} {url} (tenant {tenant}): request failed: {}", crate::support::error_text::chain(.source))]
     Transport {
         api: &'static str,
         tenant: String,
