@@ -9,6 +9,7 @@
 //! customer is one tenant listed by two partners. Partner 0 is the partner a
 //! single-partner simulator has always had.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -90,8 +91,8 @@ pub(crate) struct Tenant {
 /// A tenant's place in the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TenantKind {
-    /// A partner's own tenant.
-    Partner,
+    /// Partner `k`'s own tenant.
+    Partner(usize),
     /// The customer at this position of [`World::customers`] (customer
     /// `pos + 1` in names).
     Customer(usize),
@@ -146,6 +147,10 @@ pub(crate) struct World {
     /// The single-tenant app that reads Key Vault, registered in partner
     /// 0's tenant: one vault holds every partner's refresh token.
     pub identity_app: App,
+    /// Every tenant by lower-case id and by lower-case domain: Graph and ARM
+    /// look the caller's tenant up on every request, and a scan of 10,000
+    /// customers per request was CPU the benchmark's daemon shares.
+    index: HashMap<String, TenantKind>,
 }
 
 const COMPANIES: &[&str] = &[
@@ -215,12 +220,36 @@ impl World {
             home_tenant: partners[0].tenant.id.clone(),
             multi_tenant: false,
         };
-        Self {
+        let mut world = Self {
             seed,
             partners,
             customers,
             gdap_only,
             identity_app,
+            index: HashMap::new(),
+        };
+        world.index = world.build_index();
+        world
+    }
+
+    /// [`World::index`]; the first tenant with a key keeps it, as a scan in
+    /// [`World::all_tenants`] order would find it.
+    fn build_index(&self) -> HashMap<String, TenantKind> {
+        let mut index = HashMap::new();
+        for t in self.all_tenants() {
+            for key in [&t.id, &t.domain] {
+                index.entry(key.to_ascii_lowercase()).or_insert(t.kind);
+            }
+        }
+        index
+    }
+
+    /// The tenant a [`TenantKind`] names.
+    fn by_kind(&self, kind: TenantKind) -> Option<&Tenant> {
+        match kind {
+            TenantKind::Partner(k) => self.partners.get(k).map(|p| &p.tenant),
+            TenantKind::Customer(pos) => self.customers.get(pos),
+            TenantKind::GdapOnly(k) => self.gdap_only.get(k),
         }
     }
 
@@ -242,8 +271,13 @@ impl World {
 
     /// The tenant whose id or verified domain is `key` (case-insensitive).
     pub fn tenant(&self, key: &str) -> Option<&Tenant> {
-        self.all_tenants()
-            .find(|t| t.id.eq_ignore_ascii_case(key) || t.domain.eq_ignore_ascii_case(key))
+        let kind = *self.index.get(&key.to_ascii_lowercase())?;
+        self.by_kind(kind)
+    }
+
+    /// The tenant whose id (not domain) is `id` (case-insensitive).
+    fn tenant_by_id(&self, id: &str) -> Option<&Tenant> {
+        self.tenant(id).filter(|t| t.id.eq_ignore_ascii_case(id))
     }
 
     /// The partners, then the customers, then the GDAP-only tenants.
@@ -320,7 +354,7 @@ impl World {
     /// Center or GDAP-only); empty for a partner's own tenant.
     pub fn partners_of(&self, t: &Tenant) -> Range<usize> {
         match t.kind {
-            TenantKind::Partner => 0..0,
+            TenantKind::Partner(_) => 0..0,
             TenantKind::GdapOnly(k) => k..k + 1,
             TenantKind::Customer(pos) => {
                 let tenants = self.customers_of(0).len();
@@ -340,19 +374,15 @@ impl World {
     /// Whether some partner has delegated admin in `tenant_id`: a Partner
     /// Center customer or a GDAP-only tenant.
     pub fn is_customer(&self, tenant_id: &str) -> bool {
-        self.customers
-            .iter()
-            .chain(&self.gdap_only)
-            .any(|c| c.id.eq_ignore_ascii_case(tenant_id))
+        self.tenant_by_id(tenant_id)
+            .is_some_and(|t| matches!(t.kind, TenantKind::Customer(_) | TenantKind::GdapOnly(_)))
     }
 
     /// Whether partner `k` has delegated admin in `tenant_id`: one of its
     /// Partner Center customers or its GDAP-only tenant.
     pub fn is_customer_of(&self, k: usize, tenant_id: &str) -> bool {
-        self.customers_of(k)
-            .iter()
-            .chain(self.gdap_only_of(k))
-            .any(|c| c.id.eq_ignore_ascii_case(tenant_id))
+        self.tenant_by_id(tenant_id)
+            .is_some_and(|t| self.partners_of(t).contains(&k))
     }
 
     /// Object id of an app's service principal in a tenant.
@@ -456,7 +486,7 @@ fn partner(seed: u64, k: usize, customers: Range<usize>) -> Partner {
                 display_name: "Partner Shared Services".into(),
                 state: "Enabled",
             }],
-            kind: TenantKind::Partner,
+            kind: TenantKind::Partner(k),
         },
         sam_app,
         admin,
@@ -591,6 +621,15 @@ pub(crate) fn random_token(len: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Whether `id` is in partner `k`'s windows, by the lists themselves
+    /// (what `partners_of` and `is_customer_of` compute by arithmetic).
+    fn in_window(w: &World, k: usize, id: &str) -> bool {
+        w.customers_of(k)
+            .iter()
+            .chain(w.gdap_only_of(k))
+            .any(|c| c.id == id)
+    }
+
     #[test]
     fn same_seed_same_directory() {
         let a = World::generate(7, 30);
@@ -673,7 +712,7 @@ mod tests {
         assert_eq!(shared(0, 2), 0);
         // Every tenant's partners, by arithmetic, agree with the windows.
         for t in &w.customers {
-            let by_window: Vec<usize> = (0..3).filter(|k| w.is_customer_of(*k, &t.id)).collect();
+            let by_window: Vec<usize> = (0..3).filter(|k| in_window(&w, *k, &t.id)).collect();
             assert_eq!(
                 w.partners_of(t).collect::<Vec<_>>(),
                 by_window,
@@ -706,10 +745,21 @@ mod tests {
                     );
                 }
                 for t in &w.customers {
-                    let by_window: Vec<usize> = (0..partners)
-                        .filter(|k| w.is_customer_of(*k, &t.id))
-                        .collect();
+                    let by_window: Vec<usize> =
+                        (0..partners).filter(|k| in_window(&w, *k, &t.id)).collect();
                     assert!(!by_window.is_empty(), "{} has no partner", t.name);
+                    for k in 0..partners {
+                        assert_eq!(
+                            w.is_customer_of(k, &t.id.to_uppercase()),
+                            by_window.contains(&k)
+                        );
+                    }
+                    assert_eq!(
+                        w.tenant(&t.domain.to_uppercase()).map(|x| &x.id),
+                        Some(&t.id)
+                    );
+                    // A domain is not an id.
+                    assert!(!w.is_customer_of(by_window[0], &t.domain));
                     assert_eq!(
                         w.partners_of(t).collect::<Vec<_>>(),
                         by_window,
