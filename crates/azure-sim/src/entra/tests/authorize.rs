@@ -29,6 +29,15 @@ fn challenge(verifier: &str) -> String {
 
 /// Runs `/authorize` for the partner app and returns the redirect's query.
 async fn authorize(f: &Fixture, extra: &[(&str, &str)]) -> (u16, HashMap<String, String>, String) {
+    authorize_at(f, &f.sim.partner_tenant_id(), extra).await
+}
+
+/// [`authorize`] with `tenant` as the authority.
+async fn authorize_at(
+    f: &Fixture,
+    tenant: &str,
+    extra: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, String) {
     let mut q: Vec<(&str, String)> = vec![
         ("client_id", f.sim.partner_client_id()),
         ("response_type", "code".into()),
@@ -45,9 +54,8 @@ async fn authorize(f: &Fixture, extra: &[(&str, &str)]) -> (u16, HashMap<String,
     }
     let r = no_redirects(&f.sim)
         .get(format!(
-            "{}/{}/oauth2/v2.0/authorize",
-            f.sim.login_url(),
-            f.sim.partner_tenant_id()
+            "{}/{tenant}/oauth2/v2.0/authorize",
+            f.sim.login_url()
         ))
         .query(&q)
         .send()
@@ -66,13 +74,25 @@ async fn authorize(f: &Fixture, extra: &[(&str, &str)]) -> (u16, HashMap<String,
 }
 
 async fn redeem_code(f: &Fixture, code: &str, verifier: &str, redirect: &str) -> (u16, Value) {
-    let (id, secret) = (f.sim.partner_client_id(), f.sim.partner_client_secret());
+    let p = f.partner(0);
+    redeem_code_as(f, &p, code, verifier, redirect).await
+}
+
+/// [`redeem_code`] with partner `p`'s app at its tenant.
+async fn redeem_code_as(
+    f: &Fixture,
+    p: &crate::SimPartner,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> (u16, Value) {
+    let (id, secret) = (&p.client_id, &p.client_secret);
     f.token(
-        &f.sim.partner_tenant_id(),
+        &p.tenant_id,
         &[
             ("grant_type", "authorization_code"),
-            ("client_id", &id),
-            ("client_secret", &secret),
+            ("client_id", id),
+            ("client_secret", secret),
             ("code", code),
             ("redirect_uri", redirect),
             ("code_verifier", verifier),
@@ -117,6 +137,44 @@ async fn auth_code_pkce_issues_a_fresh_lineage_that_survives_revocation() {
     // Single use.
     let (s, b) = redeem_code(&f, &code, VERIFIER, "http://localhost:8400/cb").await;
     assert_eq!((s, b["error_codes"][0].as_u64()), (400, Some(54005)));
+}
+
+/// Partner 1's app, signed in at partner 1's tenant, gives partner 1's
+/// admin a refresh token of partner 1: its customers, not partner 0's.
+#[tokio::test]
+async fn auth_code_with_another_partners_app_gives_that_partners_token() {
+    let f = crate::test_support::start_partners(3, 2).await;
+    let (p0, p1) = (f.partner(0), f.partner(1));
+    let (status, q, body) =
+        authorize_at(&f, &p1.tenant_id, &[("client_id", p1.client_id.as_str())]).await;
+    assert_eq!(status, 302, "{body}");
+    let (s, b) = redeem_code_as(&f, &p1, &q["code"], VERIFIER, "http://localhost:8400/cb").await;
+    assert_eq!(s, 200, "{b}");
+    let id = claims(b["id_token"].as_str().unwrap());
+    assert_eq!(id["tid"].as_str(), Some(p1.tenant_id.as_str()));
+    assert_eq!(
+        id["preferred_username"].as_str(),
+        Some("admin@southridgeitservices01.onmicrosoft.com")
+    );
+    let rt = b["refresh_token"].as_str().unwrap().to_string();
+    let graph = "https://graph.microsoft.com/.default";
+    // Partner 1's own customer (the last: not shared with partner 0).
+    let own = &p1.customers[2].tenant_id;
+    assert!(!p0.customers.iter().any(|c| &c.tenant_id == own));
+    let (s, b) = f.refresh_as(1, own, &rt, graph).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = f
+        .refresh_as(1, &p0.customers[0].tenant_id, &rt, graph)
+        .await;
+    assert_eq!((s, b["error_codes"].clone()), (400, json!([50020])), "{b}");
+    // The same code flow with partner 0's app still yields partner 0's admin.
+    let (_, q, _) = authorize(&f, &[]).await;
+    let (s, b) = redeem_code(&f, &q["code"], VERIFIER, "http://localhost:8400/cb").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        claims(b["id_token"].as_str().unwrap())["tid"].as_str(),
+        Some(p0.tenant_id.as_str())
+    );
 }
 
 #[tokio::test]
