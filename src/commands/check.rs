@@ -51,19 +51,60 @@ fn advice(r: &Result<(), CollectError>) -> Option<String> {
     }
 }
 
-/// Runs the checks: exit 0 when every one passed, 1 when any failed, 2 for a bad config.
+/// Runs the checks of the partner `--partner` names, else of every partner
+/// in turn: exit 0 when every one passed, 1 when any failed, 2 for a bad
+/// config or an unknown partner.
 pub async fn run(args: ConfigArgs, log: crate::commands::LogOptions) -> ExitCode {
     let settings = match load(&args.config, log) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match check(&settings).await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+    let partners = match settings.select_or_all(args.partner.as_deref()) {
+        Ok(p) => p,
         Err(e) => {
-            report(&e);
-            ExitCode::FAILURE
+            crate::warn_user!("error: {e}");
+            return ExitCode::from(crate::commands::EXIT_CONFIG);
         }
+    };
+    let several = partners.len() > 1;
+    let mut failed = Vec::new();
+    for (i, partner) in partners.iter().enumerate() {
+        if several {
+            // One partner's failure never hides the next one's results.
+            crate::say!(
+                "{}== partner {} ==",
+                if i == 0 { "" } else { "\n" },
+                partner.partner_name
+            );
+        }
+        let ok = match check(partner).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                report(&e);
+                false
+            }
+        };
+        if !ok {
+            failed.push(partner.partner_name.clone());
+        }
+    }
+    if several {
+        crate::say!(
+            "\n{} partners: {} ok, {} failing{}",
+            partners.len(),
+            partners.len() - failed.len(),
+            failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", failed.join(", "))
+            }
+        );
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -27,7 +27,7 @@ use tenantwatch_daemon::model::{Api, StoredToken, REFRESH_TOKEN_LIFETIME};
 use tenantwatch_daemon::store::{NewToken, Source};
 use tenantwatch_daemon::support::secret::{ExposeSecret, SecretString};
 
-use crate::commands::{exit, load, when};
+use crate::commands::{choose, exit, load, when};
 
 /// `tenantwatch consent`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +39,9 @@ pub struct Args {
     /// Config file (TOML).
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
     pub config: PathBuf,
+    /// The [[partners]] entry whose admin signs in and whose store gets the token.
+    #[arg(long, value_name = "NAME", env = "TENANTWATCH_PARTNER")]
+    pub partner: Option<String>,
     /// Use the device-code flow (for servers without a browser).
     #[arg(long)]
     pub device_code: bool,
@@ -148,7 +151,8 @@ pub async fn run(args: Args, log: crate::commands::LogOptions) -> ExitCode {
     if let Some(Action::Customers(a)) = args.action {
         return crate::commands::consent_customers::run(a, log).await;
     }
-    match load(&args.config, log) {
+    let settings = load(&args.config, log).and_then(|s| choose(&s, args.partner.as_deref()));
+    match settings {
         Ok(settings) => exit(consent(settings, args).await),
         Err(code) => code,
     }

@@ -20,7 +20,7 @@ use tenantwatch_daemon::outbound::partner_center::{
 use tenantwatch_daemon::outbound::request::ApiClient;
 use tenantwatch_daemon::tokens::broker::{BrokerError, TokenBroker};
 
-use crate::commands::{clean, load, report, EXIT_CONFIG, EXIT_FAILURE};
+use crate::commands::{choose, clean, load, report, EXIT_CONFIG, EXIT_FAILURE};
 
 /// `tenantwatch consent customers`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +29,9 @@ pub struct Args {
     /// Config file (TOML).
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
     pub config: PathBuf,
+    /// The [[partners]] entry whose customers and SAM app to use.
+    #[arg(long, value_name = "NAME", env = "TENANTWATCH_PARTNER")]
+    pub partner: Option<String>,
     /// A customer tenant id to push the consent into (repeatable).
     #[arg(long, value_name = "ID")]
     pub tenant: Vec<String>,
@@ -132,7 +135,7 @@ pub async fn run(args: Args, log: crate::commands::LogOptions) -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let settings = match load(&args.config, log) {
+    let settings = match load(&args.config, log).and_then(|s| choose(&s, args.partner.as_deref())) {
         Ok(s) => s,
         Err(code) => return code,
     };

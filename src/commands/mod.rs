@@ -24,6 +24,19 @@ pub struct ConfigArgs {
     /// Config file (TOML). Every key can also be set as TENANTWATCH__SECTION__KEY.
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "TENANTWATCH_CONFIG")]
     pub config: PathBuf,
+    /// The [[partners]] entry to act on, by name (check: every partner without it).
+    #[arg(long, value_name = "NAME", env = "TENANTWATCH_PARTNER")]
+    pub partner: Option<String>,
+}
+
+/// The partner `name` picks from `settings` (the only one without a name);
+/// a name the config lacks, or no name with several partners, is a
+/// command-line error.
+pub fn choose(settings: &Settings, name: Option<&str>) -> Result<Settings, ExitCode> {
+    settings.select(name).map_err(|e| {
+        crate::warn_user!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
 }
 
 /// `println!` for text that holds anything from outside (error chains, tenant

@@ -5,11 +5,13 @@ use std::process::ExitCode;
 use tenantwatch_daemon::config::Settings;
 use tenantwatch_daemon::rotation::{Outcome, Rotator};
 
-use crate::commands::{exit, load, when, ConfigArgs};
+use crate::commands::{choose, exit, load, when, ConfigArgs};
 
-/// Rotates regardless of the stored version's age and prints old and new version.
+/// Rotates regardless of the stored version's age and prints old and new
+/// version; with several partners, `--partner` names whose token.
 pub async fn run(args: ConfigArgs, log: crate::commands::LogOptions) -> ExitCode {
-    match load(&args.config, log) {
+    let settings = load(&args.config, log).and_then(|s| choose(&s, args.partner.as_deref()));
+    match settings {
         Ok(settings) => exit(rotate(settings).await),
         Err(code) => code,
     }

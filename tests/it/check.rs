@@ -6,22 +6,8 @@ use std::time::Duration;
 use crate::helpers::*;
 
 async fn check(config: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.args(["check", "--config"]).arg(config);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("check finishes")
-        .expect("check runs");
-    crate::helpers::record_output(&String::from_utf8_lossy(&out.stdout));
-    crate::helpers::record_output(&String::from_utf8_lossy(&out.stderr));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let config = config.to_string_lossy();
+    run_command(&["check", "--config", &config], env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

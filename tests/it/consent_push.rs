@@ -8,21 +8,10 @@ use std::time::Duration;
 use crate::helpers::*;
 
 async fn push(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.args(["consent", "customers", "--config"])
-        .arg(config)
-        .args(args);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("consent customers finishes")
-        .expect("consent customers runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    record_output(&stdout);
-    record_output(&stderr);
-    (out.status.code(), stdout, stderr)
+    let config = config.to_string_lossy();
+    let mut all = vec!["consent", "customers", "--config", &config];
+    all.extend_from_slice(args);
+    run_command(&all, &[]).await
 }
 
 /// Consent pushes the sim received, per customer id in the path.

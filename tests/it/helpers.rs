@@ -72,9 +72,21 @@ pub struct TestSim {
 
 /// Starts the simulator with `tenants` customers and writes `tenantwatch.toml` for it.
 pub async fn start_sim(tenants: usize, latency: Duration) -> TestSim {
+    start_sim_with(tenants, 1, latency).await
+}
+
+/// Starts the simulator with `partners` partners of `tenants` customers
+/// each, and writes `tenantwatch.toml` for it: `[[partners]]` entries named
+/// `partner-0`, `partner-1`, … when there are several.
+pub async fn start_sim_partners(tenants: usize, partners: usize) -> TestSim {
+    start_sim_with(tenants, partners, Duration::ZERO).await
+}
+
+async fn start_sim_with(tenants: usize, partners: usize, latency: Duration) -> TestSim {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = Sim::start(SimOptions {
         tenants,
+        partners,
         latency,
         state_dir: dir.path().to_path_buf(),
         ..SimOptions::default()
@@ -266,6 +278,28 @@ impl Daemon {
             .expect("wait");
         (status.code(), started.elapsed())
     }
+}
+
+/// Runs `tenantwatch ARGS…` to completion (within a minute) with extra
+/// environment, records what it printed, and returns its exit code, stdout
+/// and stderr.
+pub async fn run_command(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("tenantwatch {args:?} finishes within a minute"))
+        .expect("tenantwatch runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    record_output(&stdout);
+    record_output(&stderr);
+    (out.status.code(), stdout, stderr)
 }
 
 /// The value of a sample line `name{labels} value`, if present.

@@ -17,6 +17,7 @@ mod hostile;
 mod hostile_cloud;
 mod lifecycle;
 mod mfa;
+mod partners;
 mod renewals;
 mod restart;
 mod rotation;

@@ -10,9 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Sim, SimOptions, DEFAULT_RESOURCE_GRAPH_PAGE_SIZE, DEFAULT_SEED};
 
-/// Why `--write-config` is refused with several partners.
-const WRITE_CONFIG_ONE_PARTNER: &str = "--write-config writes one partner; --partners N > 1 needs the daemon's [[partners]] support, not built yet";
-
 /// Flags of `tenantwatch sim`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
@@ -86,21 +83,9 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Refuses flag combinations the simulator cannot honour, before anything
-/// starts.
-fn check(args: &SimArgs) -> anyhow::Result<()> {
-    // A config for partner 0 alone would run, but would quietly leave the
-    // other partners unwatched.
-    if args.partners > 1 && args.write_config.is_some() {
-        anyhow::bail!(WRITE_CONFIG_ONE_PARTNER);
-    }
-    Ok(())
-}
-
 /// Starts the simulator, writes the config if asked, prints the endpoints
 /// and a final `ready` line on stdout, and runs until `shutdown` is cancelled.
 pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    check(&args)?;
     let opts = SimOptions {
         tenants: args.tenants,
         partners: usize::from(args.partners),
@@ -229,42 +214,5 @@ mod tests {
         for bad in ["0", "101", "-1", "x"] {
             assert!(parse(&["--partners", bad]).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn write_config_is_refused_with_several_partners() {
-        let several = parse(&["--partners", "2", "--write-config", "/tmp/x.toml"]).unwrap();
-        let e = super::check(&several).unwrap_err().to_string();
-        assert_eq!(e, super::WRITE_CONFIG_ONE_PARTNER);
-        assert!(e.contains("[[partners]]"));
-        for fine in [
-            &["--write-config", "/tmp/x.toml"][..],
-            &["--partners", "1", "--write-config", "/tmp/x.toml"],
-            &["--partners", "5"],
-        ] {
-            assert!(super::check(&parse(fine).unwrap()).is_ok(), "{fine:?}");
-        }
-    }
-
-    /// The refusal comes before anything starts: no listener, no files.
-    #[tokio::test]
-    async fn run_cli_refuses_before_starting() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("tw.toml");
-        let state = dir.path().join("state");
-        let args = parse(&[
-            "--partners",
-            "3",
-            "--write-config",
-            config.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-        .unwrap();
-        let e = super::run_cli(args, tokio_util::sync::CancellationToken::new())
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("--write-config writes one partner"));
-        assert!(!config.exists() && !state.exists());
     }
 }

@@ -673,12 +673,25 @@ impl SimHandle {
     }
 
     /// Writes a tenantwatch config for a `custom` cloud pointing at this
-    /// simulator; `listen` becomes `[server] listen` when given. It names
-    /// partner 0 only (the daemon reads one partner so far).
+    /// simulator; `listen` becomes `[server] listen` when given. One partner
+    /// is a `[partner]` section; several are `[[partners]]` entries named
+    /// `partner-0`, `partner-1`, ….
     pub fn write_config(&self, path: &Path, listen: Option<&str>) -> Result<(), SimError> {
         let s = self.state();
         let o = &s.origins;
-        let first = s.world.default_partner();
+        let partners = s
+            .world
+            .partners
+            .iter()
+            .enumerate()
+            .map(|(k, p)| files::config::PartnerInputs {
+                name: format!("partner-{k}"),
+                tenant_id: p.tenant.id.clone(),
+                client_id: p.sam_app.client_id.clone(),
+                secret_file: self.inner.files.partner_secret_of(k),
+                secret_name: partner_secret_name(k),
+            })
+            .collect();
         let text = files::config::render(&files::config::ConfigInputs {
             login: &o.login,
             graph: &o.graph,
@@ -686,13 +699,10 @@ impl SimHandle {
             partner_center: &o.partner_center,
             keyvault: &o.keyvault,
             ca_file: &self.inner.ca_file,
-            partner_tenant_id: &first.tenant.id,
-            partner_client_id: &first.sam_app.client_id,
-            partner_secret_file: &self.inner.files.partner_secret,
+            partners,
             identity_tenant_id: &s.world.identity_app.home_tenant,
             identity_client_id: &s.world.identity_app.client_id,
             identity_secret_file: &self.inner.files.identity_secret,
-            secret_name: SECRET_NAME,
             listen,
             admin: &o.admin,
             managed_identity: &o.managed_identity,

@@ -16,13 +16,12 @@ pub(crate) struct ConfigInputs<'a> {
     pub partner_center: &'a str,
     pub keyvault: &'a str,
     pub ca_file: &'a Path,
-    pub partner_tenant_id: &'a str,
-    pub partner_client_id: &'a str,
-    pub partner_secret_file: &'a Path,
+    /// Every partner, partner 0 first: one is written as `[partner]` and
+    /// `[store]`, several as `[[partners]]` entries.
+    pub partners: Vec<PartnerInputs>,
     pub identity_tenant_id: &'a str,
     pub identity_client_id: &'a str,
     pub identity_secret_file: &'a Path,
-    pub secret_name: &'a str,
     pub listen: Option<&'a str>,
     /// Admin API origin, named in a comment (not a tenantwatch key).
     pub admin: &'a str,
@@ -35,13 +34,35 @@ pub(crate) struct ConfigInputs<'a> {
     pub federated_token_file: &'a Path,
 }
 
+/// One partner's app and vault secret.
+pub(crate) struct PartnerInputs {
+    /// The `[[partners]]` name.
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret_file: PathBuf,
+    pub secret_name: String,
+}
+
 #[derive(Serialize)]
 struct ConfigFile {
     cloud: Cloud,
-    partner: Partner,
-    store: Store,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partner: Option<Partner>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<Store>,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<Server>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    partners: Vec<PartnerEntry>,
+}
+
+#[derive(Serialize)]
+struct PartnerEntry {
+    name: String,
+    #[serde(flatten)]
+    app: Partner,
+    store: Store,
 }
 
 #[derive(Serialize)]
@@ -54,7 +75,7 @@ struct Cloud {
     ca_file: PathBuf,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Partner {
     tenant_id: String,
     client_id: String,
@@ -89,6 +110,38 @@ struct Server {
 
 /// The TOML text of the config. Secrets are referenced by file, never inlined.
 pub(crate) fn render(i: &ConfigInputs<'_>) -> Result<String, SimError> {
+    let app = |p: &PartnerInputs| Partner {
+        tenant_id: p.tenant_id.clone(),
+        client_id: p.client_id.clone(),
+        client_secret_file: p.secret_file.clone(),
+    };
+    let store = |p: &PartnerInputs| Store {
+        kind: "keyvault",
+        keyvault: KeyVault {
+            url: i.keyvault.into(),
+            secret_name: p.secret_name.clone(),
+            identity: Identity {
+                kind: "client_secret",
+                tenant_id: i.identity_tenant_id.into(),
+                client_id: i.identity_client_id.into(),
+                client_secret_file: i.identity_secret_file.into(),
+            },
+        },
+    };
+    let (partner, partners) = match i.partners.as_slice() {
+        [one] => (Some(one), Vec::new()),
+        several => (
+            None,
+            several
+                .iter()
+                .map(|p| PartnerEntry {
+                    name: p.name.clone(),
+                    app: app(p),
+                    store: store(p),
+                })
+                .collect(),
+        ),
+    };
     let cfg = ConfigFile {
         cloud: Cloud {
             name: "custom",
@@ -98,25 +151,10 @@ pub(crate) fn render(i: &ConfigInputs<'_>) -> Result<String, SimError> {
             partner_center: i.partner_center.into(),
             ca_file: i.ca_file.into(),
         },
-        partner: Partner {
-            tenant_id: i.partner_tenant_id.into(),
-            client_id: i.partner_client_id.into(),
-            client_secret_file: i.partner_secret_file.into(),
-        },
-        store: Store {
-            kind: "keyvault",
-            keyvault: KeyVault {
-                url: i.keyvault.into(),
-                secret_name: i.secret_name.into(),
-                identity: Identity {
-                    kind: "client_secret",
-                    tenant_id: i.identity_tenant_id.into(),
-                    client_id: i.identity_client_id.into(),
-                    client_secret_file: i.identity_secret_file.into(),
-                },
-            },
-        },
+        partner: partner.map(app),
+        store: partner.map(store),
         server: i.listen.map(|l| Server { listen: l.into() }),
+        partners,
     };
     let header = format!(
         "# Written by `tenantwatch sim`: a custom cloud pointing at the simulator.\n\
@@ -179,6 +217,46 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
 mod tests {
     use super::*;
 
+    fn partner(k: usize) -> PartnerInputs {
+        PartnerInputs {
+            name: format!("partner-{k}"),
+            tenant_id: format!("pt{k}"),
+            client_id: format!("pc{k}"),
+            secret_file: PathBuf::from(format!("/s/partner-client-secret-{k}")),
+            secret_name: format!("tenantwatch-refresh-token-{k}"),
+        }
+    }
+
+    /// Several partners: a `[[partners]]` entry each, with its own app,
+    /// secret file and vault secret, and no single-partner sections.
+    #[test]
+    fn several_partners_are_partners_entries() {
+        let mut i = inputs(None);
+        i.partners = (0..3).map(partner).collect();
+        let text = render(&i).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        assert!(v.get("partner").is_none() && v.get("store").is_none());
+        let entries = v["partners"].as_array().unwrap();
+        assert_eq!(entries.len(), 3);
+        for (k, e) in entries.iter().enumerate() {
+            assert_eq!(e["name"].as_str(), Some(format!("partner-{k}").as_str()));
+            assert_eq!(e["tenant_id"].as_str(), Some(format!("pt{k}").as_str()));
+            assert_eq!(e["client_id"].as_str(), Some(format!("pc{k}").as_str()));
+            assert_eq!(
+                e["client_secret_file"].as_str(),
+                Some(format!("/s/partner-client-secret-{k}").as_str())
+            );
+            assert_eq!(
+                e["store"]["keyvault"]["secret_name"].as_str(),
+                Some(format!("tenantwatch-refresh-token-{k}").as_str())
+            );
+            assert_eq!(
+                e["store"]["keyvault"]["identity"]["client_id"].as_str(),
+                Some("ic")
+            );
+        }
+    }
+
     fn inputs(listen: Option<&'static str>) -> ConfigInputs<'static> {
         ConfigInputs {
             login: "https://127.0.0.1:1",
@@ -187,13 +265,10 @@ mod tests {
             partner_center: "https://127.0.0.1:5",
             keyvault: "https://127.0.0.1:2",
             ca_file: Path::new("/s/ca.pem"),
-            partner_tenant_id: "pt",
-            partner_client_id: "pc",
-            partner_secret_file: Path::new("/s/partner-client-secret"),
+            partners: vec![partner(0)],
             identity_tenant_id: "it",
             identity_client_id: "ic",
             identity_secret_file: Path::new("/s/keyvault-client-secret"),
-            secret_name: "tenantwatch-refresh-token",
             listen,
             admin: "http://127.0.0.1:7",
             managed_identity: "http://127.0.0.1:6",
@@ -212,7 +287,7 @@ mod tests {
         assert_eq!(v["cloud"]["ca_file"].as_str(), Some("/s/ca.pem"));
         assert_eq!(
             v["partner"]["client_secret_file"].as_str(),
-            Some("/s/partner-client-secret")
+            Some("/s/partner-client-secret-0")
         );
         assert_eq!(v["store"]["kind"].as_str(), Some("keyvault"));
         assert_eq!(

@@ -16,6 +16,7 @@
 pub mod cloud;
 pub mod credential;
 mod log_filter;
+mod partners;
 mod raw;
 mod sections;
 mod strict;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use log_filter::{check_log_filter, LOG_ENV};
+pub use partners::PartnerChoiceError;
 pub use sections::*;
 
 use validate::{AzureEnv, Problems};
@@ -205,6 +207,130 @@ client_secret_file = "secret"
         let body = body.replace("\"secret\"", &format!("{:?}", dir.path().join("secret")));
         std::fs::write(&p, body).unwrap();
         Settings::load_with_env(&p, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    /// Two `[[partners]]` entries: each its own app and store; the first
+    /// takes the top-level rotation and tenants, the second its own.
+    fn two_partners() -> String {
+        format!(
+            r#"
+[rotation]
+schedule = "0 0 4 * * *"
+[tenants]
+sources = ["gdap"]
+[[partners]]
+name = "direct"
+tenant_id = "{GUID_A}"
+client_id = "{GUID_B}"
+client_secret_file = "secret"
+[partners.store]
+kind = "file"
+[partners.store.file]
+path = "/var/lib/tenantwatch/direct.token"
+[[partners]]
+name = "indirect"
+tenant_id = "{GUID_B}"
+client_id = "{GUID_A}"
+client_secret_file = "secret"
+[partners.store]
+kind = "keyvault"
+[partners.store.keyvault]
+url = "https://v.vault.azure.net"
+secret_name = "tenantwatch-refresh-token-indirect"
+[partners.store.keyvault.identity]
+kind = "client_secret"
+tenant_id = "{GUID_A}"
+client_id = "{GUID_B}"
+client_secret_file = "secret"
+[partners.rotation]
+enabled = false
+[partners.tenants]
+sources = ["static"]
+static = ["{GUID_A}"]
+"#
+        )
+    }
+
+    #[test]
+    fn each_partner_has_its_own_app_store_rotation_and_tenants() {
+        let s = load(&two_partners(), &[]).unwrap();
+        assert_eq!(s.partner_names(), ["direct", "indirect"]);
+        let views = s.views();
+        let (direct, indirect) = (&views[0], &views[1]);
+        assert_eq!(direct.partner_name, "direct");
+        assert_eq!(direct.partner.tenant_id, GUID_A);
+        assert_eq!(direct.store.location(), "/var/lib/tenantwatch/direct.token");
+        assert_eq!(direct.rotation.schedule, "0 0 4 * * *");
+        assert!(direct.rotation.enabled);
+        assert_eq!(direct.tenants.sources, [crate::model::Source::Gdap]);
+        assert_eq!(indirect.partner_name, "indirect");
+        assert_eq!(indirect.partner.tenant_id, GUID_B);
+        assert_eq!(
+            indirect.store.location(),
+            "https://v.vault.azure.net/secrets/tenantwatch-refresh-token-indirect"
+        );
+        assert!(!indirect.rotation.enabled);
+        assert_eq!(indirect.tenants.static_tenants, [GUID_A]);
+        assert!(views.iter().all(|v| v.other_partners.is_empty()));
+        // What both share comes from the one top-level section.
+        assert_eq!(
+            direct.collection.concurrency,
+            indirect.collection.concurrency
+        );
+        assert_eq!(
+            s.select(Some("indirect")).unwrap().partner.tenant_id,
+            GUID_B
+        );
+        let e = s.select(None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the config has 2 partners (direct, indirect); pass --partner NAME"
+        );
+        let e = s.select(Some("Direct")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no partner named \"Direct\" in the config; its partners are direct, indirect"
+        );
+        assert_eq!(s.select_or_all(None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_single_partner_section_is_the_partner_named_default() {
+        let s = load(&good(), &[]).unwrap();
+        assert_eq!(s.partner_names(), [DEFAULT_PARTNER]);
+        assert_eq!(s.select(None).unwrap().partner_name, "default");
+        assert_eq!(s.select(Some("default")).unwrap().partner.tenant_id, GUID_A);
+        assert_eq!(s.views().len(), 1);
+    }
+
+    #[test]
+    fn partner_entries_name_their_problems_by_index() {
+        // Shared store, duplicate and bad names, a missing key and store, and
+        // the single-partner sections beside [[partners]].
+        let body = two_partners()
+            .replace("tenantwatch-refresh-token-indirect", "TenantWatch-Refresh-Token")
+            .replace("name = \"indirect\"", "name = \"direct\"")
+            + &good()
+            + &format!(
+                "[[partners]]\nname = \"a b\"\ntenant_id = \"{GUID_A}\"\nclient_secret_file = \"secret\"\n\
+                 [[partners]]\nname = \"x\"\ntenant_id = \"{GUID_A}\"\nclient_id = \"{GUID_B}\"\nclient_secret_file = \"secret\"\n\
+                 [partners.store]\nkind = \"keyvault\"\n[partners.store.keyvault]\nurl = \"https://v.vault.azure.net/\"\nsecret_name = \"tenantwatch-refresh-token\"\n\
+                 [partners.store.keyvault.identity]\ntenant_id = \"{GUID_A}\"\nclient_id = \"{GUID_B}\"\nclient_secret_file = \"secret\"\n"
+            );
+        let err = load(&body, &[]).unwrap_err().to_string();
+        for want in [
+            "partner: a config has [[partners]] entries or one [partner] section, not both",
+            "store: each [[partners]] entry has its own store",
+            "partners[1].name: \"direct\" is used twice",
+            "partners[2].name: \"a b\" must be 1–64 letters",
+            "partners[2].client_id: missing\n",
+            "partners[2].store: section missing",
+            "partners[3].store: https://v.vault.azure.net/secrets/tenantwatch-refresh-token is partners[1]'s store too",
+        ] {
+            assert!(err.contains(want), "{want:?} not in {err}");
+        }
+        let err = load("partners = []\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("partners: is empty"), "{err}");
     }
 
     /// Relative secret paths are found next to the config file, whatever the

@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub(super) cloud: RawCloud,
     pub(super) partner: Option<RawApp>,
     pub(super) store: Option<RawStore>,
+    pub(super) partners: Option<Vec<RawPartner>>,
     #[serde(default)]
     pub(super) server: RawServer,
     #[serde(default)]
@@ -29,6 +30,37 @@ pub(super) struct RawConfig {
     pub(super) secrets: RawSecrets,
     #[serde(default)]
     pub(super) consent: RawConsent,
+}
+
+/// One `[[partners]]` entry: the SAM app's keys of `[partner]`, plus the
+/// partner's own store, and rotation and tenants when they differ from the
+/// top-level sections.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPartner {
+    pub(super) name: Option<String>,
+    pub(super) tenant_id: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<String>,
+    pub(super) client_secret_file: Option<PathBuf>,
+    pub(super) certificate_file: Option<PathBuf>,
+    pub(super) store: Option<RawStore>,
+    pub(super) rotation: Option<RawRotation>,
+    pub(super) tenants: Option<RawTenants>,
+}
+
+impl RawPartner {
+    /// Its SAM app's keys, as a `[partner]` section holds them.
+    pub(super) fn app(&self) -> RawApp {
+        RawApp {
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            client_secret_file: self.client_secret_file.clone(),
+            certificate_file: self.certificate_file.clone(),
+            ..RawApp::default()
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

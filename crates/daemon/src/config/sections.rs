@@ -12,13 +12,18 @@ use crate::config::web::{WebConfig, WebConfigError};
 use crate::model::Source;
 use crate::support::secret::SecretString;
 
-/// The validated configuration the daemon runs with.
+/// The validated configuration the daemon runs with, as seen by one
+/// partner: `partner_name`, `partner`, `store`, `rotation` and `tenants` are
+/// that partner's; `other_partners` holds the rest of a `[[partners]]`
+/// config, which [`Settings::views`] turns into settings of their own.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Endpoints and audiences.
     pub cloud: Cloud,
     /// Extra CA bundle (PEM) trusted in addition to the built-in roots.
     pub ca_file: Option<PathBuf>,
+    /// This partner's name: its `[[partners]]` `name`, or [`DEFAULT_PARTNER`].
+    pub partner_name: String,
     /// The multi-tenant SAM application.
     pub partner: PartnerApp,
     /// Where the refresh token lives.
@@ -39,6 +44,26 @@ pub struct Settings {
     pub log: LogSettings,
     /// What `tenantwatch consent customers` grants the SAM app in a customer.
     pub consent: ConsentSettings,
+    /// The other `[[partners]]` entries, in config order; empty for one partner.
+    pub other_partners: Vec<PartnerProfile>,
+}
+
+/// The partner name of a config with a single `[partner]` section.
+pub const DEFAULT_PARTNER: &str = "default";
+
+/// What one `[[partners]]` entry sets: everything that differs between partners.
+#[derive(Debug, Clone)]
+pub struct PartnerProfile {
+    /// Its `name`, the `partner` label value.
+    pub name: String,
+    /// Its SAM application.
+    pub app: PartnerApp,
+    /// Where its refresh token lives.
+    pub store: StoreSettings,
+    /// When its refresh token is rotated.
+    pub rotation: RotationSettings,
+    /// Which of its customers to watch.
+    pub tenants: DiscoverySettings,
 }
 
 /// The SAM app's grants that `tenantwatch consent customers` pushes into a
@@ -127,6 +152,23 @@ pub enum StoreSettings {
         /// Path of the token file.
         path: PathBuf,
     },
+}
+
+impl StoreSettings {
+    /// Where the token is, for telling two stores apart: the secret's URL
+    /// (Key Vault names are case-insensitive) or the file's path.
+    pub fn location(&self) -> String {
+        match self {
+            StoreSettings::KeyVault {
+                url, secret_name, ..
+            } => format!(
+                "{}/secrets/{}",
+                url.as_str().trim_end_matches('/'),
+                secret_name.to_ascii_lowercase()
+            ),
+            StoreSettings::File { path } => path.display().to_string(),
+        }
+    }
 }
 
 /// HTTP server settings.

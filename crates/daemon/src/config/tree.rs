@@ -340,7 +340,7 @@ mod tests {
             lines,
             [
                 "TENANTWATCH__COLLECTION__MAX_SERIES sets collection.max_series: expected a whole number, 0 or more, got \"-5\"",
-                "TENANTWATCH__NOPE__KEY sets unknown section nope; the sections are cloud, partner, store, server, collection, rotation, tenants, collectors, log, secrets, consent",
+                "TENANTWATCH__NOPE__KEY sets unknown section nope; the sections are cloud, partner, store, partners, server, collection, rotation, tenants, collectors, log, secrets, consent",
                 "TENANTWATCH__SERVER__LISTN sets unknown key server.listn; [server] takes listen, web_config_file, max_requests, header_read_timeout, idle_timeout, max_connections",
             ]
         );

@@ -37,6 +37,11 @@ impl Problems {
     fn required<'a>(&mut self, key: &str, v: &'a Option<String>) -> Option<&'a str> {
         match v.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => Some(s),
+            // A key inside an array of tables has no variable.
+            _ if key.contains('[') => {
+                self.push(key, "missing");
+                None
+            }
             _ => {
                 let env = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
                 self.push(key, format!("missing; set it in the file or with {env}"));
@@ -95,14 +100,41 @@ impl RawConfig {
             credentials: azure_env.get("CREDENTIALS_DIRECTORY").map(String::as_str),
             readers,
         };
-        let partner = match &self.partner {
-            Some(raw) => validate_app(&mut p, "partner", raw, files),
+        let rotation = validate_rotation(&mut p, "", &self.rotation);
+        let tenants = validate_tenants(&mut p, "", &self.tenants);
+        let partners = match &self.partners {
             None => {
-                p.push("partner", "section missing; it names the multi-tenant SAM application (tenant_id, client_id, client_secret_file)");
-                None
+                let partner = match &self.partner {
+                    Some(raw) => validate_app(&mut p, "partner", raw, files),
+                    None => {
+                        p.push("partner", "section missing; it names the multi-tenant SAM application (tenant_id, client_id, client_secret_file)");
+                        None
+                    }
+                };
+                let store = validate_store(&mut p, "", self.store.as_ref(), azure_env, files);
+                match (partner, store, &rotation, &tenants) {
+                    (Some(app), Some(store), Some(rotation), Some(tenants)) => {
+                        vec![PartnerProfile {
+                            name: DEFAULT_PARTNER.to_string(),
+                            app,
+                            store,
+                            rotation: rotation.clone(),
+                            tenants: tenants.clone(),
+                        }]
+                    }
+                    _ => Vec::new(),
+                }
             }
+            Some(list) => validate_partners(
+                &mut p,
+                &self,
+                list,
+                rotation.as_ref(),
+                tenants.as_ref(),
+                azure_env,
+                files,
+            ),
         };
-        let store = validate_store(&mut p, self.store.as_ref(), azure_env, files);
         let listen = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = match listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -121,38 +153,27 @@ impl RawConfig {
         });
         let connections = validate_connections(&mut p, &self.server);
         let collection = validate_collection(&mut p, &self.collection);
-        let rotation = validate_rotation(&mut p, &self.rotation);
-        let tenants = validate_tenants(&mut p, &self.tenants);
         let (collectors, custom_queries) = match &collection {
             Some(c) => validate_collectors(&mut p, &self.collectors, c),
             None => Default::default(),
         };
         let log = validate_log(&mut p, &self.log);
         let consent = validate_consent(&mut p, &self.consent);
-        match (
-            cloud,
-            partner,
-            store,
-            listen,
-            connections,
-            collection,
-            rotation,
-            log,
-        ) {
+        let mut partners = partners.into_iter();
+        match (cloud, partners.next(), listen, connections, collection, log) {
             (
                 Some(cloud),
-                Some(partner),
-                Some(store),
+                Some(first),
                 Some(listen),
                 Some((header_read_timeout, idle_timeout, max_connections)),
                 Some(collection),
-                Some(rotation),
                 Some(log),
             ) if p.0.is_empty() => Ok(Settings {
                 cloud,
                 ca_file,
-                partner,
-                store,
+                partner_name: first.name,
+                partner: first.app,
+                store: first.store,
                 server: ServerSettings {
                     listen,
                     web,
@@ -162,16 +183,118 @@ impl RawConfig {
                     max_connections,
                 },
                 collection,
-                rotation,
-                tenants: tenants.ok_or_else(Vec::new)?,
+                rotation: first.rotation,
+                tenants: first.tenants,
                 collectors,
                 custom_queries,
                 log,
                 consent,
+                other_partners: partners.collect(),
             }),
             _ => Err(p.0),
         }
     }
+}
+
+/// At most this many `[[partners]]`: each runs its own discovery, collectors
+/// and rotation, and a generated config with thousands is a mistake.
+pub const MAX_PARTNERS: usize = 100;
+
+/// A name fit for a label value, a command-line argument and a log line.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `[[partners]]`: each entry's name, app and store, its rotation and tenants
+/// (the top-level sections' when it has none), and what no two may share.
+fn validate_partners(
+    p: &mut Problems,
+    raw: &RawConfig,
+    list: &[RawPartner],
+    rotation: Option<&RotationSettings>,
+    tenants: Option<&DiscoverySettings>,
+    env: &AzureEnv,
+    files: SecretFiles<'_>,
+) -> Vec<PartnerProfile> {
+    if raw.partner.is_some() {
+        p.push(
+            "partner",
+            "a config has [[partners]] entries or one [partner] section, not both; move it into a [[partners]] entry with a name",
+        );
+    }
+    if raw.store.is_some() {
+        p.push(
+            "store",
+            "each [[partners]] entry has its own store ([partners.store]); move this one into its entry",
+        );
+    }
+    if list.is_empty() {
+        p.push(
+            "partners",
+            "is empty; add a [[partners]] entry, or use one [partner] section",
+        );
+    }
+    if list.len() > MAX_PARTNERS {
+        p.push(
+            "partners",
+            format!("{} entries; at most {MAX_PARTNERS}", list.len()),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut stores: Vec<(String, usize)> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("partners[{i}].");
+        let name = entry.name.as_deref().unwrap_or_default();
+        if !plain_name(name) {
+            p.push(
+                &format!("{at}name"),
+                format!("{name:?} must be 1–64 letters, digits, '_', '-' or '.' (it is the partner label)"),
+            );
+        } else if names.contains(&name) {
+            p.push(&format!("{at}name"), format!("{name:?} is used twice"));
+        }
+        names.push(name);
+        let app = validate_app(p, &format!("partners[{i}]"), &entry.app(), files);
+        let store = validate_store(p, &at, entry.store.as_ref(), env, files);
+        if let Some(s) = &store {
+            let location = s.location();
+            // Two partners rotating one secret would each overwrite the
+            // other's token: the loser's is gone for good.
+            match stores.iter().find(|(l, _)| *l == location) {
+                Some((_, j)) => p.push(
+                    &format!("{at}store"),
+                    format!("{location} is partners[{j}]'s store too; every partner needs its own secret or file"),
+                ),
+                None => stores.push((location, i)),
+            }
+        }
+        let rotation = match &entry.rotation {
+            Some(r) => validate_rotation(p, &at, r),
+            None => rotation.cloned(),
+        };
+        let tenants = match &entry.tenants {
+            Some(t) => validate_tenants(p, &at, t),
+            None => tenants.cloned(),
+        };
+        if let (Some(app), Some(store), Some(rotation), Some(tenants)) =
+            (app, store, rotation, tenants)
+        {
+            out.push(PartnerProfile {
+                name: name.to_string(),
+                app,
+                store,
+                rotation,
+                tenants,
+            });
+        }
+    }
+    out
 }
 
 /// `server.header_read_timeout`, `server.idle_timeout` and `server.max_connections`.
@@ -479,11 +602,12 @@ fn validate_app(
 
 fn validate_identity(
     p: &mut Problems,
+    at: &str,
     raw: &RawApp,
     env: &AzureEnv,
     files: SecretFiles<'_>,
 ) -> Option<ServiceIdentity> {
-    let section = "store.keyvault.identity";
+    let section = &format!("{at}store.keyvault.identity");
     let key = |k: &str| format!("{section}.{k}");
     let authority = raw
         .authority
@@ -585,13 +709,14 @@ fn url_any(p: &mut Problems, key: &str, v: &str) -> Option<Url> {
 
 fn validate_store(
     p: &mut Problems,
+    at: &str,
     raw: Option<&RawStore>,
     env: &AzureEnv,
     files: SecretFiles<'_>,
 ) -> Option<StoreSettings> {
     let Some(raw) = raw else {
         p.push(
-            "store",
+            &format!("{at}store"),
             "section missing; set kind = \"keyvault\" (with [store.keyvault]) or \"file\"",
         );
         return None;
@@ -600,28 +725,28 @@ fn validate_store(
         "keyvault" => {
             let Some(kv) = &raw.keyvault else {
                 p.push(
-                    "store.keyvault",
+                    &format!("{at}store.keyvault"),
                     "section missing (url, secret_name, [store.keyvault.identity])",
                 );
                 return None;
             };
             let url = p
-                .required("store.keyvault.url", &kv.url)
-                .and_then(|u| p.https_url("store.keyvault.url", u));
-            let name = p.required("store.keyvault.secret_name", &kv.secret_name);
+                .required(&format!("{at}store.keyvault.url"), &kv.url)
+                .and_then(|u| p.https_url(&format!("{at}store.keyvault.url"), u));
+            let name = p.required(&format!("{at}store.keyvault.secret_name"), &kv.secret_name);
             if let Some(n) = name {
                 // Key Vault's own rule for secret names (SetSecret in the REST spec).
                 if n.len() > 127 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     p.push(
-                        "store.keyvault.secret_name",
+                        &format!("{at}store.keyvault.secret_name"),
                         format!("{n:?} must be 1-127 characters of 0-9, a-z, A-Z and -"),
                     );
                 }
             }
             let identity = match &kv.identity {
-                Some(id) => validate_identity(p, id, env, files),
+                Some(id) => validate_identity(p, at, id, env, files),
                 None => {
-                    p.push("store.keyvault.identity", "section missing; it names who reads the vault (kind, tenant_id, client_id, client_secret_file)");
+                    p.push(&format!("{at}store.keyvault.identity"), "section missing; it names who reads the vault (kind, tenant_id, client_id, client_secret_file)");
                     None
                 }
             };
@@ -639,7 +764,7 @@ fn validate_store(
                 }),
                 None => {
                     p.push(
-                        "store.file.path",
+                        &format!("{at}store.file.path"),
                         "missing; the file that holds the refresh token",
                     );
                     None
@@ -648,7 +773,7 @@ fn validate_store(
         }
         other => {
             p.push(
-                "store.kind",
+                &format!("{at}store.kind"),
                 format!("unknown store {other:?}; expected keyvault or file"),
             );
             None
@@ -668,6 +793,7 @@ fn valid_cron(p: &mut Problems, key: &str, schedule: &str) {
 
 fn validate_tenants(
     p: &mut Problems,
+    at: &str,
     raw: &RawTenants,
 ) -> Option<crate::config::DiscoverySettings> {
     use crate::config::Shard;
@@ -682,23 +808,26 @@ fn validate_tenants(
             Some(src) if !sources.contains(&src) => sources.push(src),
             Some(_) => {}
             None => p.push(
-                "tenants.sources",
+                &format!("{at}tenants.sources"),
                 format!("unknown source {s:?}; expected partner_center, gdap or static"),
             ),
         }
     }
     if sources.is_empty() {
-        p.push("tenants.sources", "names no source");
+        p.push(&format!("{at}tenants.sources"), "names no source");
     }
     let static_tenants = raw.static_tenants.clone().unwrap_or_default();
     for t in &static_tenants {
         if !is_guid(t) {
-            p.push("tenants.static", format!("{t:?} is not a tenant id GUID"));
+            p.push(
+                &format!("{at}tenants.static"),
+                format!("{t:?} is not a tenant id GUID"),
+            );
         }
     }
     if sources.contains(&Source::Static) && static_tenants.is_empty() {
         p.push(
-            "tenants.static",
+            &format!("{at}tenants.static"),
             "the static source is on but the list is empty",
         );
     }
@@ -711,7 +840,7 @@ fn validate_tenants(
                     Some(s) => Some(s),
                     None => {
                         p.push(
-                            "tenants.shard",
+                            &format!("{at}tenants.shard"),
                             format!("\"auto\" needs a hostname ending in -N below shard_count {n}; this host is {host:?}"),
                         );
                         None
@@ -719,7 +848,7 @@ fn validate_tenants(
                 },
                 None => {
                     p.push(
-                        "tenants.shard_count",
+                        &format!("{at}tenants.shard_count"),
                         "missing; \"auto\" sharding needs the replica count",
                     );
                     None
@@ -730,7 +859,7 @@ fn validate_tenants(
             Some(s) => Some(s),
             None => {
                 p.push(
-                    "tenants.shard",
+                    &format!("{at}tenants.shard"),
                     format!("{s:?} is not \"i/n\" with 0 <= i < n, or \"auto\""),
                 );
                 None
@@ -741,14 +870,14 @@ fn validate_tenants(
         .schedule
         .clone()
         .unwrap_or_else(|| DEFAULT_DISCOVERY_SCHEDULE.to_string());
-    valid_cron(p, "tenants.schedule", &schedule);
+    valid_cron(p, &format!("{at}tenants.schedule"), &schedule);
     let mut gdap_required_roles = Vec::new();
     for r in raw.gdap_required_roles.iter().flatten() {
         match crate::model::role_id(r) {
             Some(id) if !gdap_required_roles.contains(&id) => gdap_required_roles.push(id),
             Some(_) => {}
             None => p.push(
-                "tenants.gdap_required_roles",
+                &format!("{at}tenants.gdap_required_roles"),
                 format!(
                     "{r:?} is neither a role definition id (GUID) nor a built-in role name tenantwatch knows (e.g. \"Global Reader\"); use the role's template id"
                 ),
@@ -757,21 +886,16 @@ fn validate_tenants(
     }
     if !gdap_required_roles.is_empty() && !sources.contains(&Source::Gdap) {
         p.push(
-            "tenants.gdap_required_roles",
+            &format!("{at}tenants.gdap_required_roles"),
             "needs the gdap source in tenants.sources: roles are read from the GDAP relationships",
         );
     }
     let mut groups: Vec<crate::config::TenantGroup> = Vec::new();
     for (i, g) in raw.groups.iter().flatten().enumerate() {
-        let key = format!("tenants.groups[{i}]");
+        let key = format!("{at}tenants.groups[{i}]");
         let name = g.name.clone().unwrap_or_default();
         // A label value for routing: short, plain, and never the fallback.
-        let plain = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !plain {
+        if !plain_name(&name) {
             p.push(
                 &format!("{key}.name"),
                 format!("{name:?} must be 1–64 letters, digits, '_', '-' or '.'"),
@@ -902,21 +1026,21 @@ fn validate_collectors(
     (out, queries)
 }
 
-fn validate_rotation(p: &mut Problems, raw: &RawRotation) -> Option<RotationSettings> {
+fn validate_rotation(p: &mut Problems, at: &str, raw: &RawRotation) -> Option<RotationSettings> {
     let schedule = raw
         .schedule
         .clone()
         .unwrap_or_else(|| DEFAULT_ROTATION_SCHEDULE.to_string());
-    valid_cron(p, "rotation.schedule", &schedule);
+    valid_cron(p, &format!("{at}rotation.schedule"), &schedule);
     let rotate_after = parse_duration(
         p,
-        "rotation.rotate_after",
+        &format!("{at}rotation.rotate_after"),
         raw.rotate_after.as_deref(),
         "7d",
     )?;
     if rotate_after > Duration::from_secs(60 * 24 * 3600) {
         p.push(
-            "rotation.rotate_after",
+            &format!("{at}rotation.rotate_after"),
             "must be well under the refresh token's 90-day lifetime (at most 60d)",
         );
     }

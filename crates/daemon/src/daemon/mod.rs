@@ -353,6 +353,7 @@ pub async fn run(
     {
         let s = &running.settings;
         tracing::info!(
+            partner = %s.partner_name,
             store = %broker.store().describe(),
             discovery = %s.tenants.schedule,
             collectors = engine.settings().enabled().count(),

@@ -30,6 +30,9 @@ pub enum ReloadError {
     /// The web config file named on the command line.
     #[error("--web.config.file: {0}")]
     WebConfig(#[from] WebConfigError),
+    /// `--partner` names no partner of the config, or is missing with several.
+    #[error(transparent)]
+    Partner(#[from] crate::config::PartnerChoiceError),
 }
 
 impl ReloadError {
@@ -150,6 +153,7 @@ pub fn compare(old: &Settings, mut new: Settings) -> (Changes, Settings) {
     restart(os.listen != ns.listen, "server.listen");
     restart(!same_store(&old.store, &new.store), "store");
     restart(!same_app(&old.partner, &new.partner), "partner");
+    restart(old.partner_name != new.partner_name, "partners.name");
     restart(old.cloud != new.cloud, "cloud");
     restart(old.ca_file != new.ca_file, "cloud.ca_file");
     restart(
@@ -161,6 +165,7 @@ pub fn compare(old: &Settings, mut new: Settings) -> (Changes, Settings) {
     new.server.listen = old.server.listen;
     new.store = old.store.clone();
     new.partner = old.partner.clone();
+    new.partner_name = old.partner_name.clone();
     new.cloud = old.cloud.clone();
     new.ca_file = old.ca_file.clone();
     new.collection.request_timeout = old.collection.request_timeout;
