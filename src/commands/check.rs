@@ -12,7 +12,7 @@ use tenantwatch_daemon::collect::collector::{with_token, CollectError};
 use tenantwatch_daemon::config::Settings;
 use tenantwatch_daemon::daemon::Components;
 use tenantwatch_daemon::model::{Api, Tenant};
-use tenantwatch_daemon::outbound::request::{ApiClient, Request};
+use tenantwatch_daemon::outbound::request::Request;
 use tenantwatch_daemon::outbound::url::join;
 
 use crate::commands::{clean, load, report, ConfigArgs};
@@ -175,11 +175,7 @@ async fn check(settings: &Settings) -> anyhow::Result<bool> {
         }
     };
     // 3. Discovery.
-    let api = Arc::new(ApiClient::new(
-        c.http.clone(),
-        c.metrics.clone(),
-        settings.collection.limits.clone(),
-    ));
+    let api = Arc::new(c.api(settings));
     let found = tenantwatch_daemon::collect::discovery::discover(
         &settings.tenants,
         &api,

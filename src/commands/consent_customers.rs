@@ -17,7 +17,6 @@ use tenantwatch_daemon::outbound::client::ApiError;
 use tenantwatch_daemon::outbound::partner_center::{
     create_application_consent, list_customers, ApplicationConsent, ConsentOutcome, Customer,
 };
-use tenantwatch_daemon::outbound::request::ApiClient;
 use tenantwatch_daemon::tokens::broker::{BrokerError, TokenBroker};
 
 use crate::commands::{choose, clean, load, report, EXIT_CONFIG, EXIT_FAILURE};
@@ -199,11 +198,7 @@ async fn push(settings: &Settings, args: &Args) -> Result<Vec<Row>, PushError> {
             advice: source.class().advice(),
             source,
         })?;
-    let api = Arc::new(ApiClient::new(
-        c.http.clone(),
-        c.metrics.clone(),
-        settings.collection.limits.clone(),
-    ));
+    let api = Arc::new(c.api(settings));
     let customers = list_customers(&api, &partner, &settings.cloud.partner_center, &pc_token)
         .await
         .map_err(PushError::Customers)?;

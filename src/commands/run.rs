@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tenantwatch_daemon::config::{PartnerChoiceError, Settings, DEFAULT_CONFIG_PATH};
+use tenantwatch_daemon::config::{Settings, DEFAULT_CONFIG_PATH};
 use tenantwatch_daemon::daemon::{Reload, ReloadError};
 
 use crate::commands::{exit, LogOptions, EXIT_CONFIG};
@@ -23,8 +23,7 @@ pub struct Args {
     /// format (overrides server.web_config_file).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
-    /// The [[partners]] entry this daemon serves, by name; needed when the
-    /// config has several (one daemon per partner).
+    /// Serve only this [[partners]] entry, by name (default: every partner).
     #[arg(long, value_name = "NAME", env = "TENANTWATCH_PARTNER")]
     pub partner: Option<String>,
 }
@@ -33,7 +32,10 @@ impl Args {
     /// The settings as the config file, the environment and these arguments
     /// say; at start and again at every reload.
     pub fn settings(&self) -> Result<Settings, ReloadError> {
-        let mut settings = Settings::load(&self.config)?.select(self.partner.as_deref())?;
+        let mut settings = Settings::load(&self.config)?;
+        if let Some(name) = &self.partner {
+            settings = settings.select(Some(name))?;
+        }
         if let Some(listen) = self.listen {
             settings.server.listen = listen;
         }
@@ -50,12 +52,6 @@ pub async fn run(args: Args, log: LogOptions) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             crate::warn_user!("error: {e}");
-            if matches!(
-                e,
-                ReloadError::Partner(PartnerChoiceError::Ambiguous { .. })
-            ) {
-                crate::warn_user!("tenantwatch run serves one partner per process: start one for each with --partner NAME, each with its own --listen address");
-            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };

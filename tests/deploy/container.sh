@@ -136,10 +136,10 @@ pids+=("$!")
 ok=""
 for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$port/metrics" >"$tmp/run-metrics.txt" 2>/dev/null \
-     && grep -q '^tenantwatch_refresh_token_valid 1' "$tmp/run-metrics.txt" \
-     && grep -q '^tenantwatch_discovery_up 1' "$tmp/run-metrics.txt"; then ok=1; break; fi
+     && grep -q '^tenantwatch_refresh_token_valid{partner="default"} 1' "$tmp/run-metrics.txt" \
+     && grep -q '^tenantwatch_discovery_up{partner="default"} 1' "$tmp/run-metrics.txt"; then ok=1; break; fi
   sleep 0.2
 done
-grep -E '^tenantwatch_(refresh_token_valid|refresh_token_store_up|discovery_up|tenants) ' "$tmp/run-metrics.txt" || true
+grep -E '^tenantwatch_(refresh_token_valid|refresh_token_store_up|discovery_up|tenants)[{ ]' "$tmp/run-metrics.txt" || true
 [ -n "$ok" ] || { tail -n 20 "$tmp/run.log"; die "the daemon in the image did not read the token and discover the tenants"; }
 echo "ok: token read from the simulated Key Vault, tenants discovered"

@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 /// Every sample of the scrape: `name{labels}` → value.
 fn parse(metrics: &str) -> BTreeMap<String, f64> {
-    metrics
+    one_partner(metrics)
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {

@@ -14,7 +14,7 @@ const UNNAMED: &str = "dd4db9a0-cc4a-4213-9f9f-70242232d97e";
 
 /// The samples of family `name`, `{labels}` → value.
 fn family(metrics: &str, name: &str) -> BTreeMap<String, f64> {
-    metrics
+    one_partner(metrics)
         .lines()
         .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
         .filter_map(|l| {

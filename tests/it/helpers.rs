@@ -189,7 +189,9 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// Polls `/metrics` until `ok` holds for it, and returns that scrape; fails
-/// the test with the last scrape after `within`.
+/// the test with the last scrape after `within`. The scrape is read as
+/// [`one_partner`] gives it: the `default` partner's series without their
+/// `partner` label, other partners' in full.
 pub async fn wait_for(
     addr: std::net::SocketAddr,
     within: Duration,
@@ -199,6 +201,7 @@ pub async fn wait_for(
     let deadline = Instant::now() + within;
     loop {
         let (_, m) = get(addr, "/metrics").await;
+        let m = one_partner(&m);
         if ok(&m) {
             return m;
         }
@@ -302,14 +305,47 @@ pub async fn run_command(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, S
     (out.status.code(), stdout, stderr)
 }
 
-/// The value of a sample line `name{labels} value`, if present.
+/// The value of a sample line `name{labels} value`, if present. Series of
+/// the partner named `default` (a single `[partner]` config) are matched
+/// without their `partner` label, so tests of one partner name them as
+/// before; other partners' series are named in full, and
+/// `partners::every_series_of_a_single_partner_carries_partner_default`
+/// checks the label is served.
 pub fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
-        l.strip_prefix(name_and_labels)?
+        without_default_partner(l)
+            .strip_prefix(name_and_labels)?
             .strip_prefix(' ')?
             .parse()
             .ok()
     })
+}
+
+/// The `/metrics` text as a test of one partner reads it: every line with
+/// its `partner="default"` label left out (see [`sample`]).
+pub fn one_partner(metrics: &str) -> String {
+    metrics
+        .lines()
+        .map(without_default_partner)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A sample line with its `partner="default"` label left out.
+pub fn without_default_partner(line: &str) -> std::borrow::Cow<'_, str> {
+    const LABEL: &str = "partner=\"default\"";
+    if !line.contains(LABEL) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let (series, value) = line.rsplit_once(' ').unwrap_or((line, ""));
+    let series = if series.contains(&format!(",{LABEL}")) {
+        series.replacen(&format!(",{LABEL}"), "", 1)
+    } else if series.contains(&format!("{{{LABEL},")) {
+        series.replacen(&format!("{{{LABEL},"), "{", 1)
+    } else {
+        series.replacen(&format!("{{{LABEL}}}"), "", 1)
+    };
+    std::borrow::Cow::Owned(format!("{series} {value}"))
 }
 
 /// Loads the test config with extra `TENANTWATCH__…` overrides, as the binary would.

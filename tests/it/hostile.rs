@@ -303,7 +303,9 @@ fn api_client(server: &Server) -> ApiClient {
         attempts: 1,
         ..ApiLimits::default()
     };
-    ApiClient::new(server.http(), Metrics::new().unwrap(), limits)
+    let metrics = Metrics::new().unwrap();
+    let partner = metrics.partner("default");
+    ApiClient::new(server.http(), metrics, limits, partner)
 }
 
 #[tokio::test]
@@ -352,6 +354,7 @@ async fn key_vault_gives_typed_errors_and_stops_at_the_cap() {
         http.clone(),
         Url::parse(&server.url("token-ok", "")).unwrap(),
         metrics,
+        "default",
     );
     for kind in Kind::ALL {
         let vault = KeyVaultClient::new(
@@ -380,6 +383,7 @@ async fn token_endpoint_gives_typed_errors_and_stops_at_the_cap() {
             http.clone(),
             Url::parse(&server.url(kind.path(), "")).unwrap(),
             Metrics::new().unwrap(),
+            "default",
         );
         let e = tokens
             .redeem_refresh_token(
@@ -419,13 +423,15 @@ async fn token_endpoint_gives_typed_errors_and_stops_at_the_cap() {
 #[tokio::test]
 async fn partner_center_paging_stops_at_max_pages() {
     let server = Server::start().await;
+    let metrics = Metrics::new().unwrap();
     let api = ApiClient::new(
         server.http(),
-        Metrics::new().unwrap(),
+        metrics.clone(),
         ApiLimits {
             max_pages: 3,
             ..ApiLimits::default()
         },
+        metrics.partner("default"),
     );
     let bearer = SecretString::from("bearer".to_string());
     let base = Url::parse(&server.url("endless", "")).unwrap();

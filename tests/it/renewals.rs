@@ -46,7 +46,8 @@ async fn directory_subscriptions_match_the_ground_truth() {
         .keys()
         .any(|k| k.contains("auto_renew=\"false\"")));
     let family = |m: &str, name: &str| -> BTreeMap<String, f64> {
-        m.lines()
+        one_partner(m)
+            .lines()
             .filter_map(|l| l.strip_prefix(name))
             .filter(|l| l.starts_with('{'))
             .filter_map(|l| {

@@ -81,15 +81,21 @@ impl Rotator {
     /// One rotation attempt; `force` ignores `rotate_after`. Counts the attempt.
     pub async fn rotate(&self, force: bool) -> Result<Outcome, RotationError> {
         let result = self.rotate_inner(force).await;
+        let partner = self.broker.partner();
         match &result {
-            Ok(Outcome::Rotated { .. }) => {
-                self.metrics.rotations.with_label_values(&["success"]).inc()
-            }
+            Ok(Outcome::Rotated { .. }) => self
+                .metrics
+                .rotations
+                .with_label_values(&[&partner.name, "success"])
+                .inc(),
             Ok(Outcome::Skipped { .. }) => {}
             Err(_) => {
-                self.metrics.rotations.with_label_values(&["failure"]).inc();
-                let now = tenantwatch_common::time::unix_now();
                 self.metrics
+                    .rotations
+                    .with_label_values(&[&partner.name, "failure"])
+                    .inc();
+                let now = tenantwatch_common::time::unix_now();
+                partner
                     .refresh
                     .update(|r| r.last_rotation_failure = Some(now));
             }
@@ -146,11 +152,11 @@ impl Rotator {
         self.broker.install(saved);
         // Entra issued this token seconds ago in a redemption that succeeded:
         // unlike a value found in the store, it is known to be accepted.
-        self.metrics.refresh.update(|r| {
+        self.broker.partner().refresh.update(|r| {
             r.last_rotation = Some(now);
             r.valid = Some(true);
         });
-        tracing::info!(
+        tracing::info!(partner = &*self.broker.partner().name,
             old_version = %current.version,
             new_version = %new_version,
             expires = %rfc3339(expires),
@@ -171,7 +177,7 @@ impl Rotator {
         loop {
             match self.rotate(false).await {
                 Ok(Outcome::Skipped { version, age }) => {
-                    tracing::info!(%version, age_days = age.as_secs() / 86400, "stored refresh token is recent; rotation not needed yet");
+                    tracing::info!(partner = &*self.broker.partner().name, %version, age_days = age.as_secs() / 86400, "stored refresh token is recent; rotation not needed yet");
                     return;
                 }
                 Ok(Outcome::Rotated { .. }) => return,
@@ -184,11 +190,11 @@ impl Rotator {
                         )
                     ) || matches!(&e, RotationError::Redeem(BrokerError::Token(t)) if !t.class.is_transient());
                     if permanent {
-                        tracing::error!(error = %e, "refresh token rotation failed and will not be retried before the next schedule");
+                        tracing::error!(partner = &*self.broker.partner().name, error = %e, "refresh token rotation failed and will not be retried before the next schedule");
                         return;
                     }
                     let wait = RETRY.delay(failures, None);
-                    tracing::error!(error = %e, retry_in_secs = wait.as_secs(), "refresh token rotation failed; the previous token stays in use");
+                    tracing::error!(partner = &*self.broker.partner().name, error = %e, retry_in_secs = wait.as_secs(), "refresh token rotation failed; the previous token stays in use");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}

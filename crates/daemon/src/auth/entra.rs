@@ -195,6 +195,8 @@ pub struct TokenClient {
     http: Client,
     login: Url,
     metrics: Arc<Metrics>,
+    /// The partner whose tokens these are: the `partner` label.
+    partner: Arc<str>,
     /// Declared in the `claims` parameter of every refresh-token redemption
     /// (`cloud.client_capabilities`).
     capabilities: Arc<[String]>,
@@ -273,14 +275,21 @@ impl TokenClient {
         }
     }
 
-    /// A client for one login authority host, declaring no client capabilities.
-    pub fn new(http: Client, login: Url, metrics: Arc<Metrics>) -> Self {
+    /// A client for one login authority host requesting partner `partner`'s
+    /// tokens, declaring no client capabilities.
+    pub fn new(http: Client, login: Url, metrics: Arc<Metrics>, partner: &str) -> Self {
         Self {
             http,
             login,
             metrics,
+            partner: Arc::from(partner),
             capabilities: Arc::from(Vec::new()),
         }
+    }
+
+    /// The partner whose tokens these are.
+    pub fn partner(&self) -> &str {
+        &self.partner
     }
 
     /// The same client declaring `capabilities` on refresh-token redemptions.
@@ -473,7 +482,7 @@ impl TokenClient {
                 let e = self.refused(tenant, scope, detail);
                 self.metrics
                     .token_requests
-                    .with_label_values(&[scope_label, e.class.as_str()])
+                    .with_label_values(&[&self.partner, scope_label, e.class.as_str()])
                     .inc();
                 return Err(e);
             }
@@ -505,7 +514,7 @@ impl TokenClient {
         };
         self.metrics
             .token_requests
-            .with_label_values(&[scope_label, label])
+            .with_label_values(&[&self.partner, scope_label, label])
             .inc();
         result
     }

@@ -38,6 +38,8 @@ pub enum IdentitySource {
         endpoint: ManagedIdentityEndpoint,
         /// Counts requests.
         metrics: Arc<Metrics>,
+        /// The partner whose store this identity reads: the `partner` label.
+        partner: Arc<str>,
     },
 }
 
@@ -87,6 +89,7 @@ impl IdentitySource {
                 client_id: client_id.clone(),
                 endpoint: endpoint.clone(),
                 metrics,
+                partner: Arc::from(tokens.partner()),
             },
         })
     }
@@ -112,6 +115,7 @@ impl IdentitySource {
                 client_id,
                 endpoint,
                 metrics,
+                partner,
             } => {
                 let result = managed(http, client_id.as_deref(), endpoint, audience).await;
                 let outcome = match &result {
@@ -120,7 +124,7 @@ impl IdentitySource {
                 };
                 metrics
                     .token_requests
-                    .with_label_values(&[label, outcome])
+                    .with_label_values(&[partner, label, outcome])
                     .inc();
                 result
             }

@@ -192,6 +192,11 @@ impl Engine {
         lock(&self.state)
     }
 
+    /// The partner whose tenants this engine collects.
+    pub fn partner_name(&self) -> crate::model::PartnerName {
+        crate::model::PartnerName(self.broker.partner().name.clone())
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> Arc<EngineSettings> {
         lock(&self.settings).clone()
@@ -297,7 +302,7 @@ impl Engine {
             } else {
                 "see the partner refresh token error above"
             };
-            tracing::error!(
+            tracing::error!(partner = %self.partner_name().0,
                 source = f.source.as_str(),
                 reason = f.class.as_str(),
                 error = %f.message,
@@ -335,7 +340,7 @@ impl Engine {
                 k.insert(self.partner_tenant.clone());
                 k
             });
-            self.metrics.ratelimits.retain_tenants(&{
+            self.broker.partner().ratelimits.retain_tenants(&{
                 let mut k = keep;
                 k.insert(self.partner_tenant.clone());
                 k
@@ -350,7 +355,7 @@ impl Engine {
                     st.discovery.last_success
                 },
             };
-            tracing::info!(
+            tracing::info!(partner = %self.partner_name().0,
                 tenants = found.tenants.len(),
                 seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
                 "tenant discovery finished"
@@ -366,11 +371,11 @@ impl Engine {
         for r in rejected {
             self.metrics
                 .discovery_rejected
-                .with_label_values(&[r.source.as_str(), r.reason])
+                .with_label_values(&[&self.broker.partner().name, r.source.as_str(), r.reason])
                 .inc();
             // Bounded: a source listing thousands of bad ids must not grow memory.
             if seen.len() < MAX_REJECTIONS_LOGGED && seen.insert((r.source, r.value.clone())) {
-                tracing::warn!(
+                tracing::warn!(partner = %self.partner_name().0,
                     source = r.source.as_str(),
                     reason = r.reason,
                     value = %r.value,
@@ -383,7 +388,7 @@ impl Engine {
     async fn load_refresh_token(&self) {
         match self.broker.load_from_store().await {
             Ok(true) => {
-                tracing::info!(
+                tracing::info!(partner = %self.partner_name().0,
                     version = self
                         .broker
                         .current_token()
@@ -401,15 +406,15 @@ impl Engine {
                     .redeem(&self.partner_tenant, crate::model::Api::PartnerCenter)
                     .await
                 {
-                    tracing::warn!(error = %e, "the new refresh token was not accepted");
+                    tracing::warn!(partner = %self.partner_name().0, error = %e, "the new refresh token was not accepted");
                 }
             }
             Ok(false) => {}
             Err(e) if self.broker.has_refresh_token() => {
-                tracing::warn!(error = %e, "cannot re-read the refresh token; keeping the one in memory")
+                tracing::warn!(partner = %self.partner_name().0, error = %e, "cannot re-read the refresh token; keeping the one in memory")
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the refresh token; no tenant can be collected")
+                tracing::error!(partner = %self.partner_name().0, error = %e, "cannot read the refresh token; no tenant can be collected")
             }
         }
     }
@@ -442,7 +447,7 @@ impl Engine {
     ) {
         let name = collector.name();
         #[cfg(debug_assertions)]
-        test_hooks::stall(name, self.publisher.snapshot().ready).await;
+        test_hooks::stall(name, self.publisher.snapshot_of(&self.partner_name()).ready).await;
         let started = Instant::now();
         let partner = Tenant {
             tenant_id: self.partner_tenant.as_str().into(),
@@ -528,7 +533,7 @@ impl Engine {
             job.progress();
         }
         let seconds = started.elapsed().as_secs_f64();
-        tracing::info!(
+        tracing::info!(partner = %self.partner_name().0,
             collector = name,
             tenants = run.done,
             ok = run.ok,
@@ -604,7 +609,7 @@ impl Engine {
             }
             // A panic in one tenant's task must not take the run down; it is a bug to report.
             Err(e) if e.is_panic() => {
-                tracing::error!(error = %e, "a tenant collection task panicked")
+                tracing::error!(partner = %self.partner_name().0, error = %e, "a tenant collection task panicked")
             }
             Err(_) => {}
         }
@@ -680,7 +685,7 @@ impl Engine {
                         .series_dropped
                         .with_label_values(&[name])
                         .inc_by(dropped as u64);
-                    tracing::warn!(tenant = %tenant.tenant_id, collector = name, dropped, limit = max_series, "series limit reached; samples dropped");
+                    tracing::warn!(partner = %self.partner_name().0, tenant = %tenant.tenant_id, collector = name, dropped, limit = max_series, "series limit reached; samples dropped");
                 }
                 let about = (findings.name.is_some() || findings.domain.is_some()).then(|| {
                     // Graph's text: the name is cleaned, a domain that is
@@ -713,13 +718,13 @@ impl Engine {
                 match &e {
                     // The broker already said this once for every tenant.
                     CollectError::Token(b) if b.partner_wide() => {
-                        tracing::debug!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector skipped")
+                        tracing::debug!(partner = %self.partner_name().0, tenant = %tenant.tenant_id, collector = name, error = %e, "collector skipped")
                     }
                     CollectError::Token(b) => {
-                        tracing::warn!(tenant = %tenant.tenant_id, collector = name, reason = %b.class(), advice = b.class().advice(), error = %e, "collector failed")
+                        tracing::warn!(partner = %self.partner_name().0, tenant = %tenant.tenant_id, collector = name, reason = %b.class(), advice = b.class().advice(), error = %e, "collector failed")
                     }
                     CollectError::Api(_) => {
-                        tracing::warn!(tenant = %tenant.tenant_id, collector = name, error = %e, "collector failed")
+                        tracing::warn!(partner = %self.partner_name().0, tenant = %tenant.tenant_id, collector = name, error = %e, "collector failed")
                     }
                 }
                 let (series, about, signals) = kept();
@@ -734,7 +739,7 @@ impl Engine {
                 }
             }
             Err(_) => {
-                tracing::warn!(tenant = %tenant.tenant_id, collector = name, timeout_secs = timeout.as_secs_f64(), "collector timed out");
+                tracing::warn!(partner = %self.partner_name().0, tenant = %tenant.tenant_id, collector = name, timeout_secs = timeout.as_secs_f64(), "collector timed out");
                 let (series, about, signals) = kept();
                 TenantResult {
                     ok: false,
@@ -770,13 +775,16 @@ impl Engine {
         *covered = self.publish_requests.load(Ordering::SeqCst);
         let usable = self.broker.has_refresh_token();
         let plan = self.settings();
-        let Some(pending) = self
-            .state()
-            .snapshot(&plan.collectors, usable, &self.partner_tenant)
-        else {
+        let Some(pending) = self.state().snapshot(
+            &plan.collectors,
+            usable,
+            &self.partner_tenant,
+            self.partner_name(),
+        ) else {
             return;
         };
         let publisher = self.publisher.clone();
+        let partner = self.partner_name();
         let job = crate::exposition::encoder::run(move || {
             let Pending {
                 snapshot,
@@ -788,10 +796,11 @@ impl Engine {
                 .map(|(name, version, kept)| {
                     let sets: Vec<(&str, &SeriesSet)> =
                         kept.iter().map(|(t, s)| (t.as_ref(), s)).collect();
-                    let chunks: Vec<Arc<Chunk>> = crate::exposition::series::encode(&sets)
-                        .into_iter()
-                        .map(Arc::new)
-                        .collect();
+                    let chunks: Vec<Arc<Chunk>> =
+                        crate::exposition::series::encode(&partner, &sets)
+                            .into_iter()
+                            .map(Arc::new)
+                            .collect();
                     (name, (version, Arc::new(chunks)))
                 })
                 .collect();
@@ -810,7 +819,9 @@ impl Engine {
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "publishing the snapshot failed"),
+            Err(e) => {
+                tracing::error!(partner = %self.partner_name().0, error = %e, "publishing the snapshot failed")
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::config::CollectorSettings;
 use crate::exposition::series::SeriesSet;
 use crate::exposition::Chunk;
 use crate::model::{
-    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, Signal, Snapshot, TenantStatus,
+    CollectorRun, CollectorStatus, DiscoveryStatus, ErrorClass, PartnerName, Signal, Snapshot,
+    TenantStatus,
 };
 
 /// One collector's latest outcome for one tenant.
@@ -100,6 +101,7 @@ impl State {
         collectors: &[(Arc<dyn Collector>, CollectorSettings)],
         has_token: bool,
         partner_tenant: &str,
+        partner: PartnerName,
     ) -> Option<Pending> {
         let st = self;
         st.generation += 1;
@@ -222,6 +224,7 @@ impl State {
                 .filter(|(_, cs)| cs.enabled)
                 .all(|(c, _)| st.runs.contains_key(c.name()));
         let snapshot = Snapshot {
+            partner,
             generation,
             tenants,
             discovery: st.discovery.clone(),

@@ -48,8 +48,7 @@ pub struct Settings {
     pub other_partners: Vec<PartnerProfile>,
 }
 
-/// The partner name of a config with a single `[partner]` section.
-pub const DEFAULT_PARTNER: &str = "default";
+pub use crate::model::DEFAULT_PARTNER;
 
 /// What one `[[partners]]` entry sets: everything that differs between partners.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! The long-lived parts every command builds the same way from [`Settings`]:
-//! the metrics, the one HTTP client, the token endpoint client and the broker
-//! with its store.
+//! the metrics, the one HTTP client, and per partner the token endpoint
+//! client, the broker with its store and the API client.
 
 use std::sync::Arc;
 
@@ -47,15 +47,32 @@ pub struct Components {
 }
 
 impl Components {
-    /// Builds the HTTP client, store and broker.
+    /// Builds the metrics, the HTTP client, the store and the broker of the
+    /// partner `settings` is for.
     pub fn build(settings: &Settings) -> Result<Self, DaemonError> {
         let metrics = Metrics::new()?;
         let http = crate::outbound::client::build_client(
             settings.ca_file.as_deref(),
             settings.collection.request_timeout,
         )?;
-        let tokens = TokenClient::new(http.clone(), settings.cloud.login.clone(), metrics.clone())
-            .with_capabilities(settings.cloud.client_capabilities.clone());
+        Self::for_partner(settings, Publisher::new(metrics.clone()), http)
+    }
+
+    /// The store and broker of the partner `settings` is for, sharing the
+    /// publisher (and its metrics) and the HTTP client with the other partners.
+    pub fn for_partner(
+        settings: &Settings,
+        publisher: Arc<Publisher>,
+        http: reqwest::Client,
+    ) -> Result<Self, DaemonError> {
+        let metrics = publisher.metrics().clone();
+        let tokens = TokenClient::new(
+            http.clone(),
+            settings.cloud.login.clone(),
+            metrics.clone(),
+            &settings.partner_name,
+        )
+        .with_capabilities(settings.cloud.client_capabilities.clone());
         let store = Arc::new(match &settings.store {
             StoreSettings::KeyVault {
                 url,
@@ -81,11 +98,21 @@ impl Components {
             metrics.clone(),
         ));
         Ok(Self {
-            publisher: Publisher::new(metrics.clone()),
+            publisher,
             metrics,
             http,
             tokens,
             broker,
         })
+    }
+
+    /// An API client for this partner's requests.
+    pub fn api(&self, settings: &Settings) -> crate::outbound::request::ApiClient {
+        crate::outbound::request::ApiClient::new(
+            self.http.clone(),
+            self.metrics.clone(),
+            settings.collection.limits.clone(),
+            self.broker.partner().clone(),
+        )
     }
 }

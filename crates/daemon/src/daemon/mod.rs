@@ -70,76 +70,99 @@ fn signal_job(
     })
 }
 
-/// The scheduler's jobs by name, with the schedule each was added with, so
-/// a reload replaces only the jobs whose schedule changed.
+/// The scheduler's jobs by key (`partner/job`), with the schedule each was
+/// added with, so a reload replaces only the jobs whose schedule changed.
 struct Schedules {
     scheduler: JobScheduler,
-    jobs: HashMap<&'static str, (uuid::Uuid, String)>,
+    jobs: HashMap<String, (uuid::Uuid, String)>,
     metrics: Arc<Metrics>,
 }
 
 impl Schedules {
-    /// Makes job `name` signal `tx` on `schedule`, or never (`None`).
+    /// Makes partner `partner`'s job `name` signal `tx` on `schedule`, or never (`None`).
     async fn set(
         &mut self,
+        partner: &str,
         name: &'static str,
         schedule: Option<&str>,
         tx: &mpsc::Sender<()>,
     ) -> Result<(), JobSchedulerError> {
-        if self.jobs.get(name).map(|(_, s)| s.as_str()) == schedule {
+        let key = format!("{partner}/{name}");
+        if self.jobs.get(&key).map(|(_, s)| s.as_str()) == schedule {
             return Ok(());
         }
-        if let Some((id, _)) = self.jobs.remove(name) {
+        if let Some((id, _)) = self.jobs.remove(&key) {
             self.scheduler.remove(&id).await?;
         }
         if let Some(schedule) = schedule {
             let job = signal_job(schedule, name, tx.clone(), &self.metrics)?;
             let id = self.scheduler.add(job).await?;
-            self.jobs.insert(name, (id, schedule.to_string()));
+            self.jobs.insert(key, (id, schedule.to_string()));
         }
         Ok(())
     }
 }
 
-/// What a reload reaches into.
-struct Running {
-    /// The settings in force.
+/// One partner's engine, broker and the channels its jobs signal.
+struct PartnerRun {
+    /// Its settings in force.
     settings: Settings,
     engine: Arc<Engine>,
-    schedules: Schedules,
+    broker: Arc<crate::tokens::broker::TokenBroker>,
     discover_tx: mpsc::Sender<()>,
     /// By collector slot.
     collector_tx: Vec<mpsc::Sender<()>>,
     rotation_tx: mpsc::Sender<()>,
     rotation: Arc<Mutex<RotationSettings>>,
+}
+
+/// What a reload reaches into.
+struct Running {
+    /// Every partner, in config order.
+    partners: Vec<PartnerRun>,
+    schedules: Schedules,
     web: Arc<WebConfigSource>,
     connections: Arc<Connections>,
     scrapes: ScrapeLimit,
 }
 
 impl Running {
-    /// Schedules every job as the settings in force say.
+    /// The settings every partner shares (server, log), as in force.
+    fn shared(&self) -> &Settings {
+        &self.partners[0].settings
+    }
+
+    /// Schedules every job of every partner as the settings in force say.
     async fn schedule(&mut self) -> Result<(), JobSchedulerError> {
-        let s = &self.settings;
-        self.schedules
-            .set("discover", Some(&s.tenants.schedule), &self.discover_tx)
-            .await?;
-        let plan = self.engine.settings();
-        for (idx, (c, cs)) in plan.collectors.iter().enumerate() {
-            if let Some(tx) = self.collector_tx.get(idx) {
-                self.schedules
-                    .set(c.name(), cs.enabled.then_some(cs.schedule.as_str()), tx)
-                    .await?;
+        for p in &self.partners {
+            let (s, name) = (&p.settings, p.settings.partner_name.as_str());
+            self.schedules
+                .set(name, "discover", Some(&s.tenants.schedule), &p.discover_tx)
+                .await?;
+            let plan = p.engine.settings();
+            for (idx, (c, cs)) in plan.collectors.iter().enumerate() {
+                if let Some(tx) = p.collector_tx.get(idx) {
+                    self.schedules
+                        .set(
+                            name,
+                            c.name(),
+                            cs.enabled.then_some(cs.schedule.as_str()),
+                            tx,
+                        )
+                        .await?;
+                }
             }
+            let rotation = s.rotation.enabled.then_some(s.rotation.schedule.as_str());
+            self.schedules
+                .set(name, "rotate", rotation, &p.rotation_tx)
+                .await?;
         }
-        let rotation = s.rotation.enabled.then_some(s.rotation.schedule.as_str());
-        self.schedules
-            .set("rotate", rotation, &self.rotation_tx)
-            .await
+        Ok(())
     }
 
     /// Reads the settings again and puts them in force; an invalid config
-    /// is logged with every problem and changes nothing.
+    /// is logged with every problem and changes nothing. Partners added,
+    /// removed or reordered need a restart; the others reload.
     async fn reload(&mut self, load: &(dyn Fn() -> Result<Settings, ReloadError> + Send + Sync)) {
         tracing::info!("reloading configuration");
         let new = match load() {
@@ -152,34 +175,80 @@ impl Running {
                 return;
             }
         };
-        let (changes, new) = compare(&self.settings, new);
-        for key in &changes.restart {
+        let mut views = new.views();
+        let running: Vec<String> = self
+            .partners
+            .iter()
+            .map(|p| p.settings.partner_name.clone())
+            .collect();
+        if new.partner_names() != running {
+            tracing::warn!(
+                running = %running.join(", "),
+                configured = %new.partner_names().join(", "),
+                "[[partners]] changed; restart to apply: the partners running reload, none is added or removed"
+            );
+        }
+        let old_shared = self.shared().clone();
+        let mut live: Vec<String> = Vec::new();
+        let mut restart: Vec<&'static str> = Vec::new();
+        let mut rediscover = Vec::new();
+        let mut run = Vec::new();
+        let mut rotation_on = Vec::new();
+        for (i, p) in self.partners.iter_mut().enumerate() {
+            let Some(at) = views
+                .iter()
+                .position(|v| v.partner_name == p.settings.partner_name)
+            else {
+                continue;
+            };
+            let (changes, view) = compare(&p.settings, views.swap_remove(at));
+            for key in changes.live {
+                if !live.contains(&key) {
+                    live.push(key);
+                }
+            }
+            for key in changes.restart {
+                if !restart.contains(&key) {
+                    restart.push(key);
+                }
+            }
+            if !p.settings.rotation.enabled && view.rotation.enabled {
+                rotation_on.push(i);
+            }
+            *lock(&p.rotation) = view.rotation.clone();
+            let applied = p.engine.apply(EngineSettings::new(&view)).await;
+            if applied.rediscover {
+                rediscover.push(i);
+            }
+            run.push((i, applied.run));
+            p.settings = view;
+        }
+        for key in &restart {
             tracing::warn!(key, "{key} changed; restart to apply");
         }
-        let rotation_enabled = !self.settings.rotation.enabled && new.rotation.enabled;
-        let server_changed = Limits::new(&self.settings.server) != Limits::new(&new.server);
-        let level_changed = self.settings.log.level != new.log.level;
-        *lock(&self.rotation) = new.rotation.clone();
-        self.scrapes.set(new.server.max_requests);
-        self.connections.set_limits(Limits::new(&new.server));
-        self.web.replace(new.server.web.clone());
-        let applied = self.engine.apply(EngineSettings::new(&new)).await;
-        self.settings = new;
+        let shared = self.shared().clone();
+        let server_changed = Limits::new(&old_shared.server) != Limits::new(&shared.server);
+        let level_changed = old_shared.log.level != shared.log.level;
+        self.scrapes.set(shared.server.max_requests);
+        self.connections.set_limits(Limits::new(&shared.server));
+        self.web.replace(shared.server.web.clone());
         if let Err(e) = self.schedule().await {
             tracing::error!(error = %e, "cannot reschedule after the reload; some jobs keep their old schedule");
         }
         // What would have run at start runs now: discovery when the tenants
         // in scope may differ, a collector or rotation just switched on.
-        if applied.rediscover {
-            let _ = self.discover_tx.try_send(());
+        for i in rediscover {
+            let _ = self.partners[i].discover_tx.try_send(());
         }
-        for idx in &applied.run {
-            if let Some(tx) = self.collector_tx.get(*idx) {
-                let _ = tx.try_send(());
+        for (i, idxs) in run {
+            for idx in idxs {
+                if let Some(tx) = self.partners[i].collector_tx.get(idx) {
+                    let _ = tx.try_send(());
+                }
             }
         }
-        if rotation_enabled {
-            let _ = self.rotation_tx.try_send(());
+        for i in rotation_on {
+            let _ = self.partners[i].rotation_tx.try_send(());
         }
         if server_changed {
             let l = self.connections.limits();
@@ -191,21 +260,25 @@ impl Running {
             );
         }
         if level_changed {
-            if let Err(why) = crate::logging::set_level(&self.settings.log.level) {
+            if let Err(why) = crate::logging::set_level(&shared.log.level) {
                 tracing::warn!("log.level changed but not applied: {why}");
             }
         }
-        let changed = if changes.live.is_empty() {
+        let changed = if live.is_empty() {
             "nothing".to_string()
         } else {
-            changes.live.join(", ")
+            live.join(", ")
         };
         tracing::info!(%changed, "configuration reloaded");
     }
 }
 
-/// Whether the engine makes progress: why not, if it does not.
-fn health(failed: &AtomicBool, heartbeat: &Mutex<Instant>, engine: &Engine) -> Result<(), String> {
+/// Whether every engine makes progress: why not, if one does not.
+fn health(
+    failed: &AtomicBool,
+    heartbeat: &Mutex<Instant>,
+    partners: &[PartnerRun],
+) -> Result<(), String> {
     if failed.load(Ordering::Relaxed) {
         return Err("a background task failed".into());
     }
@@ -216,31 +289,55 @@ fn health(failed: &AtomicBool, heartbeat: &Mutex<Instant>, engine: &Engine) -> R
             quiet.as_secs()
         ));
     }
-    match engine.liveness.stuck() {
-        Some(stuck) => Err(stuck.to_string()),
-        None => Ok(()),
+    let several = partners.len() > 1;
+    for p in partners {
+        if let Some(stuck) = p.engine.liveness.stuck() {
+            return Err(if several {
+                format!("partner {}: {stuck}", p.settings.partner_name)
+            } else {
+                stuck.to_string()
+            });
+        }
     }
+    Ok(())
 }
 
 /// The service manager's one-line status: tenants, readiness, trouble.
 fn summary(publisher: &Publisher, health: &Result<(), String>) -> String {
-    let s = publisher.snapshot();
-    let mut out = if !s.discovery.done {
+    let all = publisher.snapshots();
+    let mut out = if !all.iter().all(|s| s.discovery.done) {
         "discovering tenants".to_string()
     } else {
-        let up = s.tenants.iter().filter(|t| t.up).count();
+        let discovered: usize = all.iter().map(|s| s.discovered).sum();
+        let up: usize = all
+            .iter()
+            .map(|s| s.tenants.iter().filter(|t| t.up).count())
+            .sum();
+        let partners = if all.len() > 1 {
+            format!(" of {} partners", all.len())
+        } else {
+            String::new()
+        };
         format!(
-            "{} tenants, {up} up; {}",
-            s.discovered,
-            if s.ready {
+            "{discovered} tenants{partners}, {up} up; {}",
+            if all.iter().all(|s| s.ready) {
                 "ready"
             } else {
                 "first collection in progress"
             }
         )
     };
-    if publisher.refresh().valid == Some(false) {
-        out.push_str("; refresh token refused: run tenantwatch consent");
+    let several = all.len() > 1;
+    for (name, r) in publisher.refresh() {
+        if r.valid == Some(false) {
+            if several {
+                out.push_str(&format!(
+                    "; partner {name}'s refresh token refused: run tenantwatch consent --partner {name}"
+                ));
+            } else {
+                out.push_str("; refresh token refused: run tenantwatch consent");
+            }
+        }
     }
     if let Err(why) = health {
         out.push_str("; stuck: ");
@@ -258,7 +355,9 @@ async fn next_request(reload: &mut Option<Reload>) -> bool {
 }
 
 /// Runs the daemon on `listener` until `shutdown` is cancelled; with
-/// `reload`, re-reads its settings at each request.
+/// `reload`, re-reads its settings at each request. Every partner of
+/// `settings` gets its own engine, broker and jobs; they share the metrics,
+/// the HTTP client and the server.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
@@ -266,26 +365,27 @@ pub async fn run(
     mut reload: Option<Reload>,
 ) -> Result<(), DaemonError> {
     let notify = Notifier::from_env();
-    let Components {
-        metrics,
-        publisher,
-        http,
-        broker,
-        ..
-    } = Components::build(&settings)?;
-    let engine = Arc::new(Engine::new(
-        crate::outbound::request::ApiClient::new(
-            http,
-            metrics.clone(),
-            settings.collection.limits.clone(),
-        ),
-        settings.cloud.clone(),
-        broker.clone(),
-        publisher.clone(),
-        EngineSettings::new(&settings),
-        settings.partner.tenant_id.clone(),
-        settings.partner.client_id.clone(),
-    ));
+    let metrics = Metrics::new()?;
+    let http = crate::outbound::client::build_client(
+        settings.ca_file.as_deref(),
+        settings.collection.request_timeout,
+    )?;
+    let publisher = Publisher::new(metrics.clone());
+    let views = settings.views();
+    let mut built = Vec::with_capacity(views.len());
+    for view in views {
+        let c = Components::for_partner(&view, publisher.clone(), http.clone())?;
+        let engine = Arc::new(Engine::new(
+            c.api(&view),
+            view.cloud.clone(),
+            c.broker.clone(),
+            publisher.clone(),
+            EngineSettings::new(&view),
+            view.partner.tenant_id.clone(),
+            view.partner.client_id.clone(),
+        ));
+        built.push((view, engine, c.broker));
+    }
 
     let failed = Arc::new(AtomicBool::new(false));
     let tracker = TaskTracker::new();
@@ -326,93 +426,65 @@ pub async fn run(
             })?)
             .await?;
     }
-    let (discover_tx, discover_rx) = mpsc::channel::<()>(1);
-    let slots = engine.settings().collectors.len();
-    let (collector_tx, collector_rx): (Vec<_>, Vec<_>) =
-        (0..slots).map(|_| mpsc::channel::<()>(1)).unzip();
-    let (rotation_tx, rotation_rx) = mpsc::channel::<()>(1);
-    let rotation = Arc::new(Mutex::new(settings.rotation.clone()));
+    // How many partners have finished their first discovery: the daemon is
+    // ready (for the service manager) once all have.
+    let (discovered_tx, discovered_rx) = tokio::sync::watch::channel(0usize);
+    let mut partners = Vec::with_capacity(built.len());
+    for (view, engine, broker) in built {
+        let (discover_tx, discover_rx) = mpsc::channel::<()>(1);
+        let slots = engine.settings().collectors.len();
+        let (collector_tx, collector_rx): (Vec<_>, Vec<_>) =
+            (0..slots).map(|_| mpsc::channel::<()>(1)).unzip();
+        let (rotation_tx, rotation_rx) = mpsc::channel::<()>(1);
+        let rotation = Arc::new(Mutex::new(view.rotation.clone()));
+        spawn_partner(
+            &tracker,
+            &shutdown,
+            &failed,
+            &engine,
+            &broker,
+            &metrics,
+            (discover_rx, collector_rx, rotation_rx),
+            rotation.clone(),
+            discovered_tx.clone(),
+        );
+        partners.push(PartnerRun {
+            settings: view,
+            engine,
+            broker,
+            discover_tx,
+            collector_tx,
+            rotation_tx,
+            rotation,
+        });
+    }
+    drop(discovered_tx);
     let mut running = Running {
-        settings,
-        engine: engine.clone(),
+        partners,
         schedules: Schedules {
             scheduler,
             jobs: HashMap::new(),
             metrics: metrics.clone(),
         },
-        discover_tx,
-        collector_tx,
-        rotation_tx,
-        rotation: rotation.clone(),
         web,
         connections,
         scrapes,
     };
     running.schedule().await?;
     running.schedules.scheduler.start().await?;
-    {
-        let s = &running.settings;
+    for p in &running.partners {
+        let s = &p.settings;
         tracing::info!(
             partner = %s.partner_name,
-            store = %broker.store().describe(),
+            store = %p.broker.store().describe(),
             discovery = %s.tenants.schedule,
-            collectors = engine.settings().enabled().count(),
+            collectors = p.engine.settings().enabled().count(),
             rotation = %if s.rotation.enabled { s.rotation.schedule.as_str() } else { "off" },
             concurrency = s.collection.concurrency,
             "tenantwatch started"
         );
     }
-
-    // Collectors start once the first discovery has listed the tenants.
-    let (discovered_tx, discovered_rx) = tokio::sync::watch::channel(false);
-    {
-        let e = engine.clone();
-        let handle = tracker.spawn(worker(shutdown.clone(), discover_rx, move || {
-            let (e, tx) = (e.clone(), discovered_tx.clone());
-            async move {
-                e.discover().await;
-                let _ = tx.send(true);
-            }
-        }));
-        watch(&tracker, "discovery loop", handle, failed.clone());
-    }
-    // Every built-in collector has a loop; a disabled one's gets no ticks
-    // (and its first run does nothing) until a reload switches it on.
-    for (idx, rx) in collector_rx.into_iter().enumerate() {
-        let (e, mut discovered) = (engine.clone(), discovered_rx.clone());
-        let stop = shutdown.clone();
-        let handle = tracker.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                r = discovered.wait_for(|d| *d) => if r.is_err() { return },
-            }
-            worker(stop, rx, move || {
-                let e = e.clone();
-                async move { e.run_collector(idx).await }
-            })
-            .await
-        });
-        watch(&tracker, "collector loop", handle, failed.clone());
-    }
-    {
-        let (broker, metrics, stop) = (broker.clone(), metrics.clone(), shutdown.clone());
-        let handle = tracker.spawn(worker(shutdown.clone(), rotation_rx, move || {
-            let settings = lock(&rotation).clone();
-            let rotator = Rotator {
-                broker: broker.clone(),
-                metrics: metrics.clone(),
-                rotate_after: settings.rotate_after,
-                source: Source::Rotation,
-            };
-            let stop = stop.clone();
-            async move {
-                if settings.enabled {
-                    rotator.scheduled(&stop).await
-                }
-            }
-        }));
-        watch(&tracker, "rotation loop", handle, failed.clone());
-    }
+    let partner_count = running.partners.len();
 
     // The control loop: readiness, reloads, progress checks.
     let check_every = notify
@@ -426,7 +498,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            ok = async { discovered.wait_for(|d| *d).await.is_ok() }, if !ready => {
+            ok = async { discovered.wait_for(|n| *n >= partner_count).await.is_ok() }, if !ready => {
                 if !ok {
                     break;
                 }
@@ -447,7 +519,7 @@ pub async fn run(
                 }
             }
             _ = ticker.tick() => {
-                let h = health(&failed, &heartbeat, &engine);
+                let h = health(&failed, &heartbeat, &running.partners);
                 match (&h, &stuck) {
                     (Err(why), None) => {
                         if notify.watchdog().is_some() {
@@ -495,6 +567,84 @@ pub async fn run(
             tracing::info!("stopped");
             Ok(())
         }
+    }
+}
+
+/// The receivers of one partner's jobs: discovery, each collector slot, rotation.
+type Ticks = (
+    mpsc::Receiver<()>,
+    Vec<mpsc::Receiver<()>>,
+    mpsc::Receiver<()>,
+);
+
+/// Starts one partner's loops: discovery (which counts in `discovered` once,
+/// after its first run), each collector once that partner's tenants are
+/// known, and rotation. Each loop runs only that partner's work, so one
+/// partner's slow or failing run never holds up another's.
+#[allow(clippy::too_many_arguments)]
+fn spawn_partner(
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    failed: &Arc<AtomicBool>,
+    engine: &Arc<Engine>,
+    broker: &Arc<crate::tokens::broker::TokenBroker>,
+    metrics: &Arc<Metrics>,
+    (discover_rx, collector_rx, rotation_rx): Ticks,
+    rotation: Arc<Mutex<RotationSettings>>,
+    discovered: tokio::sync::watch::Sender<usize>,
+) {
+    // Collectors start once the first discovery has listed the tenants.
+    let (listed_tx, listed_rx) = tokio::sync::watch::channel(false);
+    {
+        let e = engine.clone();
+        let handle = tracker.spawn(worker(shutdown.clone(), discover_rx, move || {
+            let (e, listed, discovered) = (e.clone(), listed_tx.clone(), discovered.clone());
+            async move {
+                e.discover().await;
+                if !*listed.borrow() {
+                    let _ = listed.send(true);
+                    discovered.send_modify(|n| *n += 1);
+                }
+            }
+        }));
+        watch(tracker, "discovery loop", handle, failed.clone());
+    }
+    // Every built-in collector has a loop; a disabled one's gets no ticks
+    // (and its first run does nothing) until a reload switches it on.
+    for (idx, rx) in collector_rx.into_iter().enumerate() {
+        let (e, mut listed) = (engine.clone(), listed_rx.clone());
+        let stop = shutdown.clone();
+        let handle = tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = listed.wait_for(|d| *d) => if r.is_err() { return },
+            }
+            worker(stop, rx, move || {
+                let e = e.clone();
+                async move { e.run_collector(idx).await }
+            })
+            .await
+        });
+        watch(tracker, "collector loop", handle, failed.clone());
+    }
+    {
+        let (broker, metrics, stop) = (broker.clone(), metrics.clone(), shutdown.clone());
+        let handle = tracker.spawn(worker(shutdown.clone(), rotation_rx, move || {
+            let settings = lock(&rotation).clone();
+            let rotator = Rotator {
+                broker: broker.clone(),
+                metrics: metrics.clone(),
+                rotate_after: settings.rotate_after,
+                source: Source::Rotation,
+            };
+            let stop = stop.clone();
+            async move {
+                if settings.enabled {
+                    rotator.scheduled(&stop).await
+                }
+            }
+        }));
+        watch(tracker, "rotation loop", handle, failed.clone());
     }
 }
 

@@ -21,15 +21,17 @@ pub fn sort_pieces(chunks: &mut Vec<Arc<Chunk>>) {
     chunks.dedup_by(|later, earlier| later.header && earlier.header && later.name == earlier.name);
 }
 
-/// A gauge family with HELP and TYPE lines.
-fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeText {
-    GaugeText::new(name, help, labels, true)
+/// One partner's samples of a gauge family: every partner's engine adds its
+/// own, each sample labelled with its `partner`.
+fn gauge(partner: &str, name: &str, help: &str, labels: &[&str]) -> GaugeText {
+    GaugeText::shared(name, help, labels).with_label("partner", partner)
 }
 
 /// What GDAP relationships actually grant: access assignments by status,
 /// roles held, Global Administrator, and `tenants.gdap_required_roles`.
 fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
     let mut assignments = gauge(
+        &s.partner,
         "tenantwatch_gdap_relationship_access_assignments",
         "Access assignments of an active GDAP relationship by status; status=\"active\" is always present, 0 when the relationship grants nothing.",
         &["tenant_id", "relationship_id", "status"],
@@ -44,8 +46,9 @@ fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
             assignments.add(&[&g.tenant_id, &g.id, status], n as f64);
         }
     }
-    out.extend(assignments.done());
+    out.extend(assignments.split());
     let mut roles = gauge(
+        &s.partner,
         "tenantwatch_gdap_relationship_role",
         "Roles a GDAP relationship holds (its accessDetails), by name where known, else role definition id; always 1.",
         &["tenant_id", "relationship_id", "role"],
@@ -55,8 +58,9 @@ fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
             roles.add(&[&g.tenant_id, &g.id, crate::model::role_label(r)], 1.0);
         }
     }
-    out.extend(roles.done());
+    out.extend(roles.split());
     let mut global_admin = gauge(
+        &s.partner,
         "tenantwatch_gdap_relationship_global_admin",
         "1 when the GDAP relationship holds Global Administrator, which Microsoft never auto-extends.",
         &["tenant_id", "relationship_id"],
@@ -67,8 +71,9 @@ fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
             if g.global_admin() { 1.0 } else { 0.0 },
         );
     }
-    out.extend(global_admin.done());
+    out.extend(global_admin.split());
     let mut missing = gauge(
+        &s.partner,
         "tenantwatch_gdap_required_role_missing",
         "1 when no active GDAP relationship with an active access assignment gives the partner this role of tenants.gdap_required_roles.",
         &["tenant_id", "role"],
@@ -76,7 +81,7 @@ fn gdap_access_families(s: &Snapshot, out: &mut Vec<Chunk>) {
     for r in s.gdap_required_roles.iter() {
         missing.add(&[&r.tenant_id, &r.role], if r.missing { 1.0 } else { 0.0 });
     }
-    out.extend(missing.done());
+    out.extend(missing.split());
 }
 
 /// The families written from the published snapshot.
@@ -85,6 +90,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     // alive at a time.
     let mut out = Vec::new();
     let mut up = gauge(
+        &s.partner,
         "tenantwatch_tenant_up",
         "1 when a token could be minted for the tenant and its last collection succeeded.",
         &["tenant_id"],
@@ -92,8 +98,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     for t in &s.tenants {
         up.add(&[&t.tenant_id], if t.up { 1.0 } else { 0.0 });
     }
-    out.extend(up.done());
+    out.extend(up.split());
     let mut info = gauge(
+        &s.partner,
         "tenantwatch_tenant_info",
         "Names of each tenant, for joins; always 1.",
         &["tenant_id", "name", "domain"],
@@ -101,8 +108,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     for t in &s.tenants {
         info.add(&[&t.tenant_id, &t.name, &t.domain], 1.0);
     }
-    out.extend(info.done());
+    out.extend(info.split());
     let mut group = gauge(
+        &s.partner,
         "tenantwatch_tenant_group",
         "The [[tenants.groups]] group of each tenant (\"none\" when no group matches); always 1, one series per tenant, for joins.",
         &["tenant_id", "group"],
@@ -110,8 +118,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     for (tenant, g) in s.groups.iter() {
         group.add(&[tenant, g], 1.0);
     }
-    out.extend(group.done());
+    out.extend(group.split());
     let mut token_error = gauge(
+        &s.partner,
         "tenantwatch_tenant_token_error",
         "1 while minting a token for the tenant fails for this reason.",
         &["tenant_id", "reason"],
@@ -121,8 +130,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
             token_error.add(&[&t.tenant_id, reason.as_str()], 1.0);
         }
     }
-    out.extend(token_error.done());
+    out.extend(token_error.split());
     let mut last_success = gauge(
+        &s.partner,
         "tenantwatch_collector_last_success_timestamp_seconds",
         "Unix time of the collector's last successful run for the tenant.",
         &["tenant_id", "collector"],
@@ -134,8 +144,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
             }
         }
     }
-    out.extend(last_success.done());
+    out.extend(last_success.split());
     let mut sources = gauge(
+        &s.partner,
         "tenantwatch_tenant_sources",
         "Which discovery sources list the tenant; always 1.",
         &["tenant_id", "source"],
@@ -145,13 +156,15 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
             sources.add(&[tenant, src.as_str()], 1.0);
         }
     }
-    out.extend(sources.done());
+    out.extend(sources.split());
     let mut gdap_end = gauge(
+        &s.partner,
         "tenantwatch_gdap_relationship_end_timestamp_seconds",
         "When a GDAP relationship ends unless extended.",
         &["tenant_id", "relationship_id", "status"],
     );
     let mut gdap_auto = gauge(
+        &s.partner,
         "tenantwatch_gdap_relationship_auto_extend",
         "1 when the GDAP relationship auto-extends (autoExtendDuration is not zero).",
         &["tenant_id", "relationship_id", "status"],
@@ -165,9 +178,10 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
             if g.auto_extend { 1.0 } else { 0.0 },
         );
     }
-    out.extend(gdap_end.done());
-    out.extend(gdap_auto.done());
+    out.extend(gdap_end.split());
+    out.extend(gdap_auto.split());
     let mut discovery_error = gauge(
+        &s.partner,
         "tenantwatch_discovery_error",
         "1 while a discovery source fails, by source and error class.",
         &["source", "reason"],
@@ -175,11 +189,11 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
     for (source, class) in &s.discovery.errors {
         discovery_error.add(&[source.as_str(), class.as_str()], 1.0);
     }
-    out.extend(discovery_error.done());
+    out.extend(discovery_error.split());
     gdap_access_families(s, &mut out);
     let mut scalars = Vec::new();
     let mut scalar = |name: &str, help: &str, v: Option<f64>| {
-        let mut f = gauge(name, help, &[]);
+        let mut f = gauge(&s.partner, name, help, &[]);
         if let Some(v) = v {
             f.add(&[], v);
         }
@@ -212,11 +226,13 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         s.gdap_without_customer.map(|v| v as f64),
     );
     let mut run_ts = gauge(
+        &s.partner,
         "tenantwatch_collector_last_run_timestamp_seconds",
         "Unix time the collector last finished a run over all its tenants.",
         &["collector"],
     );
     let mut run_secs = gauge(
+        &s.partner,
         "tenantwatch_collector_last_run_duration_seconds",
         "Wall time of the collector's last run over all its tenants.",
         &["collector"],
@@ -229,12 +245,13 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Chunk> {
         [run_ts, run_secs]
             .into_iter()
             .chain(scalars)
-            .filter_map(GaugeText::done),
+            .flat_map(GaugeText::split),
     );
     out
 }
 
-pub fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
+/// Partner `partner`'s refresh-token gauges, each left out while unknown.
+pub fn refresh_families(partner: &str, r: &RefreshState) -> Vec<Chunk> {
     let bool_f = |b: bool| if b { 1.0 } else { 0.0 };
     [
         (
@@ -269,10 +286,12 @@ pub fn refresh_families(r: &RefreshState) -> Vec<Chunk> {
         ),
     ]
     .into_iter()
-    .filter_map(|(name, help, v)| {
-        let mut f = gauge(name, help, &[]);
-        f.add(&[], v?);
-        f.done()
+    .flat_map(|(name, help, v)| {
+        let mut f = gauge(partner, name, help, &[]);
+        if let Some(v) = v {
+            f.add(&[], v);
+        }
+        f.split()
     })
     .collect()
 }
@@ -293,7 +312,7 @@ type Shard = (&'static str, u8);
 impl RateLimitText {
     /// `tenantwatch_api_ratelimit_remaining` as pieces: HELP/TYPE, then each
     /// shard's samples in order.
-    pub fn chunks(&self, limits: &RateLimits) -> Vec<Arc<Chunk>> {
+    pub fn chunks(&self, partner: &str, limits: &RateLimits) -> Vec<Arc<Chunk>> {
         let mut cache = lock(&self.0);
         let mut out = Vec::new();
         let mut seen = Vec::new();
@@ -305,7 +324,8 @@ impl RateLimitText {
                 .map(|(_, c)| c.clone());
             let chunk = fresh.unwrap_or_else(|| {
                 let mut f =
-                    GaugeText::new(RATELIMIT_NAME, RATELIMIT_HELP, &RATELIMIT_LABELS, false);
+                    GaugeText::new(RATELIMIT_NAME, RATELIMIT_HELP, &RATELIMIT_LABELS, false)
+                        .with_label("partner", partner);
                 for ((tenant, kind), v) in &shard.values {
                     f.add(&[api, tenant, kind], *v);
                 }

@@ -1,20 +1,25 @@
-//! The latest published snapshot and the `/metrics` body built from it.
+//! The latest published snapshot of each partner and the `/metrics` body
+//! built from them.
 //!
 //! Each publish encodes the snapshot's families once, so scrapes between two
 //! publishes copy `Arc`s instead of re-encoding every tenant; a scrape adds
 //! only what changes without a publish (the live counters, the refresh-token
-//! gauges, rate-limit shards touched since the last scrape).
+//! gauges, rate-limit shards touched since the last scrape). Every partner's
+//! engine publishes its own snapshot; a family's pieces from several
+//! partners are served under one HELP/TYPE header, each sample carrying its
+//! `partner` label.
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 
-use tenantwatch_common::sync::{read, write};
+use tenantwatch_common::sync::{lock, read, write};
 
 use crate::exposition::families::{
     refresh_families, snapshot_families, sort_pieces, RateLimitText,
 };
 use crate::exposition::text::{registry_families, Body, Chunk};
 use crate::metrics::{Metrics, RefreshState};
-use crate::model::Snapshot;
+use crate::model::{PartnerName, Snapshot};
 
 /// A snapshot with its families already encoded.
 #[derive(Clone, Default)]
@@ -23,22 +28,23 @@ struct Published {
     chunks: Arc<Vec<Arc<Chunk>>>,
 }
 
-/// What scrapes and the status page read: the live metrics and the latest
-/// published snapshot.
+/// What scrapes and the status page read: the live metrics and each
+/// partner's latest published snapshot.
 pub struct Publisher {
     metrics: Arc<Metrics>,
-    /// A `std` lock, not a Tokio one: held only to clone or swap `Arc`s.
-    published: RwLock<Published>,
-    ratelimits: RateLimitText,
+    /// By partner. A `std` lock, not a Tokio one: held only to clone or swap `Arc`s.
+    published: RwLock<BTreeMap<PartnerName, Published>>,
+    /// Each partner's encoded rate-limit shards.
+    ratelimits: Mutex<BTreeMap<Arc<str>, Arc<RateLimitText>>>,
 }
 
 impl Publisher {
-    /// Nothing published yet: an empty, not-ready snapshot.
+    /// Nothing published yet: every partner's snapshot empty and not ready.
     pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             metrics,
-            published: RwLock::new(Published::default()),
-            ratelimits: RateLimitText::default(),
+            published: RwLock::new(BTreeMap::new()),
+            ratelimits: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -47,9 +53,9 @@ impl Publisher {
         &self.metrics
     }
 
-    /// Replaces the snapshot scrapes read; `collected` are the collectors'
-    /// families, already encoded. An older snapshot (lower generation) never
-    /// replaces a newer one.
+    /// Replaces the snapshot of `snapshot.partner` that scrapes read;
+    /// `collected` are that partner's collector families, already encoded.
+    /// An older snapshot (lower generation) never replaces a newer one.
     pub fn publish(&self, snapshot: Snapshot, collected: Vec<Arc<Chunk>>) {
         let mut chunks: Vec<Arc<Chunk>> = snapshot_families(&snapshot)
             .into_iter()
@@ -57,32 +63,104 @@ impl Publisher {
             .chain(collected)
             .collect();
         sort_pieces(&mut chunks);
+        let partner = snapshot.partner.clone();
         let published = Published {
             snapshot: Arc::new(snapshot),
             chunks: Arc::new(chunks),
         };
         let mut g = write(&self.published);
-        if published.snapshot.generation >= g.snapshot.generation {
-            *g = published;
+        let slot = g.entry(partner).or_default();
+        if published.snapshot.generation >= slot.snapshot.generation {
+            *slot = published;
         }
     }
 
-    /// The latest snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        read(&self.published).snapshot.clone()
+    /// Partner `partner`'s latest snapshot (empty before its first publish).
+    pub fn snapshot_of(&self, partner: &str) -> Arc<Snapshot> {
+        read(&self.published)
+            .get(&PartnerName::from(partner))
+            .map(|p| p.snapshot.clone())
+            .unwrap_or_else(|| Self::empty(partner))
     }
 
-    /// What is known about the refresh token now.
-    pub fn refresh(&self) -> RefreshState {
-        self.metrics.refresh.get()
+    fn empty(partner: &str) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            partner: PartnerName::from(partner),
+            ..Default::default()
+        })
+    }
+
+    /// Every partner's latest snapshot: the partners the metrics know, in
+    /// the order they were set up (config order), then any other that
+    /// published.
+    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
+        let published = read(&self.published);
+        let mut out: Vec<Arc<Snapshot>> = self
+            .metrics
+            .partners()
+            .iter()
+            .map(|p| match published.get(&PartnerName(p.name.clone())) {
+                Some(s) => s.snapshot.clone(),
+                None => Self::empty(&p.name),
+            })
+            .collect();
+        for (name, p) in published.iter() {
+            if !out.iter().any(|s| s.partner == *name) {
+                out.push(p.snapshot.clone());
+            }
+        }
+        out
+    }
+
+    /// True once every partner's engine has published a ready snapshot.
+    pub fn ready(&self) -> bool {
+        let all = self.snapshots();
+        !all.is_empty() && all.iter().all(|s| s.ready)
+    }
+
+    /// What is known about each partner's refresh token now.
+    pub fn refresh(&self) -> Vec<(Arc<str>, RefreshState)> {
+        self.metrics
+            .partners()
+            .iter()
+            .map(|p| (p.name.clone(), p.refresh.get()))
+            .collect()
+    }
+
+    /// Every partner's latest snapshot with what is known about its refresh token.
+    pub fn partners(&self) -> Vec<(Arc<Snapshot>, RefreshState)> {
+        let refresh = self.refresh();
+        self.snapshots()
+            .into_iter()
+            .map(|s| {
+                let r = refresh
+                    .iter()
+                    .find(|(name, _)| **name == *s.partner)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_default();
+                (s, r)
+            })
+            .collect()
     }
 
     /// The `/metrics` body in pieces, families in name order.
     pub fn body(&self) -> Body {
         let mut chunks = registry_families(self.metrics.registry());
-        chunks.extend(read(&self.published).chunks.iter().cloned());
-        chunks.extend(refresh_families(&self.refresh()).into_iter().map(Arc::new));
-        chunks.extend(self.ratelimits.chunks(&self.metrics.ratelimits));
+        for p in read(&self.published).values() {
+            chunks.extend(p.chunks.iter().cloned());
+        }
+        for p in self.metrics.partners() {
+            chunks.extend(
+                refresh_families(&p.name, &p.refresh.get())
+                    .into_iter()
+                    .map(Arc::new),
+            );
+            let text = lock(&self.ratelimits)
+                .entry(p.name.clone())
+                .or_default()
+                .clone();
+            chunks.extend(text.chunks(&p.name, &p.ratelimits));
+        }
         sort_pieces(&mut chunks);
         Body(chunks)
     }
@@ -122,6 +200,70 @@ mod tests {
         assert_eq!(text.matches("# TYPE x_fam").count(), 1);
     }
 
+    /// Two partners watching one customer: each family's header once, the
+    /// customer's series once per partner, each partner's refresh gauges and
+    /// readiness its own.
+    #[test]
+    fn two_partners_share_each_family_and_keep_their_own_series() {
+        let m = Publisher::new(Metrics::new().unwrap());
+        let (a, b) = (m.metrics().partner("a"), m.metrics().partner("b"));
+        a.refresh.update(|r| r.valid = Some(true));
+        b.refresh.update(|r| r.valid = Some(false));
+        let tenant = |up| TenantStatus {
+            tenant_id: "t".into(),
+            name: "Contoso".into(),
+            domain: "contoso.onmicrosoft.com".into(),
+            up,
+            token_error: None,
+            collectors: Default::default(),
+            signals: Default::default(),
+        };
+        let snap = |partner: &str, up, ready| Snapshot {
+            partner: PartnerName::from(partner),
+            tenants: vec![tenant(up)],
+            generation: 1,
+            ready,
+            ..Default::default()
+        };
+        m.publish(snap("b", false, true), Vec::new());
+        assert!(!m.ready(), "a has published nothing yet");
+        m.publish(snap("a", true, true), Vec::new());
+        assert!(m.ready());
+        let text = m.render();
+        for want in [
+            "tenantwatch_tenant_up{tenant_id=\"t\",partner=\"a\"} 1\n",
+            "tenantwatch_tenant_up{tenant_id=\"t\",partner=\"b\"} 0\n",
+            "tenantwatch_refresh_token_valid{partner=\"a\"} 1\n",
+            "tenantwatch_refresh_token_valid{partner=\"b\"} 0\n",
+        ] {
+            assert!(text.contains(want), "{want} missing from {text}");
+        }
+        for family in ["tenantwatch_tenant_up", "tenantwatch_refresh_token_valid"] {
+            assert_eq!(
+                text.matches(&format!("# TYPE {family} ")).count(),
+                1,
+                "{text}"
+            );
+        }
+        // Families stay contiguous, in name order.
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        let partners: Vec<String> = m
+            .snapshots()
+            .iter()
+            .map(|s| s.partner.to_string())
+            .collect();
+        assert_eq!(partners, ["a", "b"], "in the order they were set up");
+        assert!(!m.snapshot_of("b").tenants[0].up);
+    }
+
     #[test]
     fn an_older_snapshot_never_replaces_a_newer_one() {
         let m = Publisher::new(Metrics::new().unwrap());
@@ -133,11 +275,11 @@ mod tests {
         m.publish(snap(2, true), Vec::new());
         m.publish(snap(1, false), Vec::new());
         assert!(
-            m.snapshot().ready,
+            m.snapshot_of("default").ready,
             "generation 1 finished encoding last but is older"
         );
         m.publish(snap(3, false), Vec::new());
-        assert!(!m.snapshot().ready);
+        assert!(!m.snapshot_of("default").ready);
     }
     use crate::model::{CollectorStatus, ErrorClass, TenantStatus};
 
@@ -170,16 +312,16 @@ mod tests {
         );
         let text = m.render();
         assert!(
-            text.contains("tenantwatch_tenant_up{tenant_id=\"a\"} 1"),
+            text.contains("tenantwatch_tenant_up{tenant_id=\"a\",partner=\"default\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains("tenantwatch_tenant_up{tenant_id=\"b\"} 0"),
+            text.contains("tenantwatch_tenant_up{tenant_id=\"b\",partner=\"default\"} 0"),
             "{text}"
         );
-        assert!(text.contains(r#"tenantwatch_tenant_info{tenant_id="a",name="Contoso \"Ltd\"",domain="contoso.onmicrosoft.com"} 1"#), "{text}");
+        assert!(text.contains(r#"tenantwatch_tenant_info{tenant_id="a",name="Contoso \"Ltd\"",domain="contoso.onmicrosoft.com",partner="default"} 1"#), "{text}");
         assert!(text.contains(
-            r#"tenantwatch_tenant_token_error{tenant_id="b",reason="consent_required"} 1"#
+            r#"tenantwatch_tenant_token_error{tenant_id="b",reason="consent_required",partner="default"} 1"#
         ));
         assert!(text.contains("tenantwatch_build_info{revision=\""));
         m.publish(
@@ -260,14 +402,19 @@ mod tests {
     fn rate_limits_follow_every_change_in_sorted_order() {
         let m = Publisher::new(Metrics::new().unwrap());
         m.metrics()
+            .partner("default")
             .ratelimits
             .set("arm", "f-tenant", "tenant-reads", 11999.0);
         m.metrics()
+            .partner("default")
             .ratelimits
             .set("arm", "0-tenant", "tenant-reads", 5.0);
-        m.metrics()
-            .ratelimits
-            .set("resource_graph", "a-tenant", "user-quota", 15.0);
+        m.metrics().partner("default").ratelimits.set(
+            "resource_graph",
+            "a-tenant",
+            "user-quota",
+            15.0,
+        );
         let first = m.render();
         let lines: Vec<&str> = first
             .lines()
@@ -278,35 +425,44 @@ mod tests {
             [
                 "# HELP tenantwatch_api_ratelimit_remaining Last seen remaining request quota from the API's rate-limit headers.",
                 "# TYPE tenantwatch_api_ratelimit_remaining gauge",
-                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="0-tenant",kind="tenant-reads"} 5"#,
-                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="f-tenant",kind="tenant-reads"} 11999"#,
-                r#"tenantwatch_api_ratelimit_remaining{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 15"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="0-tenant",kind="tenant-reads",partner="default"} 5"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="arm",tenant_id="f-tenant",kind="tenant-reads",partner="default"} 11999"#,
+                r#"tenantwatch_api_ratelimit_remaining{api="resource_graph",tenant_id="a-tenant",kind="user-quota",partner="default"} 15"#,
             ]
         );
         // A scrape after a change sees it, though the other shards come from the cache.
-        m.metrics()
-            .ratelimits
-            .set("resource_graph", "a-tenant", "user-quota", 14.0);
+        m.metrics().partner("default").ratelimits.set(
+            "resource_graph",
+            "a-tenant",
+            "user-quota",
+            14.0,
+        );
         let text = m.render();
         assert!(
-            text.contains(r#"{api="resource_graph",tenant_id="a-tenant",kind="user-quota"} 14"#),
+            text.contains(r#"{api="resource_graph",tenant_id="a-tenant",kind="user-quota",partner="default"} 14"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"tenant_id="f-tenant",kind="tenant-reads"} 11999"#),
+            text.contains(r#"tenant_id="f-tenant",kind="tenant-reads",partner="default"} 11999"#),
             "{text}"
         );
         let keep: std::collections::HashSet<String> = ["a-tenant".to_string()].into();
-        m.metrics().ratelimits.retain_tenants(&keep);
+        m.metrics()
+            .partner("default")
+            .ratelimits
+            .retain_tenants(&keep);
         let text = m.render();
         assert!(
             !text.contains("f-tenant") && !text.contains("0-tenant"),
             "{text}"
         );
-        let names = |m: &Publisher| m.metrics().ratelimits.interned();
+        let names = |m: &Publisher| m.metrics().partner("default").ratelimits.interned();
         // Names leave the interner with the last value using them.
         assert_eq!(names(&m), ["a-tenant", "user-quota"]);
-        m.metrics().ratelimits.retain_tenants(&Default::default());
+        m.metrics()
+            .partner("default")
+            .ratelimits
+            .retain_tenants(&Default::default());
         assert!(!m.render().contains("tenantwatch_api_ratelimit_remaining"));
         assert!(names(&m).is_empty());
     }
@@ -317,10 +473,16 @@ mod tests {
         let m = Publisher::new(Metrics::new().unwrap());
         m.metrics()
             .token_requests
-            .with_label_values(&["graph", "ok"])
+            .with_label_values(&["default", "graph", "ok"])
             .inc();
-        m.metrics().ratelimits.set("arm", "t", "tenant-reads", 1.0);
-        m.metrics().refresh.update(|r| r.valid = Some(true));
+        m.metrics()
+            .partner("default")
+            .ratelimits
+            .set("arm", "t", "tenant-reads", 1.0);
+        m.metrics()
+            .partner("default")
+            .refresh
+            .update(|r| r.valid = Some(true));
         m.publish(
             Snapshot {
                 tenants: vec![TenantStatus {
@@ -354,9 +516,9 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         for want in [
-            "tenantwatch_token_requests_total{result=\"ok\",scope=\"graph\"} 1",
-            "tenantwatch_tenant_up{tenant_id=\"t\"} 1",
-            "tenantwatch_refresh_token_valid 1",
+            "tenantwatch_token_requests_total{partner=\"default\",result=\"ok\",scope=\"graph\"} 1",
+            "tenantwatch_tenant_up{tenant_id=\"t\",partner=\"default\"} 1",
+            "tenantwatch_refresh_token_valid{partner=\"default\"} 1",
             "tenantwatch_build_info{revision=\"",
         ] {
             assert!(text.contains(want), "{want} missing from {text}");

@@ -272,11 +272,12 @@ impl SeriesSet {
     }
 }
 
-/// Encodes the families in `sets` (one collector's tenants, each with its
-/// tenant id) as exposition pieces, one family at a time so a single
-/// compressor is alive: the pieces are served until the collector's next run,
-/// so they get a slower, tighter compression than the per-publish ones.
-pub fn encode(sets: &[(&str, &SeriesSet)]) -> Vec<Chunk> {
+/// Encodes the families in `sets` (one collector's tenants of `partner`,
+/// each with its tenant id) as exposition pieces, one family at a time so a
+/// single compressor is alive: the pieces are served until the collector's
+/// next run, so they get a slower, tighter compression than the per-publish
+/// ones. Every sample ends with the `partner` label.
+pub fn encode(partner: &str, sets: &[(&str, &SeriesSet)]) -> Vec<Chunk> {
     let mut families: std::collections::BTreeMap<&str, &Arc<Family>> = Default::default();
     for (_, set) in sets {
         for f in set.families() {
@@ -286,8 +287,9 @@ pub fn encode(sets: &[(&str, &SeriesSet)]) -> Vec<Chunk> {
     let mut out = Vec::with_capacity(families.len() * 2);
     for (name, fam) in families {
         let labels: Vec<&str> = fam.labels.iter().map(String::as_str).collect();
-        let mut text =
-            GaugeText::new(name, &fam.help, &labels, false).level(flate2::Compression::default());
+        let mut text = GaugeText::new(name, &fam.help, &labels, false)
+            .level(flate2::Compression::default())
+            .with_label("partner", partner);
         for (tenant, set) in sets {
             set.for_each_in(tenant, name, |l, v| text.add(l, v));
         }
@@ -455,19 +457,20 @@ mod tests {
             )
         };
         let (t1, t2, empty) = (set("t1"), set("t2"), SeriesSet::default());
-        let chunks: Vec<Arc<Chunk>> = encode(&[("t1", &t1), ("t2", &t2), ("t3", &empty)])
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let chunks: Vec<Arc<Chunk>> =
+            encode("default", &[("t1", &t1), ("t2", &t2), ("t3", &empty)])
+                .into_iter()
+                .map(Arc::new)
+                .collect();
         let mut text = String::new();
         flate2::read::GzDecoder::new(&crate::exposition::Body(chunks).gzip()[..])
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(
             text,
-            "# HELP m_a A.\n# TYPE m_a gauge\nm_a{tenant_id=\"t1\"} 2\nm_a{tenant_id=\"t2\"} 2\n\
-             # HELP m_b B.\n# TYPE m_b gauge\nm_b{tenant_id=\"t1\",x=\"1\"} 1\nm_b{tenant_id=\"t1\",x=\"2\"} 3\n\
-             m_b{tenant_id=\"t2\",x=\"1\"} 1\nm_b{tenant_id=\"t2\",x=\"2\"} 3\n"
+            "# HELP m_a A.\n# TYPE m_a gauge\nm_a{tenant_id=\"t1\",partner=\"default\"} 2\nm_a{tenant_id=\"t2\",partner=\"default\"} 2\n\
+             # HELP m_b B.\n# TYPE m_b gauge\nm_b{tenant_id=\"t1\",x=\"1\",partner=\"default\"} 1\nm_b{tenant_id=\"t1\",x=\"2\",partner=\"default\"} 3\n\
+             m_b{tenant_id=\"t2\",x=\"1\",partner=\"default\"} 1\nm_b{tenant_id=\"t2\",x=\"2\",partner=\"default\"} 3\n"
         );
     }
 }

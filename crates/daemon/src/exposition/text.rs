@@ -320,6 +320,10 @@ pub struct GaugeText {
     /// Made at the first flush: a compressor holds a few hundred KiB, so a
     /// family that fits in one feed never has one waiting while it is filled.
     packer: Option<Packer>,
+    /// `name="value"` written after every sample's own labels.
+    constant: Option<(String, String)>,
+    /// HELP kept for a header piece of its own ([`GaugeText::shared`]).
+    help: Option<String>,
 }
 
 impl GaugeText {
@@ -344,7 +348,25 @@ impl GaugeText {
             samples: 0,
             level: FAST,
             packer: None,
+            constant: None,
+            help: None,
         }
+    }
+
+    /// A family other sources add samples to (each partner its own): its
+    /// HELP/TYPE lines become a piece of their own ([`GaugeText::split`]),
+    /// written once however many sources there are.
+    pub fn shared(name: &str, help: &str, labels: &[&str]) -> Self {
+        let mut g = Self::new(name, help, labels, false);
+        g.help = Some(help.to_string());
+        g
+    }
+
+    /// Writes `name="value"` after every sample's own labels: the label
+    /// that tells this source's samples from another's (`partner`).
+    pub fn with_label(mut self, name: &str, value: &str) -> Self {
+        self.constant = Some((name.to_string(), value.to_string()));
+        self
     }
 
     /// Compresses at `level` instead of the fast default.
@@ -374,6 +396,14 @@ impl GaugeText {
             self.text.push('"');
             sep = ',';
         }
+        if let Some((n, v)) = &self.constant {
+            self.text.push(sep);
+            self.text.push_str(n);
+            self.text.push_str("=\"");
+            escape(&mut self.text, v, true);
+            self.text.push('"');
+            sep = ',';
+        }
         if sep == ',' {
             self.text.push('}');
         }
@@ -390,6 +420,17 @@ impl GaugeText {
         let mut c = Chunk::new(g.name, &g.text);
         c.header = true;
         c
+    }
+
+    /// A [`GaugeText::shared`] family finished: its header piece and its
+    /// samples, for `sort_pieces` to merge with other sources' pieces;
+    /// nothing when it has no samples.
+    pub fn split(mut self) -> Vec<Chunk> {
+        let (name, help) = (self.name.clone(), self.help.take().unwrap_or_default());
+        match self.done() {
+            Some(samples) => vec![Self::header(&name, &help), samples],
+            None => Vec::new(),
+        }
     }
 
     /// The finished piece; an empty family is left out rather than printed

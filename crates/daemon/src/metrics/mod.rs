@@ -1,7 +1,8 @@
 //! The live metrics every stage feeds as it works: counters, gauges and
-//! histograms in a `prometheus` registry ([`Metrics`]), what is known about the refresh
-//! token ([`RefreshGauges`]), the last rate-limit headers seen
-//! ([`RateLimits`]), the `process_*` families every Prometheus client exports
+//! histograms in a `prometheus` registry ([`Metrics`]), and per partner
+//! ([`PartnerMetrics`]) what is known about its refresh token
+//! ([`RefreshGauges`]) and the last rate-limit headers its requests saw
+//! ([`RateLimits`]); the `process_*` families every Prometheus client exports
 //! ([`process`]) and `tenantwatch_build_info`. Nothing here writes exposition text: `exposition` reads
 //! these and the published snapshot when it builds the `/metrics` body.
 
@@ -9,7 +10,9 @@ pub mod process;
 mod ratelimits;
 mod refresh;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use tenantwatch_common::sync::lock;
 
 use prometheus::{
     CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -21,7 +24,7 @@ pub use refresh::{RefreshGauges, RefreshState};
 /// Owns the registry and every live metric family.
 pub struct Metrics {
     registry: Registry,
-    /// `tenantwatch_token_requests_total{scope,result}`.
+    /// `tenantwatch_token_requests_total{partner,scope,result}`.
     pub token_requests: IntCounterVec,
     /// `tenantwatch_collector_duration_seconds{collector}`: one observation per tenant per run.
     pub collector_duration: HistogramVec,
@@ -29,10 +32,8 @@ pub struct Metrics {
     pub skipped_runs: IntCounterVec,
     /// `tenantwatch_collector_runs_total{collector,result}`.
     pub collector_runs: IntCounterVec,
-    /// `tenantwatch_refresh_token_rotations_total{result}`.
+    /// `tenantwatch_refresh_token_rotations_total{partner,result}`.
     pub rotations: IntCounterVec,
-    /// Refresh-token gauges, each absent until known (never 0 for "unknown").
-    pub refresh: RefreshGauges,
     /// `tenantwatch_api_requests_total{api,status_class}`.
     pub api_requests: IntCounterVec,
     /// `tenantwatch_api_request_duration_seconds{api}`.
@@ -43,16 +44,33 @@ pub struct Metrics {
     pub api_budget_wait: CounterVec,
     /// `tenantwatch_series_dropped_total{collector}`: samples over the per-collector limit.
     pub series_dropped: IntCounterVec,
-    /// `tenantwatch_discovery_rejected_total{source,reason}`: ids and domains discovery dropped.
+    /// `tenantwatch_discovery_rejected_total{partner,source,reason}`: ids and domains discovery dropped.
     pub discovery_rejected: IntCounterVec,
     /// `tenantwatch_claims_challenges_total{api,result}`: CAE claims challenges answered.
     pub claims_challenges: IntCounterVec,
-    /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind}`.
-    pub ratelimits: RateLimits,
     /// `tenantwatch_http_connections`: connections to the daemon's HTTP server open now.
     pub http_connections: IntGauge,
     /// `tenantwatch_http_connections_closed_total{reason}`: connections the server closed itself.
     pub http_connections_closed: IntCounterVec,
+    /// Each partner's gauges, in the order they were first asked for.
+    partners: Mutex<Vec<Arc<PartnerMetrics>>>,
+}
+
+/// What is kept per partner besides its labelled counters.
+pub struct PartnerMetrics {
+    /// The partner's name, the `partner` label value.
+    pub name: Arc<str>,
+    /// Refresh-token gauges, each absent until known (never 0 for "unknown").
+    pub refresh: RefreshGauges,
+    /// Last seen rate-limit headers, `tenantwatch_api_ratelimit_remaining{api,tenant_id,kind,partner}`.
+    pub ratelimits: RateLimits,
+}
+
+impl PartnerMetrics {
+    /// Records whether the store could be read.
+    pub fn set_store_up(&self, up: bool) {
+        self.refresh.update(|r| r.store_up = Some(up));
+    }
 }
 
 /// `tenantwatch_build_info`'s labels: version, git revision and rustc
@@ -81,7 +99,7 @@ impl Metrics {
                 "tenantwatch_token_requests_total",
                 "Requests to the Entra ID token endpoint, by API scope and result (ok or an error class).",
             ),
-            &["scope", "result"],
+            &["partner", "scope", "result"],
         )?;
         let collector_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -110,11 +128,8 @@ impl Metrics {
                 "tenantwatch_refresh_token_rotations_total",
                 "Refresh-token rotation attempts, by result (success or failure).",
             ),
-            &["result"],
+            &["partner", "result"],
         )?;
-        for r in ["success", "failure"] {
-            rotations.with_label_values(&[r]);
-        }
         let api_requests = IntCounterVec::new(
             Opts::new(
                 "tenantwatch_api_requests_total",
@@ -166,7 +181,7 @@ impl Metrics {
                 "tenantwatch_discovery_rejected_total",
                 "Values a discovery source listed that were dropped, by source and reason (not_a_tenant_id, partner_tenant, invalid_domain).",
             ),
-            &["source", "reason"],
+            &["partner", "source", "reason"],
         )?;
         let claims_challenges = IntCounterVec::new(
             Opts::new(
@@ -220,7 +235,6 @@ impl Metrics {
             skipped_runs,
             collector_runs,
             rotations,
-            refresh: RefreshGauges::default(),
             api_requests,
             api_duration,
             api_throttled,
@@ -228,19 +242,38 @@ impl Metrics {
             series_dropped,
             discovery_rejected,
             claims_challenges,
-            ratelimits: RateLimits::default(),
             http_connections,
             http_connections_closed,
+            partners: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Partner `name`'s gauges, made at the first call; its rotation
+    /// counters start at 0 so `increase()` sees the first failure.
+    pub fn partner(&self, name: &str) -> Arc<PartnerMetrics> {
+        let mut partners = lock(&self.partners);
+        if let Some(p) = partners.iter().find(|p| &*p.name == name) {
+            return p.clone();
+        }
+        for r in ["success", "failure"] {
+            self.rotations.with_label_values(&[name, r]);
+        }
+        let p = Arc::new(PartnerMetrics {
+            name: Arc::from(name),
+            refresh: RefreshGauges::default(),
+            ratelimits: RateLimits::default(),
+        });
+        partners.push(p.clone());
+        p
+    }
+
+    /// Every partner's gauges, in the order they were first asked for.
+    pub fn partners(&self) -> Vec<Arc<PartnerMetrics>> {
+        lock(&self.partners).clone()
     }
 
     /// The registry of the live counters and histograms.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// Records whether the store could be read.
-    pub fn set_store_up(&self, up: bool) {
-        self.refresh.update(|r| r.store_up = Some(up));
     }
 }

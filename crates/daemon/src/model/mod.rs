@@ -27,7 +27,8 @@ pub use refresh_token::{
 pub use sample::{Family, Sample};
 pub use signal::Signal;
 pub use snapshot::{
-    CollectorRun, CollectorStatus, DiscoveryStatus, SignalLists, Snapshot, TenantStatus,
+    CollectorRun, CollectorStatus, DiscoveryStatus, PartnerName, SignalLists, Snapshot,
+    TenantStatus, DEFAULT_PARTNER,
 };
 pub use source::Source;
 pub use tenant::{is_domain, is_tenant_id, Tenant};

@@ -7,9 +7,39 @@ use std::sync::Arc;
 
 use crate::model::{ErrorClass, GdapRelationship, RequiredRole, Signal, Source};
 
-/// Everything known after the latest run of any job.
+/// The partner name of a config with a single `[partner]` section.
+pub const DEFAULT_PARTNER: &str = "default";
+
+/// A partner's name: the `partner` label of everything about it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartnerName(pub Arc<str>);
+
+/// The partner of a single-partner config.
+impl Default for PartnerName {
+    fn default() -> Self {
+        Self(Arc::from(DEFAULT_PARTNER))
+    }
+}
+
+impl std::ops::Deref for PartnerName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for PartnerName {
+    fn from(s: &str) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+/// Everything known after the latest run of any job, for one partner.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The partner whose tenants these are.
+    pub partner: PartnerName,
     /// Build order: an older snapshot never replaces a newer one.
     pub generation: u64,
     /// Tenants with at least one collector result, ordered by tenant id.

@@ -21,7 +21,7 @@ use tenantwatch_common::sync::lock;
 use tokio::sync::Semaphore;
 
 use crate::config::ApiLimits;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PartnerMetrics};
 use crate::outbound::client::{self, ApiError, RefusedWait};
 use crate::outbound::pacing::{self, Pacer};
 use crate::support::retry::Backoff;
@@ -74,6 +74,8 @@ impl<'a> Request<'a> {
 pub struct ApiClient {
     http: Client,
     metrics: Arc<Metrics>,
+    /// The partner whose requests these are: its rate-limit gauges.
+    partner: Arc<PartnerMetrics>,
     /// The limits in force and the global semaphore sized by them; a reload
     /// replaces both (requests in flight keep the permits they hold).
     limits: Mutex<(Arc<ApiLimits>, Arc<Semaphore>)>,
@@ -96,8 +98,14 @@ fn collector_label() -> &'static str {
 
 impl ApiClient {
     /// A client with `limits`.
-    pub fn new(http: Client, metrics: Arc<Metrics>, limits: ApiLimits) -> Self {
+    pub fn new(
+        http: Client,
+        metrics: Arc<Metrics>,
+        limits: ApiLimits,
+        partner: Arc<PartnerMetrics>,
+    ) -> Self {
         Self {
+            partner,
             limits: Mutex::new((
                 Arc::new(limits.clone()),
                 Arc::new(Semaphore::new(limits.global.max(1))),
@@ -257,7 +265,7 @@ impl ApiClient {
                 continue;
             };
             if let Some(v) = v {
-                self.metrics.ratelimits.set(api, tenant, kind, v);
+                self.partner.ratelimits.set(api, tenant, kind, v);
             }
         }
     }
@@ -421,7 +429,9 @@ mod tests {
             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )
         .await;
-        let api = ApiClient::new(Client::new(), Metrics::new().unwrap(), ApiLimits::default());
+        let metrics = Metrics::new().unwrap();
+        let partner = metrics.partner("default");
+        let api = ApiClient::new(Client::new(), metrics, ApiLimits::default(), partner);
         let bearer = SecretString::from("t".to_string());
         let started = Instant::now();
         let e = api

@@ -27,7 +27,7 @@ use tenantwatch_common::sync::{lock, read, write};
 use crate::auth::entra::{Redeemed, TokenClient, TokenError};
 use crate::config::cloud::Audiences;
 use crate::config::PartnerApp;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PartnerMetrics};
 use crate::model::Api;
 use crate::model::ErrorClass;
 use crate::model::{StoredToken, REFRESH_TOKEN_LIFETIME};
@@ -148,6 +148,8 @@ pub struct TokenBroker {
     audiences: Audiences,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
+    /// The partner's refresh-token gauges.
+    partner: Arc<PartnerMetrics>,
     /// `std` lock: only cloned out or swapped, never held across `.await`.
     current: RwLock<Option<Current>>,
     /// Open while the refresh token is known dead.
@@ -178,6 +180,7 @@ impl TokenBroker {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
+            partner: metrics.partner(tokens.partner()),
             tokens,
             app,
             audiences,
@@ -204,6 +207,11 @@ impl TokenBroker {
         &self.metrics
     }
 
+    /// The partner's gauges (its name is the `partner` label).
+    pub fn partner(&self) -> &Arc<PartnerMetrics> {
+        &self.partner
+    }
+
     /// The partner app.
     pub fn app(&self) -> &PartnerApp {
         &self.app
@@ -213,7 +221,7 @@ impl TokenBroker {
     /// different token than the one in use (a new consent, another replica's rotation).
     pub async fn load_from_store(&self) -> Result<bool, StoreError> {
         let stored = self.store.load().await;
-        self.metrics.set_store_up(stored.is_ok());
+        self.partner.set_store_up(stored.is_ok());
         Ok(self.install(stored?))
     }
 
@@ -230,7 +238,7 @@ impl TokenBroker {
             .remaining(REFRESH_TOKEN_LIFETIME)
             .map(|left| unix_now() + left);
         let created = token.age().map(|age| unix_now() - age);
-        self.metrics.refresh.update(|r| {
+        self.partner.refresh.update(|r| {
             r.expiry = expiry;
             r.created = created;
         });
@@ -243,7 +251,7 @@ impl TokenBroker {
             // Whether Entra accepts this token, and whether its sign-in used
             // MFA, is unknown until it is used: the gauges describe the token
             // in use, not the one before it.
-            self.metrics.refresh.update(|r| {
+            self.partner.refresh.update(|r| {
                 r.valid = None;
                 r.mfa = None;
             });
@@ -258,7 +266,7 @@ impl TokenBroker {
     /// Whether the partner's access token says the refresh token in use came
     /// from a sign-in with MFA; `None` until known.
     pub fn partner_mfa(&self) -> Option<bool> {
-        self.metrics.refresh.get().mfa
+        self.partner.refresh.get().mfa
     }
 
     /// True once a refresh token is loaded.
@@ -335,7 +343,7 @@ impl TokenBroker {
             // Partner Center sees. The payload is read, never kept or logged.
             let partner = tenant == self.app.tenant_id;
             let mfa = partner.then(|| crate::support::jwt::amr_has_mfa(access.expose_secret()));
-            self.metrics.refresh.update(|r| {
+            self.partner.refresh.update(|r| {
                 r.valid = Some(true);
                 if let Some(mfa) = mfa {
                     r.mfa = mfa;
@@ -343,17 +351,20 @@ impl TokenBroker {
             });
         }
         if lock(&self.circuit).take().is_some() {
-            tracing::info!("the partner refresh token works again; resuming every tenant");
+            tracing::info!(
+                partner = &*self.partner.name,
+                "the partner refresh token works again; resuming every tenant"
+            );
         }
     }
 
     fn on_partner_failure(&self, used: &StoredToken, error: &TokenError) {
         if self.in_use(used) {
-            self.metrics.refresh.update(|r| r.valid = Some(false));
+            self.partner.refresh.update(|r| r.valid = Some(false));
         }
         let mut c = lock(&self.circuit);
         if c.is_none() {
-            tracing::error!(
+            tracing::error!(partner = &*self.partner.name,
                 reason = %error.class,
                 error = %error,
                 "the partner refresh token is unusable, so every tenant is down: {}. Probing every {} s.",
@@ -442,12 +453,15 @@ impl TokenBroker {
         match self.load_from_store().await {
             Ok(changed) => {
                 if changed {
-                    tracing::info!("found a newer refresh token in the store; retrying with it");
+                    tracing::info!(
+                        partner = &*self.partner.name,
+                        "found a newer refresh token in the store; retrying with it"
+                    );
                 }
                 changed
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot re-read the refresh token store");
+                tracing::warn!(partner = &*self.partner.name, error = %e, "cannot re-read the refresh token store");
                 false
             }
         }
@@ -517,7 +531,7 @@ impl TokenBroker {
             }) if *refresh_at > now => match secret.unpack() {
                 Ok(t) => return Ok(t),
                 Err(e) => {
-                    tracing::error!(tenant, api = api.label(), error = %e, "minting a new access token")
+                    tracing::error!(partner = &*self.partner.name, tenant, api = api.label(), error = %e, "minting a new access token")
                 }
             },
             Some(Entry::Failed {
@@ -563,7 +577,7 @@ impl TokenBroker {
                 {
                     if *expires_at > now + Duration::from_secs(30) {
                         if let Ok(t) = secret.unpack() {
-                            tracing::warn!(tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
+                            tracing::warn!(partner = &*self.partner.name, tenant, api = api.label(), error = %error, "token refresh failed; using the cached token until it expires");
                             return Ok(t);
                         }
                     }

@@ -353,7 +353,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
         )
             .into_response();
     }
-    if s.publisher.snapshot().ready {
+    if s.publisher.ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (
@@ -367,13 +367,30 @@ async fn readyz(State(s): State<AppState>) -> Response {
 /// The status page, with a policy that lets it load and send nothing and
 /// run only its own inline script and style; gzipped when the browser takes
 /// it (a few MB of HTML at thousands of tenants, a tenth of that gzipped).
-/// `?group=NAME` shows only that `[[tenants.groups]]` group's tenants.
+/// `?group=NAME` shows only that `[[tenants.groups]]` group's tenants. With
+/// several partners, `/` lists them and `?partner=NAME` is one partner's page.
 async fn index(
     State(s): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let (mut snapshot, refresh) = (s.publisher.snapshot(), s.publisher.refresh());
+    let mut all = s.publisher.partners();
+    if all.is_empty() {
+        // No partner set up yet: the empty page of a daemon starting.
+        all.push(Default::default());
+    }
+    let names: Vec<String> = all.iter().map(|(s, _)| s.partner.to_string()).collect();
+    // Only compared, never echoed: the value from the URL reaches no page.
+    let chosen = match q.get("partner") {
+        Some(p) => all.iter().position(|(s, _)| *s.partner == **p),
+        None if all.len() == 1 => Some(0),
+        None => None,
+    };
+    let Some(chosen) = chosen else {
+        let gzip = accepts_gzip(&headers);
+        return page(move || crate::web::status_page::render_overview(&all), gzip).await;
+    };
+    let (mut snapshot, refresh) = all.swap_remove(chosen);
     if let Some(group) = q.get("group") {
         // Only compared, never echoed: the value from the URL reaches no page.
         let only = Arc::make_mut(&mut snapshot);
@@ -382,10 +399,20 @@ async fn index(
             .retain(|t| groups.get(&*t.tenant_id).is_some_and(|g| g == group));
     }
     let gzip = accepts_gzip(&headers);
+    page(
+        move || crate::web::status_page::render(&snapshot, &refresh, &names),
+        gzip,
+    )
+    .await
+}
+
+/// A status page written by `render`, gzipped when `gzip`, with the headers
+/// every page is served with.
+async fn page(render: impl FnOnce() -> String + Send + 'static, gzip: bool) -> Response {
     // Thousands of rows take a while to write (and to compress): off the
     // runtime's workers, so scrapes answering meanwhile are not held up.
     let page = tokio::task::spawn_blocking(move || {
-        let html = crate::web::status_page::render(&snapshot, &refresh);
+        let html = render();
         if gzip {
             gzipped(html.as_bytes()).map(Body::from)
         } else {

@@ -93,15 +93,48 @@ fn rank(t: &TenantStatus, attention: usize) -> u8 {
     }
 }
 
-/// Renders the page.
-pub fn render(s: &Snapshot, r: &RefreshState) -> String {
-    render_at(s, r, unix_now())
+/// Renders one partner's page; `partners` names every partner, for links
+/// between their pages when there are several.
+pub fn render(s: &Snapshot, r: &RefreshState, partners: &[String]) -> String {
+    render_at(s, r, partners, unix_now())
 }
 
-fn render_at(s: &Snapshot, r: &RefreshState, now: f64) -> String {
-    let mut out = String::with_capacity(32 * 1024 + s.tenants.len() * 700);
-    let up = s.tenants.iter().filter(|t| t.up).count();
-    let down = s.tenants.len() - up;
+/// The page of a daemon watching several partners: each partner's tenants,
+/// how many are up, and its refresh token, linking to its own page.
+pub fn render_overview(all: &[(std::sync::Arc<Snapshot>, RefreshState)]) -> String {
+    overview_at(all, unix_now())
+}
+
+fn overview_at(all: &[(std::sync::Arc<Snapshot>, RefreshState)], now: f64) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    head(&mut out, now);
+    out.push_str("<h2>Partners</h2>\n<table id=\"partners\"><thead><tr><th>partner</th><th>tenants</th><th>up</th><th>down</th><th>refresh token</th><th>expires</th><th>state</th></tr></thead>\n<tbody>\n");
+    for (s, r) in all {
+        let up = s.tenants.iter().filter(|t| t.up).count();
+        let down = s.tenants.len() - up;
+        let (token, tc) = match r.valid {
+            Some(true) => ("valid", "ok"),
+            Some(false) => ("refused", "bad"),
+            None => ("unknown", ""),
+        };
+        let href: String = url::form_urlencoded::byte_serialize(s.partner.as_bytes()).collect();
+        let _ = writeln!(
+            out,
+            "<tr data-partner=\"{name}\"><td><a href=\"/?partner={href}\">{name}</a></td><td>{n}</td><td class=\"ok\">{up}</td><td class=\"{dc}\">{down}</td><td class=\"{tc}\">{token}</td><td>{expires}</td><td>{state}</td></tr>",
+            name = escape(&s.partner),
+            href = escape(&href),
+            n = s.tenants.len(),
+            dc = if down > 0 { "bad" } else { "" },
+            expires = r.expiry.map(|e| relative(e, now)).unwrap_or_default(),
+            state = if s.ready { "ready" } else if s.discovery.done { "first collection in progress" } else { "discovering tenants" },
+        );
+    }
+    out.push_str("</tbody></table>\n</body></html>\n");
+    out
+}
+
+/// The document head, title and the links every page starts with.
+fn head(out: &mut String, now: f64) {
     let _ = write!(
         out,
         r#"<!doctype html>
@@ -110,11 +143,44 @@ fn render_at(s: &Snapshot, r: &RefreshState, now: f64) -> String {
 <style>{STYLE}</style></head><body>
 <h1>tenantwatch <small>{version}</small></h1>
 <p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · generated {generated}</p>
-<div class="cards">
 "#,
         version = env!("CARGO_PKG_VERSION"),
         generated = escape(&date(now)),
     );
+}
+
+/// Links to every partner's page, this one's in bold; none for one partner.
+fn partner_links(out: &mut String, current: &str, partners: &[String]) {
+    if partners.len() < 2 {
+        return;
+    }
+    out.push_str("<p id=\"partner-links\">Partners: <a href=\"/\">all</a>");
+    for p in partners {
+        let href: String = url::form_urlencoded::byte_serialize(p.as_bytes()).collect();
+        if p == current {
+            let _ = write!(out, " · <b>{}</b>", escape(p));
+        } else {
+            let _ = write!(
+                out,
+                " · <a href=\"/?partner={}\">{}</a>",
+                escape(&href),
+                escape(p)
+            );
+        }
+    }
+    out.push_str("</p>\n");
+}
+
+fn render_at(s: &Snapshot, r: &RefreshState, partners: &[String], now: f64) -> String {
+    let mut out = String::with_capacity(32 * 1024 + s.tenants.len() * 700);
+    let up = s.tenants.iter().filter(|t| t.up).count();
+    let down = s.tenants.len() - up;
+    head(&mut out, now);
+    partner_links(&mut out, &s.partner, partners);
+    if partners.len() > 1 {
+        let _ = writeln!(out, "<h2>Partner {}</h2>", escape(&s.partner));
+    }
+    out.push_str("<div class=\"cards\">\n");
     cards(&mut out, s, r, now, up, down);
 
     let gdap = gdap_end(s);
@@ -154,7 +220,7 @@ fn render_at(s: &Snapshot, r: &RefreshState, now: f64) -> String {
         .into_iter()
         .collect();
     out.push_str("<h2>Tenants</h2>\n");
-    group_links(&mut out, s);
+    group_links(&mut out, s, partners);
     let _ = write!(
         out,
         "<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter by name, domain or tenant id\" aria-label=\"filter tenants\" autocomplete=\"off\">\
@@ -283,7 +349,7 @@ fn cards(out: &mut String, s: &Snapshot, r: &RefreshState, now: f64, up: usize, 
 
 /// Links to the page of each `[[tenants.groups]]` group (`/?group=NAME`),
 /// with how many tenants each holds; nothing when no group is configured.
-fn group_links(out: &mut String, s: &Snapshot) {
+fn group_links(out: &mut String, s: &Snapshot, partners: &[String]) {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for g in s.groups.values() {
         *counts.entry(g.as_str()).or_default() += 1;
@@ -291,12 +357,25 @@ fn group_links(out: &mut String, s: &Snapshot) {
     if counts.keys().all(|g| *g == "none") {
         return;
     }
-    out.push_str("<p id=\"groups\">Tenant groups: <a href=\"/\">all</a>");
+    // On a partner's own page (several partners), the group links stay on it.
+    let partner = match partners {
+        [] | [_] => String::new(),
+        _ => {
+            let p: String = url::form_urlencoded::byte_serialize(s.partner.as_bytes()).collect();
+            format!("partner={p}&")
+        }
+    };
+    let _ = write!(
+        out,
+        "<p id=\"groups\">Tenant groups: <a href=\"/{}\">all</a>",
+        escape(format!("?{partner}").trim_end_matches(['?', '&']))
+    );
     for (g, n) in counts {
         let href: String = url::form_urlencoded::byte_serialize(g.as_bytes()).collect();
         let _ = write!(
             out,
-            " · <a href=\"/?group={}\">{}</a> ({n})",
+            " · <a href=\"/?{}group={}\">{}</a> ({n})",
+            escape(&partner),
             escape(&href),
             escape(g)
         );

@@ -80,7 +80,7 @@ fn renewals_gdap_access_and_groups_reach_the_board_timeline_and_links() {
         ready: true,
         ..Snapshot::default()
     };
-    let html = render_at(&s, &RefreshState::default(), NOW);
+    let html = render_at(&s, &RefreshState::default(), &[], NOW);
     let board = board_items(&html).join("\n");
     assert!(board.contains("trial M365_TRIAL"), "{board}");
     assert!(board.contains("ENTERPRISE&lt;PACK&gt;"), "{board}");
@@ -172,7 +172,7 @@ fn the_board_lists_trouble_most_urgent_first_with_advice() {
         last_rotation_failure: Some(NOW - 3600.0),
         ..Default::default()
     };
-    let html = render_at(&s, &r, NOW);
+    let html = render_at(&s, &r, &[], NOW);
     let items = board_items(&html);
     let find = |needle: &str| {
         items
@@ -231,7 +231,7 @@ fn an_expired_refresh_token_is_one_item_not_one_per_tenant() {
         mfa: Some(false),
         ..Default::default()
     };
-    let html = render_at(&s, &r, NOW);
+    let html = render_at(&s, &r, &[], NOW);
     let items = board_items(&html);
     assert_eq!(items.len(), 2, "{items:#?}");
     assert!(items[0].contains("sign-in without MFA"));
@@ -250,7 +250,7 @@ fn a_green_estate_says_so() {
         ready: true,
         ..Default::default()
     };
-    let html = render_at(&s, &RefreshState::default(), NOW);
+    let html = render_at(&s, &RefreshState::default(), &[], NOW);
     assert!(html.contains("id=\"all-clear\""));
     assert!(board_items(&html).is_empty());
     assert!(html.contains("Nothing ends in the next 90 days."));
@@ -280,7 +280,7 @@ fn the_timeline_marks_every_deadline_within_90_days_and_labels_the_nearest() {
         expiry: Some(NOW + 85.0 * DAY),
         ..Default::default()
     };
-    let html = render_at(&s, &r, NOW);
+    let html = render_at(&s, &r, &[], NOW);
     let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
     assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
     assert!(svg.contains("<title>GDAP with Alpha ends in 12 d"));
@@ -328,7 +328,7 @@ fn hostile_text_is_escaped_everywhere_it_appears() {
         ready: true,
         ..Default::default()
     };
-    let html = render_at(&s, &RefreshState::default(), NOW);
+    let html = render_at(&s, &RefreshState::default(), &[], NOW);
     // The only script element is the page's own, and no attribute was broken out of.
     assert_eq!(html.matches("<script").count(), 1, "{html}");
     assert!(!html.contains("<img"));
@@ -362,7 +362,7 @@ fn trouble_first_in_the_table() {
         ready: true,
         ..Default::default()
     };
-    let html = render_at(&s, &RefreshState::default(), NOW);
+    let html = render_at(&s, &RefreshState::default(), &[], NOW);
     let table = &html[html.find("<tbody>").unwrap()..];
     let (g, b, a) = (
         table.find("Gamma").unwrap(),
@@ -376,7 +376,7 @@ fn trouble_first_in_the_table() {
 
 #[test]
 fn the_policy_names_the_inline_script_and_style_by_hash() {
-    let html = render_at(&Snapshot::default(), &RefreshState::default(), NOW);
+    let html = render_at(&Snapshot::default(), &RefreshState::default(), &[], NOW);
     let csp = content_security_policy();
     assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
     assert!(html.contains(&format!("<style>{STYLE}</style>")));
@@ -391,4 +391,53 @@ fn the_policy_names_the_inline_script_and_style_by_hash() {
         "sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng=",
         "the example of the CSP Level 3 spec"
     );
+}
+
+/// With several partners `/` lists them, each linking to its own page, and a
+/// partner's page names it and links to the others.
+#[test]
+fn several_partners_are_listed_and_each_has_its_page() {
+    let snap = |name: &str, up: bool| {
+        std::sync::Arc::new(Snapshot {
+            partner: crate::model::PartnerName::from(name),
+            ready: true,
+            tenants: vec![tenant("t1", "Contoso <Ltd>", up, None)],
+            ..Default::default()
+        })
+    };
+    let refused = RefreshState {
+        valid: Some(false),
+        ..Default::default()
+    };
+    let html = overview_at(
+        &[
+            (snap("direct", true), RefreshState::default()),
+            (snap("indirect", false), refused.clone()),
+        ],
+        NOW,
+    );
+    assert!(html.contains("<h2>Partners</h2>"), "{html}");
+    assert!(
+        html.contains("<a href=\"/?partner=direct\">direct</a>"),
+        "{html}"
+    );
+    let row = html
+        .lines()
+        .find(|l| l.contains("data-partner=\"indirect\""))
+        .unwrap();
+    assert!(
+        row.contains(">refused<") && row.contains("class=\"bad\">1<"),
+        "{row}"
+    );
+    let names = ["direct".to_string(), "indirect".to_string()];
+    let page = render_at(&snap("indirect", false), &refused, &names, NOW);
+    assert!(page.contains("<h2>Partner indirect</h2>"), "{page}");
+    assert!(
+        page.contains("<a href=\"/?partner=direct\">direct</a> · <b>indirect</b>"),
+        "{page}"
+    );
+    assert!(page.contains("Contoso &lt;Ltd&gt;"));
+    // One partner: no partner links or heading, as before.
+    let single = render_at(&snap("default", true), &RefreshState::default(), &[], NOW);
+    assert!(!single.contains("partner-links") && !single.contains("<h2>Partner "));
 }
