@@ -24,7 +24,9 @@ pub struct Args {
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
     /// Serve only this [[partners]] entry, by name (default: every partner).
-    #[arg(long, value_name = "NAME", env = "TENANTWATCH_PARTNER")]
+    /// No variable sets it: one left in a service's environment would
+    /// quietly leave the other partners unwatched.
+    #[arg(long, value_name = "NAME")]
     pub partner: Option<String>,
 }
 

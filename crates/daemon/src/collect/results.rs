@@ -238,6 +238,7 @@ impl State {
             runs: st.runs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             partner_signals,
             ready,
+            usable_token: has_token,
         };
         Some(Pending {
             snapshot,

@@ -294,6 +294,34 @@ static = ["{GUID_A}"]
         assert_eq!(s.select_or_all(None).unwrap().len(), 2);
     }
 
+    /// One token file spelled two ways (`.`, `//`, a symlinked directory) is
+    /// one store: two partners rotating it would lose a token.
+    #[test]
+    fn one_file_spelled_two_ways_is_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).unwrap();
+        let entry = |name: &str, client: &str, path: String| {
+            format!(
+                "[[partners]]\nname = \"{name}\"\ntenant_id = \"{GUID_A}\"\nclient_id = \"{client}\"\nclient_secret_file = \"secret\"\n\
+                 [partners.store]\nkind = \"file\"\n[partners.store.file]\npath = {path:?}\n"
+            )
+        };
+        let d = dir.path().display();
+        for other in [
+            format!("{d}/./t.token"),
+            format!("{d}//t.token"),
+            format!("{d}/link/t.token"),
+        ] {
+            let body = entry("a", GUID_B, format!("{d}/t.token"))
+                + &entry("b", "33333333-3333-3333-3333-333333333333", other.clone());
+            let err = load(&body, &[]).unwrap_err().to_string();
+            assert!(
+                err.contains("partners[1].store:") && err.contains("is partners[0]'s store too"),
+                "{other}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn a_single_partner_section_is_the_partner_named_default() {
         let s = load(&good(), &[]).unwrap();
@@ -326,6 +354,7 @@ static = ["{GUID_A}"]
             "partners[2].client_id: missing\n",
             "partners[2].store: section missing",
             "partners[3].store: https://v.vault.azure.net/secrets/tenantwatch-refresh-token is partners[1]'s store too",
+            "partners[3].client_id: the same SAM app in the same partner tenant as partners[0]",
         ] {
             assert!(err.contains(want), "{want:?} not in {err}");
         }

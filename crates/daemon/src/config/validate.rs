@@ -209,6 +209,24 @@ fn plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Where a store keeps its token, for telling two apart: a file's path with
+/// `.` and repeated separators gone and its directory resolved (symlinks,
+/// `..`) when it exists, so two spellings of one file are one store.
+fn store_key(s: &StoreSettings) -> String {
+    match s {
+        StoreSettings::File { path } => {
+            let plain: PathBuf = path.components().collect();
+            let resolved = plain
+                .parent()
+                .and_then(|dir| std::fs::canonicalize(dir).ok())
+                .zip(plain.file_name())
+                .map(|(dir, name)| dir.join(name));
+            resolved.unwrap_or(plain).display().to_string()
+        }
+        kv => kv.location(),
+    }
+}
+
 /// `[[partners]]`: each entry's name, app and store, its rotation and tenants
 /// (the top-level sections' when it has none), and what no two may share.
 fn validate_partners(
@@ -248,6 +266,7 @@ fn validate_partners(
     let mut out = Vec::new();
     let mut names: Vec<&str> = Vec::new();
     let mut stores: Vec<(String, usize)> = Vec::new();
+    let mut apps: Vec<((String, String), usize)> = Vec::new();
     for (i, entry) in list.iter().enumerate() {
         let at = format!("partners[{i}].");
         let name = entry.name.as_deref().unwrap_or_default();
@@ -261,9 +280,23 @@ fn validate_partners(
         }
         names.push(name);
         let app = validate_app(p, &format!("partners[{i}]"), &entry.app(), files);
+        if let Some(a) = &app {
+            let key = (
+                a.tenant_id.to_ascii_lowercase(),
+                a.client_id.to_ascii_lowercase(),
+            );
+            match apps.iter().find(|(k, _)| *k == key) {
+                // Its pacing budgets and tokens would count twice against one app's limits.
+                Some((_, j)) => p.push(
+                    &format!("{at}client_id"),
+                    format!("the same SAM app in the same partner tenant as partners[{j}]; one entry per app and partner tenant"),
+                ),
+                None => apps.push((key, i)),
+            }
+        }
         let store = validate_store(p, &at, entry.store.as_ref(), env, files);
         if let Some(s) = &store {
-            let location = s.location();
+            let location = store_key(s);
             // Two partners rotating one secret would each overwrite the
             // other's token: the loser's is gone for good.
             match stores.iter().find(|(l, _)| *l == location) {
@@ -986,8 +1019,12 @@ fn validate_collectors(
                     .required(&qk("value_column"), &q.value_column)
                     .map(str::to_string);
                 for l in &q.label_columns {
+                    // tenant_id and partner are on every sample already; a
+                    // second one would make Prometheus refuse the scrape.
                     if l.is_empty()
                         || l == "tenant_id"
+                        || l == "partner"
+                        || l.starts_with("__")
                         || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                         || l.starts_with(|c: char| c.is_ascii_digit())
                     {

@@ -118,6 +118,8 @@ struct PartnerRun {
 
 /// What a reload reaches into.
 struct Running {
+    /// The settings in force for what every partner shares (server, log).
+    shared: Settings,
     /// Every partner, in config order.
     partners: Vec<PartnerRun>,
     schedules: Schedules,
@@ -127,11 +129,6 @@ struct Running {
 }
 
 impl Running {
-    /// The settings every partner shares (server, log), as in force.
-    fn shared(&self) -> &Settings {
-        &self.partners[0].settings
-    }
-
     /// Schedules every job of every partner as the settings in force say.
     async fn schedule(&mut self) -> Result<(), JobSchedulerError> {
         for p in &self.partners {
@@ -188,7 +185,6 @@ impl Running {
                 "[[partners]] changed; restart to apply: the partners running reload, none is added or removed"
             );
         }
-        let old_shared = self.shared().clone();
         let mut live: Vec<String> = Vec::new();
         let mut restart: Vec<&'static str> = Vec::new();
         let mut rediscover = Vec::new();
@@ -226,9 +222,11 @@ impl Running {
         for key in &restart {
             tracing::warn!(key, "{key} changed; restart to apply");
         }
-        let shared = self.shared().clone();
-        let server_changed = Limits::new(&old_shared.server) != Limits::new(&shared.server);
-        let level_changed = old_shared.log.level != shared.log.level;
+        // The shared sections come from the new file itself, whichever
+        // partners it lists; those needing a restart keep their values.
+        let (_, shared) = compare(&self.shared, new);
+        let server_changed = Limits::new(&self.shared.server) != Limits::new(&shared.server);
+        let level_changed = self.shared.log.level != shared.log.level;
         self.scrapes.set(shared.server.max_requests);
         self.connections.set_limits(Limits::new(&shared.server));
         self.web.replace(shared.server.web.clone());
@@ -264,6 +262,7 @@ impl Running {
                 tracing::warn!("log.level changed but not applied: {why}");
             }
         }
+        self.shared = shared;
         let changed = if live.is_empty() {
             "nothing".to_string()
         } else {
@@ -320,7 +319,7 @@ fn summary(publisher: &Publisher, health: &Result<(), String>) -> String {
         };
         format!(
             "{discovered} tenants{partners}, {up} up; {}",
-            if all.iter().all(|s| s.ready) {
+            if publisher.ready() {
                 "ready"
             } else {
                 "first collection in progress"
@@ -460,6 +459,7 @@ pub async fn run(
     }
     drop(discovered_tx);
     let mut running = Running {
+        shared: settings.clone(),
         partners,
         schedules: Schedules {
             scheduler,

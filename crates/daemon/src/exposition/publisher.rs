@@ -112,10 +112,22 @@ impl Publisher {
         out
     }
 
-    /// True once every partner's engine has published a ready snapshot.
+    /// True once the first collection is done: with one partner, once its
+    /// snapshot is ready (never without a usable refresh token); with
+    /// several, once each has settled (ready, or its first discovery done
+    /// without a usable token) and at least one is ready, so a partner not
+    /// yet consented never holds the others' daemon out of service.
     pub fn ready(&self) -> bool {
-        let all = self.snapshots();
-        !all.is_empty() && all.iter().all(|s| s.ready)
+        match self.snapshots().as_slice() {
+            [] => false,
+            [one] => one.ready,
+            all => {
+                all.iter().any(|s| s.ready)
+                    && all
+                        .iter()
+                        .all(|s| s.ready || (s.discovery.done && !s.usable_token))
+            }
+        }
     }
 
     /// What is known about each partner's refresh token now.
@@ -200,6 +212,19 @@ mod tests {
         assert_eq!(text.matches("# TYPE x_fam").count(), 1);
     }
 
+    /// Each family once (one TYPE line), families in name order.
+    fn assert_families_in_order(text: &str) {
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+
     /// Two partners watching one customer: each family's header once, the
     /// customer's series once per partner, each partner's refresh gauges and
     /// readiness its own.
@@ -245,16 +270,7 @@ mod tests {
                 "{text}"
             );
         }
-        // Families stay contiguous, in name order.
-        let names: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .map(|l| l.split(' ').next().unwrap())
-            .collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(names, sorted);
+        assert_families_in_order(&text);
         let partners: Vec<String> = m
             .snapshots()
             .iter()
@@ -262,6 +278,22 @@ mod tests {
             .collect();
         assert_eq!(partners, ["a", "b"], "in the order they were set up");
         assert!(!m.snapshot_of("b").tenants[0].up);
+        // A partner without a usable refresh token (not consented yet) holds
+        // no one back once its discovery is done; one still discovering does.
+        let unusable = |done| Snapshot {
+            partner: PartnerName::from("b"),
+            generation: 2,
+            discovery: crate::model::DiscoveryStatus {
+                done,
+                ..Default::default()
+            },
+            usable_token: false,
+            ..Default::default()
+        };
+        m.publish(unusable(false), Vec::new());
+        assert!(!m.ready());
+        m.publish(unusable(true), Vec::new());
+        assert!(m.ready());
     }
 
     #[test]
@@ -507,14 +539,7 @@ mod tests {
             .unwrap();
         assert_eq!(unzipped, plain);
         let text = String::from_utf8(plain).unwrap();
-        let names: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .map(|l| l.split(' ').next().unwrap())
-            .collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
+        assert_families_in_order(&text);
         for want in [
             "tenantwatch_token_requests_total{partner=\"default\",result=\"ok\",scope=\"graph\"} 1",
             "tenantwatch_tenant_up{tenant_id=\"t\",partner=\"default\"} 1",

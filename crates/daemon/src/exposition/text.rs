@@ -388,15 +388,13 @@ impl GaugeText {
         self.samples += 1;
         self.text.push_str(&self.name);
         let mut sep = '{';
-        for (n, v) in self.labels.iter().zip(values) {
-            self.text.push(sep);
-            self.text.push_str(n);
-            self.text.push_str("=\"");
-            escape(&mut self.text, v, true);
-            self.text.push('"');
-            sep = ',';
-        }
-        if let Some((n, v)) = &self.constant {
+        let constant = self.constant.iter().map(|(n, v)| (n, v.as_str()));
+        for (n, v) in self
+            .labels
+            .iter()
+            .zip(values.iter().copied())
+            .chain(constant)
+        {
             self.text.push(sep);
             self.text.push_str(n);
             self.text.push_str("=\"");

@@ -66,6 +66,8 @@ pub struct Snapshot {
     pub partner_signals: Vec<Signal>,
     /// True once discovery and every enabled collector have run once.
     pub ready: bool,
+    /// Whether a refresh token that could be used was known at build time.
+    pub usable_token: bool,
 }
 
 /// Outcome of listing tenants.
