@@ -34,8 +34,8 @@
 //!   tenant table), TLS and basic auth.
 //! - [`logging`]: the log subscriber (scrubbing, escaped text), whose level
 //!   a reload can change.
-//! - [`daemon`]: builds every part from the settings and runs them under a
-//!   scheduler until cancelled; reloads the settings on request and speaks
+//! - [`daemon`]: builds every part from the settings (an engine per
+//!   partner) and runs them under a scheduler until cancelled; reloads the settings on request and speaks
 //!   the service manager's notification protocol (readiness, watchdog).
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The collection engine: discovery and every collector run on their own
-//! schedules, write their results into one shared state, and each run publishes a
-//! new immutable [`Snapshot`] for scrapes to read.
+//! The collection engine of one partner: discovery and every collector run
+//! on their own schedules, write their results into one shared state, and
+//! each run publishes a new immutable [`Snapshot`] of that partner for
+//! scrapes to read. A daemon watching several partners runs one engine each.
 //!
 //! Each tenant runs under its collector's timeout in its own task, at most
 //! `collection.concurrency` at once, so a slow or failing tenant delays nobody

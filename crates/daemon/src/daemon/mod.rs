@@ -1,11 +1,14 @@
-//! The daemon: builds every part from the settings ([`components`]), puts
-//! discovery, each collector and rotation on their cron schedules, serves
-//! HTTP, and runs until the cancellation token fires. On a reload request
-//! (SIGHUP) it reads the settings again and puts what can change without a
-//! restart in force ([`reload`]); it tells the service manager where it
-//! stands and feeds its watchdog only while the engine makes progress
-//! ([`notify`]): the scheduler ticks, no background task has died, and no
-//! discovery or collector run has gone quiet beyond its bound.
+//! The daemon: builds every part from the settings ([`components`]): per
+//! partner (each `[[partners]]` entry, or the one `[partner]`) a broker,
+//! store, API client and engine, sharing the metrics, the HTTP client, the
+//! publisher and the server. It puts each partner's discovery, collectors
+//! and rotation on their cron schedules, serves HTTP, and runs until the
+//! cancellation token fires. On a reload request (SIGHUP) it reads the
+//! settings again and puts what can change without a restart in force, per
+//! partner ([`reload`]); it tells the service manager where it stands and
+//! feeds its watchdog only while every engine makes progress ([`notify`]):
+//! the scheduler ticks, no background task has died, and no discovery or
+//! collector run has gone quiet beyond its bound.
 
 mod components;
 mod notify;
