@@ -50,12 +50,18 @@ impl Components {
     /// Builds the metrics, the HTTP client, the store and the broker of the
     /// partner `settings` is for.
     pub fn build(settings: &Settings) -> Result<Self, DaemonError> {
-        let metrics = Metrics::new()?;
+        let (publisher, http) = Self::shared(settings)?;
+        Self::for_partner(settings, publisher, http)
+    }
+
+    /// What every partner shares: the publisher with the metrics it
+    /// exposes, and the one HTTP client.
+    pub fn shared(settings: &Settings) -> Result<(Arc<Publisher>, reqwest::Client), DaemonError> {
         let http = crate::outbound::client::build_client(
             settings.ca_file.as_deref(),
             settings.collection.request_timeout,
         )?;
-        Self::for_partner(settings, Publisher::new(metrics.clone()), http)
+        Ok((Publisher::new(Metrics::new()?), http))
     }
 
     /// The store and broker of the partner `settings` is for, sharing the

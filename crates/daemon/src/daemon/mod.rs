@@ -367,12 +367,8 @@ pub async fn run(
     mut reload: Option<Reload>,
 ) -> Result<(), DaemonError> {
     let notify = Notifier::from_env();
-    let metrics = Metrics::new()?;
-    let http = crate::outbound::client::build_client(
-        settings.ca_file.as_deref(),
-        settings.collection.request_timeout,
-    )?;
-    let publisher = Publisher::new(metrics.clone());
+    let (publisher, http) = Components::shared(&settings)?;
+    let metrics = publisher.metrics().clone();
     let views = settings.views();
     let mut built = Vec::with_capacity(views.len());
     for view in views {

@@ -287,16 +287,13 @@ pub fn encode(partner: &str, sets: &[(&str, &SeriesSet)]) -> Vec<Chunk> {
     let mut out = Vec::with_capacity(families.len() * 2);
     for (name, fam) in families {
         let labels: Vec<&str> = fam.labels.iter().map(String::as_str).collect();
-        let mut text = GaugeText::new(name, &fam.help, &labels, false)
+        let mut text = GaugeText::shared(name, &fam.help, &labels)
             .level(flate2::Compression::default())
             .with_label("partner", partner);
         for (tenant, set) in sets {
             set.for_each_in(tenant, name, |l, v| text.add(l, v));
         }
-        if let Some(samples) = text.done() {
-            out.push(GaugeText::header(name, &fam.help));
-            out.push(samples);
-        }
+        out.extend(text.split());
     }
     out
 }
